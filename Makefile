@@ -1,0 +1,39 @@
+# One-command set-up: `make run` and `make test` create .venv when missing and install the
+# pinned project into it; nothing else has to be installed by hand.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORES  ?= all
+SNAKEMAKE_ARGS ?=
+
+.PHONY: run test install lint clean help
+
+help:
+	@echo "make run   - set up .venv if needed and run the default workflow on the mock sky"
+	@echo "make test  - set up .venv if needed and run the test suite"
+	@echo "make lint  - snakemake --lint"
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when the dependency list changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+
+clean:
+	rm -rf results resources/sky .snakemake

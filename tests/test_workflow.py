@@ -1,0 +1,61 @@
+"""The Snakemake workflow end to end on the tiny preset, and its lint."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def _run(*args, cwd=REPO):
+    return subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("wf")
+    paths = tmp / "paths.yaml"
+    paths.write_text(yaml.safe_dump({"paths": {"sky": str(tmp / "sky"), "results": str(tmp / "results")}}))
+    args = ("--cores", "2", "--configfile", "configs/tiny.yaml", str(paths))
+    proc = _run(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp, args
+
+
+@pytest.mark.slow
+def test_tiny_workflow_writes_both_reports(tiny_run):
+    tmp, _ = tiny_run
+    realism = json.loads((tmp / "results/sky/realism.json").read_text())
+    assert set(realism["quantities"]) == {"teff", "logg", "m_h", "logebv", "g_fakemag", "bprp", "bp0", "rp0"}
+    for row in realism["quantities"].values():
+        assert row["n"] > 100 and row["mock_mad_std"] > 0
+    difficulty = json.loads((tmp / "results/sky/difficulty.json").read_text())
+    for target in ("teff", "logg", "m_h"):
+        assert difficulty["targets"][target]["n_test"] > 50
+        assert difficulty["targets"][target]["robust_scatter_vs_labels"] > 0
+    assert (tmp / "sky/dust/combined19/combine19.h5").exists()
+    assert (tmp / "results/logs/sky.log").read_text().count("sky:") >= 5  # progress lines
+
+
+@pytest.mark.slow
+def test_unchanged_rerun_schedules_nothing(tiny_run):
+    _, args = tiny_run
+    proc = _run(*args, "--dry-run")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_lint_is_clean():
+    proc = _run("--lint")
+    assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_invalid_config_is_refused(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sky: {n_stars: -5}\n")
+    proc = _run("--dry-run", "--configfile", str(bad))
+    assert proc.returncode != 0 and "n_stars" in proc.stdout + proc.stderr

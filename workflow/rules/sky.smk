@@ -1,0 +1,80 @@
+# Stage 1: the mock sky (raw survey files in real formats) and its two reports.
+
+
+rule sky:
+    input:
+        code=library("sky"),
+    output:
+        allstar=f"{SKY}/allStar.fits",
+        gaia_source=f"{SKY}/gaia_source.parquet",
+        xp=directory(f"{SKY}/xp_continuous"),
+        dust=f"{SKY}/dust/combined19/combine19.h5",
+        distmass=f"{SKY}/distmass.fits",
+        truth=f"{SKY}/truth.parquet",
+        manifest=f"{SKY}/manifest.json",
+    params:
+        sky=config["sky"],
+    log:
+        f"{RESULTS}/logs/sky.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../envs/sky.yaml"
+    script:
+        "../scripts/sky.py"
+
+
+rule sky_realism:
+    input:
+        allstar=rules.sky.output.allstar,
+        gaia_source=rules.sky.output.gaia_source,
+        xp=rules.sky.output.xp,
+        truth=rules.sky.output.truth,
+        code=library("sky/report", "io"),
+    output:
+        report(
+            f"{RESULTS}/sky/realism.json",
+            caption="../report/realism.rst",
+            category="Mock sky",
+        ),
+    params:
+        realism=config.get("realism", {}),
+    log:
+        f"{RESULTS}/logs/sky_realism.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../envs/sky.yaml"
+    script:
+        "../scripts/sky_realism.py"
+
+
+rule sky_difficulty:
+    input:
+        allstar=rules.sky.output.allstar,
+        gaia_source=rules.sky.output.gaia_source,
+        xp=rules.sky.output.xp,
+        truth=rules.sky.output.truth,
+        code=library("sky/report", "io"),
+    output:
+        report(
+            f"{RESULTS}/sky/difficulty.json",
+            caption="../report/difficulty.rst",
+            category="Mock sky",
+        ),
+    params:
+        difficulty=config.get("difficulty", {}),
+    log:
+        f"{RESULTS}/logs/sky_difficulty.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    conda:
+        "../envs/sky.yaml"
+    script:
+        "../scripts/sky_difficulty.py"
