@@ -201,3 +201,16 @@ def test_missing_column_error_names_file_and_column(small_sky):
     sky, _ = small_sky
     with pytest.raises(MissingColumnsError, match="allStar.fits.*NOPE"):
         read_allstar(sky / "allStar.fits", ("APOGEE_ID", "NOPE"))
+
+
+def test_csv_sky_holds_the_same_xp_as_the_parquet_sky(small_sky, tmp_path):
+    sky, _ = small_sky
+    csv_sky = tmp_path / "csv"
+    build_sky(SkyConfig(n_stars=600, seed=7, nside=8, xp_partitions=2, xp_format="csv"), csv_sky)
+    assert sorted(p.suffix for p in (csv_sky / "xp_continuous").iterdir()) == [".csv", ".csv"]
+    ids_p, bands_p = read_xp_coefficients(sky / "xp_continuous")
+    ids_c, bands_c = read_xp_coefficients(csv_sky / "xp_continuous")
+    np.testing.assert_array_equal(ids_p, ids_c)
+    for b in ("bp", "rp"):
+        np.testing.assert_allclose(bands_c[b][0], bands_p[b][0], rtol=1e-15, equal_nan=True)
+        np.testing.assert_allclose(bands_c[b][1], bands_p[b][1], rtol=1e-6, equal_nan=True)  # float32 in both

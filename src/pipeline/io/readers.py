@@ -40,9 +40,11 @@ def read_parquet_table(path, columns) -> pd.DataFrame:
 
 
 def xp_partition_paths(directory) -> list[Path]:
-    paths = sorted(Path(directory).glob("*.parquet"))
+    """XP continuous partitions in a folder: Parquet, or the archive's CSV/ECSV (optionally gzipped)."""
+    d = Path(directory)
+    paths = sorted(p for pattern in ("*.parquet", "*.csv", "*.csv.gz", "*.ecsv", "*.ecsv.gz") for p in d.glob(pattern))
     if not paths:
-        raise FileNotFoundError(f"{directory}: no XP continuous Parquet partitions (*.parquet)")
+        raise FileNotFoundError(f"{directory}: no XP continuous partitions (*.parquet, *.csv, *.ecsv)")
     return paths
 
 
@@ -55,6 +57,14 @@ def read_xp_coefficients(directory, bands=("bp", "rp")) -> tuple[np.ndarray, dic
 
     ids, per_band = [], {b: ([], [], []) for b in bands}
     for path in xp_partition_paths(directory):
+        if path.suffix != ".parquet":
+            df = read_xp_archive_csv(path)
+            ids.append(df.source_id.to_numpy())
+            for b in bands:
+                for j, c in enumerate(("coefficients", "coefficient_errors")):
+                    per_band[b][j].append(np.stack([np.full(55, np.nan) if v is None else v for v in df[f"{b}_{c}"]]))
+                per_band[b][2].append(df[f"{b}_n_relevant_bases"].fillna(0).to_numpy().astype(np.int16))
+            continue
         cols = ["source_id"] + [f"{b}_{c}" for b in bands for c in ("coefficients", "coefficient_errors", "n_relevant_bases")]
         require_columns(path, pq.read_schema(path).names, cols)
         t = pq.read_table(path, columns=cols)

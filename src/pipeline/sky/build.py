@@ -4,7 +4,7 @@
 
 - ``allStar.fits``                     APOGEE DR17 allStar subset (HDU 1)
 - ``gaia_source.parquet``              Gaia DR3 gaia_source subset (APOGEE stars and faint neighbours)
-- ``xp_continuous/*.parquet``          Gaia DR3 XP continuous partitions
+- ``xp_continuous/*.parquet``          Gaia DR3 XP continuous partitions (or ``*.csv``, archive layout)
 - ``dust/combined19/combine19.h5``     the 3D dust map in mwdust's Combined19 layout
 - ``distmass.fits``                    DistMass-like masses and ages of giants
 - ``truth.parquet``                    the true value of everything (for validation only)
@@ -49,6 +49,7 @@ class SkyConfig:
     seed: int = 42
     nside: int = 64
     xp_partitions: int = 8
+    xp_format: str = "parquet"  # or "csv" (the archive's CSV layout; for small skies)
     dust: DustModel = field(default_factory=DustModel)
     chunk: int = 10_000
 
@@ -56,7 +57,7 @@ class SkyConfig:
     def from_dict(cls, d: dict) -> "SkyConfig":
         d = dict(d)
         dust = DustModel(**d.pop("dust", {}) or {})
-        known = {k: d[k] for k in ("n_stars", "seed", "nside", "xp_partitions", "chunk") if k in d}
+        known = {k: d[k] for k in ("n_stars", "seed", "nside", "xp_partitions", "xp_format", "chunk") if k in d}
         return cls(dust=dust, **known)
 
 
@@ -374,7 +375,7 @@ def build_sky(cfg: SkyConfig, out_dir: str | Path) -> dict:
     try:
         write_fits_table(tmp / "allStar.fits", allstar, hdu_name="ALLSTAR", header={"ORIGIN": "stellar-fm-pipeline mock sky", "SKYSEED": cfg.seed})
         write_parquet(tmp / "gaia_source.parquet", gaia_source, metadata={"origin": "mock sky", "seed": cfg.seed})
-        write_xp_partitions(tmp / "xp_continuous", xp_table, cfg.xp_partitions)
+        write_xp_partitions(tmp / "xp_continuous", xp_table, cfg.xp_partitions, cfg.xp_format)
         (tmp / "dust" / "combined19").mkdir(parents=True)
         write_combined19(tmp / "dust" / "combined19" / "combine19.h5", hpx, cfg.nside, best_fit)
         write_fits_table(tmp / "distmass.fits", distmass, hdu_name="DISTMASS")

@@ -27,6 +27,7 @@ FIELD_TYPES = {
 }
 H_LIMITS = ((11.0, 0.3), (12.2, 0.6), (13.3, 0.1))
 FIELD_RADIUS_DEG = 1.5
+BRIGHT_FRACTION = 0.004  # targets brighter than H = 7 (some too bright for Gaia XP)
 
 
 def main_sequence_lifetime_gyr(mass_msun, m_h_dex):
@@ -113,7 +114,7 @@ def draw_population(n_stars: int, rng: np.random.Generator) -> dict[str, np.ndar
     teff[sg] = 5900.0 - 1100.0 * (4.05 - logg[sg]) / 0.55 * rng.uniform(0.6, 1.0, sg.sum()) - 200 * m_h[sg]
 
     ms = cls == "ms"
-    m_ms = np.clip(rng.lognormal(np.log(0.9), 0.3, ms.sum()), 0.4, 1.4)
+    m_ms = np.clip(rng.lognormal(np.log(1.0), 0.33, ms.sum()), 0.35, 1.5)
     mass[ms] = m_ms
     frac_age = np.clip(age[ms] / main_sequence_lifetime_gyr(m_ms, m_h[ms]), 0, 1)
     radius = m_ms**0.85 * (1.0 + 0.35 * frac_age)
@@ -144,7 +145,7 @@ def stellar_density(component, x_kpc, y_kpc, z_kpc):
 
 
 def sample_distances(pop, abs_h_mag, a_h_of_d, rng, d_grid_kpc=None):
-    """Distances (kpc) from density x volume x [7 < H(d) < H_lim] along each star's line of sight.
+    """Distances (kpc) from density x volume x [H_bright < H(d) < H_lim] along each star's line of sight.
 
     ``a_h_of_d(rows_or_index, d_grid)`` returns the H-band extinction (stars x grid).
     """
@@ -153,6 +154,7 @@ def sample_distances(pop, abs_h_mag, a_h_of_d, rng, d_grid_kpc=None):
     n = abs_h_mag.size
     h_lim_values = np.array([h for h, _ in H_LIMITS])
     h_lim = rng.choice(h_lim_values, size=n, p=[w for _, w in H_LIMITS])
+    h_bright = np.where(rng.random(n) < BRIGHT_FRACTION, 2.0, 7.0)
     x, y, z = galactocentric_xyz(pop["l"][:, None], pop["b"][:, None], d_grid_kpc[None, :])
     rho = np.zeros((n, d_grid_kpc.size))
     for comp in COMPONENTS:
@@ -160,7 +162,9 @@ def sample_distances(pop, abs_h_mag, a_h_of_d, rng, d_grid_kpc=None):
         rho[sel] = stellar_density(comp, x[sel], y[sel], z[sel])
     a_h = a_h_of_d(d_grid_kpc)
     h_app = abs_h_mag[:, None] + 5.0 * np.log10(d_grid_kpc[None, :] * 100.0) + a_h
-    weight = rho * d_grid_kpc[None, :] ** 3 * ((h_app > 7.0) & (h_app < h_lim[:, None]))
+    weight = rho * d_grid_kpc[None, :] ** 3 * ((h_app > h_bright[:, None]) & (h_app < h_lim[:, None]))
+    # bright targets are drawn from the bright end: weight them towards their brightest allowed magnitudes
+    weight[h_bright < 7.0] *= (h_app[h_bright < 7.0] < 6.0)
     total = weight.sum(axis=1)
     cdf = np.cumsum(weight, axis=1) / np.where(total > 0, total, 1.0)[:, None]
     u = rng.random(n)

@@ -67,12 +67,15 @@ def xp_arrow_table(xp: dict) -> pa.Table:
     return pa.table(cols)
 
 
-def write_xp_partitions(directory, xp: dict, n_partitions: int) -> list[Path]:
+def write_xp_partitions(directory, xp: dict, n_partitions: int, fmt: str = "parquet") -> list[Path]:
     """Write XP rows sorted by source_id into partitions named like the archive's bulk files.
 
-    Files are ``XpContinuousMeanSpectrum_<first>-<last>.parquet`` with the level-8 HEALPix range
-    (source_id // 2^47) of their rows, as in the Gaia CDN's bulk download.
+    Files are ``XpContinuousMeanSpectrum_<first>-<last>.<fmt>`` with the level-8 HEALPix range
+    (source_id // 2^47) of their rows, as in the Gaia CDN's bulk download; ``fmt`` is
+    ``parquet`` or ``csv`` (the archive's CSV layout, for small skies).
     """
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"XP format must be 'parquet' or 'csv', not {fmt!r}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     order = np.argsort(xp["source_id"])
@@ -83,8 +86,11 @@ def write_xp_partitions(directory, xp: dict, n_partitions: int) -> list[Path]:
             continue
         sub = {k: np.asarray(v)[idx] for k, v in xp.items()}
         hpx = sub["source_id"] // 2**47
-        path = directory / f"XpContinuousMeanSpectrum_{hpx.min():06d}-{hpx.max():06d}.parquet"
-        pq.write_table(xp_arrow_table(sub), path, compression="zstd")
+        path = directory / f"XpContinuousMeanSpectrum_{hpx.min():06d}-{hpx.max():06d}.{fmt}"
+        if fmt == "csv":
+            write_xp_archive_csv(path, sub)
+        else:
+            pq.write_table(xp_arrow_table(sub), path, compression="zstd")
         paths.append(path)
     return paths
 
