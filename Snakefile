@@ -12,14 +12,30 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 SKY = config["paths"]["sky"]
 RESULTS = config["paths"]["results"]
+MOCK = config.get("mock", True)
 
 
 include: "workflow/rules/common.smk"
+
+
+ALLSTAR = raw_input("allstar", f"{SKY}/allStar.fits")
+GAIA_SOURCE = raw_input("gaia_source", f"{SKY}/gaia_source.parquet")
+XP_CONTINUOUS = raw_input("xp_continuous", f"{SKY}/xp_continuous")
+DUST_DIR = raw_input("dust_dir", f"{SKY}/dust")
+
+
 include: "workflow/rules/sky.smk"
+include: "workflow/rules/catalog.smk"
+include: "workflow/rules/tokens.smk"
 
 
 rule all:
     default_target: True
     input:
-        f"{RESULTS}/sky/realism.json",
-        f"{RESULTS}/sky/difficulty.json",
+        f"{RESULTS}/tokens/stars.zarr",
+        f"{RESULTS}/catalog/counts.json",
+        mock_only(
+            f"{RESULTS}/sky/realism.json",
+            f"{RESULTS}/sky/difficulty.json",
+            f"{RESULTS}/catalog/validation.json",
+        ),

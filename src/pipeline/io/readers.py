@@ -39,6 +39,81 @@ def read_parquet_table(path, columns) -> pd.DataFrame:
     return pq.read_table(path, columns=list(columns)).to_pandas()
 
 
+def _suffix(path) -> str:
+    name = Path(path).name.lower()
+    for ext in (".csv.gz", ".ecsv.gz", ".fits.gz", ".csv", ".ecsv", ".fits", ".fit", ".parquet", ".json", ".vot", ".xml"):
+        if name.endswith(ext):
+            return ext.replace(".gz", "")
+    raise ValueError(f"{path}: unknown table format (expected .csv, .ecsv, .fits, .parquet or the archive's .json)")
+
+
+def _read_archive_json(path) -> pd.DataFrame:
+    """The Gaia archive's JSON output: {"metadata": [{"name": ...}, ...], "data": [[...], ...]}."""
+    import json
+
+    with open(path) as f:
+        doc = json.load(f)
+    if not isinstance(doc, dict) or "metadata" not in doc or "data" not in doc:
+        raise ValueError(f"{path}: not a Gaia archive JSON table (needs 'metadata' and 'data')")
+    names = [m["name"] for m in doc["metadata"]]
+    df = pd.DataFrame(doc["data"], columns=names)
+    for m in doc["metadata"]:
+        kind = {"long": "Int64", "int": "Int64", "short": "Int64", "double": "float64", "float": "float64", "boolean": "boolean"}.get(m.get("datatype"))
+        if kind and m.get("arraysize") in (None, "1"):
+            df[m["name"]] = df[m["name"]].astype(kind)
+    return df
+
+
+def read_table(path, columns=None) -> pd.DataFrame:
+    """A table in any of the formats users download: CSV, ECSV, FITS (HDU 1), Parquet or archive JSON.
+
+    ``columns`` are required: a missing one is an error naming the file and the column.
+    Masked or null values become NaN (floats) or <NA> (integers).
+    """
+    ext = _suffix(path)
+    if ext == ".parquet":
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+        if columns:
+            require_columns(path, names, columns)
+        df = pq.read_table(path, columns=list(columns) if columns else None).to_pandas()
+    elif ext == ".json":
+        df = _read_archive_json(path)
+    elif ext == ".csv":
+        df = pd.read_csv(path, comment="#")
+    else:
+        from astropy.table import Table
+
+        t = Table.read(path, format="ascii.ecsv" if ext == ".ecsv" else None)
+        if columns:
+            require_columns(path, t.colnames, columns)
+            t = t[list(columns)]
+        df = t.to_pandas()
+    if columns:
+        require_columns(path, df.columns, columns)
+        df = df[list(columns)]
+    if len(df) == 0:
+        raise ValueError(f"{path}: the table is empty")
+    return df
+
+
+def read_gaia_source(path, columns) -> pd.DataFrame:
+    """gaia_source columns from CSV, ECSV, FITS, Parquet or archive JSON; source ids must be unique."""
+    df = read_table(path, columns)
+    if "source_id" in df:
+        if df.source_id.isna().any():
+            raise ValueError(f"{path}: column source_id has empty values in rows {np.nonzero(df.source_id.isna().to_numpy())[0][:10].tolist()}")
+        df["source_id"] = df.source_id.astype(np.int64)
+        dup = df.source_id[df.source_id.duplicated()].unique()
+        if dup.size:
+            raise ValueError(f"{path}: duplicate source_id values {dup[:10].tolist()} ({dup.size} in all); keep one row per source")
+    for c in df.columns:
+        if df[c].dtype.name in ("Int64", "Int32", "Int16", "boolean") and c != "source_id":
+            df[c] = df[c].astype("float64") if df[c].isna().any() else df[c].astype(df[c].dtype.name.lower().replace("boolean", "bool"))
+    return df
+
+
 def xp_partition_paths(directory) -> list[Path]:
     """XP continuous partitions in a folder: Parquet, or the archive's CSV/ECSV (optionally gzipped)."""
     d = Path(directory)
@@ -48,33 +123,81 @@ def xp_partition_paths(directory) -> list[Path]:
     return paths
 
 
-def read_xp_coefficients(directory, bands=("bp", "rp")) -> tuple[np.ndarray, dict]:
-    """source_id and, per band, (coefficients, errors, n_relevant_bases) from XP Parquet partitions.
+XP_FIELDS = ("coefficients", "coefficient_errors", "n_relevant_bases")
 
-    A band missing for a star (null in the archive) comes back as rows of NaN.
+
+def read_xp_coefficients(source, bands=("bp", "rp")) -> tuple[np.ndarray, dict]:
+    """source_id and, per band, (coefficients, errors, n_relevant_bases) of Gaia XP continuous spectra.
+
+    ``source`` is a file or a folder of partitions, in any archive format: Parquet, CSV/ECSV with
+    array columns as "(c0, c1, ...)" strings, or FITS with array columns or with the flat
+    ``bp_coeff_0..54`` / ``e_bp_coeff_0..54`` layout. A band missing for a star (null in the
+    archive) comes back as a row of NaN with 0 relevant bases.
     """
-    import pyarrow.parquet as pq
-
+    paths = xp_partition_paths(source) if Path(source).is_dir() else [Path(source)]
     ids, per_band = [], {b: ([], [], []) for b in bands}
-    for path in xp_partition_paths(directory):
-        if path.suffix != ".parquet":
-            df = read_xp_archive_csv(path)
-            ids.append(df.source_id.to_numpy())
-            for b in bands:
-                for j, c in enumerate(("coefficients", "coefficient_errors")):
-                    per_band[b][j].append(np.stack([np.full(55, np.nan) if v is None else v for v in df[f"{b}_{c}"]]))
-                per_band[b][2].append(df[f"{b}_n_relevant_bases"].fillna(0).to_numpy().astype(np.int16))
-            continue
-        cols = ["source_id"] + [f"{b}_{c}" for b in bands for c in ("coefficients", "coefficient_errors", "n_relevant_bases")]
+    for path in paths:
+        sid, data = _read_xp_file(path, bands)
+        ids.append(sid)
+        for b in bands:
+            for j in range(3):
+                per_band[b][j].append(data[b][j])
+    sid = np.concatenate(ids)
+    dup = pd.Series(sid)[pd.Series(sid).duplicated()].unique()
+    if dup.size:
+        raise ValueError(f"{source}: duplicate XP source_id values {dup[:10].tolist()} ({dup.size} in all)")
+    return sid, {b: tuple(np.concatenate(x) for x in per_band[b]) for b in bands}
+
+
+def _read_xp_file(path, bands):
+    ext = _suffix(path)
+    if ext == ".parquet":
+        import pyarrow.parquet as pq
+
+        cols = ["source_id"] + [f"{b}_{c}" for b in bands for c in XP_FIELDS]
         require_columns(path, pq.read_schema(path).names, cols)
         t = pq.read_table(path, columns=cols)
-        ids.append(t["source_id"].to_numpy())
+        out = {}
         for b in bands:
-            for j, c in enumerate(("coefficients", "coefficient_errors")):
-                per_band[b][j].append(_list_column_to_2d(t[f"{b}_{c}"], path, f"{b}_{c}"))
-            per_band[b][2].append(t[f"{b}_n_relevant_bases"].to_numpy(zero_copy_only=False))
-    out = {b: tuple(np.concatenate(x) for x in per_band[b]) for b in bands}
-    return np.concatenate(ids), out
+            c = _list_column_to_2d(t[f"{b}_coefficients"], path, f"{b}_coefficients")
+            e = _list_column_to_2d(t[f"{b}_coefficient_errors"], path, f"{b}_coefficient_errors")
+            n = t[f"{b}_n_relevant_bases"].to_numpy(zero_copy_only=False)
+            out[b] = (c, e, np.nan_to_num(np.asarray(n, float)).astype(np.int16))
+        sid = t["source_id"].to_numpy()
+    elif ext in (".csv", ".ecsv"):
+        df = read_xp_archive_csv(path)
+        out = {}
+        for b in bands:
+            c, e = (np.stack([np.full(55, np.nan) if v is None else v for v in df[f"{b}_{f}"]]) for f in XP_FIELDS[:2])
+            out[b] = (c, e, df[f"{b}_n_relevant_bases"].fillna(0).to_numpy().astype(np.int16))
+        sid = df.source_id.to_numpy()
+    elif ext == ".fits":
+        from astropy.table import Table
+
+        t = Table.read(path, hdu=1)
+        flat = f"{bands[0]}_coeff_0" in t.colnames
+        out = {}
+        for b in bands:
+            if flat:
+                names = [f"{b}_coeff_{k}" for k in range(55)]
+                enames = [f"e_{b}_coeff_{k}" for k in range(55)]
+                require_columns(path, t.colnames, ["source_id", f"{b}_n_relevant_bases", *names, *enames])
+                c = np.stack([np.ma.filled(np.asarray(t[n], float), np.nan) for n in names], axis=1)
+                e = np.stack([np.ma.filled(np.asarray(t[n], float), np.nan) for n in enames], axis=1)
+            else:
+                require_columns(path, t.colnames, ["source_id"] + [f"{b}_{f}" for f in XP_FIELDS])
+                c = np.ma.filled(np.asarray(t[f"{b}_coefficients"], float), np.nan)
+                e = np.ma.filled(np.asarray(t[f"{b}_coefficient_errors"], float), np.nan)
+                if c.ndim != 2 or c.shape[1] != 55:
+                    raise ValueError(f"{path}: column {b}_coefficients has arrays of shape {c.shape[1:]}; expected (55,)")
+            n = np.ma.filled(np.asarray(t[f"{b}_n_relevant_bases"]).astype(float), 0).astype(np.int16)
+            out[b] = (c, e, n)
+        sid = np.asarray(t["source_id"]).astype(np.int64)
+    else:
+        raise ValueError(f"{path}: XP continuous spectra must be Parquet, CSV, ECSV or FITS")
+    if sid.size == 0:
+        raise ValueError(f"{path}: the XP table is empty")
+    return np.asarray(sid, np.int64), out
 
 
 def _list_column_to_2d(col, path, name, width=55) -> np.ndarray:

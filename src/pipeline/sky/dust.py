@@ -149,17 +149,31 @@ class Combined19Map:
 
     def ebv_at_rows(self, rows, d_kpc):
         """E(B-V)_SFD for map rows and distances (same shape, or rows (n,) with d (n, m))."""
-        dm = 5.0 * np.log10(np.asarray(d_kpc, float)) + 10.0
-        step = DISTMODS[1] - DISTMODS[0]
-        j = np.clip(np.floor((dm - DISTMODS[0]) / step).astype(int), 0, DISTMODS.size - 2)
-        t = (dm - DISTMODS[j]) / step
-        r = np.asarray(rows)
-        if dm.ndim == 2 and r.ndim == 1:
-            r = r[:, None]
-        lo = self._fit[r, j]
-        hi = self._fit[r, j + 1]
-        return lo + (hi - lo) * t
+        return ebv_from_rows(self._fit, DISTMODS, rows, d_kpc)
 
     def ebv(self, l_deg, b_deg, d_kpc):
         """E(B-V)_SFD at (l, b, d) — what ``mwdust.Combined19()(l, b, d)`` returns."""
         return self.ebv_at_rows(self.rows(l_deg, b_deg), d_kpc)
+
+
+def ebv_from_rows(best_fit, distmods, rows, d_kpc):
+    """Linear interpolation in distance modulus (linear extrapolation beyond the grid), as mwdust's k=1 spline.
+
+    ``best_fit`` is (n_pixels, n_distmods) on the regular grid ``distmods``; ``rows`` index it
+    (-1 for a direction the map does not cover gives NaN); ``d_kpc`` has the shape of ``rows``,
+    or (n, m) for rows of shape (n,).
+    """
+    distmods = np.asarray(distmods, float)
+    dm = 5.0 * np.log10(np.asarray(d_kpc, float)) + 10.0
+    step = distmods[1] - distmods[0]
+    x = (dm - distmods[0]) / step
+    j = np.clip(np.floor(x).astype(np.intp), 0, distmods.size - 2)
+    t = x - j
+    r = np.asarray(rows)
+    if dm.ndim == 2 and r.ndim == 1:
+        r = r[:, None]
+    flat = np.ascontiguousarray(best_fit).ravel()
+    k = np.where(r >= 0, r, 0) * best_fit.shape[1] + j  # gathers from the flat map are cheaper than 2-D fancy indexing
+    lo = flat.take(k)
+    out = lo + (flat.take(k + 1) - lo) * t
+    return np.where(r >= 0, out, np.nan)

@@ -1,0 +1,1 @@
+"""From raw survey files to one row per star: crossmatch, quality cuts, zero point, luminosity, extinction."""

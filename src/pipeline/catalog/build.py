@@ -1,0 +1,242 @@
+"""The catalog stage: raw survey files in, one row per star out (``catalog.parquet``, ``counts.json``).
+
+Columns of the catalog are the token names of the vocabulary (bp0..bp54, rp0..rp54, bprp, jh,
+jk, teff, logg, m_h, logebv, g_fakemag) with ``<name>_err`` beside each, NaN where the datum is
+missing or failed its cut, plus identifiers and bookkeeping (apogee_id, source_id, match, ra,
+dec, l, b, phot_g_mean_mag, parallax_corrected_mas, zp_offset_mas, zp_flag, has_xp,
+labels_good, parallax_usable).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io.readers import read_allstar, read_gaia_source, read_xp_coefficients
+from . import photometry as ph
+from .crossmatch import ALLSTAR_COLUMNS, GAIA_COLUMNS, best_visit_per_star, crossmatch
+from .extinction import log_ebv_dask
+from .zeropoint import corrected_parallax_mas, parallax_offset_mas
+
+log = logging.getLogger(__name__)
+N_COEFF = 55
+MISSING_2MASS = 50.0  # allStar writes 99.999 for missing 2MASS magnitudes
+
+
+@dataclass
+class CatalogConfig:
+    """Every threshold of the catalog stage (section 4 of Leung & Bovy)."""
+
+    crossmatch_radius_arcsec: float = 1.0
+    aspcapflag_bad_bits: tuple = (19, 23)  # M_H_BAD, STAR_BAD
+    require_starflag_zero: bool = True
+    xp_g_min: float = 6.0
+    xp_g_max: float = 17.5
+    xp_bprp_min: float = 0.0
+    xp_bprp_max: float = 4.0
+    xp_excess_max: float = 2.0
+    xp_clip_percentiles: tuple = (0.2, 99.8)
+    ruwe_max: float = 1.4
+    parallax_error_max_mas: float = 0.1
+    extinction: dict = field(default_factory=lambda: {"n_samples": 1000, "chunk_stars": 2000, "seed": 1, "cluster": "local"})
+
+    @classmethod
+    def from_dict(cls, d: dict | None):
+        d = dict(d or {})
+        for k in ("aspcapflag_bad_bits", "xp_clip_percentiles"):
+            if k in d:
+                d[k] = tuple(d[k])
+        ext = {**cls().extinction, **d.pop("extinction", {})}
+        return cls(extinction=ext, **d)
+
+
+def label_quality(starflag, aspcapflag, bad_bits=(19, 23), require_starflag_zero=True):
+    """True where APOGEE labels are usable: STARFLAG == 0 and none of ``bad_bits`` set in ASPCAPFLAG."""
+    aspcap = np.nan_to_num(np.asarray(aspcapflag, float)).astype(np.int64)
+    good = np.ones(aspcap.shape, bool)
+    if require_starflag_zero:
+        good &= np.nan_to_num(np.asarray(starflag, float)).astype(np.int64) == 0
+    for bit in bad_bits:
+        good &= ((aspcap >> bit) & 1) == 0
+    return good
+
+
+def xp_quality(g_mag, bp_rp, excess, cfg: CatalogConfig):
+    """The paper's XP cuts: 6 < G < 17.5, 0 < BP-RP < 4, excess factor < 2 (NaN fails)."""
+    g, c, e = (np.asarray(x, float) for x in (g_mag, bp_rp, excess))
+    with np.errstate(invalid="ignore"):
+        return (g > cfg.xp_g_min) & (g < cfg.xp_g_max) & (c > cfg.xp_bprp_min) & (c < cfg.xp_bprp_max) & (e < cfg.xp_excess_max)
+
+
+def parallax_quality(ruwe, parallax_error_mas, cfg: CatalogConfig):
+    """A parallax is usable if ruwe < 1.4 and its error < 0.1 mas (NaN fails)."""
+    with np.errstate(invalid="ignore"):
+        return (np.asarray(ruwe, float) < cfg.ruwe_max) & (np.asarray(parallax_error_mas, float) < cfg.parallax_error_max_mas)
+
+
+def percentile_clip(values, keep_rows, percentiles=(0.2, 99.8)):
+    """NaN outside each column's [p_lo, p_hi] percentile range, computed over ``keep_rows``. Returns (values, n_clipped)."""
+    v = values.copy()
+    ref = v[keep_rows]
+    lo, hi = np.nanpercentile(ref, percentiles[0], axis=0), np.nanpercentile(ref, percentiles[1], axis=0)
+    out = (v < lo) | (v > hi)
+    v[out] = np.nan
+    return v, int(out.sum())
+
+
+def _cut(counts: dict, name: str, n: int, total: int):
+    counts[name] = int(n)
+    log.info("cut %-44s %8d of %8d", name, n, total)
+
+
+def build_catalog(allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig, n_workers: int = 1) -> tuple[pd.DataFrame, dict]:
+    """Run the whole catalog stage in memory; returns (catalog, counts)."""
+    t0 = time.perf_counter()
+    cuts: dict = {}
+    raw = read_allstar(allstar_path, ALLSTAR_COLUMNS)
+    if raw.empty:
+        raise ValueError(f"{allstar_path}: the allStar table is empty")
+    stars, n_dup = best_visit_per_star(raw)
+    _cut(cuts, "allStar rows", len(raw), len(raw))
+    _cut(cuts, "repeat visits dropped (kept highest SNR)", n_dup, len(raw))
+    gaia = read_gaia_source(gaia_path, GAIA_COLUMNS)
+    cat = crossmatch(stars, gaia, cfg.crossmatch_radius_arcsec)
+    n = len(cat)
+    _cut(cuts, "matched by source_id", (cat.match == "source_id").sum(), n)
+    _cut(cuts, "matched by position", (cat.match == "position").sum(), n)
+    _cut(cuts, "without a Gaia match", (cat.match == "none").sum(), n)
+
+    out = pd.DataFrame({"apogee_id": cat.APOGEE_ID.to_numpy(), "source_id": cat.source_id.to_numpy().astype(np.int64),
+                        "match": cat.match.to_numpy(), "ra": cat.RA.to_numpy(), "dec": cat.DEC.to_numpy(),
+                        "l": cat.GLON.to_numpy(), "b": cat.GLAT.to_numpy(), "phot_g_mean_mag": cat.phot_g_mean_mag.to_numpy()})
+    g_mag = cat.phot_g_mean_mag.to_numpy(float)
+    bad_g = ~np.isfinite(g_mag) & (cat.match != "none").to_numpy()
+    if bad_g.any():
+        log.warning("gaia_source %s: %d matched stars have NaN/inf phot_g_mean_mag (e.g. source_id %s): no XP, no luminosity for them",
+                    gaia_path, bad_g.sum(), cat.source_id[bad_g].head(3).tolist())
+        g_mag = np.where(np.isfinite(g_mag), g_mag, np.nan)
+
+    # labels
+    good_labels = label_quality(cat.STARFLAG, cat.ASPCAPFLAG, cfg.aspcapflag_bad_bits, cfg.require_starflag_zero)
+    _cut(cuts, "labels set to NaN by STARFLAG/ASPCAPFLAG", (~good_labels).sum(), n)
+    for name, col in (("teff", "TEFF"), ("logg", "LOGG"), ("m_h", "M_H")):
+        v = cat[col].to_numpy(float)
+        e = cat[f"{col}_ERR"].to_numpy(float)
+        ok = good_labels & np.isfinite(v) & np.isfinite(e) & (v > -9000)
+        out[name] = np.where(ok, v, np.nan)
+        out[f"{name}_err"] = np.where(ok, e, np.nan)
+    out["labels_good"] = good_labels
+
+    # 2MASS colours
+    tm = {b: np.where(cat[b].to_numpy(float) < MISSING_2MASS, cat[b].to_numpy(float), np.nan) for b in "JHK"}
+    tme = {b: np.where(cat[f"{b}_ERR"].to_numpy(float) < MISSING_2MASS, cat[f"{b}_ERR"].to_numpy(float), np.nan) for b in "JHK"}
+    out["jh"], out["jh_err"] = ph.colour_and_error(tm["J"], tme["J"], tm["H"], tme["H"])
+    out["jk"], out["jk_err"] = ph.colour_and_error(tm["J"], tme["J"], tm["K"], tme["K"])
+
+    # Gaia colour
+    out["bprp"] = cat.bp_rp.to_numpy(float)
+    out["bprp_err"] = ph.bp_rp_error_mag(cat.phot_bp_mean_flux_over_error, cat.phot_rp_mean_flux_over_error)
+
+    # zero point and pseudo-luminosity
+    offset, flag = parallax_offset_mas(g_mag, cat.nu_eff_used_in_astrometry, cat.pseudocolour, cat.ecl_lat, cat.astrometric_params_solved)
+    plx = corrected_parallax_mas(cat.parallax.to_numpy(float), offset)
+    plx_err = cat.parallax_error.to_numpy(float)
+    usable = parallax_quality(cat.ruwe, plx_err, cfg) & np.isfinite(plx) & np.isfinite(g_mag)
+    _cut(cuts, "parallax usable (ruwe, parallax_error)", usable.sum(), n)
+    _cut(cuts, "zero point not applied (solution type)", ((flag == 1) & np.isfinite(cat.parallax.to_numpy(float))).sum(), n)
+    _cut(cuts, "zero point extrapolated (outside calibration)", (flag == 2).sum(), n)
+    out["parallax_corrected_mas"] = plx
+    out["parallax_error_mas"] = plx_err
+    out["zp_offset_mas"] = offset
+    out["zp_flag"] = flag
+    out["parallax_usable"] = usable
+    gf, gfe = ph.pseudo_luminosity(plx, plx_err, g_mag)
+    out["g_fakemag"] = np.where(usable, gf, np.nan)
+    out["g_fakemag_err"] = np.where(usable, gfe, np.nan)
+
+    # XP
+    sid, xp = read_xp_coefficients(xp_path)
+    pos = pd.Series(np.arange(sid.size), index=sid)
+    row = pos.reindex(out.source_id.where(out.match != "none", -1).to_numpy()).to_numpy()
+    has = np.isfinite(row)
+    rowi = np.where(has, row, 0).astype(int)
+    xp_ok = has & xp_quality(g_mag, cat.bp_rp, cat.phot_bp_rp_excess_factor, cfg)
+    _cut(cuts, "with XP spectra", has.sum(), n)
+    _cut(cuts, "XP passing G, BP-RP and excess-factor cuts", xp_ok.sum(), n)
+    blocks = {}
+    for b in ("bp", "rp"):
+        c, e, nrel = xp[b]
+        coef = np.where(has[:, None], c[rowi], np.nan)
+        err = np.where(has[:, None], e[rowi], np.nan)
+        complete = np.isfinite(coef).all(axis=1) & np.isfinite(err).all(axis=1)
+        xp_ok &= complete
+        coef, err = ph.normalise_xp(coef, err, g_mag)
+        relevant = ph.relevancy_mask(np.where(has, nrel[rowi], 0))
+        coef = np.where(relevant, coef, np.nan)
+        err = np.where(relevant, err, np.nan)
+        blocks[b] = (coef, err)
+    _cut(cuts, "XP complete (all 110 coefficients present)", xp_ok.sum(), n)
+    for b, (coef, err) in blocks.items():
+        coef = np.where(xp_ok[:, None], coef, np.nan)
+        coef, n_clip = percentile_clip(coef, xp_ok, cfg.xp_clip_percentiles)
+        _cut(cuts, f"{b} coefficients clipped at {cfg.xp_clip_percentiles} percentiles", n_clip, int(xp_ok.sum()) * N_COEFF)
+        err = np.where(np.isfinite(coef), err, np.nan)
+        out = pd.concat([out, pd.DataFrame(coef, columns=[f"{b}{k}" for k in range(N_COEFF)]),
+                         pd.DataFrame(err, columns=[f"{b}{k}_err" for k in range(N_COEFF)])], axis=1)
+    out["has_xp"] = xp_ok
+
+    # extinction, through the dust map, for stars with a usable parallax
+    ext = cfg.extinction
+    lp = np.where(usable, plx, np.nan)
+    le, lee = log_ebv_dask(lp, np.where(usable, plx_err, np.nan), out.l.to_numpy(), out.b.to_numpy(), dust_dir,
+                           n_samples=int(ext["n_samples"]), chunk_stars=int(ext["chunk_stars"]), seed=int(ext["seed"]),
+                           n_workers=n_workers, cluster=ext.get("cluster", "local"))
+    out["logebv"], out["logebv_err"] = le, lee
+    _cut(cuts, "with logebv", np.isfinite(le).sum(), n)
+
+    token_cols = [c for c in out.columns if c in set(_value_columns())]
+    anything = np.isfinite(out[token_cols].to_numpy(float)).any(axis=1)
+    _cut(cuts, "dropped: nothing usable left", (~anything).sum(), n)
+    out = out[anything].reset_index(drop=True)
+    counts = table1_counts(out)
+    counts["cuts"] = cuts
+    log.info("catalog: %d stars in %.1f s", len(out), time.perf_counter() - t0)
+    return out, counts
+
+
+def _value_columns():
+    return [f"{b}{k}" for b in ("bp", "rp") for k in range(N_COEFF)] + ["bprp", "jh", "jk", "teff", "logg", "m_h", "logebv", "g_fakemag"]
+
+
+def table1_counts(cat: pd.DataFrame) -> dict:
+    """The categories of Table 1 of Leung & Bovy."""
+    has_teff = cat.teff.notna()
+    params = cat[["teff", "logg", "m_h"]].notna().all(axis=1)
+    return {
+        "stars": int(len(cat)),
+        "with_xp": int(cat.has_xp.sum()),
+        "with_teff": int(has_teff.sum()),
+        "with_teff_logg_m_h": int(params.sum()),
+        "xp_without_apogee_parameters": int((cat.has_xp & ~params).sum()),
+        "apogee_parameters_without_xp": int((params & ~cat.has_xp).sum()),
+        "without_g_luminosity": int(cat.g_fakemag.isna().sum()),
+        "without_logebv": int(cat.logebv.isna().sum()),
+        "without_2mass_colours": int((cat.jh.isna() | cat.jk.isna()).sum()),
+    }
+
+
+def write_catalog(cat: pd.DataFrame, counts: dict, out_dir):
+    """Write catalog.parquet and counts.json atomically (temporary names, then rename)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp_cat = out_dir / ".catalog.parquet.tmp"
+    tmp_counts = out_dir / ".counts.json.tmp"
+    cat.to_parquet(tmp_cat, index=False)
+    tmp_counts.write_text(json.dumps(counts, indent=2) + "\n")
+    tmp_cat.replace(out_dir / "catalog.parquet")
+    tmp_counts.replace(out_dir / "counts.json")

@@ -1,0 +1,1 @@
+"""The vocabulary, standardisation, the Zarr token store and the train/val/test split."""

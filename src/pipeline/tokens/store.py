@@ -1,0 +1,110 @@
+"""The token store ``stars.zarr`` (Zarr v3): values and errors of every token for every star.
+
+Layout (DESIGN.md stage 3):
+
+- ``values``, ``errors``: float32 (stars x vocabulary), NaN = missing, chunked along stars
+- ``source_id``: int64 (stars,), 0 where a star has no Gaia match
+- ``split``: int8 (stars,), 0 = train, 1 = val, 2 = test (seeded)
+- attributes: ``vocabulary`` (in order), ``median`` and ``mad_std`` per token over the train
+  split (the standardisation), ``split_names``, ``config_hash``, ``n_stars``
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def config_hash(obj) -> str:
+    """A short, stable hash of a JSON-able configuration."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def assign_split(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> np.ndarray:
+    """Seeded split codes (0 train, 1 val, 2 test) with exactly round(f n) stars in val and test."""
+    if abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) < 0:
+        raise ValueError(f"split fractions {fractions} must be non-negative and sum to 1")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val, n_test = int(round(fractions[1] * n)), int(round(fractions[2] * n))
+    split = np.zeros(n, np.int8)
+    split[order[:n_val]] = 1
+    split[order[n_val:n_val + n_test]] = 2
+    return split
+
+
+def robust_standardisation(values: np.ndarray, rows: np.ndarray):
+    """Per-token median and MAD standard deviation (1.4826 MAD) over ``rows``; NaN ignored."""
+    v = values[rows]
+    med = np.full(v.shape[1], np.nan)
+    mad = np.full(v.shape[1], np.nan)
+    for j in range(v.shape[1]):
+        col = v[:, j]
+        col = col[np.isfinite(col)]
+        if col.size:
+            med[j] = np.median(col)
+            mad[j] = 1.4826 * np.median(np.abs(col - med[j]))
+    return med, mad
+
+
+def write_token_store(path, values, errors, source_id, split, vocab, attrs: dict, chunk_stars: int = 4096):
+    """Write the store atomically (to a temporary sibling, then rename); Dask chunks match Zarr chunks."""
+    import zarr
+
+    path = Path(path)
+    n, v = values.shape
+    if errors.shape != (n, v) or len(vocab) != v or len(source_id) != n or len(split) != n:
+        raise ValueError(f"token store: inconsistent shapes values {values.shape}, errors {errors.shape}, vocabulary {len(vocab)}, "
+                         f"source_id {len(source_id)}, split {len(split)}")
+    tmp = path.parent / f".{path.name}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    chunk = max(1, min(chunk_stars, n))
+    root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+    for name, arr in (("values", values), ("errors", errors)):
+        z = root.create_array(name, shape=(n, v), chunks=(chunk, v), dtype="float32", fill_value=np.nan)
+        for start in range(0, n, chunk):  # one write per Zarr chunk
+            z[start:start + chunk] = np.asarray(arr[start:start + chunk], np.float32)
+    root.create_array("source_id", shape=(n,), chunks=(chunk,), dtype="int64")[:] = np.asarray(source_id, np.int64)
+    root.create_array("split", shape=(n,), chunks=(chunk,), dtype="int8")[:] = np.asarray(split, np.int8)
+    root.attrs.update({"vocabulary": list(vocab), "split_names": list(SPLIT_NAMES), "n_stars": int(n), **attrs})
+    if path.exists():
+        shutil.rmtree(path)
+    tmp.rename(path)
+
+
+def open_token_store(path):
+    """The store as a zarr group (arrays are read lazily, chunk by chunk)."""
+    import zarr
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: token store not found; run the tokens rule first")
+    return zarr.open_group(str(path), mode="r")
+
+
+def lazy_tokens(path):
+    """``values`` and ``errors`` as Dask arrays whose chunks are the store's Zarr chunks."""
+    import dask.array as da
+
+    root = open_token_store(path)
+    return da.from_zarr(root["values"]), da.from_zarr(root["errors"])
+
+
+def build_token_store(catalog, path, vocab, split_fractions=(0.8, 0.1, 0.1), split_seed=0, chunk_stars=4096, config=None):
+    """Tokens from a catalog DataFrame whose columns are token names (and ``<token>_err``)."""
+    missing = [t for t in vocab if t not in catalog.columns or f"{t}_err" not in catalog.columns]
+    if missing:
+        raise ValueError(f"catalog lacks columns for tokens {missing[:10]} (and their _err); add them or remove them from the vocabulary")
+    values = catalog[list(vocab)].to_numpy(np.float64)
+    errors = catalog[[f"{t}_err" for t in vocab]].to_numpy(np.float64)
+    errors = np.where(np.isfinite(values), errors, np.nan)
+    split = assign_split(len(catalog), split_fractions, split_seed)
+    med, mad = robust_standardisation(values, split == 0)
+    attrs = {"median": [float(x) for x in med], "mad_std": [float(x) for x in mad],
+             "split_fractions": list(split_fractions), "split_seed": int(split_seed), "config_hash": config_hash(config or {})}
+    write_token_store(path, values, errors, catalog.source_id.to_numpy(), split, vocab, attrs, chunk_stars)
+    return attrs

@@ -1,0 +1,51 @@
+# Stage 2: crossmatch, quality cuts, zero point, luminosity, extinction -> one row per star.
+
+
+rule catalog:
+    input:
+        allstar=ALLSTAR,
+        gaia_source=GAIA_SOURCE,
+        xp=XP_CONTINUOUS,
+        dust=f"{DUST_DIR}/combined19/combine19.h5",
+        code=library("catalog", "io", "sky/dust"),
+    output:
+        catalog=f"{RESULTS}/catalog/catalog.parquet",
+        counts=f"{RESULTS}/catalog/counts.json",
+    params:
+        catalog=config.get("catalog", {}),
+        dust_dir=lambda w, input: str(Path(input.dust).parent.parent),
+    log:
+        f"{RESULTS}/logs/catalog.log",
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../envs/catalog.yaml"
+    script:
+        "../scripts/catalog.py"
+
+
+rule catalog_validation:
+    input:
+        catalog=rules.catalog.output.catalog,
+        truth=f"{SKY}/truth.parquet",
+        code=library("catalog/validate"),
+    output:
+        report(
+            f"{RESULTS}/catalog/validation.json",
+            caption="../report/validation.rst",
+            category="Catalog",
+        ),
+    params:
+        validation=config.get("validation", {}),
+    log:
+        f"{RESULTS}/logs/catalog_validation.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../envs/catalog.yaml"
+    script:
+        "../scripts/catalog_validation.py"

@@ -1,0 +1,22 @@
+# Stage 3: the tokenized data set (Zarr v3), with the split and the standardisation.
+
+
+rule tokens:
+    input:
+        catalog=rules.catalog.output.catalog,
+        code=library("tokens"),
+    output:
+        directory(f"{RESULTS}/tokens/stars.zarr"),
+    params:
+        tokens=config.get("tokens", {}),
+        upstream={k: config.get(k) for k in ("sky", "inputs", "catalog", "tokens")},
+    log:
+        f"{RESULTS}/logs/tokens.log",
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=20,
+    conda:
+        "../envs/catalog.yaml"
+    script:
+        "../scripts/tokens.py"
