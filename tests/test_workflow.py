@@ -59,3 +59,33 @@ def test_invalid_config_is_refused(tmp_path):
     bad.write_text("sky: {n_stars: -5}\n")
     proc = _run("--dry-run", "--configfile", str(bad))
     assert proc.returncode != 0 and "n_stars" in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_tiny_workflow_catalog_and_tokens(tiny_run):
+    tmp, _ = tiny_run
+    counts = json.loads((tmp / "results/catalog/counts.json").read_text())
+    assert counts["stars"] > 1500 and "cuts" in counts
+    validation = json.loads((tmp / "results/catalog/validation.json").read_text())
+    assert validation["parallax_zero_point"]["pass"], validation["parallax_zero_point"]
+    from pipeline.tokens.store import open_token_store
+
+    root = open_token_store(tmp / "results/tokens/stars.zarr")
+    assert root["values"].shape == (counts["stars"], 118)
+
+
+@pytest.mark.slow
+def test_a_failed_stage_leaves_no_output(tiny_run, tmp_path):
+    tmp, _ = tiny_run
+    bad = tmp_path / "bad.parquet"
+    import pandas as pd
+
+    pd.read_parquet(tmp / "sky/gaia_source.parquet").drop(columns=["ruwe"]).to_parquet(bad)
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"paths": {"sky": str(tmp / "sky"), "results": str(tmp_path / "results")},
+                                   "inputs": {"gaia_source": str(bad)}}))
+    proc = _run(f"{tmp_path}/results/catalog/catalog.parquet", "--cores", "1", "--configfile", "configs/tiny.yaml", str(cfg))
+    assert proc.returncode != 0
+    log = (tmp_path / "results/logs/catalog.log").read_text()
+    assert "ruwe" in log and "bad.parquet" in log
+    assert not (tmp_path / "results/catalog").exists() or not list((tmp_path / "results/catalog").glob("*.parquet"))

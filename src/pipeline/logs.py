@@ -12,4 +12,11 @@ def setup(log_file: str | None = None, level=logging.INFO):
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, mode="w"))
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers, force=True)
-    return logging.getLogger("pipeline")
+    logger = logging.getLogger("pipeline")
+
+    def log_uncaught(exc_type, exc, tb):
+        # the rule's log then says what was wrong (file, column, rows), not only stderr
+        logger.error("failed: %s", exc, exc_info=(exc_type, exc, tb))
+
+    sys.excepthook = log_uncaught
+    return logger
