@@ -1,12 +1,13 @@
 import numpy as np
 import pytest
 
+from pipeline import gaia
 from pipeline.sky import astrometry
 
 
 def test_extra_zero_point_of_eq7():
     g = np.array([10.0, 13.0, 15.0, 17.0, 19.0])
-    np.testing.assert_allclose(astrometry.extra_zero_point_mas(g), [0.0, 0.0, 0.010, 0.020, 0.020])
+    np.testing.assert_allclose(gaia.extra_zero_point_mas(g), [0.0, 0.0, 0.010, 0.020, 0.020])
 
 
 def test_parallax_error_law():

@@ -5,7 +5,8 @@ import pytest
 from pipeline.catalog import photometry as ph
 from pipeline.catalog.build import CatalogConfig, label_quality, parallax_quality, percentile_clip, xp_quality
 from pipeline.catalog.extinction import log_ebv_from_samples, parallax_samples_to_distance_kpc
-from pipeline.catalog.zeropoint import FLAG_NO_SOLUTION, FLAG_OK, extra_offset_mas, parallax_offset_mas
+from pipeline.catalog.zeropoint import FLAG_NO_SOLUTION, FLAG_OK, parallax_offset_mas
+from pipeline.gaia import extra_zero_point_mas
 
 
 def test_pseudo_luminosity_of_eq9():
@@ -64,7 +65,7 @@ def test_xp_and_parallax_cuts_with_nan():
 
 
 def test_extra_offset_and_solution_flags():
-    np.testing.assert_allclose(extra_offset_mas([12.0, 14.0, 18.0]), [0.0, 0.005, 0.020])
+    np.testing.assert_allclose(extra_zero_point_mas([12.0, 14.0, 18.0]), [0.0, 0.005, 0.020])
     off, flag = parallax_offset_mas(np.array([15.0, 15.0, 15.0]), np.array([1.55, np.nan, np.nan]), np.array([np.nan, 1.5, np.nan]),
                                     np.array([20.0, 20.0, 20.0]), np.array([31, 95, 3]))
     assert flag[0] == FLAG_OK and flag[1] == FLAG_OK and flag[2] == FLAG_NO_SOLUTION

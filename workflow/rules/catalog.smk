@@ -7,7 +7,7 @@ rule catalog:
         gaia_source=GAIA_SOURCE,
         xp=XP_CONTINUOUS,
         dust=f"{DUST_DIR}/combined19/combine19.h5",
-        code=library("catalog", "io", "sky/dust"),
+        code=library("catalog", "io", "sky/dust", "gaia", "stats"),
     output:
         catalog=f"{RESULTS}/catalog/catalog.parquet",
         counts=f"{RESULTS}/catalog/counts.json",
@@ -30,7 +30,7 @@ rule catalog_validation:
     input:
         catalog=rules.catalog.output.catalog,
         truth=f"{SKY}/truth.parquet",
-        code=library("catalog/validate"),
+        code=library("catalog/validate", "stats"),
     output:
         report(
             f"{RESULTS}/catalog/validation.json",

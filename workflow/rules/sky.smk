@@ -3,7 +3,7 @@
 
 rule sky:
     input:
-        code=library("sky"),
+        code=library("sky", "gaia", "stats"),
     output:
         allstar=f"{SKY}/allStar.fits",
         gaia_source=f"{SKY}/gaia_source.parquet",
@@ -32,7 +32,7 @@ rule sky_realism:
         gaia_source=rules.sky.output.gaia_source,
         xp=rules.sky.output.xp,
         truth=rules.sky.output.truth,
-        code=library("sky/report", "io"),
+        code=library("sky/report", "io", "gaia", "stats"),
     output:
         report(
             f"{RESULTS}/sky/realism.json",
@@ -59,7 +59,7 @@ rule sky_difficulty:
         gaia_source=rules.sky.output.gaia_source,
         xp=rules.sky.output.xp,
         truth=rules.sky.output.truth,
-        code=library("sky/report", "io"),
+        code=library("sky/report", "io", "gaia", "stats"),
     output:
         report(
             f"{RESULTS}/sky/difficulty.json",

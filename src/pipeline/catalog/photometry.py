@@ -3,15 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-G_ZEROPOINT_MAG = 25.6873668671  # Riello et al. (2021): G = -2.5 log10(F_G / e- s^-1) + G0
-# Riello et al. (2021) zero-point uncertainties (mag), the floors of Gaia photometric errors.
-SIGMA_G0_MAG, SIGMA_BP0_MAG, SIGMA_RP0_MAG = 0.0027553202, 0.0027901700, 0.0037793818
+from ..gaia import SIGMA_BP0_MAG, SIGMA_RP0_MAG, g_flux_e_per_s
+
 MAG_PER_FRAC = 2.5 / np.log(10.0)  # 1.0857: d(mag) = 1.0857 d(flux)/flux
-
-
-def g_flux_e_per_s(g_mag):
-    """G-band flux F_G in e-/s from eq. 8 of Leung & Bovy: 2.5 log10 F_G = G0 - G."""
-    return 10.0 ** ((G_ZEROPOINT_MAG - np.asarray(g_mag, float)) / 2.5)
 
 
 def bp_rp_error_mag(bp_flux_over_error, rp_flux_over_error):

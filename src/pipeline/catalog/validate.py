@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..sky.report import median_mad_std
+from ..stats import median_mad_std
 from .extinction import LOG_EBV_FLOOR
 
 TRUTH_COLUMNS = ("apogee_id", "source_id", "parallax_true_mas", "ebv_c19", "has_xp", "labels_good", "in_gaia", "has_2mass", "teff")

@@ -5,13 +5,11 @@ import warnings
 
 import numpy as np
 
+from ..gaia import extra_zero_point_mas
+
 FLAG_OK, FLAG_NO_SOLUTION, FLAG_EXTRAPOLATED = 0, 1, 2
 
 
-def extra_offset_mas(g_mag):
-    """Eq. 7's extra term (mas): 0 for G <= 13, 5 uas (G - 13) for 13 < G <= 17, 20 uas beyond."""
-    g = np.asarray(g_mag, float)
-    return np.where(g <= 13.0, 0.0, np.where(g <= 17.0, 0.005 * (g - 13.0), 0.020))
 
 
 def parallax_offset_mas(g_mag, nu_eff, pseudocolour, ecl_lat_deg, params_solved):
@@ -40,7 +38,7 @@ def parallax_offset_mas(g_mag, nu_eff, pseudocolour, ecl_lat_deg, params_solved)
         offset[ok] = np.nan_to_num(z)
         inside = (g[ok] > 6) & (g[ok] < 21) & np.where(sol[ok] == 31, (nu[ok] > 1.1) & (nu[ok] < 1.9), (pc[ok] > 1.24) & (pc[ok] < 1.72))
         flag[ok] = np.where(inside & np.isfinite(z), FLAG_OK, FLAG_EXTRAPOLATED)
-    offset = np.where(flag == FLAG_NO_SOLUTION, 0.0, offset + extra_offset_mas(g))
+    offset = np.where(flag == FLAG_NO_SOLUTION, 0.0, offset + extra_zero_point_mas(g))
     return offset, flag
 
 

@@ -15,12 +15,6 @@ import numpy as np
 SOURCE_ID_HEALPIX_FACTOR = 2**35  # source_id // 2^35 is the level-12 NESTED HEALPix index
 
 
-def extra_zero_point_mas(g_mag):
-    """The extra zero-point term of eq. 7 (mas): 0 for G <= 13, 5 uas (G - 13) up to G = 17, then 20 uas."""
-    g = np.asarray(g_mag, float)
-    return np.where(g <= 13.0, 0.0, np.where(g <= 17.0, 0.005 * (g - 13.0), 0.020))
-
-
 def gdr3_zero_point_mas(g_mag, nu_eff, pseudocolour, ecl_lat_deg, params_solved):
     """Lindegren et al. (2021) zero point (mas) for 5/6-parameter solutions; NaN for others.
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import gaia
 from . import astrometry, sed, xp
 from .dust import Combined19Map, DustModel, build_map, write_combined19
 from .population import draw_population, sample_distances
@@ -157,15 +158,15 @@ def build_sky(cfg: SkyConfig, out_dir: str | Path) -> dict:
         flux = 10 ** ((zp - mag) / 2.5)
         return 1.0 / np.sqrt(a / flux + b_floor**2)
 
-    g_foe = flux_over_error(g_true, xp.G_ZEROPOINT_MAG, 0.004, 3e-4)
-    bp_foe = flux_over_error(bp_true, xp.BP_ZEROPOINT_MAG, 0.12, 1.2e-3)
-    rp_foe = flux_over_error(rp_true, xp.RP_ZEROPOINT_MAG, 0.08, 1.0e-3)
+    g_foe = flux_over_error(g_true, gaia.G_ZEROPOINT_MAG, 0.004, 3e-4)
+    bp_foe = flux_over_error(bp_true, gaia.BP_ZEROPOINT_MAG, 0.12, 1.2e-3)
+    rp_foe = flux_over_error(rp_true, gaia.RP_ZEROPOINT_MAG, 0.08, 1.0e-3)
     g_obs = g_true + 1.0857 / g_foe * r.standard_normal(n)
     bp_obs = bp_true + 1.0857 / bp_foe * r.standard_normal(n)
     rp_obs = rp_true + 1.0857 / rp_foe * r.standard_normal(n)
-    f_bp = 10 ** ((xp.BP_ZEROPOINT_MAG - bp_obs) / 2.5)
-    f_rp = 10 ** ((xp.RP_ZEROPOINT_MAG - rp_obs) / 2.5)
-    excess = (f_bp + f_rp) / xp.g_flux_e_per_s(g_obs)
+    f_bp = 10 ** ((gaia.BP_ZEROPOINT_MAG - bp_obs) / 2.5)
+    f_rp = 10 ** ((gaia.RP_ZEROPOINT_MAG - rp_obs) / 2.5)
+    excess = (f_bp + f_rp) / gaia.g_flux_e_per_s(g_obs)
     crowded = (np.abs(pop["b"]) < 6) & (np.abs(((pop["l"] + 180) % 360) - 180) < 40) & (r.random(n) < 0.12)
     excess = excess * np.where(crowded, np.exp(r.uniform(0.1, 1.0, n)), 1.0)
     _progress("photometry", t0)
@@ -183,7 +184,7 @@ def build_sky(cfg: SkyConfig, out_dir: str | Path) -> dict:
     nu_eff = np.where(params_solved == 31, astrometry.nu_eff_from_bprp(bprp_obs), np.nan)
     pseudocolour = np.where(params_solved == 95, np.clip(astrometry.nu_eff_from_bprp(bprp_obs) + ra_.normal(0, 0.03, n), 1.24, 1.72), np.nan)
     zp_gdr3 = astrometry.gdr3_zero_point_mas(g_obs, nu_eff, pseudocolour, ecl_lat, params_solved)
-    zp_extra = astrometry.extra_zero_point_mas(g_obs)
+    zp_extra = gaia.extra_zero_point_mas(g_obs)  # the term the catalog removes
     zp_total = np.nan_to_num(zp_gdr3) + zp_extra
     plx_err = astrometry.parallax_error_mas(g_obs) * np.where(params_solved == 95, 1.3, 1.0) * np.where(ruwe > 1.4, np.sqrt(ruwe), 1.0)
     plx_true = 1.0 / dist_kpc

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..io.readers import read_allstar, read_parquet_table, read_xp_coefficients
-from .xp import g_flux_e_per_s
+from ..gaia import g_flux_e_per_s
+from ..stats import median_mad_std
 
 # Leung & Bovy's training-set median and MAD standard deviation (shared/real-samples/README.md).
 REAL_REFERENCE = {
@@ -24,16 +25,6 @@ REAL_REFERENCE = {
 }
 ALLSTAR_COLUMNS = ("APOGEE_ID", "GAIAEDR3_SOURCE_ID", "SNR", "STARFLAG", "ASPCAPFLAG", "TEFF", "LOGG", "M_H", "J", "H", "K")
 GAIA_COLUMNS = ("source_id", "parallax", "parallax_error", "ruwe", "phot_g_mean_mag", "bp_rp")
-
-
-def median_mad_std(values) -> tuple[float, float]:
-    """Median and MAD-based standard deviation (1.4826 x median absolute deviation) of finite values."""
-    v = np.asarray(values, float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return float("nan"), float("nan")
-    med = np.median(v)
-    return float(med), float(1.4826 * np.median(np.abs(v - med)))
 
 
 def star_view(sky_dir) -> pd.DataFrame:

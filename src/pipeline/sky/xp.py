@@ -33,9 +33,6 @@ BAND_WINDOWS_NM = {"bp": (330.0, 680.0), "rp": (620.0, 1020.0)}
 # floor of 0.01 (real faint-star medians beyond k ~ 3 are noise-limited, so looser than measured).
 PRIOR_PROFILE = np.maximum(np.array([1.0, 0.127, 0.024] + [0.0] * 52), 0.01)
 RIDGE_STRENGTH = 3e-7  # relative to the mean diagonal of D D^T
-G_ZEROPOINT_MAG = 25.6873668671  # Riello et al. (2021), e-/s
-BP_ZEROPOINT_MAG = 25.3385422158
-RP_ZEROPOINT_MAG = 24.7478955012
 # Noise model of the coefficient errors, fitted on real DR3 XP (fjaellet 2000-star sample):
 # log10(sigma_k) = a_k + s_k * log10(c_0) for c_0 in e-/s; (k, a_k, s_k) nodes, linear in k.
 _NOISE_NODES = {
@@ -101,11 +98,6 @@ def synthetic_gaia_mags(coeffs: dict[str, np.ndarray]) -> np.ndarray:
     flux = coeffs["bp"] @ vec["bp"] + coeffs["rp"] @ vec["rp"]
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(flux > 0, -2.5 * np.log10(flux) + zp, np.nan)
-
-
-def g_flux_e_per_s(g_mag: np.ndarray) -> np.ndarray:
-    """G-band flux in e-/s from the G magnitude (eq. 8 of Leung & Bovy)."""
-    return 10.0 ** ((G_ZEROPOINT_MAG - np.asarray(g_mag, float)) / 2.5)
 
 
 def coefficient_errors(c0: np.ndarray, band: str, rng: np.random.Generator) -> np.ndarray:

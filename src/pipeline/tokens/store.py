@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..stats import median_mad_std
+
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -39,16 +41,8 @@ def assign_split(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> np.ndarray
 
 def robust_standardisation(values: np.ndarray, rows: np.ndarray):
     """Per-token median and MAD standard deviation (1.4826 MAD) over ``rows``; NaN ignored."""
-    v = values[rows]
-    med = np.full(v.shape[1], np.nan)
-    mad = np.full(v.shape[1], np.nan)
-    for j in range(v.shape[1]):
-        col = v[:, j]
-        col = col[np.isfinite(col)]
-        if col.size:
-            med[j] = np.median(col)
-            mad[j] = 1.4826 * np.median(np.abs(col - med[j]))
-    return med, mad
+    stats = np.array([median_mad_std(col) for col in np.asarray(values)[rows].T]).reshape(-1, 2)
+    return stats[:, 0], stats[:, 1]
 
 
 def write_token_store(path, values, errors, source_id, split, vocab, attrs: dict, chunk_stars: int = 4096):
