@@ -63,3 +63,25 @@ def test_real_allstar_dr17():
 def test_missing_columns_name_the_file():
     with pytest.raises(MissingColumnsError, match="gaia_dr3_source_50stars_cone.json.*not_a_column"):
         read_gaia_source(real_sample("gaia_dr3_source_50stars_cone.json"), ["source_id", "not_a_column"])
+
+
+def test_real_xp_rows_as_archive_ecsv_with_bracketed_multiline_arrays(tmp_path):
+    # The archive's ECSV: a YAML header behind '#', arrays as "[c0,c1,...]" strings, which may
+    # span several lines inside their quotes. Rebuild that from the real CSV rows.
+    import csv
+
+    rows = list(csv.reader(open(real_sample("gaia_dr3_xp_continuous_2stars.csv"))))
+    header, body = rows[0], rows[1:]
+    for r in body:
+        for i, name in enumerate(header):
+            if name.endswith(("coefficients", "errors", "correlations")) and r[i]:
+                vals = r[i].strip("()").split(", ")
+                r[i] = "[" + ",\n".join(",".join(vals[k:k + 10]) for k in range(0, len(vals), 10)) + "]"
+    path = tmp_path / "xp.ecsv"
+    with open(path, "w", newline="") as f:
+        f.write("# %ECSV 1.0\n# ---\n# delimiter: ','\n# datatype:\n# -\n#   name: source_id\n#   datatype: int64\n")
+        csv.writer(f, lineterminator="\n").writerows([header, *body])
+    sid, xp = read_xp_coefficients(path)
+    sid_csv, xp_csv = read_xp_coefficients(real_sample("gaia_dr3_xp_continuous_2stars.csv"))
+    np.testing.assert_array_equal(sid, sid_csv)
+    np.testing.assert_array_equal(xp["rp"][0], xp_csv["rp"][0])
