@@ -27,6 +27,7 @@ DUST_DIR = raw_input("dust_dir", f"{SKY}/dust")
 include: "workflow/rules/sky.smk"
 include: "workflow/rules/catalog.smk"
 include: "workflow/rules/tokens.smk"
+include: "workflow/rules/train.smk"
 
 
 rule all:
@@ -34,6 +35,7 @@ rule all:
     input:
         f"{RESULTS}/tokens/stars.zarr",
         f"{RESULTS}/catalog/counts.json",
+        f"{RESULTS}/models/{config['train']['name']}/heldout.json",
         mock_only(
             f"{RESULTS}/sky/realism.json",
             f"{RESULTS}/sky/difficulty.json",

@@ -1,0 +1,77 @@
+"""Command line: ``python -m pipeline <command>``.
+
+    python -m pipeline predict --model results/models/small --input stars.csv \\
+        --request teff logg m_h --output predictions.csv
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def _read(path):
+    import pandas as pd
+
+    p = str(path)
+    if p.endswith(".parquet"):
+        return pd.read_parquet(p)
+    if p.endswith((".csv", ".csv.gz")):
+        return pd.read_csv(p)
+    if p.endswith((".fits", ".fit")):
+        from astropy.table import Table
+
+        return Table.read(p).to_pandas()
+    raise SystemExit(f"error: {path}: input must be .csv, .parquet or .fits")
+
+
+def _write(df, path):
+    p = str(path)
+    Path(p).parent.mkdir(parents=True, exist_ok=True)
+    if p.endswith(".parquet"):
+        df.to_parquet(p)
+    else:
+        df.to_csv(p)
+
+
+def predict(args):
+    from .model.api import StellarModel
+
+    model = StellarModel.load(args.model, device=args.device)
+    table = _read(args.input)
+    keep = [c for c in table.columns if c in model.token_index or (c.endswith("_err") and c[:-4] in model.token_index)]
+    ignored = [c for c in table.columns if c not in keep]
+    if ignored and not args.strict:
+        logging.info("ignoring columns that are not tokens: %s", ignored[:10])
+        table = table[keep]
+    out = model.predict(table, args.request, batch_size=args.batch_size, n_mc=args.n_mc)
+    _write(out, args.output)
+    logging.info("wrote %d predictions of %s to %s", len(out), args.request, args.output)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m pipeline", description="Stellar foundation model pipeline")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("predict", help="ask a trained model for any tokens of stars given any others")
+    p.add_argument("--model", required=True, help="model folder (config.json + model.pt)")
+    p.add_argument("--input", required=True, help="table of stars: columns are token names (and <token>_err)")
+    p.add_argument("--request", required=True, nargs="+", help="token names to predict")
+    p.add_argument("--output", required=True, help="output table (.csv or .parquet)")
+    p.add_argument("--batch-size", type=int, default=2048)
+    p.add_argument("--n-mc", type=int, default=0, help="Monte Carlo draws over input errors (0: none)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--strict", action="store_true", help="fail on columns that are not tokens instead of ignoring them")
+    p.set_defaults(func=predict)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The stellar Transformer: architecture, sampler, training and the inference API."""

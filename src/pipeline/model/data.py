@@ -1,0 +1,124 @@
+"""Training data: the per-star random sampler of section 5, streamed from the Zarr token store.
+
+For every star and every epoch: a random number k of inputs between ``min_inputs`` (5) and the
+context length, drawn from the star's present tokens in random order (stars with fewer present
+tokens are padded); and one target drawn from its present tokens except the held-out outputs
+(bprp and jk by default), which may also be among the inputs.
+
+Randomness comes from (seed, epoch, chunk), so an epoch's batches are the same however many
+DataLoader workers read them, and a resumed run sees the data an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+
+def standardise(values, errors, median, mad_std):
+    """(x - median) / MAD-std for values and error / MAD-std for errors, per token."""
+    return (values - median) / mad_std, errors / mad_std
+
+
+def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_mask=None, n_targets: int = 1):
+    """Inputs and targets for each star of a (stars x vocabulary) block of standardised tokens.
+
+    Returns numpy arrays: ids (B, context) int64, vals (B, context) float32, mask (B, context)
+    bool, target_id (B, T), target (B, T), target_err (B, T), and ``ok`` (B, T), False where a
+    star has fewer than T eligible targets (those slots must not enter the loss). Targets of a
+    star are distinct.
+    """
+    b, v = values.shape
+    present = np.isfinite(values)
+    # random order with present tokens first: sort random keys, +inf for missing ones
+    keys = np.where(present, rng.random((b, v)), np.inf)
+    order = np.argsort(keys, axis=1)[:, :context]
+    n_present = present.sum(axis=1)
+    k = rng.integers(min_inputs, context + 1, size=b)
+    n_in = np.minimum(k, n_present)
+    mask = np.arange(min(context, v))[None, :] < n_in[:, None]
+    ids = np.where(mask, order, 0)
+    vals = np.where(mask, np.take_along_axis(values, order, axis=1), 0.0)
+    eligible = present if target_mask is None else present & target_mask[None, :]
+    tkeys = np.where(eligible, rng.random((b, v)), np.inf)
+    target_id = np.argsort(tkeys, axis=1)[:, :n_targets] if n_targets > 1 else np.argmin(tkeys, axis=1)[:, None]
+    ok = np.take_along_axis(eligible, target_id, axis=1)
+    target = np.where(ok, np.take_along_axis(values, target_id, axis=1), 0.0)
+    target_err = np.where(ok, np.nan_to_num(np.take_along_axis(errors, target_id, axis=1), nan=0.0), 1.0)
+    if ids.shape[1] < context:  # a vocabulary smaller than the context: pad the remaining slots
+        pad = context - ids.shape[1]
+        ids = np.pad(ids, ((0, 0), (0, pad)))
+        vals = np.pad(vals, ((0, 0), (0, pad)))
+        mask = np.pad(mask, ((0, 0), (0, pad)))
+    return (ids.astype(np.int64), vals.astype(np.float32), mask, target_id.astype(np.int64),
+            target.astype(np.float32), target_err.astype(np.float32), ok)
+
+
+class TokenStream(IterableDataset):
+    """Batches of sampled stars of one split, read chunk by chunk from the Zarr store.
+
+    Each epoch visits the split's chunks in a seeded random order; workers take every
+    ``num_workers``-th chunk. Call ``set_epoch`` before iterating.
+    """
+
+    def __init__(self, store_path, split: str, batch_size: int, context: int, seed: int = 0,
+                 held_out=("bprp", "jk"), min_inputs: int = 5, shuffle: bool = True, target_tokens=None, n_targets: int = 1):
+        from ..tokens.store import SPLIT_NAMES, open_token_store
+
+        self.path, self.batch_size, self.context, self.seed = str(store_path), batch_size, context, seed
+        self.min_inputs, self.shuffle, self.epoch, self.n_targets = min_inputs, shuffle, 0, n_targets
+        root = open_token_store(store_path)
+        self.vocab = list(root.attrs["vocabulary"])
+        self.median = np.asarray(root.attrs["median"], np.float64)
+        self.mad = np.asarray(root.attrs["mad_std"], np.float64)
+        unknown = [t for t in held_out if t not in self.vocab]
+        if unknown:
+            raise ValueError(f"held-out outputs {unknown} are not in the vocabulary")
+        allowed = set(target_tokens) if target_tokens else set(self.vocab)
+        self.target_mask = np.array([t in allowed and t not in held_out for t in self.vocab])
+        split_codes = root["split"][:]
+        self.split_code = SPLIT_NAMES.index(split)
+        self.chunk = root["values"].chunks[0]
+        n = split_codes.size
+        # chunks holding at least one star of this split, with the rows of the split in each
+        self.chunks = [(s, np.nonzero(split_codes[s:s + self.chunk] == self.split_code)[0] + s)
+                       for s in range(0, n, self.chunk)]
+        self.chunks = [(s, rows) for s, rows in self.chunks if rows.size]
+        self.n_stars = int(sum(rows.size for _, rows in self.chunks))
+        self._root = None
+
+    def set_epoch(self, epoch: int):
+        self.epoch = int(epoch)
+
+    def __len__(self):  # batches per epoch (each chunk's last batch may be short)
+        return int(sum(-(-rows.size // self.batch_size) for _, rows in self.chunks))
+
+    def _arrays(self):
+        if self._root is None:  # opened lazily in each worker process
+            from ..tokens.store import open_token_store
+
+            self._root = open_token_store(self.path)
+        return self._root["values"], self._root["errors"]
+
+    def __iter__(self):
+        values_z, errors_z = self._arrays()
+        order = np.arange(len(self.chunks))
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(order)
+        info = get_worker_info()
+        if info is not None:
+            order = order[info.id :: info.num_workers]
+        for c in order:
+            start, rows = self.chunks[c]
+            rng = np.random.default_rng([self.seed, self.epoch, int(c)])
+            local = rows - start
+            vals = values_z[start:start + self.chunk][local].astype(np.float64)
+            errs = errors_z[start:start + self.chunk][local].astype(np.float64)
+            vals, errs = standardise(vals, errs, self.median, self.mad)
+            if self.shuffle:
+                perm = rng.permutation(len(rows))
+                vals, errs = vals[perm], errs[perm]
+            for i in range(0, len(rows), self.batch_size):
+                batch = sample_batch(vals[i:i + self.batch_size], errs[i:i + self.batch_size], rng, self.context,
+                                     self.min_inputs, self.target_mask, self.n_targets)
+                yield tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in batch)

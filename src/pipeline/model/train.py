@@ -1,0 +1,224 @@
+"""Training of the stellar Transformer, on a CPU or a CUDA GPU, with exact resumption.
+
+AdamW with CosineAnnealingWarmRestarts (stepped per batch, in fractional epochs), gradient
+clipping, and eq. 11's loss in standardised units. On CUDA: bf16 autocast (fp16 with a
+GradScaler where bf16 is absent), TF32 matrix products and fused scaled-dot-product attention;
+on the CPU: float32. Every epoch ends with a validation loss, a line of progress (rate, ETA)
+and a row of ``history.csv``; checkpoints hold everything needed to resume bit for bit.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import TokenStream
+from .model import ModelConfig, StellarTransformer, robust_gaussian_nll
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    epochs_per_cycle: int = 16
+    cycles: int = 2
+    batch_size: int = 512
+    lr: float = 1e-3
+    lr_min: float = 1e-6
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    seed: int = 0
+    held_out: tuple = ("bprp", "jk")
+    min_inputs: int = 5
+    targets_per_star: int = 1  # the paper asks one question per star per epoch; more reuse each encoding
+    checkpoint_every: int = 5
+    num_workers: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # CPU threads for torch (0: leave torch's default)
+
+    @property
+    def epochs(self):
+        return self.epochs_per_cycle * self.cycles
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d or {})
+        if "held_out" in d:
+            d["held_out"] = tuple(d["held_out"])
+        return cls(**d)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA GPU is visible; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def precision_for(device: torch.device):
+    """(autocast dtype or None, whether a GradScaler is needed) for a device."""
+    if device.type != "cuda":
+        return None, False
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    if torch.cuda.is_bf16_supported():
+        return torch.bfloat16, False
+    return torch.float16, True
+
+
+def _loss(model, batch, device, amp_dtype):
+    ids, vals, mask, tid, target, terr, ok = (t.to(device, non_blocking=True) for t in batch)
+    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        mean, logvar = model(ids, vals, mask, tid)
+    per_target = robust_gaussian_nll(mean, logvar, target, terr)  # (stars, targets)
+    n = ok.sum()
+    return (per_target * ok).sum() / n.clamp(min=1), int(n)
+
+
+@torch.no_grad()
+def evaluate(model, stream, device, amp_dtype):
+    model.eval()
+    stream.set_epoch(0)  # the same validation sample every epoch
+    total, count = 0.0, 0
+    for batch in stream:
+        loss, n = _loss(model, batch, device, amp_dtype)
+        total += float(loss) * n
+        count += n
+    model.train()
+    return total / max(count, 1)
+
+
+def _state(model, opt, sched, scaler, epoch, history):
+    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None, "epoch": epoch, "history": history,
+            "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _save(obj, path: Path):
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = True, stop_after_epoch: int | None = None):
+    """Train on the token store's train split; writes model.pt, config.json, history.csv, checkpoints/.
+
+    ``stop_after_epoch`` ends the run early (as an interruption would), leaving a resumable checkpoint.
+    """
+    out = Path(out_dir)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    device = pick_device(cfg.device)
+    amp_dtype, need_scaler = precision_for(device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    train_stream = TokenStream(store_path, "train", cfg.batch_size, model_cfg.context, cfg.seed, cfg.held_out, cfg.min_inputs,
+                               n_targets=cfg.targets_per_star)
+    val_stream = TokenStream(store_path, "val", cfg.batch_size, model_cfg.context, cfg.seed + 1, cfg.held_out, cfg.min_inputs,
+                             shuffle=False)
+    if model_cfg.vocab_size != len(train_stream.vocab):
+        raise ValueError(f"model vocab_size {model_cfg.vocab_size} != token store vocabulary {len(train_stream.vocab)}")
+    model = StellarTransformer(model_cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.epochs_per_cycle, eta_min=cfg.lr_min)
+    scaler = torch.amp.GradScaler("cuda") if need_scaler else None
+    start, history = 0, []
+    last = out / "last.pt"
+    if resume and last.exists():
+        state = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        if scaler is not None and state["scaler"]:
+            scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        start, history = state["epoch"] + 1, state["history"]
+        log.info("resuming from %s at epoch %d", last, start)
+    # Workers are started afresh each epoch (no persistent_workers): each gets a copy of the
+    # stream made after set_epoch, so every epoch draws new subsets and targets.
+    loader = torch.utils.data.DataLoader(train_stream, batch_size=None, num_workers=cfg.num_workers,
+                                         pin_memory=device.type == "cuda")
+    n_batches = max(len(train_stream), 1)
+    log.info("training %d parameters on %s (%s), %d train / %d val stars, %d epochs of %d batches",
+             model.n_parameters(), device, amp_dtype or "float32", train_stream.n_stars, val_stream.n_stars, cfg.epochs, n_batches)
+    model.train()
+    t_run = time.perf_counter()
+    for epoch in range(start, cfg.epochs):
+        train_stream.set_epoch(epoch)
+        t0 = time.perf_counter()
+        total, count = 0.0, 0
+        for i, batch in enumerate(loader):
+            loss, n = _loss(model, batch, device, amp_dtype)
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
+            sched.step(epoch + (i + 1) / n_batches)
+            total += float(loss.detach()) * n
+            count += n
+        dt = time.perf_counter() - t0
+        val = evaluate(model, val_stream, device, amp_dtype)
+        row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val, "lr": opt.param_groups[0]["lr"],
+               "seconds": round(dt, 3), "stars_per_s": round(count / max(dt, 1e-9), 1)}
+        history.append(row)
+        done = epoch + 1 - start
+        eta = (time.perf_counter() - t_run) / done * (cfg.epochs - epoch - 1)
+        log.info("epoch %4d/%d  train %.4f  val %.4f  lr %.2e  %8.0f stars/s  ETA %s", epoch + 1, cfg.epochs,
+                 row["train_loss"], val, row["lr"], row["stars_per_s"], time.strftime("%H:%M:%S", time.gmtime(eta)))
+        _write_history(out / "history.csv", history)
+        final = epoch + 1 == cfg.epochs
+        stopping = stop_after_epoch is not None and epoch >= stop_after_epoch
+        if final or stopping or (epoch + 1) % cfg.checkpoint_every == 0:
+            state = _state(model, opt, sched, scaler, epoch, history)
+            _save(state, out / "checkpoints" / f"epoch_{epoch + 1:04d}.pt")
+            _save(state, last)
+        if stopping and not final:
+            log.info("stopping after epoch %d as asked; resume to continue", epoch + 1)
+            return model, history
+    write_model(out, model, model_cfg, cfg, train_stream)
+    return model, history
+
+
+def _write_history(path, history):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+
+
+def write_model(out: Path, model, model_cfg: ModelConfig, cfg: TrainConfig, stream: TokenStream):
+    """The self-describing model folder: weights plus architecture, vocabulary and standardisation."""
+    from ..tokens.store import open_token_store
+
+    root = open_token_store(stream.path)
+    _save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "model.pt")
+    meta = {
+        "format": "stellar-transformer/1",
+        "model": model_cfg.to_dict(),
+        "vocabulary": stream.vocab,
+        "median": [float(x) for x in stream.median],
+        "mad_std": [float(x) for x in stream.mad],
+        "held_out_outputs": list(cfg.held_out),
+        "train": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
+        "n_parameters": model.n_parameters(),
+        "token_store_config_hash": root.attrs.get("config_hash"),
+    }
+    tmp = out / "config.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    tmp.replace(out / "config.json")

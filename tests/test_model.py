@@ -1,0 +1,193 @@
+"""The stellar Transformer: architecture, sampler, loss, exact resumption, inference API and CLI."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pipeline.model.data import TokenStream, sample_batch
+from pipeline.model.model import StellarTransformer, preset, robust_gaussian_nll
+from pipeline.model.train import TrainConfig, train
+from pipeline.tokens.store import build_token_store
+from pipeline.tokens.vocab import BASE_VOCABULARY, vocabulary
+
+
+def test_paper_preset_has_the_papers_parameter_count():
+    n = StellarTransformer(preset("paper")).n_parameters()
+    assert abs(n - 8.8e6) / 8.8e6 < 0.02, n
+
+
+def test_tiny_preset_is_under_100k_parameters():
+    assert StellarTransformer(preset("tiny")).n_parameters() < 100_000
+
+
+def test_answers_do_not_depend_on_input_order_or_padding():
+    torch.manual_seed(0)
+    m = StellarTransformer(preset("tiny")).eval()
+    ids = torch.tensor([[3, 7, 110, 113, 0, 0]])
+    vals = torch.tensor([[0.5, -1.0, 0.2, 1.3, 9.0, -9.0]])
+    mask = torch.tensor([[True, True, True, True, False, False]])
+    perm = torch.tensor([2, 0, 3, 1, 5, 4])
+    req = torch.tensor([[113, 115]])
+    a = m(ids, vals, mask, req)
+    b = m(ids[:, perm], vals[:, perm], mask[:, perm], req)
+    c = m(ids, torch.where(mask, vals, torch.full_like(vals, 123.0)), mask, req)  # padding values are ignored
+    for x, y, z in zip(a, b, c):
+        torch.testing.assert_close(x, y)
+        torch.testing.assert_close(x, z)
+
+
+def test_requests_are_answered_independently():
+    torch.manual_seed(0)
+    m = StellarTransformer(preset("tiny")).eval()
+    ids, vals = torch.tensor([[3, 7, 110]]), torch.tensor([[0.5, -1.0, 0.2]])
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    both = m(ids, vals, mask, torch.tensor([[113, 115]]))[0]
+    one = m(ids, vals, mask, torch.tensor([[115]]))[0]
+    torch.testing.assert_close(both[:, 1:], one)
+
+
+def test_loss_of_eq11_by_hand():
+    # y_hat - y = 1, sigma_known = 0, sigma_pred^2 = 1: s = 0, J = 1/2
+    j = robust_gaussian_nll(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([0.0]))
+    assert float(j) == pytest.approx(0.5)
+    # sigma_known^2 = 3, sigma_pred^2 = 1: s = ln 4, J = 1/(2*4) + ln(4)/2
+    j = robust_gaussian_nll(torch.tensor([1.0]), torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([3.0**0.5]))
+    assert float(j) == pytest.approx(1 / 8 + np.log(4) / 2)
+
+
+def test_sampler_picks_present_tokens_and_respects_held_out_outputs():
+    rng = np.random.default_rng(0)
+    v = len(BASE_VOCABULARY)
+    values = rng.normal(size=(400, v))
+    values[rng.random((400, v)) < 0.6] = np.nan
+    values[0] = np.nan
+    values[0, [110, 112]] = 1.0  # only bprp and jk: nothing to ask for
+    errors = np.abs(values) * 0.1
+    target_mask = np.array([t not in ("bprp", "jk") for t in BASE_VOCABULARY])
+    ids, vals, mask, tid, target, terr, ok = sample_batch(values, errors, rng, context=64, min_inputs=5, target_mask=target_mask)
+    assert ids.shape == (400, 64) and tid.shape == (400, 1) and not ok[0, 0] and ok[1:, 0].all()
+    ok, tid = ok[:, 0], tid[:, 0]
+    n_present = np.isfinite(values).sum(axis=1)
+    n_in = mask.sum(axis=1)
+    assert (n_in <= np.minimum(64, n_present)).all() and (n_in >= np.minimum(5, n_present)).all()
+    rows = np.arange(400)[:, None]
+    assert np.isfinite(values[rows, ids][mask]).all()  # inputs are present tokens
+    np.testing.assert_array_equal(vals[mask], values[rows, ids][mask].astype(np.float32))
+    assert not np.isin(tid[ok], [110, 112]).any()  # never ask for held-out outputs
+    assert np.isfinite(values[np.arange(400)[ok], tid[ok]]).all()
+    assert len(np.unique(n_in)) > 20  # the number of inputs varies
+
+
+def test_sampler_draws_distinct_targets():
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(50, 118))
+    values[:, 10:] = np.nan  # 10 present tokens
+    values[0, 3:] = np.nan  # 3 present: only 3 targets
+    *_, tid, target, terr, ok = sample_batch(values, values * 0 + 0.1, rng, context=64, n_targets=4)
+    assert tid.shape == (50, 4) and ok[1:].all() and ok[0].sum() == 3
+    assert all(len(set(r)) == 4 for r in tid[1:])
+
+
+def test_each_epoch_draws_new_samples_with_workers(tmp_path):
+    path = _tiny_store(tmp_path)
+    s = TokenStream(path, "train", 64, 64, seed=3)
+    loader = torch.utils.data.DataLoader(s, batch_size=None, num_workers=2)
+    sums = []
+    for epoch in (0, 1):
+        s.set_epoch(epoch)
+        sums.append(sorted(float(b[1].sum()) for b in loader))
+    assert sums[0] != sums[1]
+
+
+def _tiny_store(tmp_path, n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    teff = rng.normal(4800, 500, n)
+    cols = {"source_id": np.arange(1, n + 1)}
+    for t in BASE_VOCABULARY:
+        x = rng.normal(size=n) + (teff - 4800) / 500 * (0.5 if t.startswith(("bp", "rp")) else 0.0)
+        cols[t] = teff if t == "teff" else x
+        cols[f"{t}_err"] = np.full(n, 50.0 if t == "teff" else 0.05)
+    cat = pd.DataFrame(cols)
+    cat.loc[rng.random(n) < 0.3, "teff"] = np.nan
+    path = tmp_path / "stars.zarr"
+    build_token_store(cat, path, vocabulary(), chunk_stars=128)
+    return path
+
+
+def test_token_stream_is_the_same_with_dataloader_workers(tmp_path):
+    path = _tiny_store(tmp_path)
+    s = TokenStream(path, "train", 64, 64, seed=3)
+    s.set_epoch(2)
+    direct = {int(b[0][0, 0]) * 0 + i: b for i, b in enumerate(s)}
+    loader = torch.utils.data.DataLoader(s, batch_size=None, num_workers=2)
+    got = list(loader)
+    assert len(got) == len(direct) == len(s)
+    key = lambda b: (b[3].sum().item(), b[1].sum().item())  # noqa: E731
+    assert sorted(map(key, got)) == sorted(map(key, direct.values()))
+
+
+def test_resumed_training_ends_with_the_same_weights(tmp_path):
+    path = _tiny_store(tmp_path)
+    cfg = TrainConfig(epochs_per_cycle=2, cycles=2, batch_size=64, checkpoint_every=1, seed=1, threads=1)
+    full, _ = train(path, tmp_path / "full", preset("tiny", dropout=0.1), cfg, resume=False)
+    train(path, tmp_path / "cut", preset("tiny", dropout=0.1), cfg, resume=False, stop_after_epoch=1)
+    resumed, hist = train(path, tmp_path / "cut", preset("tiny", dropout=0.1), cfg, resume=True)
+    for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+    assert len(hist) == 4
+    h = pd.read_csv(tmp_path / "cut" / "history.csv")
+    assert list(h.columns[:4]) == ["epoch", "train_loss", "val_loss", "lr"] and len(h) == 4
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("model")
+    path = _tiny_store(tmp, n=800)
+    train(path, tmp / "m", preset("tiny"), TrainConfig(epochs_per_cycle=3, cycles=1, batch_size=64, threads=1), resume=False)
+    return tmp / "m"
+
+
+def test_model_folder_is_self_describing(trained):
+    meta = json.loads((trained / "config.json").read_text())
+    assert meta["vocabulary"] == list(vocabulary()) and len(meta["median"]) == 118
+    assert meta["model"]["embed_dim"] == 32 and meta["held_out_outputs"] == ["bprp", "jk"]
+
+
+def test_inference_api(trained):
+    from pipeline.model.api import StellarModel
+
+    m = StellarModel.load(trained, device="cpu")
+    table = pd.DataFrame({"bp0": [0.1, -0.3, np.nan], "rp1": [0.2, 0.0, 0.5], "teff": [np.nan, 5000.0, np.nan], "teff_err": [np.nan, 50.0, np.nan]})
+    out = m.predict(table, ["teff", "logg"], batch_size=2)
+    assert list(out.columns) == ["teff", "teff_err", "logg", "logg_err"] and len(out) == 3
+    assert (out.teff_err > 0).all() and np.isfinite(out.to_numpy()).all()
+    stars = m.perceive(table[["bp0", "rp1", "teff"]])
+    assert stars.tokens[1] == ["bp0", "rp1", "teff"] and stars.tokens[2] == ["rp1"]
+    again = m.request(stars, ["logg", "teff"])
+    np.testing.assert_allclose(again.teff, out.teff, rtol=1e-5)
+    res, attn = m.request(stars, ["teff"], return_attention=True)
+    assert attn.shape == (3, 1, 1, 3) and np.allclose(attn.sum(-1), 1.0, atol=1e-5)
+    assert attn[2, 0, 0, 1:].max() == 0.0  # padding gets no attention
+    mc = m.predict(table, ["logg"], n_mc=8)
+    assert (mc.logg_err >= out.logg_err - 1e-6).all()
+    with pytest.raises(ValueError, match="unknown token name"):
+        m.predict(pd.DataFrame({"colour_of_the_sky": [1.0]}), ["teff"])
+    with pytest.raises(ValueError, match="unknown token name"):
+        m.predict(table, ["age_of_the_universe"])
+    many = pd.DataFrame({t: [0.1] for t in vocabulary()[:70]})
+    with pytest.raises(ValueError, match="more than the model's context of 64"):
+        m.predict(many, ["teff"])
+
+
+def test_cli_predict(trained, tmp_path):
+    from pipeline.__main__ import main
+
+    pd.DataFrame({"bp0": [0.1, 0.2], "jh": [0.5, 0.6], "name": ["a", "b"]}).to_csv(tmp_path / "in.csv", index=False)
+    assert main(["predict", "--model", str(trained), "--input", str(tmp_path / "in.csv"), "--request", "teff", "m_h",
+                 "--output", str(tmp_path / "out.csv")]) == 0
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert {"teff", "teff_err", "m_h", "m_h_err"} <= set(out.columns) and len(out) == 2
+    assert main(["predict", "--model", str(trained), "--input", str(tmp_path / "in.csv"), "--request", "nope",
+                 "--output", str(tmp_path / "o2.csv")]) == 2

@@ -1,0 +1,49 @@
+# Stage 4: the stellar Transformer, trained on the token store's train split.
+
+
+rule train:
+    input:
+        tokens=rules.tokens.output[0],
+        code=library("model", "tokens"),
+    output:
+        model=f"{RESULTS}/models/{{name}}/model.pt",
+        config=f"{RESULTS}/models/{{name}}/config.json",
+        history=f"{RESULTS}/models/{{name}}/history.csv",
+    params:
+        train=lambda w: config["train"],
+    log:
+        f"{RESULTS}/logs/train_{{name}}.log",
+    threads: 2
+    resources:
+        mem_mb=16000,
+        runtime=720,
+        gpu=config["train"].get("gpus", 0),
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/train.py"
+
+
+rule model_check:
+    input:
+        model=rules.train.output.model,
+        tokens=rules.tokens.output[0],
+        catalog=rules.catalog.output.catalog,
+        truth=mock_only(f"{SKY}/truth.parquet"),
+        code=library("model"),
+    output:
+        report(
+            f"{RESULTS}/models/{{name}}/heldout.json",
+            caption="../report/heldout.rst",
+            category="Model",
+        ),
+    log:
+        f"{RESULTS}/logs/model_check_{{name}}.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/model_check.py"
