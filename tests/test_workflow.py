@@ -75,6 +75,20 @@ def test_tiny_workflow_catalog_and_tokens(tiny_run):
 
 
 @pytest.mark.slow
+def test_tiny_workflow_trains_and_checks_a_model(tiny_run):
+    tmp, _ = tiny_run
+    model = tmp / "results/models/tiny"
+    assert (model / "model.pt").exists() and (model / "checkpoints").is_dir()
+    meta = json.loads((model / "config.json").read_text())
+    assert meta["n_parameters"] < 100_000 and len(meta["vocabulary"]) == 118
+    heldout = json.loads((model / "heldout.json").read_text())
+    for t in ("teff", "logg", "m_h"):
+        assert heldout["targets"][t]["n"] > 50 and heldout["targets"][t]["robust_scatter_vs_labels"] > 0
+    log = (tmp / "results/logs/train_tiny.log").read_text()
+    assert "stars/s" in log and "ETA" in log
+
+
+@pytest.mark.slow
 def test_a_failed_stage_leaves_no_output(tiny_run, tmp_path):
     tmp, _ = tiny_run
     bad = tmp_path / "bad.parquet"

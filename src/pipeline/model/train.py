@@ -155,9 +155,11 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
     for epoch in range(start, cfg.epochs):
         train_stream.set_epoch(epoch)
         t0 = time.perf_counter()
-        total, count = 0.0, 0
+        total, count, stars = 0.0, 0, 0
+        lr_used = opt.param_groups[0]["lr"]
         for i, batch in enumerate(loader):
             loss, n = _loss(model, batch, device, amp_dtype)
+            stars += batch[0].shape[0]
             opt.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -169,13 +171,14 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 opt.step()
+            lr_used = opt.param_groups[0]["lr"]  # before the step: the last one may restart the cycle
             sched.step(epoch + (i + 1) / n_batches)
             total += float(loss.detach()) * n
             count += n
         dt = time.perf_counter() - t0
         val = evaluate(model, val_stream, device, amp_dtype)
-        row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val, "lr": opt.param_groups[0]["lr"],
-               "seconds": round(dt, 3), "stars_per_s": round(count / max(dt, 1e-9), 1)}
+        row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val, "lr": lr_used,
+               "seconds": round(dt, 3), "stars_per_s": round(stars / max(dt, 1e-9), 1)}
         history.append(row)
         done = epoch + 1 - start
         eta = (time.perf_counter() - t_run) / done * (cfg.epochs - epoch - 1)
