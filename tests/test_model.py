@@ -137,7 +137,11 @@ def test_resumed_training_ends_with_the_same_weights(tmp_path):
     for (k, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
     assert len(hist) == 4
-    h = pd.read_csv(tmp_path / "cut" / "history.csv")
+    # a checkpoint of another configuration is not resumed
+    other = TrainConfig(epochs_per_cycle=2, cycles=2, batch_size=64, checkpoint_every=1, seed=1, threads=1, lr=5e-4)
+    _, hist2 = train(path, tmp_path / "cut", preset("tiny", dropout=0.1), other, resume=True, stop_after_epoch=0)
+    assert len(hist2) == 1
+    h = pd.read_csv(tmp_path / "full" / "history.csv")
     assert list(h.columns[:4]) == ["epoch", "train_loss", "val_loss", "lr"] and len(h) == 4
 
 

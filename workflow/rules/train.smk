@@ -4,7 +4,7 @@
 rule train:
     input:
         tokens=rules.tokens.output[0],
-        code=library("model", "tokens"),
+        code=library("model", "tokens", "stats"),
     output:
         model=f"{RESULTS}/models/{{name}}/model.pt",
         config=f"{RESULTS}/models/{{name}}/config.json",
@@ -30,7 +30,7 @@ rule model_check:
         tokens=rules.tokens.output[0],
         catalog=rules.catalog.output.catalog,
         truth=mock_only(f"{SKY}/truth.parquet"),
-        code=library("model"),
+        code=library("model", "tokens", "stats"),
     output:
         report(
             f"{RESULTS}/models/{{name}}/heldout.json",

@@ -71,6 +71,7 @@ class TokenStream(IterableDataset):
         self.vocab = list(root.attrs["vocabulary"])
         self.median = np.asarray(root.attrs["median"], np.float64)
         self.mad = np.asarray(root.attrs["mad_std"], np.float64)
+        self.store_hash = root.attrs.get("config_hash")
         unknown = [t for t in held_out if t not in self.vocab]
         if unknown:
             raise ValueError(f"held-out outputs {unknown} are not in the vocabulary")

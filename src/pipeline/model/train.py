@@ -95,8 +95,16 @@ def evaluate(model, stream, device, amp_dtype):
     return total / max(count, 1)
 
 
-def _state(model, opt, sched, scaler, epoch, history):
-    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+def run_signature(model_cfg: ModelConfig, cfg: TrainConfig, store_hash) -> str:
+    """What a checkpoint must match to be resumed: architecture, schedule and data (not threads or workers)."""
+    from ..tokens.store import config_hash
+
+    train = {k: v for k, v in asdict(cfg).items() if k not in ("threads", "num_workers", "checkpoint_every", "device")}
+    return config_hash({"model": model_cfg.to_dict(), "train": train, "tokens": store_hash})
+
+
+def _state(model, opt, sched, scaler, epoch, history, signature):
+    return {"signature": signature, "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None, "epoch": epoch, "history": history,
             "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
@@ -131,8 +139,12 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
     scaler = torch.amp.GradScaler("cuda") if need_scaler else None
     start, history = 0, []
     last = out / "last.pt"
-    if resume and last.exists():
-        state = torch.load(last, map_location=device, weights_only=False)
+    signature = run_signature(model_cfg, cfg, train_stream.store_hash)
+    state = torch.load(last, map_location=device, weights_only=False) if resume and last.exists() else None
+    if state is not None and state.get("signature") != signature:
+        log.warning("%s was written for another configuration or token store; starting afresh", last)
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -188,7 +200,7 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
         final = epoch + 1 == cfg.epochs
         stopping = stop_after_epoch is not None and epoch >= stop_after_epoch
         if final or stopping or (epoch + 1) % cfg.checkpoint_every == 0:
-            state = _state(model, opt, sched, scaler, epoch, history)
+            state = _state(model, opt, sched, scaler, epoch, history, signature)
             _save(state, out / "checkpoints" / f"epoch_{epoch + 1:04d}.pt")
             _save(state, last)
         if stopping and not final:
