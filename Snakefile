@@ -28,6 +28,7 @@ include: "workflow/rules/sky.smk"
 include: "workflow/rules/catalog.smk"
 include: "workflow/rules/tokens.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/baselines.smk"
 
 
 rule all:
@@ -36,6 +37,7 @@ rule all:
         f"{RESULTS}/tokens/stars.zarr",
         f"{RESULTS}/catalog/counts.json",
         f"{RESULTS}/models/{config['train']['name']}/heldout.json",
+        expand(f"{RESULTS}/baselines/{{expert}}/metrics.json", expert=config["baselines"]["experts"]),
         mock_only(
             f"{RESULTS}/sky/realism.json",
             f"{RESULTS}/sky/difficulty.json",

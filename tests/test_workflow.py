@@ -89,6 +89,14 @@ def test_tiny_workflow_trains_and_checks_a_model(tiny_run):
 
 
 @pytest.mark.slow
+def test_tiny_workflow_trains_the_experts(tiny_run):
+    tmp, _ = tiny_run
+    for expert, targets in (("xp30_colours", {"teff", "logg", "m_h"}), ("params_2mass_bprp", {"rp0"})):
+        metrics = json.loads((tmp / f"results/baselines/{expert}/metrics.json").read_text())
+        assert set(metrics) == targets and all(m["robust_scatter"] > 0 for m in metrics.values())
+
+
+@pytest.mark.slow
 def test_a_failed_stage_leaves_no_output(tiny_run, tmp_path):
     tmp, _ = tiny_run
     bad = tmp_path / "bad.parquet"

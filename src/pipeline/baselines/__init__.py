@@ -1,0 +1,1 @@
+"""Expert XGBoost models: one per input combination and target, the yardstick of the evaluation."""

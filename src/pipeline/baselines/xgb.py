@@ -1,0 +1,125 @@
+"""XGBoost experts, trained on train-split stars with complete inputs and labels, tested on the test split.
+
+Input sets are named after the tasks of Leung & Bovy that compare the Transformer to an expert:
+``xp30_colours`` (Fig. 4), ``xp5_colours``, ``xp_high`` (bp/rp 25-54), and the Fig. 13 sets
+that predict rp0 from parameters (``params``, ``params_2mass``, ``params_2mass_bprp``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..stats import median_mad_std
+from ..tokens.store import SPLIT_NAMES, open_token_store
+
+log = logging.getLogger(__name__)
+
+COLOURS = ("jh", "jk", "bprp")
+INPUT_SETS = {
+    "xp30_colours": tuple([f"bp{k}" for k in range(30)] + [f"rp{k}" for k in range(30)]) + COLOURS,
+    "xp5_colours": tuple([f"bp{k}" for k in range(5)] + [f"rp{k}" for k in range(5)]) + COLOURS,
+    "xp_high": tuple([f"bp{k}" for k in range(25, 55)] + [f"rp{k}" for k in range(25, 55)]),
+    "params": ("teff", "logg", "m_h"),
+    "params_2mass": ("teff", "logg", "m_h", "jh", "jk"),
+    "params_2mass_bprp": ("teff", "logg", "m_h", "jh", "jk", "bprp"),
+}
+
+
+def resolve_inputs(inputs) -> tuple[str, ...]:
+    """A named input set, or an explicit list of token names."""
+    if isinstance(inputs, str):
+        if inputs not in INPUT_SETS:
+            raise ValueError(f"unknown input set {inputs!r}; known: {sorted(INPUT_SETS)} (or give a list of tokens)")
+        return INPUT_SETS[inputs]
+    return tuple(inputs)
+
+
+@dataclass
+class ExpertConfig:
+    n_estimators: int = 600
+    max_depth: int = 6
+    learning_rate: float = 0.05
+    subsample: float = 0.8
+    seed: int = 0
+    device: str = "auto"  # auto: cuda when a GPU is visible, else cpu
+
+
+def _device(name):
+    if name != "auto":
+        return name
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def load_split_tables(store_path, tokens):
+    """(train, test) DataFrames of the given tokens, their errors and source_id, in physical units."""
+    root = open_token_store(store_path)
+    vocab = list(root.attrs["vocabulary"])
+    missing = [t for t in tokens if t not in vocab]
+    if missing:
+        raise ValueError(f"{store_path}: tokens {missing} are not in the store's vocabulary")
+    cols = [vocab.index(t) for t in tokens]
+    values = root["values"].get_orthogonal_selection((slice(None), cols))
+    errors = root["errors"].get_orthogonal_selection((slice(None), cols))
+    split = root["split"][:]
+    df = pd.concat([pd.DataFrame(values, columns=list(tokens)), pd.DataFrame(errors, columns=[f"{t}_err" for t in tokens])], axis=1)
+    df["source_id"] = root["source_id"][:]
+    df["row"] = np.arange(len(df))
+    return df[split == SPLIT_NAMES.index("train")], df[split == SPLIT_NAMES.index("test")]
+
+
+def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1):
+    """Fit one expert; returns (booster, metrics, test predictions DataFrame)."""
+    import xgboost as xgb
+
+    feats = resolve_inputs(inputs)
+    if target in feats:
+        raise ValueError(f"target {target} is also an input of the expert")
+    train, test = load_split_tables(store_path, (*feats, target))
+    usable_tr = train[list(feats)].notna().all(axis=1) & train[target].notna()
+    usable_te = test[list(feats)].notna().all(axis=1) & test[target].notna()
+    if usable_tr.sum() < 10:
+        raise ValueError(f"expert {inputs}->{target}: only {int(usable_tr.sum())} train stars have complete inputs and a label")
+    t0 = time.perf_counter()
+    model = xgb.XGBRegressor(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
+                             subsample=cfg.subsample, tree_method="hist", device=_device(cfg.device), n_jobs=n_jobs,
+                             random_state=cfg.seed)
+    model.fit(train.loc[usable_tr, list(feats)].to_numpy(np.float32), train.loc[usable_tr, target].to_numpy(np.float32))
+    te = test[usable_te]
+    pred = model.predict(te[list(feats)].to_numpy(np.float32))
+    resid = pred - te[target].to_numpy()
+    bias, scatter = median_mad_std(resid)
+    p16, p50, p84 = np.percentile(resid, [16, 50, 84]) if resid.size else (np.nan,) * 3
+    metrics = {"inputs": inputs if isinstance(inputs, str) else list(inputs), "target": target, "n_train": int(usable_tr.sum()),
+               "n_test": int(usable_te.sum()), "bias": bias, "robust_scatter": scatter, "p16": float(p16), "p50": float(p50),
+               "p84": float(p84), "seconds": round(time.perf_counter() - t0, 2), "device": _device(cfg.device)}
+    preds = pd.DataFrame({"row": te.row.to_numpy(), "source_id": te.source_id.to_numpy(), target: pred,
+                          f"{target}_label": te[target].to_numpy(), f"{target}_label_err": te[f"{target}_err"].to_numpy()})
+    log.info("expert %s -> %s: robust scatter %.4g on %d test stars (%d train, %.1f s)", metrics["inputs"], target, scatter,
+             metrics["n_test"], metrics["n_train"], metrics["seconds"])
+    return model, metrics, preds
+
+
+def run_experts(store_path, out_dir, inputs, targets, cfg: ExpertConfig, n_jobs: int = 1):
+    """Train one expert per target for an input set; write model_<target>.json, predictions.parquet, metrics.json."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    all_metrics, all_preds = {}, None
+    for target in targets:
+        model, metrics, preds = train_expert(store_path, inputs, target, cfg, n_jobs)
+        model.save_model(out / f"model_{target}.json")
+        all_metrics[target] = metrics
+        all_preds = preds if all_preds is None else all_preds.merge(preds.drop(columns="source_id"), on="row", how="outer")
+    all_preds.to_parquet(out / "predictions.parquet", index=False)
+    (out / "metrics.json").write_text(json.dumps(all_metrics, indent=2) + "\n")
+    return all_metrics

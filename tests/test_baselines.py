@@ -1,0 +1,54 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.baselines.xgb import INPUT_SETS, ExpertConfig, resolve_inputs, run_experts, train_expert
+from pipeline.tokens.store import build_token_store
+from pipeline.tokens.vocab import BASE_VOCABULARY, vocabulary
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    n = 3000
+    cols = {"source_id": np.arange(1, n + 1)}
+    for t in BASE_VOCABULARY:
+        cols[t], cols[f"{t}_err"] = rng.normal(size=n), np.full(n, 0.01)
+    # teff is a known function of two inputs, plus 10 K of noise
+    cols["teff"] = 5000 + 400 * cols["bp0"] - 300 * cols["rp0"] ** 2 + rng.normal(0, 10, n)
+    cols["teff_err"] = np.full(n, 10.0)
+    cat = pd.DataFrame(cols)
+    cat.loc[:99, "bp3"] = np.nan  # incomplete inputs: left out of the expert's train and test sets
+    path = tmp_path_factory.mktemp("bl") / "stars.zarr"
+    build_token_store(cat, path, vocabulary(), chunk_stars=512)
+    return path
+
+
+def test_input_sets_are_the_papers():
+    assert len(INPUT_SETS["xp30_colours"]) == 63 and INPUT_SETS["xp30_colours"][-3:] == ("jh", "jk", "bprp")
+    assert len(INPUT_SETS["xp_high"]) == 60 and "bp25" in INPUT_SETS["xp_high"] and "bp24" not in INPUT_SETS["xp_high"]
+    assert resolve_inputs(["teff", "jh"]) == ("teff", "jh")
+    with pytest.raises(ValueError, match="unknown input set"):
+        resolve_inputs("everything")
+
+
+def test_expert_learns_a_known_relation_on_complete_test_stars(store):
+    model, m, preds = train_expert(store, "xp5_colours", "teff", ExpertConfig(n_estimators=300, device="cpu"), n_jobs=2)
+    assert m["robust_scatter"] < 40  # the relation has 10 K of noise
+    assert m["n_test"] + m["n_train"] <= 3000 - 100 and m["n_test"] == len(preds)
+    assert not preds.row.isin(range(100)).any()  # stars with incomplete inputs are never used
+    with pytest.raises(ValueError, match="also an input"):
+        train_expert(store, "params", "teff", ExpertConfig(n_estimators=5))
+
+
+def test_run_experts_writes_models_metrics_predictions(store, tmp_path):
+    m = run_experts(store, tmp_path / "e", "params", ["rp0", "bp0"], ExpertConfig(n_estimators=20, device="cpu"))
+    assert set(m) == {"rp0", "bp0"}
+    assert json.loads((tmp_path / "e" / "metrics.json").read_text())["rp0"]["n_test"] > 0
+    assert (tmp_path / "e" / "model_rp0.json").exists()
+    p = pd.read_parquet(tmp_path / "e" / "predictions.parquet")
+    assert {"row", "source_id", "rp0", "rp0_label", "bp0"} <= set(p.columns)
+    again = run_experts(store, tmp_path / "f", "params", ["rp0", "bp0"], ExpertConfig(n_estimators=20, device="cpu"))
+    assert again["rp0"]["robust_scatter"] == m["rp0"]["robust_scatter"]  # seeded

@@ -1,0 +1,23 @@
+# Stage 5: expert XGBoost models, one per input set and target (the evaluation's yardstick).
+
+
+rule baselines:
+    input:
+        tokens=rules.tokens.output[0],
+        code=library("baselines", "tokens", "stats"),
+    output:
+        metrics=f"{RESULTS}/baselines/{{expert}}/metrics.json",
+        predictions=f"{RESULTS}/baselines/{{expert}}/predictions.parquet",
+    params:
+        targets=lambda w: config["baselines"]["experts"][w.expert],
+        xgboost=config.get("baselines", {}).get("xgboost", {}),
+    log:
+        f"{RESULTS}/logs/baselines_{{expert}}.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/baselines.py"
