@@ -5,7 +5,6 @@ Carries the token store and .gpu/ (slim catalog ids and truth, see gpu_session.s
 """
 import json
 import logging
-import os
 import sys
 import time
 

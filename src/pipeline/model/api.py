@@ -83,7 +83,6 @@ class StellarModel:
         return idx, std, present
 
     def _encode_block(self, idx, std, present):
-        b = std.shape[0]
         order = np.argsort(~present, axis=1, kind="stable")[:, : self.context]
         n = min(self.context, std.shape[1])
         mask = np.take_along_axis(present, order, axis=1)[:, :n]

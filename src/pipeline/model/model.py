@@ -13,7 +13,7 @@ Read top to bottom: config, embedding, blocks, the model, the loss.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn

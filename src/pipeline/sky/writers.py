@@ -143,7 +143,7 @@ def atomic_directory(final: Path) -> Path:
     return tmp
 
 
-def commit_directory(tmp: Path, final: Path, keep: tuple[str, ...] = ()):
+def commit_directory(tmp: Path, final: Path):
     """Move every file of ``tmp`` into ``final`` (outputs appear whole or not at all), then remove tmp."""
     import shutil
 
