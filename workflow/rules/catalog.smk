@@ -30,7 +30,7 @@ rule catalog_validation:
     input:
         catalog=rules.catalog.output.catalog,
         truth=f"{SKY}/truth.parquet",
-        code=library("catalog/validate", "stats"),
+        code=library("catalog/validate", "stats", "io"),
     output:
         report(
             f"{RESULTS}/catalog/validation.json",

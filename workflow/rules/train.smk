@@ -30,7 +30,7 @@ rule model_check:
         tokens=rules.tokens.output[0],
         catalog=rules.catalog.output.catalog,
         truth=mock_only(f"{SKY}/truth.parquet"),
-        code=library("model", "tokens", "stats"),
+        code=library("model", "tokens", "stats", "io"),
     output:
         report(
             f"{RESULTS}/models/{{name}}/heldout.json",

@@ -3,7 +3,7 @@ import pandas as pd
 
 from pipeline.catalog.validate import TRUTH_COLUMNS, validate_catalog
 from pipeline.logs import setup
-from pipeline.sky.report import write_json
+from pipeline.io.atomic import write_json
 
 log = setup(snakemake.log[0])  # noqa: F821
 sm = snakemake  # noqa: F821

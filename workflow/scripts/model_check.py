@@ -3,7 +3,7 @@ from pathlib import Path
 
 from pipeline.logs import setup
 from pipeline.model.check import heldout_check
-from pipeline.sky.report import write_json
+from pipeline.io.atomic import write_json
 
 log = setup(snakemake.log[0])  # noqa: F821
 sm = snakemake  # noqa: F821

@@ -2,7 +2,8 @@
 from pathlib import Path
 
 from pipeline.logs import setup
-from pipeline.sky.report import difficulty_report, write_json
+from pipeline.io.atomic import write_json
+from pipeline.sky.report import difficulty_report
 
 log = setup(snakemake.log[0])  # noqa: F821
 p = dict(snakemake.params.difficulty)  # noqa: F821

@@ -8,7 +8,6 @@ realism report takes the map's value at each star's true distance from ``truth.p
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -114,10 +113,3 @@ def difficulty_report(sky_dir, seed=0, test_fraction=0.2, n_estimators=600, max_
             "bar": f"robust scatter within a factor {factor} of the paper's XGBoost expert",
             "xgboost": {"n_estimators": n_estimators, "max_depth": max_depth, "learning_rate": learning_rate, "seed": seed}}
 
-
-def write_json(obj, path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n")
-    tmp.replace(path)
