@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats import median_mad_std
-from ..tokens.store import SPLIT_NAMES, open_token_store
+from ..tokens.store import split_table
 
 log = logging.getLogger(__name__)
 
@@ -51,31 +51,9 @@ class ExpertConfig:
 
 
 def _device(name):
-    if name != "auto":
-        return name
-    try:
-        import torch
+    from ..model.train import pick_device
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        return "cpu"
-
-
-def load_split_tables(store_path, tokens):
-    """(train, test) DataFrames of the given tokens, their errors and source_id, in physical units."""
-    root = open_token_store(store_path)
-    vocab = list(root.attrs["vocabulary"])
-    missing = [t for t in tokens if t not in vocab]
-    if missing:
-        raise ValueError(f"{store_path}: tokens {missing} are not in the store's vocabulary")
-    cols = [vocab.index(t) for t in tokens]
-    values = root["values"].get_orthogonal_selection((slice(None), cols))
-    errors = root["errors"].get_orthogonal_selection((slice(None), cols))
-    split = root["split"][:]
-    df = pd.concat([pd.DataFrame(values, columns=list(tokens)), pd.DataFrame(errors, columns=[f"{t}_err" for t in tokens])], axis=1)
-    df["source_id"] = root["source_id"][:]
-    df["row"] = np.arange(len(df))
-    return df[split == SPLIT_NAMES.index("train")], df[split == SPLIT_NAMES.index("test")]
+    return pick_device(name).type
 
 
 def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1):
@@ -85,7 +63,7 @@ def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1)
     feats = resolve_inputs(inputs)
     if target in feats:
         raise ValueError(f"target {target} is also an input of the expert")
-    train, test = load_split_tables(store_path, (*feats, target))
+    train, test = (split_table(store_path, s, (*feats, target)) for s in ("train", "test"))
     usable_tr = train[list(feats)].notna().all(axis=1) & train[target].notna()
     usable_te = test[list(feats)].notna().all(axis=1) & test[target].notna()
     if usable_tr.sum() < 10:

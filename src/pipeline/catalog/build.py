@@ -8,7 +8,6 @@ labels_good, parallax_usable).
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..io.atomic import write_json
 from ..io.readers import read_allstar, read_gaia_source, read_xp_coefficients
 from . import photometry as ph
 from .crossmatch import ALLSTAR_COLUMNS, GAIA_COLUMNS, best_visit_per_star, crossmatch
@@ -235,8 +235,6 @@ def write_catalog(cat: pd.DataFrame, counts: dict, out_dir):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_cat = out_dir / ".catalog.parquet.tmp"
-    tmp_counts = out_dir / ".counts.json.tmp"
     cat.to_parquet(tmp_cat, index=False)
-    tmp_counts.write_text(json.dumps(counts, indent=2) + "\n")
     tmp_cat.replace(out_dir / "catalog.parquet")
-    tmp_counts.replace(out_dir / "counts.json")
+    write_json(counts, out_dir / "counts.json")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats import median_mad_std
-from ..tokens.store import SPLIT_NAMES, open_token_store
+from ..tokens.store import split_table
 from .api import StellarModel
 
 XP_COLOUR_INPUTS = tuple([f"bp{k}" for k in range(30)] + [f"rp{k}" for k in range(30)] + ["jh", "jk", "bprp"])
@@ -20,16 +20,9 @@ TARGETS = ("teff", "logg", "m_h")
 
 def test_table(store_path, catalog_path=None):
     """The test split's tokens (physical units) with source_id and, from the catalog, apogee_id."""
-    root = open_token_store(store_path)
-    test = root["split"][:] == SPLIT_NAMES.index("test")
-    vocab = list(root.attrs["vocabulary"])
-    values = root["values"][:][test]
-    errors = root["errors"][:][test]
-    df = pd.concat([pd.DataFrame(values, columns=vocab), pd.DataFrame(errors, columns=[f"{t}_err" for t in vocab])], axis=1)
-    df["source_id"] = root["source_id"][:][test]
-    if catalog_path is not None:
-        cat = pd.read_parquet(catalog_path, columns=["apogee_id"])
-        df["apogee_id"] = cat.apogee_id.to_numpy()[test]
+    df = split_table(store_path, "test")
+    if catalog_path is not None:  # catalog rows and store rows are the same stars in the same order
+        df["apogee_id"] = pd.read_parquet(catalog_path, columns=["apogee_id"]).apogee_id.to_numpy()[df.row.to_numpy()]
     return df
 
 

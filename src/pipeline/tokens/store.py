@@ -80,6 +80,27 @@ def open_token_store(path):
     return zarr.open_group(str(path), mode="r")
 
 
+def split_table(path, split: str, tokens=None):
+    """One split of the store as a DataFrame: token values, ``<token>_err``, ``source_id`` and ``row``
+    (the star's row in the store), for all tokens or the given ones, in physical units."""
+    import pandas as pd
+
+    root = open_token_store(path)
+    vocab = list(root.attrs["vocabulary"])
+    tokens = list(vocab if tokens is None else tokens)
+    missing = [t for t in tokens if t not in vocab]
+    if missing:
+        raise ValueError(f"{path}: tokens {missing} are not in the store's vocabulary")
+    rows = np.nonzero(root["split"][:] == SPLIT_NAMES.index(split))[0]
+    cols = [vocab.index(t) for t in tokens]
+    values = root["values"].get_orthogonal_selection((rows, cols))
+    errors = root["errors"].get_orthogonal_selection((rows, cols))
+    df = pd.concat([pd.DataFrame(values, columns=tokens), pd.DataFrame(errors, columns=[f"{t}_err" for t in tokens])], axis=1)
+    df["source_id"] = root["source_id"].get_orthogonal_selection((rows,))
+    df["row"] = rows
+    return df
+
+
 def lazy_tokens(path):
     """``values`` and ``errors`` as Dask arrays whose chunks are the store's Zarr chunks."""
     import dask.array as da
