@@ -15,8 +15,9 @@ Synthetic G, BP and RP come from the same coefficients through gaiaxpy's
 ``Gaia_DR3_Vega`` photometric system, so magnitudes, XP and colours are one consistent star.
 
 Known limit: real coefficients also carry instrument structure in those weakly constrained
-directions; the mock's are the minimum-norm ones there. The low-order coefficients, which
-carry the physics, behave like real ones (see the realism report).
+directions; the mock's are the minimum-norm ones there. The prior keeps orders k >= 10 below the
+noise, as in real DR3 (the realism report checks their significance against real bright stars),
+so, as in the paper, bp/rp 25-54 carry almost no information about the star.
 """
 from __future__ import annotations
 
@@ -29,10 +30,13 @@ N_COEFF = 55
 BANDS = ("bp", "rp")
 # Range (nm) over which each band's coefficients are fitted to the model spectrum.
 BAND_WINDOWS_NM = {"bp": (330.0, 680.0), "rp": (620.0, 1020.0)}
-# Ridge prior widths: the median |c_k / c_0| of real DR3 BP spectra for the first orders, with a
-# floor of 0.01 (real faint-star medians beyond k ~ 3 are noise-limited, so looser than measured).
-PRIOR_PROFILE = np.maximum(np.array([1.0, 0.127, 0.024] + [0.0] * 52), 0.01)
-RIDGE_STRENGTH = 3e-7  # relative to the mean diagonal of D D^T
+# Ridge prior widths per coefficient order: the median |c_k / c_0| of real DR3 BP spectra with
+# c_0 > 1e4 e-/s (shared/real-samples, 150 stars) up to k = 8, then a decline below the real noise
+# level: beyond k ~ 10 real coefficients are noise-dominated (median |c_k|/sigma_k ~ 0.7 even for
+# bright stars), so their intrinsic size must sit below sigma_k / c_0 (~5e-4 to 1e-4).
+_PRIOR_NODES = ((0, 1.0), (1, 0.127), (2, 0.024), (3, 8.4e-3), (5, 2.6e-3), (8, 1.8e-3), (10, 5e-4), (20, 2e-4), (54, 3e-5))
+PRIOR_PROFILE = 10.0 ** np.interp(np.arange(55), [k for k, _ in _PRIOR_NODES], np.log10([v for _, v in _PRIOR_NODES]))
+RIDGE_STRENGTH = 1e-7  # relative to the mean diagonal of D D^T
 # Noise model of the coefficient errors, fitted on real DR3 XP (fjaellet 2000-star sample):
 # log10(sigma_k) = a_k + s_k * log10(c_0) for c_0 in e-/s; (k, a_k, s_k) nodes, linear in k.
 _NOISE_NODES = {
@@ -41,6 +45,16 @@ _NOISE_NODES = {
 }
 NOISE_SCATTER_DEX = 0.12
 RELEVANCE_SNR = 4.0  # a coefficient is significant when |c|/sigma exceeds this
+# DR3's relevant-bases counts do not follow from |c|/sigma alone (Gaia decides relevance on its
+# decorrelated basis), so the mock draws them from the real distribution: the 0/10/25/50/75/90/100th
+# percentiles of bp/rp_n_relevant_bases of the real 2000-star sample (shared/real-samples), per
+# c_0 range (e-/s). Real bright stars: median 14 BP and 8 RP coefficients relevant, a tail to 53.
+REAL_RELEVANCY_C0_EDGES = (1e3, 1e4)
+REAL_RELEVANCY_PERCENTILES = (0, 10, 25, 50, 75, 90, 100)
+REAL_RELEVANCY = {
+    "bp": ((1, 2, 3, 4, 6, 31, 53), (2, 5, 6, 7, 13, 28, 53), (3, 5, 7, 14, 22, 38, 53)),
+    "rp": ((1, 2, 2, 3, 6, 38, 53), (1, 3, 3, 6, 8, 21, 53), (3, 4, 6, 8, 12, 29, 53)),
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -123,14 +137,30 @@ def n_relevant_bases(coeffs: np.ndarray, errors: np.ndarray, snr: float = RELEVA
     return (last + 1).astype(np.int16)
 
 
+def draw_relevant_bases(c0: np.ndarray, band: str, rng: np.random.Generator) -> np.ndarray:
+    """Relevant-bases counts drawn from the real DR3 distribution for each star's c_0 (1..53).
+
+    A uniform draw is mapped through the real percentiles of its c_0 range (piecewise linear
+    quantile function), so brighter stars get more relevant coefficients, as in DR3.
+    """
+    c0 = np.nan_to_num(np.asarray(c0, float))
+    which = np.searchsorted(REAL_RELEVANCY_C0_EDGES, c0)
+    u = rng.random(c0.size) * 100.0
+    out = np.empty(c0.size)
+    for i, nodes in enumerate(REAL_RELEVANCY[band]):
+        sel = which == i
+        out[sel] = np.interp(u[sel], REAL_RELEVANCY_PERCENTILES, nodes)
+    return np.clip(np.rint(out), 1, N_COEFF - 2).astype(np.int16)
+
+
 def observe_xp(model_coeffs: dict[str, np.ndarray], rng: np.random.Generator):
-    """Noisy coefficients, errors and relevant-bases counts per band for noiseless model coefficients."""
+    """Noisy coefficients, errors and relevant-bases counts (drawn as in DR3) per band for noiseless model coefficients."""
     out = {}
     for b in BANDS:
         c = model_coeffs[b]
         err = coefficient_errors(c[:, 0], b, rng)
         noisy = c + err * rng.standard_normal(c.shape)
-        out[b] = (noisy, err, n_relevant_bases(noisy, err))
+        out[b] = (noisy, err, draw_relevant_bases(c[:, 0], b, rng))
     return out
 
 
