@@ -66,7 +66,7 @@ def test_sampler_picks_present_tokens_and_respects_held_out_outputs():
     values[0, [110, 112]] = 1.0  # only bprp and jk: nothing to ask for
     errors = np.abs(values) * 0.1
     target_mask = np.array([t not in ("bprp", "jk") for t in BASE_VOCABULARY])
-    ids, vals, mask, tid, target, terr, ok = sample_batch(values, errors, rng, context=64, min_inputs=5, target_mask=target_mask)
+    ids, vals, mask, tid, target, terr, ok = sample_batch(values, errors, rng, context=64, min_inputs=5, target_weight=target_mask)
     assert ids.shape == (400, 64) and tid.shape == (400, 1) and not ok[0, 0] and ok[1:, 0].all()
     ok, tid = ok[:, 0], tid[:, 0]
     n_present = np.isfinite(values).sum(axis=1)
@@ -88,6 +88,20 @@ def test_sampler_draws_distinct_targets():
     *_, tid, target, terr, ok = sample_batch(values, values * 0 + 0.1, rng, context=64, n_targets=4)
     assert tid.shape == (50, 4) and ok[1:].all() and ok[0].sum() == 3
     assert all(len(set(r)) == 4 for r in tid[1:])
+
+
+def test_target_weights_set_the_odds_of_each_target():
+    """With weight 9 on token 0 and 1 on tokens 1..9, token 0 is the single target 9/18 = 50% of
+    the time (by hand: w0 / sum w), and a weight of 0 means never."""
+    rng = np.random.default_rng(2)
+    values = np.full((20000, 118), np.nan)
+    values[:, :11] = 0.5
+    w = np.zeros(118)
+    w[0], w[1:10] = 9.0, 1.0  # token 10 is present but has weight 0
+    *_, tid, target, terr, ok = sample_batch(values, values * 0 + 0.1, rng, context=64, target_weight=w)
+    assert ok.all() and not (tid == 10).any()
+    assert abs((tid == 0).mean() - 0.5) < 0.015
+    assert abs((tid == 1).mean() - 1 / 18) < 0.006
 
 
 def test_each_epoch_draws_new_samples_with_workers(tmp_path):

@@ -2,8 +2,13 @@
 
 For every star and every epoch: a random number k of inputs between ``min_inputs`` (5) and the
 context length, drawn from the star's present tokens in random order (stars with fewer present
-tokens are padded); and one target drawn from its present tokens except the held-out outputs
-(bprp and jk by default), which may also be among the inputs.
+tokens are padded); and one target (or ``n_targets`` distinct ones) drawn from its present tokens
+except the held-out outputs (bprp and jk by default), which may also be among the inputs.
+
+The paper draws targets uniformly, so a star's three labels are asked for in only ~3% of the
+draws (110 of 116 candidates are XP coefficients). ``target_weights`` raise the odds of chosen
+tokens (weighted sampling without replacement, Efraimidis & Spirakis 2006), which buys the same
+accuracy on the parameters with far fewer epochs; uniform weights recover the paper.
 
 Randomness comes from (seed, epoch, chunk), so an epoch's batches are the same however many
 DataLoader workers read them, and a resumed run sees the data an uninterrupted one would.
@@ -20,13 +25,14 @@ def standardise(values, errors, median, mad_std):
     return (values - median) / mad_std, errors / mad_std
 
 
-def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_mask=None, n_targets: int = 1):
+def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_weight=None, n_targets: int = 1):
     """Inputs and targets for each star of a (stars x vocabulary) block of standardised tokens.
 
     Returns numpy arrays: ids (B, context) int64, vals (B, context) float32, mask (B, context)
     bool, target_id (B, T), target (B, T), target_err (B, T), and ``ok`` (B, T), False where a
     star has fewer than T eligible targets (those slots must not enter the loss). Targets of a
-    star are distinct.
+    star are distinct. ``target_weight`` (vocabulary,) gives each token's relative odds of being
+    a target (0: never; a boolean mask works too); None means all tokens, uniformly.
     """
     b, v = values.shape
     present = np.isfinite(values)
@@ -39,8 +45,10 @@ def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_
     mask = np.arange(min(context, v))[None, :] < n_in[:, None]
     ids = np.where(mask, order, 0)
     vals = np.where(mask, np.take_along_axis(values, order, axis=1), 0.0)
-    eligible = present if target_mask is None else present & target_mask[None, :]
-    tkeys = np.where(eligible, rng.random((b, v)), np.inf)
+    w = np.ones(v) if target_weight is None else np.asarray(target_weight, np.float64)
+    eligible = present & (w > 0)[None, :]
+    # weighted sampling without replacement: the smallest keys -ln(U) / w win
+    tkeys = np.where(eligible, -np.log1p(-rng.random((b, v))) / np.where(w > 0, w, 1.0)[None, :], np.inf)
     target_id = np.argsort(tkeys, axis=1)[:, :n_targets] if n_targets > 1 else np.argmin(tkeys, axis=1)[:, None]
     ok = np.take_along_axis(eligible, target_id, axis=1)
     target = np.where(ok, np.take_along_axis(values, target_id, axis=1), 0.0)
@@ -62,7 +70,8 @@ class TokenStream(IterableDataset):
     """
 
     def __init__(self, store_path, split: str, batch_size: int, context: int, seed: int = 0,
-                 held_out=("bprp", "jk"), min_inputs: int = 5, shuffle: bool = True, target_tokens=None, n_targets: int = 1):
+                 held_out=("bprp", "jk"), min_inputs: int = 5, shuffle: bool = True, target_tokens=None, n_targets: int = 1,
+                 target_weights=None):
         from ..tokens.store import SPLIT_NAMES, open_token_store
 
         self.path, self.batch_size, self.context, self.seed = str(store_path), batch_size, context, seed
@@ -75,8 +84,13 @@ class TokenStream(IterableDataset):
         unknown = [t for t in held_out if t not in self.vocab]
         if unknown:
             raise ValueError(f"held-out outputs {unknown} are not in the vocabulary")
+        unknown = [t for t in (target_weights or {}) if t not in self.vocab]
+        if unknown:
+            raise ValueError(f"train.target_weights names {unknown}, which are not in the vocabulary")
         allowed = set(target_tokens) if target_tokens else set(self.vocab)
-        self.target_mask = np.array([t in allowed and t not in held_out for t in self.vocab])
+        weights = target_weights or {}
+        self.target_weight = np.array([float(weights.get(t, 1.0)) if t in allowed and t not in held_out else 0.0
+                                       for t in self.vocab])
         split_codes = root["split"][:]
         self.split_code = SPLIT_NAMES.index(split)
         self.chunk = root["values"].chunks[0]
@@ -121,5 +135,5 @@ class TokenStream(IterableDataset):
                 vals, errs = vals[perm], errs[perm]
             for i in range(0, len(rows), self.batch_size):
                 batch = sample_batch(vals[i:i + self.batch_size], errs[i:i + self.batch_size], rng, self.context,
-                                     self.min_inputs, self.target_mask, self.n_targets)
+                                     self.min_inputs, self.target_weight, self.n_targets)
                 yield tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in batch)
