@@ -10,6 +10,10 @@ configfile: "config.yaml"
 
 validate(config, "workflow/schemas/config.schema.yaml")
 
+
+report: "workflow/report/workflow.rst"
+
+
 SKY = config["paths"]["sky"]
 RESULTS = config["paths"]["results"]
 MOCK = config.get("mock", True)
@@ -29,6 +33,7 @@ include: "workflow/rules/catalog.smk"
 include: "workflow/rules/tokens.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/baselines.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
@@ -38,6 +43,8 @@ rule all:
         f"{RESULTS}/catalog/counts.json",
         f"{RESULTS}/models/{config['train']['name']}/heldout.json",
         expand(f"{RESULTS}/baselines/{{expert}}/metrics.json", expert=config["baselines"]["experts"]),
+        figure_outputs(),
+        f"{RESULTS}/eval/summary.csv",
         mock_only(
             f"{RESULTS}/sky/realism.json",
             f"{RESULTS}/sky/difficulty.json",

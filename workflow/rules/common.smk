@@ -1,6 +1,8 @@
 # Shared helpers for the workflow files.
 from pathlib import Path
 
+import yaml
+
 
 def library(*modules):
     """Source files of src/pipeline sub-packages or modules. Listed as inputs, so that changing
@@ -24,3 +26,21 @@ def raw_input(key, mock_default):
 
 def mock_only(*paths):
     return list(paths) if MOCK else []
+
+
+# Stage 6: the evaluation tasks and their figures (captions in workflow/report/figures.yaml).
+FIGURES = yaml.safe_load(open(workflow.source_path("../report/figures.yaml")))
+EVAL_TASKS = [t for t in config["evaluate"]["tasks"] if t in FIGURES]
+# the XGBoost experts each task compares with (src/pipeline/evaluate/tasks.py:EXPERTS)
+TASK_EXPERTS = {"spectra_to_parameters": ["xp30_colours"], "rp0_experts": ["params", "params_2mass", "params_2mass_bprp"]}
+
+
+def evaluate_settings(wildcards):
+    """The config slice a task depends on: shared settings plus its own block."""
+    e = config["evaluate"]
+    shared = {k: v for k, v in e.items() if k not in FIGURES and k != "tasks"}
+    return {**shared, wildcards.task: e.get(wildcards.task, {})}
+
+
+def figure_outputs():
+    return [f"{RESULTS}/eval/{t}/{f}.png" for t in EVAL_TASKS for f in FIGURES[t]]

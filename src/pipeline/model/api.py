@@ -113,9 +113,10 @@ class StellarModel:
         j = np.array([self.token_index[t] for t in tokens])
         mu = mean.float().cpu().numpy() * self.mad[j] + self.median[j]
         sigma = np.exp(0.5 * logvar.float().cpu().numpy()) * self.mad[j]
-        out = pd.DataFrame(index=perception.index)
+        cols = {}
         for k, t in enumerate(tokens):
-            out[t], out[f"{t}_err"] = mu[:, k], sigma[:, k]
+            cols[t], cols[f"{t}_err"] = mu[:, k], sigma[:, k]
+        out = pd.DataFrame(cols, index=perception.index)
         if return_attention:
             return out, attn.float().cpu().numpy()
         return out

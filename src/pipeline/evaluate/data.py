@@ -1,0 +1,144 @@
+"""What every evaluation task shares: the test stars with their truth, metrics, and the cache files.
+
+The test split of the token store, in physical units, is joined to the catalog (apogee_id, G)
+and, on the mock sky, to the truth the mock injected: ``true_<token>`` columns for the labels,
+colours, ln E(B-V), g_fakemag and the G-normalised noise-free XP coefficients, and
+``true_distance_kpc``. On real data there is no truth: tasks compare with the observed tokens
+(APOGEE labels, measured coefficients) and say so (``reference: labels``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..gaia import g_flux_e_per_s
+from ..sky.xp import N_COEFF
+from ..stats import median_mad_std
+from ..tokens.store import split_table
+from . import science
+
+XP_TOKENS = tuple(f"{b}{k}" for b in ("bp", "rp") for k in range(N_COEFF))
+
+
+def truth_tokens(truth: pd.DataFrame) -> pd.DataFrame:
+    """The mock's truth expressed as tokens (``true_<token>``), from truth.parquet's columns."""
+    out = pd.DataFrame(index=truth.index)
+    for t in ("teff", "logg", "m_h"):
+        out[f"true_{t}"] = truth[t].to_numpy(float)
+    out["true_logebv"] = science.log_ebv_c19(truth.ebv_c19.to_numpy(float))
+    out["true_g_fakemag"] = science.fakemag(truth.parallax_true_mas.to_numpy(float), truth.g_true.to_numpy(float))
+    out["true_bprp"] = truth.bp_true.to_numpy(float) - truth.rp_true.to_numpy(float)
+    out["true_jh"] = truth.j_true.to_numpy(float) - truth.h_true.to_numpy(float)
+    out["true_jk"] = truth.j_true.to_numpy(float) - truth.k_true.to_numpy(float)
+    out["true_distance_kpc"] = truth.distance_kpc.to_numpy(float)
+    f_g = g_flux_e_per_s(truth.g_true.to_numpy(float))[:, None]
+    for b in ("bp", "rp"):
+        coeffs = np.stack(truth[f"{b}_coefficients_true"].to_numpy()) / f_g
+        out = pd.concat([out, pd.DataFrame(coeffs, index=truth.index, columns=[f"true_{b}{k}" for k in range(N_COEFF)])], axis=1)
+    return out
+
+
+def load_test_stars(store_path, catalog_path, truth_path=None) -> pd.DataFrame:
+    """Test-split stars: every token and its error, source_id, row, apogee_id, G and (mock) the truth."""
+    df = split_table(store_path, "test")
+    cat = pd.read_parquet(catalog_path, columns=["apogee_id", "phot_g_mean_mag"])
+    rows = df.row.to_numpy()
+    df["apogee_id"] = cat.apogee_id.to_numpy()[rows]
+    df["g_mag"] = cat.phot_g_mean_mag.to_numpy()[rows]
+    if truth_path is None:
+        return df
+    truth = pd.read_parquet(truth_path).drop_duplicates("apogee_id").set_index("apogee_id")
+    missing = ~df.apogee_id.isin(truth.index)
+    if missing.any():
+        raise ValueError(f"{truth_path}: {int(missing.sum())} test stars (e.g. {df.apogee_id[missing].iloc[0]}) have no truth row; "
+                         "the truth file must come from the sky that made the catalog")
+    tt = truth_tokens(truth.loc[df.apogee_id])
+    return pd.concat([df, tt.set_index(df.index)], axis=1)
+
+
+def has_truth(df) -> bool:
+    return "true_teff" in df.columns
+
+
+def reference(df, token):
+    """The values to score a prediction of ``token`` against: the truth when known, else the observed token."""
+    return df[f"true_{token}"].to_numpy(float) if has_truth(df) and f"true_{token}" in df else df[token].to_numpy(float)
+
+
+def reference_kind(df) -> str:
+    return "truth" if has_truth(df) else "labels"
+
+
+def regression_metrics(pred, ref, sigma=None) -> dict:
+    """Robust scatter (1.4826 MAD), bias (median), 16/50/84th percentiles of pred - ref, and with
+    ``sigma`` the median predicted sigma and the spread of z = (pred - ref) / sigma (near 1 when calibrated)."""
+    pred, ref = np.asarray(pred, float), np.asarray(ref, float)
+    ok = np.isfinite(pred) & np.isfinite(ref)
+    resid = pred[ok] - ref[ok]
+    bias, scatter = median_mad_std(resid)
+    p = np.percentile(resid, [16, 50, 84]) if resid.size else [np.nan] * 3
+    out = {"n": int(ok.sum()), "bias": bias, "robust_scatter": scatter, "p16": float(p[0]), "p50": float(p[1]), "p84": float(p[2])}
+    if sigma is not None:
+        s = np.asarray(sigma, float)[ok]
+        out["median_sigma"] = float(np.median(s)) if s.size else float("nan")
+        out["z_robust_std"] = median_mad_std(resid / s)[1]
+    return out
+
+
+def noise_floor(df, token, rows=None) -> float:
+    """Robust scatter of the observed token about the truth: how well the data themselves know it (mock only)."""
+    if not has_truth(df) or f"true_{token}" not in df or token not in df:
+        return float("nan")
+    d = df if rows is None else df.loc[rows]
+    return median_mad_std(d[token].to_numpy(float) - d[f"true_{token}"].to_numpy(float))[1]
+
+
+def summary_row(task, target, metric, model, xgboost=float("nan"), floor=float("nan")) -> dict:
+    return {"task": task, "target": target, "metric": metric, "model": float(model), "xgboost": float(xgboost),
+            "noise_floor": float(floor)}
+
+
+# -- the cache: one Parquet file per task holding its named tables ----------------------------
+def write_tables(path, tables: dict[str, pd.DataFrame]):
+    """Write named tables into one Parquet file (a ``table`` column tells them apart; each table's
+    own columns are kept in the file's metadata); atomic."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts = [t.assign(table=name) for name, t in tables.items()]
+    out = pd.concat(parts, ignore_index=True, sort=False)
+    for c in out.columns[out.dtypes == object]:  # array-valued columns: the other tables' rows become nulls
+        if any(isinstance(v, (np.ndarray, list)) for v in out[c]):
+            out[c] = [v if isinstance(v, (np.ndarray, list)) else None for v in out[c]]
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    layout = json.dumps({name: [str(c) for c in t.columns] for name, t in tables.items()})
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"pipeline_tables": layout.encode()})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.parquet")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+
+
+def read_tables(path) -> dict[str, pd.DataFrame]:
+    """The named tables of a task's cache, each with exactly its own columns."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    layout = json.loads(table.schema.metadata[b"pipeline_tables"])
+    df = table.to_pandas()
+    out = {}
+    for name, cols in layout.items():
+        t = df.loc[df["table"] == name, cols].reset_index(drop=True)
+        for c in t.columns[t.dtypes == object]:
+            if len(t) and isinstance(t[c].iloc[0], (np.ndarray, list)):
+                t[c] = [np.asarray(v, float) for v in t[c]]
+        out[name] = t
+    return out
+
+
+def read_metrics(path) -> dict:
+    return json.loads(Path(path).read_text())

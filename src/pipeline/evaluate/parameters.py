@@ -1,0 +1,261 @@
+"""Tasks that ask the model for parameters and colours (a, b, e, g, h) and the attention maps (i).
+
+Every task takes the trained model (``StellarModel``), the test stars (``data.load_test_stars``)
+and its settings, and returns (metrics, tables): metrics for ``metrics.json`` (with a
+``summary`` list for summary.csv) and the tables that the figures draw from.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from ..baselines.xgb import INPUT_SETS
+from . import science
+from .data import noise_floor, reference, reference_kind, regression_metrics, summary_row
+
+log = logging.getLogger(__name__)
+LABELS = ("teff", "logg", "m_h")
+XP_LOW = tuple(f"{b}{k}" for b in ("bp", "rp") for k in range(55))
+
+
+def expert_predict(experts_dir, input_set, target, table: pd.DataFrame) -> np.ndarray:
+    """Predictions of a trained XGBoost expert (results/baselines/<set>/model_<target>.json); NaN where no input is present."""
+    import xgboost as xgb
+
+    from pathlib import Path
+
+    path = Path(experts_dir) / input_set / f"model_{target}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no XGBoost expert {input_set} -> {target}; add it to baselines.experts in the config")
+    booster = xgb.XGBRegressor()
+    booster.load_model(path)
+    feats = list(INPUT_SETS[input_set])
+    x = table[feats].to_numpy(np.float32)
+    out = np.full(len(table), np.nan)
+    ok = np.isfinite(x).any(axis=1)  # XGBoost takes missing inputs; a star needs at least one
+    if ok.any():
+        out[ok] = booster.predict(x[ok])
+    return out
+
+
+def _random_subset(table: pd.DataFrame, names, k: int, rng) -> pd.DataFrame:
+    """Per star, keep k of the present tokens among ``names`` chosen at random (NaN elsewhere)."""
+    vals = table[list(names)].to_numpy(float)
+    keys = np.where(np.isfinite(vals), rng.random(vals.shape), np.inf)
+    rank = np.argsort(np.argsort(keys, axis=1), axis=1)
+    return pd.DataFrame(np.where(rank < k, vals, np.nan), columns=list(names), index=table.index)
+
+
+def spectra_to_parameters(model, df, cfg, experts_dir):
+    """Task a (Fig. 4 / B1): Teff, logg, [M/H] from six input sets, against the truth; XGBoost as the yardstick.
+
+    Stars: test stars with the three labels and at least one of the expert's inputs (bp/rp 0-29,
+    jh, jk, bprp); coefficients beyond Gaia's relevant-bases count are missing, as in DR3, and
+    both the expert and the model take the star as it is. The last two panels need at least one
+    of bp/rp 25-54, which only stars with many relevant coefficients have.
+    """
+    rng = np.random.default_rng(cfg.get("seed", 0))
+    xp30 = list(INPUT_SETS["xp30_colours"])
+    high = [f"{b}{k}" for b in ("bp", "rp") for k in range(25, 55)]
+    sel = df[xp30].notna().any(axis=1) & df[list(LABELS)].notna().all(axis=1)
+    d = df[sel].reset_index(drop=True)
+    has_high = d[high].notna().any(axis=1).to_numpy()
+    log.info("task a: %d test stars with labels and XP/colour inputs (%d with some of bp/rp 25-54)", len(d), has_high.sum())
+    panels = {
+        "model_xp30_colours": d[xp30],
+        "model_xp5_colours": d[list(INPUT_SETS["xp5_colours"])],
+        "model_random64": _random_subset(d, [*XP_LOW, "jh", "jk", "bprp"], cfg.get("random_tokens", 64), rng),
+        "model_xp_high": d.loc[has_high, high],
+        "model_xp_high_labels": d.loc[has_high, high + list(LABELS)],
+    }
+    tables, metrics = [], {"reference": reference_kind(d), "n_stars": int(len(d)), "panels": {}}
+    xgb_pred = {t: expert_predict(experts_dir, "xp30_colours", t, d) for t in LABELS}
+    base = pd.DataFrame({"row": d.row, **{f"ref_{t}": reference(d, t) for t in LABELS},
+                         **{f"label_{t}": d[t].to_numpy() for t in LABELS}})
+    tables.append(base.assign(panel="xgboost_xp30_colours", **{t: xgb_pred[t] for t in LABELS}))
+    metrics["panels"]["xgboost_xp30_colours"] = {t: regression_metrics(xgb_pred[t], reference(d, t)) for t in LABELS}
+    for name, inputs in panels.items():
+        inputs = inputs[inputs.notna().any(axis=1)]  # a star must give the model something
+        rows = inputs.index.to_numpy()
+        pred = model.predict(inputs, LABELS, batch_size=cfg.get("batch_size", 4096))
+        t_out = base.iloc[rows].assign(panel=name, n_inputs=inputs.notna().sum(axis=1).to_numpy())
+        for t in LABELS:
+            t_out[t], t_out[f"{t}_err"] = pred[t].to_numpy(), pred[f"{t}_err"].to_numpy()
+        tables.append(t_out)
+        m = {t: regression_metrics(pred[t], reference(d, t)[rows], pred[f"{t}_err"]) for t in LABELS}
+        for t in LABELS:
+            m[t]["median_n_inputs"] = float(np.median(t_out.n_inputs)) if len(t_out) else float("nan")
+        if name == "model_xp_high_labels":  # the answer is among the inputs: score against the input too
+            for t in LABELS:
+                m[t]["vs_input"] = regression_metrics(pred[t], d[t].to_numpy()[rows], pred[f"{t}_err"])
+        metrics["panels"][name] = m
+    p = metrics["panels"]
+    ratio_bar = cfg.get("scatter_ratio_bar", 1.3)
+    checks = {}
+    pred_all = pd.concat(tables, ignore_index=True)
+    same = pred_all[(pred_all.panel == "model_xp30_colours") & pred_all.row.isin(d.row[has_high])]
+    for t in LABELS:
+        xgbm = p["xgboost_xp30_colours"][t]
+        # the last two panels are compared with the full-XP panel on the same (bright) stars
+        full = regression_metrics(same[t], same[f"ref_{t}"], same[f"{t}_err"])
+        p["model_xp30_colours"][t]["on_xp_high_stars"] = full
+        full_all = p["model_xp30_colours"][t]
+        low, ident = p["model_xp_high"][t], p["model_xp_high_labels"][t]
+        checks[t] = {
+            "scatter_ratio_model_to_xgboost": full_all["robust_scatter"] / xgbm["robust_scatter"],
+            "within_bar": bool(full_all["robust_scatter"] <= ratio_bar * xgbm["robust_scatter"]),
+            # uninformative inputs: both the scatter and the predicted sigma grow (at least 1.5x the full-XP panel)
+            "uninformative_has_large_sigma": bool(low["median_sigma"] >= 1.5 * full["median_sigma"]
+                                                  and low["robust_scatter"] >= 1.5 * full["robust_scatter"]),
+            # the answer among the inputs: returned nearly unchanged (scatter about the input < 1/3 of the full-XP panel's)
+            "identity_when_given": bool(ident["vs_input"]["robust_scatter"] < full["robust_scatter"] / 3),
+        }
+    metrics["checks"] = {"scatter_ratio_bar": ratio_bar, **checks}
+    metrics["summary"] = []
+    for t in LABELS:
+        fl = noise_floor(d, t)
+        metrics["summary"].append(summary_row("spectra_to_parameters", t, "robust_scatter xp30+colours",
+                                              p["model_xp30_colours"][t]["robust_scatter"], p["xgboost_xp30_colours"][t]["robust_scatter"], fl))
+        for name in ("model_xp5_colours", "model_random64", "model_xp_high"):
+            metrics["summary"].append(summary_row("spectra_to_parameters", t, f"robust_scatter {name[6:]}", p[name][t]["robust_scatter"], floor=fl))
+        metrics["summary"].append(summary_row("spectra_to_parameters", t, "robust_scatter vs input (labels given)",
+                                              p["model_xp_high_labels"][t]["vs_input"]["robust_scatter"]))
+    return metrics, {"predictions": pred_all}
+
+
+def perception(model, df, cfg, experts_dir=None):
+    """Task b (Fig. 5): from bp/rp 0-29 and colours, the Kiel diagram, ln E(B-V) and the distance from g_fakemag and G."""
+    xp30 = list(INPUT_SETS["xp30_colours"])
+    d = df[df[xp30].notna().any(axis=1)].reset_index(drop=True)
+    req = [*LABELS, "logebv", "g_fakemag"]
+    pred = model.predict(d[xp30], req, batch_size=cfg.get("batch_size", 4096))
+    out = pd.DataFrame({"row": d.row, "g_mag": d.g_mag})
+    for t in req:
+        out[t], out[f"{t}_err"], out[f"ref_{t}"] = pred[t].to_numpy(), pred[f"{t}_err"].to_numpy(), reference(d, t)
+    out["distance_kpc"] = science.distance_kpc_from_fakemag(out.g_fakemag, d.g_mag)
+    out["distance_frac_err"] = out.g_fakemag_err / out.g_fakemag.abs()
+    if "true_distance_kpc" in d:
+        out["ref_distance_kpc"] = d.true_distance_kpc.to_numpy()
+    else:  # real data: the inverse zero-point-corrected parallax, from the observed g_fakemag
+        out["ref_distance_kpc"] = science.distance_kpc_from_fakemag(d.g_fakemag, d.g_mag)
+    frac = (out.distance_kpc - out.ref_distance_kpc) / out.ref_distance_kpc
+    metrics = {"reference": reference_kind(d), "n_stars": int(len(d)),
+               "targets": {t: regression_metrics(out[t], out[f"ref_{t}"], out[f"{t}_err"]) for t in req}}
+    ebv, ebv_ref = np.exp(out.logebv), np.exp(out.ref_logebv)
+    metrics["targets"]["ebv"] = regression_metrics(ebv, ebv_ref)
+    metrics["targets"]["distance_fractional"] = regression_metrics(frac, np.zeros(len(frac)), out.distance_frac_err)
+    obs_frac = (science.distance_kpc_from_fakemag(d.g_fakemag, d.g_mag) - out.ref_distance_kpc) / out.ref_distance_kpc
+    floor_frac = regression_metrics(obs_frac, np.zeros(len(frac)))["robust_scatter"] if "true_distance_kpc" in d else np.nan
+    t = metrics["targets"]
+    metrics["summary"] = [
+        summary_row("perception", "logebv", "robust_scatter", t["logebv"]["robust_scatter"], floor=noise_floor(d, "logebv")),
+        summary_row("perception", "ebv", "robust_scatter (mag)", t["ebv"]["robust_scatter"]),
+        summary_row("perception", "distance", "fractional robust_scatter", t["distance_fractional"]["robust_scatter"], floor=floor_frac),
+    ]
+    return metrics, {"predictions": out}
+
+
+def parameters_to_parameters(model, df, cfg, experts_dir=None):
+    """Task e (Fig. 10): a grid of (logg, [M/H]) in, Teff and g_fakemag out: the model's own Kiel diagram.
+
+    Scored on the mock: Teff requested from the true (logg, [M/H]) of the test giants and dwarfs
+    against their true Teff, and the offset of solar-metallicity giants from eq. 13's sequence.
+    """
+    g = cfg.get("grid", {})
+    logg = np.arange(g.get("logg_min", 0.0), g.get("logg_max", 5.0) + 1e-9, g.get("logg_step", 0.01))
+    m_h = np.arange(g.get("m_h_min", -2.0), g.get("m_h_max", 0.5) + 1e-9, g.get("m_h_step", 0.02))
+    lg, mh = (a.ravel() for a in np.meshgrid(logg, m_h, indexing="ij"))
+    pred = model.predict(pd.DataFrame({"logg": lg, "m_h": mh}), ["teff", "g_fakemag"], batch_size=cfg.get("batch_size", 4096))
+    grid = pd.DataFrame({"logg": lg, "m_h": mh, "teff": pred.teff.to_numpy(), "teff_err": pred.teff_err.to_numpy(),
+                         "g_fakemag": pred.g_fakemag.to_numpy(), "log_lum": science.log_luminosity_g(pred.g_fakemag.to_numpy())})
+    d = df[df.logg.notna() & df.m_h.notna() & df.teff.notna()].reset_index(drop=True)
+    observed = pd.DataFrame({"teff": reference(d, "teff"), "logg": reference(d, "logg"), "m_h": reference(d, "m_h"),
+                             "log_lum": science.log_luminosity_g(reference(d, "g_fakemag"))})
+    back = model.predict(observed[["logg", "m_h"]], ["teff"], batch_size=cfg.get("batch_size", 4096))
+    giants = observed.logg.to_numpy() < 3.5
+    metrics = {"reference": reference_kind(d), "grid_points": int(len(grid)),
+               "teff_from_logg_m_h": {"giants": regression_metrics(back.teff[giants], observed.teff[giants], back.teff_err[giants]),
+                                      "dwarfs": regression_metrics(back.teff[~giants], observed.teff[~giants], back.teff_err[~giants])}}
+    solar_rgb = (grid.m_h.abs() < 0.011) & grid.logg.between(1.5, 3.5)
+    metrics["solar_giants_minus_eq13_k"] = float(np.median(grid.teff[solar_rgb] - science.teff_rgb(grid.logg[solar_rgb])))
+    metrics["median_teff_sigma_k"] = {"giants": float(np.median(grid.teff_err[grid.logg < 3.5])),
+                                      "dwarfs": float(np.median(grid.teff_err[grid.logg >= 3.5]))}
+    m = metrics["teff_from_logg_m_h"]
+    metrics["summary"] = [summary_row("parameters_to_parameters", "teff", f"robust_scatter from logg, m_h ({k})", m[k]["robust_scatter"])
+                          for k in ("giants", "dwarfs")]
+    return metrics, {"grid": grid, "observed": observed}
+
+
+def never_requested(model, df, cfg, experts_dir=None):
+    """Task g (Fig. 14): bprp and jk, never asked for in training, requested from XP alone (the star's bp/rp 0-31)."""
+    xp = [f"{b}{k}" for b in ("bp", "rp") for k in range(32)]
+    d = df[df[xp].notna().any(axis=1)].reset_index(drop=True)
+    req = ["bprp", "jk"]
+    pred = model.predict(d[xp], req, batch_size=cfg.get("batch_size", 4096))
+    out = pd.DataFrame({"row": d.row})
+    metrics = {"reference": reference_kind(d), "n_stars": int(len(d)), "inputs": "bp0-31, rp0-31", "targets": {}, "summary": []}
+    for t in req:
+        out[t], out[f"{t}_err"], out[f"ref_{t}"], out[f"obs_{t}"] = pred[t].to_numpy(), pred[f"{t}_err"].to_numpy(), reference(d, t), d[t].to_numpy()
+        metrics["targets"][t] = regression_metrics(out[t], out[f"ref_{t}"], out[f"{t}_err"])
+        metrics["summary"].append(summary_row("never_requested", t, "robust_scatter", metrics["targets"][t]["robust_scatter"],
+                                              floor=noise_floor(d, t)))
+    return metrics, {"predictions": out}
+
+
+RP0_SETS = ("params", "params_2mass", "params_2mass_bprp")
+
+
+def rp0_experts(model, df, cfg, experts_dir):
+    """Task h (Fig. 13): rp0 from (teff, logg, m_h), + (jh, jk), + bprp; the model against an XGBoost expert each."""
+    need = list(INPUT_SETS["params_2mass_bprp"]) + ["rp0"]
+    d = df[df[need].notna().all(axis=1)].reset_index(drop=True)
+    tables, metrics = [], {"reference": reference_kind(d), "n_stars": int(len(d)), "sets": {}, "summary": []}
+    ref = reference(d, "rp0")
+    for s in RP0_SETS:
+        feats = list(INPUT_SETS[s])
+        pred = model.predict(d[feats], ["rp0"], batch_size=cfg.get("batch_size", 4096))
+        xg = expert_predict(experts_dir, s, "rp0", d)
+        tables.append(pd.DataFrame({"row": d.row, "set": s, "ref_rp0": ref, "rp0": pred.rp0.to_numpy(),
+                                    "rp0_err": pred.rp0_err.to_numpy(), "xgboost_rp0": xg}))
+        mm, mx = regression_metrics(pred.rp0, ref, pred.rp0_err), regression_metrics(xg, ref)
+        metrics["sets"][s] = {"model": mm, "xgboost": mx}
+        metrics["summary"].append(summary_row("rp0_experts", "rp0", f"robust_scatter {s}", mm["robust_scatter"], mx["robust_scatter"],
+                                              noise_floor(d, "rp0")))
+    return metrics, {"predictions": pd.concat(tables, ignore_index=True)}
+
+
+ATTENTION_REQUESTS = ("teff", "m_h", "bp0", "rp0")
+ATTENTION_INPUTS = ("teff", "m_h", "logebv")
+
+
+def attention(model, df, cfg, experts_dir=None):
+    """Task i (Fig. 12): cross-attention of the requests teff, m_h, bp0, rp0 to the inputs teff, m_h, logebv.
+
+    Weights are averaged over heads and decoder blocks, and over test stars (their true Teff and
+    [M/H]) with E(B-V) set to 0 and to a high value. Each request's weights over the three
+    inputs sum to one (columns of the paper's figure).
+    """
+    ebv_high = float(cfg.get("ebv_high", 1.0))
+    d = df[df.teff.notna() & df.m_h.notna()].reset_index(drop=True).iloc[: cfg.get("n_stars", 2000)]
+    maps, rows = {}, []
+    for case, ebv in (("zero", 0.0), ("high", ebv_high)):
+        inputs = pd.DataFrame({"teff": reference(d, "teff"), "m_h": reference(d, "m_h"),
+                               "logebv": np.full(len(d), float(science.log_ebv_c19(ebv)))})
+        _, attn = model.predict(inputs, ATTENTION_REQUESTS, return_attention=True, batch_size=cfg.get("batch_size", 4096))
+        # attn: (stars, requests, blocks, context); the inputs sit first, in column order
+        w = attn[..., : len(ATTENTION_INPUTS)].mean(axis=(0, 2))  # (requests, inputs)
+        maps[case] = w
+        for i, r in enumerate(ATTENTION_REQUESTS):
+            rows += [{"case": case, "ebv": ebv, "request": r, "input": x, "weight": float(w[i, j])} for j, x in enumerate(ATTENTION_INPUTS)]
+    k = {x: j for j, x in enumerate(ATTENTION_INPUTS)}
+    z, h = maps["zero"], maps["high"]
+    metrics = {"ebv_high": ebv_high, "n_stars": int(len(d)),
+               "weights": {c: {r: dict(zip(ATTENTION_INPUTS, map(float, m[i]))) for i, r in enumerate(ATTENTION_REQUESTS)} for c, m in maps.items()},
+               "checks": {"teff_attends_teff": bool(z[0].argmax() == k["teff"] and h[0].argmax() == k["teff"]),
+                          "m_h_attends_m_h": bool(z[1].argmax() == k["m_h"] and h[1].argmax() == k["m_h"]),
+                          "bp0_rp0_shift_to_logebv_at_high_extinction": bool((h[2:, k["logebv"]] > z[2:, k["logebv"]]).all())}}
+    metrics["summary"] = [summary_row("attention", r, "logebv weight high - zero E(B-V)", h[i, k["logebv"]] - z[i, k["logebv"]])
+                          for i, r in enumerate(ATTENTION_REQUESTS)]
+    return metrics, {"weights": pd.DataFrame(rows)}

@@ -1,0 +1,202 @@
+"""Tasks that ask the model for XP spectra: parameters to spectra (c), spectra to spectra (d) and
+the extinction curve (f). Same contract as ``parameters``: (model, stars, settings) -> (metrics, tables).
+
+Spectra are the model's G-normalised BP/RP coefficients turned into flux with gaiaxpy's basis
+(``science.xp_spectrum``, equal to ``gaiaxpy.calibrate``); "at 10 pc" scales them by the G-band
+flux of the absolute magnitude implied by the requested g_fakemag. On the mock sky, the truth is
+the mock's own model SED for the same parameters, passed through the same XP representation.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from ..gaia import g_flux_e_per_s
+from ..sky.build import R_V, model_spectrum
+from ..sky.xp import N_COEFF, project_spectrum, synthetic_gaia_mags
+from ..stats import median_mad_std
+from . import science
+from .data import XP_TOKENS, has_truth, noise_floor, reference, reference_kind, regression_metrics, summary_row
+
+log = logging.getLogger(__name__)
+BP = [f"bp{k}" for k in range(N_COEFF)]
+RP = [f"rp{k}" for k in range(N_COEFF)]
+
+
+def _coeffs(table, prefix=""):
+    return table[[prefix + c for c in BP]].to_numpy(float), table[[prefix + c for c in RP]].to_numpy(float)
+
+
+def request_spectra(model, inputs: pd.DataFrame, batch_size=4096, with_luminosity=True):
+    """Ask for all 110 coefficients (and g_fakemag); returns the prediction table."""
+    req = list(XP_TOKENS) + (["g_fakemag"] if with_luminosity else [])
+    return model.predict(inputs, req, batch_size=batch_size)
+
+
+def true_normalised_coefficients(teff, logg, m_h, ebv_true=0.0):
+    """The mock's noise-free G-normalised XP coefficients of stars with these parameters (shape only)."""
+    n = np.size(teff)
+    flux = model_spectrum(np.atleast_1d(teff), np.atleast_1d(logg), np.atleast_1d(m_h), np.ones(n), np.full(n, 10.0),
+                          np.broadcast_to(ebv_true, (n,)))
+    c = project_spectrum(flux)
+    g = synthetic_gaia_mags(c)[:, 0]
+    f_g = g_flux_e_per_s(g)[:, None]
+    return c["bp"] / f_g, c["rp"] / f_g
+
+
+def _in_range(grid, lo, hi):
+    return (grid >= lo) & (grid <= hi)
+
+
+def median_fractional_difference(flux, flux_ref, grid, lo_nm=400.0, hi_nm=1000.0):
+    """Per spectrum, the median |flux / flux_ref - 1| over lo-hi nm."""
+    w = _in_range(grid, lo_nm, hi_nm)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.nanmedian(np.abs(flux[:, w] / flux_ref[:, w] - 1.0), axis=1)
+
+
+def parameters_to_spectra(model, df, cfg, experts_dir=None):
+    """Task c (Figs. 6, 7, B3): spectra at 10 pc along the dwarf (eq. 12) and giant (eq. 13) sequences
+    at solar metallicity and zero extinction, metallicity sequences (G-normalised), and bp/rp 0-4
+    from (teff, logg, m_h, logebv) of test stars against the truth."""
+    bs = cfg.get("batch_size", 4096)
+    zero = science.LOG_EBV_ZERO
+    teff_d = np.asarray(cfg.get("dwarf_teff_k", [4000, 5000, 6000, 7000]), float)
+    logg_g = np.asarray(cfg.get("giant_logg", [1.5, 2.0, 2.5, 3.0, 3.5]), float)
+    mh_seq = np.asarray(cfg.get("metallicities", [-2.0, -1.5, -1.0, -0.5, 0.0, 0.3]), float)
+    seqs = [
+        ("dwarfs", pd.DataFrame({"teff": teff_d, "logg": science.logg_dwarf(teff_d), "m_h": 0.0, "logebv": zero})),
+        ("giants", pd.DataFrame({"teff": science.teff_rgb(logg_g), "logg": logg_g, "m_h": 0.0, "logebv": zero})),
+        ("dwarfs_m_h", pd.DataFrame({"teff": 5500.0, "logg": 4.6, "m_h": mh_seq, "logebv": zero})),
+        ("giants_m_h", pd.DataFrame({"logg": 2.5, "m_h": mh_seq, "logebv": zero})),  # Teff left to the model
+    ]
+    rows, metrics = [], {"reference": reference_kind(df), "sequences": {}}
+    for name, inp in seqs:
+        pred = request_spectra(model, inp, bs)
+        bp, rp = _coeffs(pred)
+        m_g = science.absolute_g_mag(pred.g_fakemag.to_numpy())
+        grid, f10 = science.xp_spectrum(bp, rp, g_mag=m_g)
+        _, fnorm = science.xp_spectrum(bp, rp)
+        seq = {"n": len(inp), "absolute_g_mag": [float(x) for x in m_g]}
+        truth = None
+        if has_truth(df) and "teff" in inp:
+            tb, tr = true_normalised_coefficients(inp.teff.to_numpy(), inp.logg.to_numpy(), inp.m_h.to_numpy())
+            truth = science.xp_spectrum(tb, tr)[1]
+            seq["median_abs_fractional_difference_vs_truth"] = [float(x) for x in median_fractional_difference(fnorm, truth, grid)]
+        metrics["sequences"][name] = seq
+        for i in range(len(inp)):
+            rows.append({"sequence": name, "teff": float(inp.teff.iloc[i]) if "teff" in inp else float("nan"),
+                         "logg": float(inp.logg.iloc[i]), "m_h": float(inp.m_h.iloc[i]), "absolute_g_mag": float(m_g[i]),
+                         "wavelength_nm": grid, "flux_10pc": f10[i], "flux_g_normalised": fnorm[i],
+                         "true_flux_g_normalised": truth[i] if truth is not None else np.full(grid.size, np.nan)})
+    # Fig. B3: the first five BP and RP coefficients of test stars from their parameters and ln E(B-V)
+    inputs = ["teff", "logg", "m_h", "logebv"]
+    first = [f"bp{k}" for k in range(5)] + [f"rp{k}" for k in range(5)]
+    d = df[df[inputs + first].notna().all(axis=1)].reset_index(drop=True)
+    pred = model.predict(d[inputs], first, batch_size=bs)
+    coef = pd.DataFrame({"row": d.row})
+    metrics["coefficients"] = {}
+    metrics["summary"] = []
+    for c in first:
+        coef[c], coef[f"{c}_err"], coef[f"ref_{c}"], coef[f"obs_{c}"] = pred[c].to_numpy(), pred[f"{c}_err"].to_numpy(), reference(d, c), d[c].to_numpy()
+        metrics["coefficients"][c] = regression_metrics(coef[c], coef[f"ref_{c}"], coef[f"{c}_err"])
+        metrics["summary"].append(summary_row("parameters_to_spectra", c, "robust_scatter from teff, logg, m_h, logebv",
+                                              metrics["coefficients"][c]["robust_scatter"], floor=noise_floor(d, c)))
+    for name in ("dwarfs", "giants", "dwarfs_m_h"):
+        v = metrics["sequences"][name].get("median_abs_fractional_difference_vs_truth")
+        if v:
+            metrics["summary"].append(summary_row("parameters_to_spectra", name, "median |flux/true - 1| 400-1000 nm", float(np.median(v))))
+    return metrics, {"spectra": pd.DataFrame(rows), "coefficients": coef}
+
+
+def spectra_to_spectra(model, df, cfg, experts_dir=None):
+    """Task d (Fig. 9): BP from RP and RP from BP; coefficient and spectrum residuals against the truth."""
+    bs = cfg.get("batch_size", 4096)
+    # the given band is the star's relevant coefficients (up to 55); all 55 of the other band are asked for
+    d = df[df[BP].notna().any(axis=1) & df[RP].notna().any(axis=1)].reset_index(drop=True)
+    d = d.iloc[: cfg.get("n_stars", 5000)]
+    ref_bp = np.stack([reference(d, c) for c in BP], axis=1)
+    ref_rp = np.stack([reference(d, c) for c in RP], axis=1)
+    obs_bp, obs_rp = _coeffs(d)
+    grid, f_ref = science.xp_spectrum(ref_bp, ref_rp)
+    windows = {"bp_from_rp": (400.0, 620.0), "rp_from_bp": (680.0, 1000.0)}
+    tables, metrics = [], {"reference": reference_kind(d), "n_stars": int(len(d)), "directions": {}, "summary": []}
+    for direction, given, asked in (("bp_from_rp", RP, BP), ("rp_from_bp", BP, RP)):
+        pred = model.predict(d[given], asked, batch_size=bs)
+        p = pred[asked].to_numpy(float)
+        ref = ref_bp if asked is BP else ref_rp
+        obs = obs_bp if asked is BP else obs_rp
+        per_coeff = [regression_metrics(p[:, k], ref[:, k], pred[f"{c}_err"]) for k, c in enumerate(asked)]
+        floor = [median_mad_std(obs[:, k] - ref[:, k])[1] for k in range(N_COEFF)]  # relevant coefficients only
+        spec_pred = science.xp_spectrum(p, ref_rp)[1] if asked is BP else science.xp_spectrum(ref_bp, p)[1]
+        spec_obs = science.xp_spectrum(np.nan_to_num(obs), ref_rp)[1] if asked is BP else science.xp_spectrum(ref_bp, np.nan_to_num(obs))[1]
+        lo, hi = windows[direction]
+        frac = median_fractional_difference(spec_pred, f_ref, grid, lo, hi)
+        frac_obs = median_fractional_difference(spec_obs, f_ref, grid, lo, hi)
+        metrics["directions"][direction] = {
+            "coefficients": {c: m for c, m in zip(asked, per_coeff)}, "noise_floor": dict(zip(asked, floor)),
+            "spectrum_window_nm": [lo, hi], "median_abs_fractional_flux_difference": float(np.nanmedian(frac)),
+            "median_abs_fractional_flux_difference_observed": float(np.nanmedian(frac_obs))}
+        t = pd.DataFrame(p, columns=asked).assign(row=d.row.to_numpy(), direction=direction, frac_flux_difference=frac)
+        t = pd.concat([t, pd.DataFrame(ref, columns=[f"ref_{c}" for c in asked]), pd.DataFrame(obs, columns=[f"obs_{c}" for c in asked]),
+                       pd.DataFrame(pred[[f"{c}_err" for c in asked]].to_numpy(), columns=[f"{c}_err" for c in asked])], axis=1)
+        tables.append(t)
+        for k in range(5):
+            metrics["summary"].append(summary_row("spectra_to_spectra", asked[k], f"robust_scatter {direction}",
+                                                  per_coeff[k]["robust_scatter"], floor=floor[k]))
+        metrics["summary"].append(summary_row("spectra_to_spectra", direction, f"median |flux/true - 1| {lo:.0f}-{hi:.0f} nm",
+                                              metrics["directions"][direction]["median_abs_fractional_flux_difference"],
+                                              floor=metrics["directions"][direction]["median_abs_fractional_flux_difference_observed"]))
+    out = pd.concat(tables, ignore_index=True)
+    out["teff"], out["logg"], out["m_h"] = (np.tile(reference(d, t), 2) for t in ("teff", "logg", "m_h"))
+    out["logebv"] = np.tile(reference(d, "logebv"), 2)
+    return metrics, {"predictions": out}
+
+
+def extinction_curve(model, df, cfg, experts_dir=None):
+    """Task f (Fig. 11, eq. 15): R(lambda) from spectra at 10 pc predicted for solar-metallicity giants
+    (logg 1.0-2.5, Teff from eq. 13) at E(B-V)_C19 of 0, 0.4, 0.8, 1.2, against the injected curve."""
+    bs = cfg.get("batch_size", 4096)
+    logg = np.arange(cfg.get("logg_min", 1.0), cfg.get("logg_max", 2.5) + 1e-9, cfg.get("logg_step", 0.1))
+    ebvs = np.asarray(cfg.get("ebv_c19", [0.0, 0.4, 0.8, 1.2]), float)
+    lo, hi = cfg.get("wavelength_nm", [400.0, 1000.0])
+    if ebvs[0] != 0.0:
+        raise ValueError("evaluate.extinction_curve.ebv_c19 must start with 0 (the unreddened reference)")
+    lg, e = (a.ravel() for a in np.meshgrid(logg, ebvs, indexing="ij"))
+    inp = pd.DataFrame({"teff": science.teff_rgb(lg), "logg": lg, "m_h": 0.0, "logebv": science.log_ebv_c19(e)})
+    pred = request_spectra(model, inp, bs)
+    bp, rp = _coeffs(pred)
+    m_g = science.absolute_g_mag(pred.g_fakemag.to_numpy())
+    grid, flux = science.xp_spectrum(bp, rp, g_mag=m_g)
+    flux = flux.reshape(logg.size, ebvs.size, -1)
+    r = science.extinction_curve(flux[:, :1, :], flux[:, 1:, :], ebvs[1:][None, :])  # (giants, reddened E, wavelength)
+    curves = r.reshape(-1, grid.size)
+    med, std = np.nanmedian(curves, axis=0), np.nanstd(curves, axis=0)
+    w = _in_range(grid, lo, hi)
+    injected = science.fitzpatrick_r(grid, R_V)
+
+    def rms(curve, against=injected):
+        return float(np.sqrt(np.nanmean((curve[w] - against[w]) ** 2)))
+
+    metrics = {"wavelength_range_nm": [lo, hi], "ebv_c19": ebvs.tolist(), "n_giants": int(logg.size), "injected_r_v": R_V,
+               "rms_model_vs_injected": rms(med)}
+    # the same recipe applied to the mock's own spectra (through the XP representation): what a perfect model would give
+    f_true = model_spectrum(science.teff_rgb(lg), lg, np.zeros(lg.size), np.full(lg.size, 10.0), np.full(lg.size, 10.0),
+                            science.EBV_TRUE_PER_C19 * e)
+    c = project_spectrum(f_true)
+    _, f_true_xp = science.xp_spectrum(c["bp"], c["rp"])
+    f_true_xp = f_true_xp.reshape(logg.size, ebvs.size, -1)
+    r_true = np.nanmedian(science.extinction_curve(f_true_xp[:, :1], f_true_xp[:, 1:], ebvs[1:][None, :]).reshape(-1, grid.size), axis=0)
+    metrics["rms_xp_truth_vs_injected"] = rms(r_true)
+    metrics["rms_model_vs_fitzpatrick"] = {f"R_V={rv}": rms(med, science.fitzpatrick_r(grid, rv)) for rv in (2.5, 3.1, 4.0)}
+    bar = cfg.get("rms_bar", 0.35)
+    metrics["checks"] = {"rms_bar": bar, "within_bar": bool(metrics["rms_model_vs_injected"] < bar)}
+    metrics["summary"] = [summary_row("extinction_curve", "R(lambda)", f"rms vs injected {lo:.0f}-{hi:.0f} nm",
+                                      metrics["rms_model_vs_injected"], floor=metrics["rms_xp_truth_vs_injected"])]
+    spectra = pd.DataFrame({"logg": lg, "teff": inp.teff, "ebv_c19": e, "absolute_g_mag": m_g})
+    spectra["wavelength_nm"] = [grid] * len(spectra)
+    spectra["flux_10pc"] = list(flux.reshape(-1, grid.size))
+    curve = pd.DataFrame({"lambda_nm": grid, "r_median": med, "r_std": std, "r_injected": injected, "r_xp_truth": r_true})
+    return metrics, {"spectra": spectra, "curve": curve}

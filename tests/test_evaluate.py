@@ -1,0 +1,86 @@
+"""The evaluation stage's science functions (checked by hand or against the paper), its metrics,
+its cache files, and the agreement of its registries with the workflow."""
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from pathlib import Path
+
+from pipeline.evaluate import science
+from pipeline.evaluate.data import read_tables, regression_metrics, write_tables
+from pipeline.evaluate.figures import FIGURES
+from pipeline.evaluate.tasks import EXPERTS, TASKS
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_dwarf_sequence_eq12_by_hand():
+    # 4.6 below 5000 K; 4.6 - 0.0005 * 1000 = 4.1 at 6000 K; 3.95 from 6300 K on
+    np.testing.assert_allclose(science.logg_dwarf([4000, 5000, 6000, 6299.9, 7000]), [4.6, 4.6, 4.1, 3.95005, 3.95])
+
+
+def test_giant_sequence_eq13_by_hand():
+    # logg 2.5: 5200 - 441.86 * 1.15 = 4691.861 K; logg 3.9: 5900 - 1400 * 0.25 = 5550 K
+    np.testing.assert_allclose(science.teff_rgb([2.5, 3.9]), [4691.861, 5550.0])
+    assert abs(science.teff_rgb(3.65 - 1e-9) - 5200.0) < 1e-3  # the two branches meet at logg 3.65
+    assert science.teff_rgb(3.65) == pytest.approx(5900 - 1400 * 0.5)
+
+
+def test_fakemag_distance_and_absolute_magnitude_by_hand():
+    # a star at 1 kpc (1 mas) with G = 10: g_fakemag = 1 * 10^2 = 100, so M_G = 5 log10(100/100) = 0 = 10 - 10
+    f = science.fakemag(1.0, 10.0)
+    assert f == pytest.approx(100.0)
+    assert science.distance_kpc_from_fakemag(f, 10.0) == pytest.approx(1.0)
+    assert science.absolute_g_mag(f) == pytest.approx(0.0)
+    # the Sun: M_G = 4.67 -> log L_G = 0
+    assert science.log_luminosity_g(100 * 10 ** (4.67 / 5)) == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(science.distance_kpc_from_fakemag(-5.0, 10.0))
+
+
+def test_log_ebv_token_uses_the_catalog_floor():
+    np.testing.assert_allclose(science.log_ebv_c19([0.0, 1.0, np.e]), [-7.0, 0.0, 1.0])
+
+
+def test_extinction_curve_eq15_recovers_an_injected_curve():
+    """Redden a flat spectrum by A(lambda) = R(lambda) * 0.884 * E(B-V)_C19: eq. 15 gives R back."""
+    wave = np.linspace(400, 1000, 61)
+    r_true = science.fitzpatrick_r(wave, 3.1)
+    ebv = np.array([0.4, 1.2])
+    f0 = np.ones((1, wave.size))
+    fe = f0 * 10 ** (-0.4 * r_true[None, :] * 0.884 * ebv[:, None])
+    r = science.extinction_curve(f0, fe, ebv)
+    np.testing.assert_allclose(r, r_true[None, :] * np.ones((2, 1)), rtol=1e-12)
+
+
+def test_fitzpatrick_r_at_v_is_r_v():
+    assert science.fitzpatrick_r(np.array([549.0]), 3.1)[0] == pytest.approx(3.1, rel=0.02)
+
+
+def test_regression_metrics_by_hand():
+    pred = np.array([1.0, 2.0, 3.0, 4.0, np.nan])
+    ref = np.zeros(5)
+    m = regression_metrics(pred, ref, sigma=np.full(5, 2.0))
+    assert m["n"] == 4 and m["bias"] == 2.5
+    assert m["robust_scatter"] == pytest.approx(1.4826 * 1.0)  # |x - 2.5| = 1.5, 0.5, 0.5, 1.5 -> MAD 1.0
+    assert m["median_sigma"] == 2.0 and m["z_robust_std"] == pytest.approx(1.4826 * 0.5)
+
+
+def test_cache_round_trips_tables_with_arrays_and_empty_columns(tmp_path):
+    grid = np.linspace(0, 1, 5)
+    spectra = pd.DataFrame({"teff": [4000.0, 5000.0], "flux": [grid, grid * 2]})
+    curve = pd.DataFrame({"x": grid, "r": np.full(5, np.nan)})  # an all-NaN column survives
+    write_tables(tmp_path / "c.parquet", {"spectra": spectra, "curve": curve})
+    back = read_tables(tmp_path / "c.parquet")
+    assert list(back) == ["spectra", "curve"] and list(back["curve"].columns) == ["x", "r"]
+    np.testing.assert_array_equal(back["spectra"].flux[1], grid * 2)
+    assert back["curve"].r.isna().all() and len(back["curve"]) == 5
+
+
+def test_registries_agree_with_the_workflow():
+    captions = yaml.safe_load((REPO / "workflow/report/figures.yaml").read_text())
+    assert {t: set(f) for t, f in captions.items()} == {t: set(f) for t, f in FIGURES.items()}
+    assert set(TASKS) == set(FIGURES)
+    common = (REPO / "workflow/rules/common.smk").read_text()
+    for task, sets in EXPERTS.items():
+        assert f'"{task}": {list(sets)!r}'.replace("'", '"') in common, f"TASK_EXPERTS in common.smk must list {task}: {sets}"
+    assert set(yaml.safe_load((REPO / "config.yaml").read_text())["evaluate"]["tasks"]) == set(TASKS)

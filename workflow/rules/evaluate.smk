@@ -1,0 +1,77 @@
+# Stage 6: the evaluation suite (tasks a-i), its figures, the summary table and the report.
+# Expensive and cheap steps are split: evaluate runs the model once per task and caches its
+# predictions; each figure is drawn from that cache, so restyling one reruns only its rule.
+rule evaluate:
+    input:
+        model=f"{RESULTS}/models/{config['train']['name']}/model.pt",
+        tokens=rules.tokens.output[0],
+        catalog=rules.catalog.output.catalog,
+        truth=mock_only(f"{SKY}/truth.parquet"),
+        experts=lambda w: [f"{RESULTS}/baselines/{e}/metrics.json" for e in TASK_EXPERTS.get(w.task, [])],
+        code=library("evaluate/__init__", "evaluate/data", "evaluate/science", "evaluate/tasks", "evaluate/parameters",
+                     "evaluate/spectra", "model", "tokens", "stats", "baselines", "sky/xp", "sky/build", "gaia"),
+    output:
+        metrics=f"{RESULTS}/eval/{{task}}/metrics.json",
+        predictions=f"{RESULTS}/eval/{{task}}/predictions.parquet",
+    params:
+        settings=evaluate_settings,
+    wildcard_constraints:
+        task="|".join(FIGURES),
+    log:
+        f"{RESULTS}/logs/evaluate_{{task}}.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+rule figure:
+    input:
+        metrics=rules.evaluate.output.metrics,
+        predictions=rules.evaluate.output.predictions,
+        code=library("evaluate/figures", "evaluate/data", "evaluate/science"),
+    output:
+        report(
+            f"{RESULTS}/eval/{{task}}/{{figure}}.png",
+            caption="../report/figure.rst",
+            category="Evaluation",
+            subcategory="{task}",
+        ),
+    params:
+        caption=lambda w: FIGURES[w.task][w.figure],
+        dpi=config["evaluate"].get("dpi", 110),
+    wildcard_constraints:
+        task="|".join(FIGURES),
+        figure="[a-z0-9_]+",
+    log:
+        f"{RESULTS}/logs/figure_{{task}}_{{figure}}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/figure.py"
+
+
+rule summary:
+    input:
+        metrics=expand(f"{RESULTS}/eval/{{task}}/metrics.json", task=EVAL_TASKS),
+        code=library("evaluate/summary", "evaluate/data"),
+    output:
+        report(f"{RESULTS}/eval/summary.csv", caption="../report/summary.rst", category="Evaluation", subcategory="summary"),
+    log:
+        f"{RESULTS}/logs/summary.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/summary.py"
