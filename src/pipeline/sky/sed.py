@@ -115,11 +115,11 @@ def line_depths(teff_k, logg_cgs, m_h_dex):
             0.55 * metal,  # Ca K
             0.50 * metal,  # Ca H
             0.30 * metal * np.clip((6200.0 - t) / 1500.0, 0, 1.2),  # G band
-            0.35 * metal * (1.0 + 0.30 * grav),  # Mg b (MgH in dwarfs)
-            0.40 * metal * (1.0 + 0.45 * grav),  # Na D
-            0.35 * metal * (1.0 - 0.22 * grav),  # Ca triplet
-            0.45 * metal * (1.0 - 0.22 * grav),
-            0.40 * metal * (1.0 - 0.22 * grav),
+            0.35 * metal * (1.0 + 0.50 * grav),  # Mg b (MgH in dwarfs)
+            0.40 * metal * (1.0 + 0.60 * grav),  # Na D
+            0.35 * metal * (1.0 - 0.30 * grav),  # Ca triplet
+            0.45 * metal * (1.0 - 0.30 * grav),
+            0.40 * metal * (1.0 - 0.30 * grav),
         ],
         axis=1,
     )
@@ -132,9 +132,9 @@ def blanketing(wavelength_nm, teff_k, m_h_dex, logg_cgs=None):
     lam = np.asarray(wavelength_nm, dtype=float)[None, :]
     t = np.asarray(teff_k, dtype=float)[:, None]
     m = np.asarray(m_h_dex, dtype=float)[:, None]
-    strength = 0.10 * 10.0 ** (0.4 * np.clip(m, -2.5, 0.6)) * (5500.0 / t) ** 3
+    strength = 0.10 * 10.0 ** (0.5 * np.clip(m, -2.5, 0.6)) * (5500.0 / t) ** 3
     if logg_cgs is not None:
-        strength = strength * (1.0 + 0.12 * np.clip(3.5 - np.asarray(logg_cgs, float)[:, None], -1.5, 3.0))
+        strength = strength * (1.0 + 0.5 * np.clip(3.5 - np.asarray(logg_cgs, float)[:, None], -1.5, 3.0))
     return np.exp(-strength * np.clip(450.0 / lam, 0, None) ** 4)
 
 
