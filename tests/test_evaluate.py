@@ -84,3 +84,26 @@ def test_registries_agree_with_the_workflow():
     for task, sets in EXPERTS.items():
         assert f'"{task}": {list(sets)!r}'.replace("'", '"') in common, f"TASK_EXPERTS in common.smk must list {task}: {sets}"
     assert set(yaml.safe_load((REPO / "config.yaml").read_text())["evaluate"]["tasks"]) == set(TASKS)
+
+
+def test_xp_spectrum_is_gaiaxpy_calibrate(small_sky):
+    """G-normalised coefficients scaled back by F_G(G) give what gaiaxpy.calibrate gives for the raw ones."""
+    import warnings
+
+    import pyarrow.parquet as pq
+    from gaiaxpy import calibrate
+
+    from pipeline.gaia import g_flux_e_per_s
+
+    sky, _ = small_sky
+    rows = pq.read_table(sorted((sky / "xp_continuous").glob("*.parquet"))[0]).to_pandas()
+    rows = rows[rows.bp_coefficients.notna() & rows.rp_coefficients.notna()].iloc[:3].reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spectra, grid = calibrate(rows, save_file=False, truncation=False)
+    g = np.array([11.0, 13.5, 16.0])
+    f_g = g_flux_e_per_s(g)[:, None]
+    bp, rp = (np.stack(rows[f"{b}_coefficients"].to_numpy()) / f_g for b in ("bp", "rp"))
+    wave, flux = science.xp_spectrum(bp, rp, g_mag=g)
+    np.testing.assert_allclose(wave, grid)
+    np.testing.assert_allclose(flux, np.stack(spectra.flux.to_numpy()), rtol=1e-6, atol=1e-25)

@@ -121,30 +121,31 @@ def _spectra_panel(ax, rows, flux_col, label_fn, truth_col=None, cmap="plasma"):
     ax.legend(fontsize=7)
 
 
-def sequences_fig(tables, metrics):
+def _two_sequences(tables, panels, ylabel):
+    """Two panels of spectra; each panel: (sequence, flux column, legend label, truth column or None, colour map, title)."""
     plt = _plt()
     s = tables["spectra"]
     fig, ax = plt.subplots(1, 2, figsize=(14, 5), constrained_layout=True)
-    _spectra_panel(ax[0], s[s.sequence == "dwarfs"], "flux_10pc", lambda r: f"Teff {r.teff:.0f} K, logg {r.logg:.2f}")
-    _spectra_panel(ax[1], s[s.sequence == "giants"], "flux_10pc", lambda r: f"logg {r.logg:.1f}, Teff {r.teff:.0f} K")
-    ax[0].set_title("dwarfs (eq. 12), [M/H] = 0, E(B-V) = 0")
-    ax[1].set_title("giants (eq. 13), [M/H] = 0, E(B-V) = 0")
-    for a in ax:
-        a.set_ylabel(r"flux density at 10 pc [W m$^{-2}$ nm$^{-1}$]")
+    for a, (seq, col, label, truth, cmap, title) in zip(ax, panels):
+        _spectra_panel(a, s[s.sequence == seq], col, label, truth, cmap)
+        a.set_title(title)
+        a.set_ylabel(ylabel)
     return fig
+
+
+def sequences_fig(tables, metrics):
+    return _two_sequences(tables, (
+        ("dwarfs", "flux_10pc", lambda r: f"Teff {r.teff:.0f} K, logg {r.logg:.2f}", None, "plasma", "dwarfs (eq. 12), [M/H] = 0, E(B-V) = 0"),
+        ("giants", "flux_10pc", lambda r: f"logg {r.logg:.1f}, Teff {r.teff:.0f} K", None, "plasma", "giants (eq. 13), [M/H] = 0, E(B-V) = 0"),
+    ), r"flux density at 10 pc [W m$^{-2}$ nm$^{-1}$]")
 
 
 def metallicity_fig(tables, metrics):
-    plt = _plt()
-    s = tables["spectra"]
-    fig, ax = plt.subplots(1, 2, figsize=(14, 5), constrained_layout=True)
-    _spectra_panel(ax[0], s[s.sequence == "dwarfs_m_h"], "flux_g_normalised", lambda r: f"[M/H] {r.m_h:+.1f}", "true_flux_g_normalised", "viridis")
-    _spectra_panel(ax[1], s[s.sequence == "giants_m_h"], "flux_g_normalised", lambda r: f"[M/H] {r.m_h:+.1f}", None, "viridis")
-    ax[0].set_title("dwarfs: Teff 5500 K, logg 4.6 (dashed: the mock's truth)")
-    ax[1].set_title("giants: logg 2.5, Teff left to the model")
-    for a in ax:
-        a.set_ylabel(r"$G$-normalised flux density [nm$^{-1}$ / (e$^-$ s$^{-1}$) W m$^{-2}$]")
-    return fig
+    return _two_sequences(tables, (
+        ("dwarfs_m_h", "flux_g_normalised", lambda r: f"[M/H] {r.m_h:+.1f}", "true_flux_g_normalised", "viridis",
+         "dwarfs: Teff 5500 K, logg 4.6 (dashed: the mock's truth)"),
+        ("giants_m_h", "flux_g_normalised", lambda r: f"[M/H] {r.m_h:+.1f}", None, "viridis", "giants: logg 2.5, Teff left to the model"),
+    ), r"$G$-normalised flux density [W m$^{-2}$ nm$^{-1}$ / (e$^-$ s$^{-1}$)]")
 
 
 def coefficients_fig(tables, metrics):
