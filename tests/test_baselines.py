@@ -35,10 +35,18 @@ def test_input_sets_are_the_papers():
 
 
 def test_expert_learns_a_known_relation_on_complete_test_stars(store):
-    model, m, preds = train_expert(store, "xp5_colours", "teff", ExpertConfig(n_estimators=300, device="cpu"), n_jobs=2)
+    cfg = ExpertConfig(n_estimators=300, device="cpu", complete_inputs=True)
+    model, m, preds = train_expert(store, "xp5_colours", "teff", cfg, n_jobs=2)
     assert m["robust_scatter"] < 40  # the relation has 10 K of noise
     assert m["n_test"] + m["n_train"] <= 3000 - 100 and m["n_test"] == len(preds)
     assert not preds.row.isin(range(100)).any()  # stars with incomplete inputs are never used
+
+
+def test_expert_takes_stars_with_missing_xp_inputs_by_default(store):
+    model, m, preds = train_expert(store, "xp5_colours", "teff", ExpertConfig(n_estimators=300, device="cpu"), n_jobs=2)
+    assert not m["complete_inputs"] and preds.row.isin(range(100)).any()  # incomplete stars are used too
+    complete = ~preds.row.isin(range(100))
+    assert np.median(np.abs(preds.teff[complete] - preds.teff_label[complete])) * 1.4826 < 40
     with pytest.raises(ValueError, match="also an input"):
         train_expert(store, "params", "teff", ExpertConfig(n_estimators=5))
 
@@ -52,3 +60,13 @@ def test_run_experts_writes_models_metrics_predictions(store, tmp_path):
     assert {"row", "source_id", "rp0", "rp0_label", "bp0"} <= set(p.columns)
     again = run_experts(store, tmp_path / "f", "params", ["rp0", "bp0"], ExpertConfig(n_estimators=20, device="cpu"))
     assert again["rp0"]["robust_scatter"] == m["rp0"]["robust_scatter"]  # seeded
+
+
+def test_complete_inputs_auto_requires_them_only_for_sets_without_xp():
+    from pipeline.baselines.xgb import INPUT_SETS, requires_complete_inputs
+
+    assert requires_complete_inputs(INPUT_SETS["params_2mass_bprp"], "auto")
+    assert not requires_complete_inputs(INPUT_SETS["xp30_colours"], "auto")
+    assert requires_complete_inputs(INPUT_SETS["xp30_colours"], True) and not requires_complete_inputs(("teff",), False)
+    with pytest.raises(ValueError, match="true, false or auto"):
+        requires_complete_inputs(("teff",), "sometimes")

@@ -4,7 +4,8 @@ Inputs may be missing: Gaia marks XP coefficients beyond a star's relevant-bases
 relevant and the catalog sets them to NaN (as the paper does), so almost no star has all of
 bp/rp 0-29. XGBoost learns a default direction for missing values at every split, which is how
 an expert uses such data; ``complete_inputs: true`` restricts training and testing to stars with
-every input present instead (for input sets that allow it, such as the Fig. 13 parameter sets).
+every input present instead; ``auto`` (the default) does that for input sets without XP
+coefficients (the Fig. 13 parameter sets) and allows missing inputs for XP sets.
 
 Input sets are named after the tasks of Leung & Bovy that compare the Transformer to an expert:
 ``xp30_colours`` (Fig. 4), ``xp5_colours``, ``xp_high`` (bp/rp 25-54), and the Fig. 13 sets
@@ -54,7 +55,16 @@ class ExpertConfig:
     subsample: float = 0.8
     seed: int = 0
     device: str = "auto"  # auto: cuda when a GPU is visible, else cpu
-    complete_inputs: bool = False  # True: only stars with every input present; False: at least one (NaN allowed)
+    complete_inputs: bool | str = "auto"  # True: every input present; False: at least one (NaN allowed); auto: True unless XP
+
+
+def requires_complete_inputs(feats, setting) -> bool:
+    """Whether an expert needs every input: the setting itself, or with ``auto`` unless an input is an XP coefficient."""
+    if isinstance(setting, bool):
+        return setting
+    if setting != "auto":
+        raise ValueError(f"baselines.xgboost.complete_inputs must be true, false or auto, not {setting!r}")
+    return not any(f[:2] in ("bp", "rp") and f[2:].isdigit() for f in feats)
 
 
 def _device(name):
@@ -71,11 +81,12 @@ def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1)
     if target in feats:
         raise ValueError(f"target {target} is also an input of the expert")
     train, test = (split_table(store_path, s, (*feats, target)) for s in ("train", "test"))
-    present = (lambda d: d[list(feats)].notna().all(axis=1)) if cfg.complete_inputs else (lambda d: d[list(feats)].notna().any(axis=1))
+    complete = requires_complete_inputs(feats, cfg.complete_inputs)
+    present = (lambda d: d[list(feats)].notna().all(axis=1)) if complete else (lambda d: d[list(feats)].notna().any(axis=1))
     usable_tr = present(train) & train[target].notna()
     usable_te = present(test) & test[target].notna()
     if usable_tr.sum() < 10:
-        need = "every input" if cfg.complete_inputs else "any input"
+        need = "every input" if complete else "any input"
         raise ValueError(f"expert {inputs}->{target}: only {int(usable_tr.sum())} train stars have {need} and a label; "
                          f"set baselines.xgboost.complete_inputs: false or choose other inputs")
     t0 = time.perf_counter()
@@ -89,7 +100,7 @@ def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1)
     bias, scatter = median_mad_std(resid)
     p16, p50, p84 = np.percentile(resid, [16, 50, 84]) if resid.size else (np.nan,) * 3
     metrics = {"inputs": inputs if isinstance(inputs, str) else list(inputs), "target": target, "n_train": int(usable_tr.sum()),
-               "n_test": int(usable_te.sum()), "complete_inputs": cfg.complete_inputs, "bias": bias, "robust_scatter": scatter, "p16": float(p16), "p50": float(p50),
+               "n_test": int(usable_te.sum()), "complete_inputs": complete, "bias": bias, "robust_scatter": scatter, "p16": float(p16), "p50": float(p50),
                "p84": float(p84), "seconds": round(time.perf_counter() - t0, 2), "device": _device(cfg.device)}
     preds = pd.DataFrame({"row": te.row.to_numpy(), "source_id": te.source_id.to_numpy(), target: pred,
                           f"{target}_label": te[target].to_numpy(), f"{target}_label_err": te[f"{target}_err"].to_numpy()})
