@@ -25,7 +25,8 @@ def standardise(values, errors, median, mad_std):
     return (values - median) / mad_std, errors / mad_std
 
 
-def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_weight=None, n_targets: int = 1):
+def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_weight=None, n_targets: int = 1,
+                 identity_fraction: float = 1.0):
     """Inputs and targets for each star of a (stars x vocabulary) block of standardised tokens.
 
     Returns numpy arrays: ids (B, context) int64, vals (B, context) float32, mask (B, context)
@@ -36,15 +37,6 @@ def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_
     """
     b, v = values.shape
     present = np.isfinite(values)
-    # random order with present tokens first: sort random keys, +inf for missing ones
-    keys = np.where(present, rng.random((b, v)), np.inf)
-    order = np.argsort(keys, axis=1)[:, :context]
-    n_present = present.sum(axis=1)
-    k = rng.integers(min_inputs, context + 1, size=b)
-    n_in = np.minimum(k, n_present)
-    mask = np.arange(min(context, v))[None, :] < n_in[:, None]
-    ids = np.where(mask, order, 0)
-    vals = np.where(mask, np.take_along_axis(values, order, axis=1), 0.0)
     w = np.ones(v) if target_weight is None else np.asarray(target_weight, np.float64)
     eligible = present & (w > 0)[None, :]
     # weighted sampling without replacement: the smallest keys -ln(U) / w win
@@ -53,6 +45,21 @@ def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_
     ok = np.take_along_axis(eligible, target_id, axis=1)
     target = np.where(ok, np.take_along_axis(values, target_id, axis=1), 0.0)
     target_err = np.where(ok, np.nan_to_num(np.take_along_axis(errors, target_id, axis=1), nan=0.0), 1.0)
+    candidates = present
+    if identity_fraction < 1.0:  # withhold the targets from the inputs of most stars
+        withhold = np.zeros((b, v), bool)
+        np.put_along_axis(withhold, target_id, ok, axis=1)
+        withhold &= (rng.random(b) >= identity_fraction)[:, None]
+        candidates = present & ~withhold
+    # random order with candidate tokens first: sort random keys, +inf for the others
+    keys = np.where(candidates, rng.random((b, v)), np.inf)
+    order = np.argsort(keys, axis=1)[:, :context]
+    n_present = candidates.sum(axis=1)
+    k = rng.integers(min_inputs, context + 1, size=b)
+    n_in = np.minimum(k, n_present)
+    mask = np.arange(min(context, v))[None, :] < n_in[:, None]
+    ids = np.where(mask, order, 0)
+    vals = np.where(mask, np.take_along_axis(values, order, axis=1), 0.0)
     if ids.shape[1] < context:  # a vocabulary smaller than the context: pad the remaining slots
         pad = context - ids.shape[1]
         ids = np.pad(ids, ((0, 0), (0, pad)))
@@ -71,11 +78,12 @@ class TokenStream(IterableDataset):
 
     def __init__(self, store_path, split: str, batch_size: int, context: int, seed: int = 0,
                  held_out=("bprp", "jk"), min_inputs: int = 5, shuffle: bool = True, target_tokens=None, n_targets: int = 1,
-                 target_weights=None):
+                 target_weights=None, identity_fraction: float = 1.0):
         from ..tokens.store import SPLIT_NAMES, open_token_store
 
         self.path, self.batch_size, self.context, self.seed = str(store_path), batch_size, context, seed
         self.min_inputs, self.shuffle, self.epoch, self.n_targets = min_inputs, shuffle, 0, n_targets
+        self.identity_fraction = identity_fraction
         root = open_token_store(store_path)
         self.vocab = list(root.attrs["vocabulary"])
         self.median = np.asarray(root.attrs["median"], np.float64)
@@ -135,5 +143,5 @@ class TokenStream(IterableDataset):
                 vals, errs = vals[perm], errs[perm]
             for i in range(0, len(rows), self.batch_size):
                 batch = sample_batch(vals[i:i + self.batch_size], errs[i:i + self.batch_size], rng, self.context,
-                                     self.min_inputs, self.target_weight, self.n_targets)
+                                     self.min_inputs, self.target_weight, self.n_targets, self.identity_fraction)
                 yield tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in batch)

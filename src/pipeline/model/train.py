@@ -37,6 +37,7 @@ class TrainConfig:
     min_inputs: int = 5
     targets_per_star: int = 1  # the paper asks one question per star per epoch; more reuse each encoding
     target_weights: dict | None = None  # relative odds of a token being the target (default 1 each)
+    identity_fraction: float = 1.0  # share of stars whose targets may also be inputs (the paper: 1.0)
     checkpoint_every: int = 5
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda
@@ -128,7 +129,8 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     train_stream = TokenStream(store_path, "train", cfg.batch_size, model_cfg.context, cfg.seed, cfg.held_out, cfg.min_inputs,
-                               n_targets=cfg.targets_per_star, target_weights=cfg.target_weights)
+                               n_targets=cfg.targets_per_star, target_weights=cfg.target_weights,
+                               identity_fraction=cfg.identity_fraction)
     val_stream = TokenStream(store_path, "val", cfg.batch_size, model_cfg.context, cfg.seed + 1, cfg.held_out, cfg.min_inputs,
                              shuffle=False)
     if model_cfg.vocab_size != len(train_stream.vocab):
