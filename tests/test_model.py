@@ -209,3 +209,25 @@ def test_cli_predict(trained, tmp_path):
     assert {"teff", "teff_err", "m_h", "m_h_err"} <= set(out.columns) and len(out) == 2
     assert main(["predict", "--model", str(trained), "--input", str(tmp_path / "in.csv"), "--request", "nope",
                  "--output", str(tmp_path / "o2.csv")]) == 2
+
+
+def test_identity_fraction_withholds_targets_from_the_inputs():
+    """identity_fraction 0: a target is never among its star's inputs; 1: it is whenever drawn (paper)."""
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(2000, 118))
+    values[:, 40:] = np.nan  # 40 present tokens: all fit in the context
+    errors = np.abs(values) * 0.1
+
+    def share_in_inputs(frac):
+        ids, vals, mask, tid, target, terr, ok = sample_batch(values, errors, np.random.default_rng(4), context=64,
+                                                              min_inputs=64, n_targets=3, identity_fraction=frac)
+        given = np.zeros((2000, 118), bool)
+        given[np.nonzero(mask)[0], ids[mask]] = True
+        return np.take_along_axis(given, tid, axis=1)[ok].mean(), mask.sum(axis=1)
+
+    none, n_none = share_in_inputs(0.0)
+    assert none == 0.0 and (n_none == 37).all()  # 40 present minus the 3 targets
+    all_, n_all = share_in_inputs(1.0)
+    assert all_ == 1.0 and (n_all == 40).all()
+    tenth, _ = share_in_inputs(0.1)
+    assert abs(tenth - 0.1) < 0.03
