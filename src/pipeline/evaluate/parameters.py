@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..baselines.xgb import INPUT_SETS
+from ..stats import median_mad_std
 from . import science
 from .data import noise_floor, reference, reference_kind, regression_metrics, summary_row
 
@@ -96,6 +97,7 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
     checks = {}
     pred_all = pd.concat(tables, ignore_index=True)
     same = pred_all[(pred_all.panel == "model_xp30_colours") & pred_all.row.isin(d.row[has_high])]
+    spread = {t: median_mad_std(same[f"ref_{t}"])[1] for t in LABELS}  # what knowing nothing costs
     for t in LABELS:
         xgbm = p["xgboost_xp30_colours"][t]
         # the last two panels are compared with the full-XP panel on the same (bright) stars
@@ -106,9 +108,12 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
         checks[t] = {
             "scatter_ratio_model_to_xgboost": full_all["robust_scatter"] / xgbm["robust_scatter"],
             "within_bar": bool(full_all["robust_scatter"] <= ratio_bar * xgbm["robust_scatter"]),
-            # uninformative inputs: both the scatter and the predicted sigma grow (at least 1.5x the full-XP panel)
-            "uninformative_has_large_sigma": bool(low["median_sigma"] >= 1.5 * full["median_sigma"]
-                                                  and low["robust_scatter"] >= 1.5 * full["robust_scatter"]),
+            # uninformative inputs: the scatter and the predicted sigma grow to 1.5x the full-XP panel's on the
+            # same stars, or (where the full panel itself knows little) reach 80% of the label's own spread
+            "uninformative_has_large_sigma": bool(
+                (low["median_sigma"] >= 1.5 * full["median_sigma"] and low["robust_scatter"] >= 1.5 * full["robust_scatter"])
+                or (low["median_sigma"] >= 0.8 * spread[t] and low["robust_scatter"] >= 0.8 * spread[t])),
+            "label_spread_on_xp_high_stars": spread[t],
             # the answer among the inputs: returned nearly unchanged (scatter about the input < 1/3 of the full-XP panel's)
             "identity_when_given": bool(ident["vs_input"]["robust_scatter"] < full["robust_scatter"] / 3),
         }
