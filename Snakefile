@@ -1,5 +1,7 @@
 # Reference pipeline for a foundation model of stars (Leung & Bovy 2024).
 # `snakemake --cores all` runs the default target on the mock sky; see README.md.
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -20,6 +22,28 @@ MOCK = config.get("mock", True)
 
 
 include: "workflow/rules/common.smk"
+
+
+# Provenance: every job logs an MLflow run (src/pipeline/tracking.py) into the store named by
+# MLFLOW_TRACKING_URI, which defaults to SQLite in the results folder; envvars passes it on to
+# cluster jobs. One parent run per invocation groups the jobs' runs.
+os.environ.setdefault("MLFLOW_TRACKING_URI", mlflow_tracking_uri())
+
+
+envvars:
+    "MLFLOW_TRACKING_URI",
+
+
+onstart:
+    start_tracking()
+
+
+onsuccess:
+    end_tracking("FINISHED")
+
+
+onerror:
+    end_tracking("FAILED")
 
 
 ALLSTAR = raw_input("allstar", f"{SKY}/allStar.fits")

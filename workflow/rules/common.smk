@@ -44,3 +44,23 @@ def evaluate_settings(wildcards):
 
 def figure_outputs():
     return [f"{RESULTS}/eval/{t}/{f}.png" for t in EVAL_TASKS for f in FIGURES[t]]
+
+
+# Provenance in MLflow (src/pipeline/tracking.py): the parent run of this invocation.
+def mlflow_tracking_uri():
+    from pipeline.tracking import tracking_uri
+
+    return tracking_uri(config)
+
+
+def start_tracking():
+    from pipeline.tracking import start_workflow_run
+
+    targets = getattr(getattr(workflow, "dag", None), "targetfiles", None) or ()
+    start_workflow_run(config, targets=sorted(map(str, targets)), repo=workflow.basedir)
+
+
+def end_tracking(status):
+    from pipeline.tracking import end_workflow_run
+
+    end_workflow_run(config, status)

@@ -2,11 +2,12 @@
 from pathlib import Path
 
 from pipeline.baselines.xgb import ExpertConfig, run_experts
-from pipeline.logs import setup
+from pipeline.tracking import rule_run
 
-log = setup(snakemake.log[0])  # noqa: F821
 sm = snakemake  # noqa: F821
-metrics = run_experts(sm.input.tokens, Path(sm.output.metrics).parent, sm.wildcards.expert, list(sm.params.targets),
-                      ExpertConfig(**sm.params.xgboost), n_jobs=sm.threads)
-for t, m in metrics.items():
-    log.info("%s -> %s: robust scatter %.4g (%d test stars)", sm.wildcards.expert, t, m["robust_scatter"], m["n_test"])
+with rule_run(sm) as run:
+    log = run.log
+    metrics = run_experts(sm.input.tokens, Path(sm.output.metrics).parent, sm.wildcards.expert, list(sm.params.targets),
+                          ExpertConfig(**sm.params.xgboost), n_jobs=sm.threads)
+    for t, m in metrics.items():
+        log.info("%s -> %s: robust scatter %.4g (%d test stars)", sm.wildcards.expert, t, m["robust_scatter"], m["n_test"])

@@ -2,11 +2,12 @@
 from pathlib import Path
 
 from pipeline.evaluate.tasks import run_task
-from pipeline.logs import setup
+from pipeline.tracking import rule_run
 
-log = setup(snakemake.log[0])  # noqa: F821
 sm = snakemake  # noqa: F821
-truth = sm.input.truth[0] if sm.input.truth else None
-experts_dir = Path(sm.input.experts[0]).parent.parent if sm.input.experts else None
-run_task(sm.wildcards.task, Path(sm.input.model).parent, sm.input.tokens, sm.input.catalog, truth, experts_dir,
-         Path(sm.output.metrics).parent, dict(sm.params.settings))
+with rule_run(sm) as run:
+    log = run.log
+    truth = sm.input.truth[0] if sm.input.truth else None
+    experts_dir = Path(sm.input.experts[0]).parent.parent if sm.input.experts else None
+    run_task(sm.wildcards.task, Path(sm.input.model).parent, sm.input.tokens, sm.input.catalog, truth, experts_dir,
+             Path(sm.output.metrics).parent, dict(sm.params.settings))

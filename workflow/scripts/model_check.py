@@ -1,15 +1,16 @@
 """Rule model_check: the trained model on held-out stars (parameters from XP and colours)."""
 from pathlib import Path
 
-from pipeline.logs import setup
+from pipeline.tracking import rule_run
 from pipeline.model.check import heldout_check
 from pipeline.io.atomic import write_json
 
-log = setup(snakemake.log[0])  # noqa: F821
 sm = snakemake  # noqa: F821
-truth = sm.input.truth[0] if sm.input.truth else None
-report = heldout_check(Path(sm.input.model).parent, sm.input.tokens, sm.input.catalog, truth)
-write_json(report, sm.output[0])
-for t, row in report["targets"].items():
-    log.info("%-5s scatter vs labels %.4g, vs truth %s, z robust std %.2f", t, row["robust_scatter_vs_labels"],
-             f"{row.get('robust_scatter_vs_truth', float('nan')):.4g}", row["z_robust_std"])
+with rule_run(sm) as run:
+    log = run.log
+    truth = sm.input.truth[0] if sm.input.truth else None
+    report = heldout_check(Path(sm.input.model).parent, sm.input.tokens, sm.input.catalog, truth)
+    write_json(report, sm.output[0])
+    for t, row in report["targets"].items():
+        log.info("%-5s scatter vs labels %.4g, vs truth %s, z robust std %.2f", t, row["robust_scatter_vs_labels"],
+                 f"{row.get('robust_scatter_vs_truth', float('nan')):.4g}", row["z_robust_std"])

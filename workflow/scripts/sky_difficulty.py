@@ -1,15 +1,17 @@
 """Rule sky_difficulty: an XGBoost expert on the mock, against the paper's expert."""
 from pathlib import Path
 
-from pipeline.logs import setup
+from pipeline.tracking import rule_run
 from pipeline.io.atomic import write_json
 from pipeline.sky.report import difficulty_report
 
-log = setup(snakemake.log[0])  # noqa: F821
-p = dict(snakemake.params.difficulty)  # noqa: F821
-xgb = p.pop("xgboost", {})
-report = difficulty_report(Path(snakemake.input.allstar).parent, n_jobs=snakemake.threads, **p, **xgb)  # noqa: F821
-write_json(report, snakemake.output[0])  # noqa: F821
-for name, row in report["targets"].items():
-    log.info("%-5s robust scatter %.4g (paper expert %.4g, ratio %.2f) %s", name, row["robust_scatter_vs_labels"],
-             row["paper_expert"], row["ratio_to_paper"], "ok" if row["pass"] else "OUTSIDE BAR")
+sm = snakemake  # noqa: F821
+with rule_run(sm) as run:
+    log = run.log
+    p = dict(snakemake.params.difficulty)  # noqa: F821
+    xgb = p.pop("xgboost", {})
+    report = difficulty_report(Path(snakemake.input.allstar).parent, n_jobs=snakemake.threads, **p, **xgb)  # noqa: F821
+    write_json(report, snakemake.output[0])  # noqa: F821
+    for name, row in report["targets"].items():
+        log.info("%-5s robust scatter %.4g (paper expert %.4g, ratio %.2f) %s", name, row["robust_scatter_vs_labels"],
+                 row["paper_expert"], row["ratio_to_paper"], "ok" if row["pass"] else "OUTSIDE BAR")

@@ -38,6 +38,7 @@ class TrainConfig:
     targets_per_star: int = 1  # the paper asks one question per star per epoch; more reuse each encoding
     target_weights: dict | None = None  # relative odds of a token being the target (default 1 each)
     identity_fraction: float = 1.0  # share of stars whose targets may also be inputs (the paper: 1.0)
+    label_input_fraction: float = 0.0  # share of stars with only non-XP inputs and XP targets (the paper: 0)
     checkpoint_every: int = 5
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda
@@ -116,10 +117,14 @@ def _save(obj, path: Path):
     tmp.replace(path)
 
 
-def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = True, stop_after_epoch: int | None = None):
+def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = True, stop_after_epoch: int | None = None,
+          on_epoch=None, on_step=None, step_every: int = 10):
     """Train on the token store's train split; writes model.pt, config.json, history.csv, checkpoints/.
 
     ``stop_after_epoch`` ends the run early (as an interruption would), leaving a resumable checkpoint.
+    ``on_epoch(row)`` is called with each epoch's row of the history (for a tracker's curves); a
+    resumed run first replays the rows of the epochs it had done. ``on_step(step, loss, lr)`` is
+    called every ``step_every`` optimiser steps (step counted over the whole run).
     """
     out = Path(out_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -130,7 +135,7 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
     torch.manual_seed(cfg.seed)
     train_stream = TokenStream(store_path, "train", cfg.batch_size, model_cfg.context, cfg.seed, cfg.held_out, cfg.min_inputs,
                                n_targets=cfg.targets_per_star, target_weights=cfg.target_weights,
-                               identity_fraction=cfg.identity_fraction)
+                               identity_fraction=cfg.identity_fraction, label_input_fraction=cfg.label_input_fraction)
     val_stream = TokenStream(store_path, "val", cfg.batch_size, model_cfg.context, cfg.seed + 1, cfg.held_out, cfg.min_inputs,
                              shuffle=False)
     if model_cfg.vocab_size != len(train_stream.vocab):
@@ -157,6 +162,8 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         start, history = state["epoch"] + 1, state["history"]
         log.info("resuming from %s at epoch %d", last, start)
+    for row in history if on_epoch else ():
+        on_epoch(row)
     # Workers are started afresh each epoch (no persistent_workers): each gets a copy of the
     # stream made after set_epoch, so every epoch draws new subsets and targets.
     loader = torch.utils.data.DataLoader(train_stream, batch_size=None, num_workers=cfg.num_workers,
@@ -189,11 +196,16 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
             sched.step(epoch + (i + 1) / n_batches)
             total += float(loss.detach()) * n
             count += n
+            step = epoch * n_batches + i + 1
+            if on_step and step % step_every == 0:
+                on_step(step, float(loss.detach()), lr_used)
         dt = time.perf_counter() - t0
         val = evaluate(model, val_stream, device, amp_dtype)
         row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val, "lr": lr_used,
                "seconds": round(dt, 3), "stars_per_s": round(stars / max(dt, 1e-9), 1)}
         history.append(row)
+        if on_epoch:
+            on_epoch(row)
         done = epoch + 1 - start
         eta = (time.perf_counter() - t_run) / done * (cfg.epochs - epoch - 1)
         log.info("epoch %4d/%d  train %.4f  val %.4f  lr %.2e  %8.0f stars/s  ETA %s", epoch + 1, cfg.epochs,
