@@ -1,14 +1,35 @@
 """Shared fixtures. DUST_DIR is set before anything imports mwdust (it reads it at import time)."""
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("DUST_DIR", tempfile.mkdtemp(prefix="mwdust-"))
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_SAMPLES = REPO.parent / "shared" / "real-samples"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def run_snakemake(*args, cwd=REPO, env=None, timeout=600):
+    return subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole workflow on the tiny preset with --cores 2, once per session: (folder, snakemake args)."""
+    tmp = tmp_path_factory.mktemp("wf")
+    paths = tmp / "paths.yaml"
+    paths.write_text(yaml.safe_dump({"paths": {"sky": str(tmp / "sky"), "results": str(tmp / "results")}}))
+    args = ("--cores", "2", "--configfile", "configs/tiny.yaml", str(paths))
+    proc = run_snakemake(*args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (tmp / "run.out").write_text(proc.stdout + proc.stderr)
+    return tmp, args
 
 
 def real_sample(name: str) -> Path:

@@ -7,23 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-
-
-def _run(*args, cwd=REPO):
-    return subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("wf")
-    paths = tmp / "paths.yaml"
-    paths.write_text(yaml.safe_dump({"paths": {"sky": str(tmp / "sky"), "results": str(tmp / "results")}}))
-    args = ("--cores", "2", "--configfile", "configs/tiny.yaml", str(paths))
-    proc = _run(*args)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp, args
+from conftest import REPO, SNAKEMAKE, run_snakemake as _run
 
 
 @pytest.mark.slow
@@ -237,3 +221,113 @@ def test_html_report_shows_the_figures_in_headless_chromium(tiny_run, tmp_path):
     assert changed.mean() > 0.02, f"only {changed.mean():.3%} of the screen changed when the figure was opened"
     colours = np.unique((b[changed] * 255).astype(np.uint8), axis=0)
     assert len(colours) > 30, f"the figure region has only {len(colours)} colours: not a rendered plot"
+
+
+def _dry_run_jobs(args, overrides: dict | None = None, tmp_path=None, edit: Path | None = None) -> dict:
+    """Rule -> job count that a dry run schedules after a config override and/or an edit of a module."""
+    import os
+
+    extra = []
+    if overrides:
+        cfg = tmp_path / "override.yaml"
+        cfg.write_text(yaml.safe_dump(overrides))
+        extra = [str(cfg)]  # a later --configfile entry wins, nested keys merge
+    text, st = (edit.read_text(), edit.stat()) if edit else (None, None)
+    try:
+        if edit:
+            edit.write_text(text + "\n# an edit\n")
+        proc = _run(*args, *extra, "--dry-run")
+    finally:
+        if edit:
+            edit.write_text(text)
+            os.utime(edit, (st.st_atime, st.st_mtime))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return _scheduled(proc.stdout + proc.stderr)
+
+
+SKY_RULES = {"sky", "sky_realism", "sky_difficulty"}
+
+
+@pytest.mark.slow
+def test_changing_an_evaluation_setting_reruns_only_that_evaluation(tiny_run, tmp_path):
+    _, args = tiny_run
+    jobs = _dry_run_jobs(args, {"evaluate": {"extinction_curve": {"rms_bar": 0.5}}}, tmp_path)
+    assert jobs == {"evaluate": 1, "figure": 1, "summary": 1, "all": 1}, jobs
+
+
+@pytest.mark.slow
+def test_changing_a_quality_cut_reruns_the_catalog_and_after_but_not_the_sky(tiny_run, tmp_path):
+    _, args = tiny_run
+    jobs = _dry_run_jobs(args, {"catalog": {"ruwe_max": 1.3}}, tmp_path)
+    assert {"catalog", "catalog_validation", "tokens", "train", "model_check", "baselines", "evaluate", "figure",
+            "summary"} <= set(jobs), jobs
+    assert not SKY_RULES & set(jobs), jobs
+
+
+@pytest.mark.slow
+def test_changing_the_model_code_reruns_training_and_what_depends_on_it(tiny_run, tmp_path):
+    _, args = tiny_run
+    jobs = _dry_run_jobs(args, edit=REPO / "src/pipeline/model/model.py")
+    assert {"train", "model_check", "evaluate", "figure", "summary"} <= set(jobs), jobs
+    assert not (SKY_RULES | {"catalog", "catalog_validation", "tokens", "baselines"}) & set(jobs), jobs
+
+
+def _mlflow(db: Path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{db}")
+    exp = client.get_experiment_by_name("stellar-fm")
+    return client, client.search_runs([exp.experiment_id], max_results=5000)
+
+
+@pytest.mark.slow
+def test_every_job_is_tracked_in_mlflow_without_lock_errors(tiny_run):
+    """--cores 2 runs jobs side by side on one SQLite store: every job has its finished run under
+    the invocation's parent run, with tags, curves, artifacts, and the registered model."""
+    from collections import Counter
+
+    tmp, _ = tiny_run
+    out = (tmp / "run.out").read_text()
+    jobs = _scheduled(out)
+    jobs.pop("all")
+    client, runs = _mlflow(tmp / "results/mlflow.db")
+    parents = [r for r in runs if r.data.tags.get("rule") == "workflow"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert Counter(r.data.tags["rule"] for r in children) == Counter(jobs)
+    assert all(r.info.status == "FINISHED" for r in children)
+    for r in children:
+        assert {"git_commit", "config_hash", "rule", "job_id"} <= set(r.data.tags), r.data.tags
+    logs = out + "".join(p.read_text() for p in (tmp / "results/logs").glob("*.log"))
+    assert "database is locked" not in logs and "MLflow: could not" not in logs
+    train = next(r for r in children if r.data.tags["rule"] == "train")
+    assert train.info.run_name == "train[name=tiny]" and train.data.params["train.preset"] == "tiny"
+    epochs = [m.step for m in client.get_metric_history(train.info.run_id, "val_loss")]
+    assert epochs == [0, 1]
+    tokens = next(r for r in children if r.data.tags["rule"] == "tokens")
+    assert [a.path for a in client.list_artifacts(tokens.info.run_id, "outputs")] == ["outputs/manifest.json"]
+    evaluate = [r for r in children if r.data.tags["rule"] == "evaluate"]
+    assert all(r.data.metrics for r in evaluate)
+    version = client.search_model_versions("name='stellar-transformer'")[0]
+    import mlflow
+    import pandas as pd
+
+    model = mlflow.pyfunc.load_model(f"models:/stellar-transformer/{version.version}")
+    assert "bp0" in model.metadata.signature.inputs.input_names()
+    catalog = pd.read_parquet(tmp / "results/catalog/catalog.parquet", columns=["bp0", "rp0", "jh", "jk", "bprp"]).head(5)
+    answer = model.predict(catalog.astype(float), params={"request": ["teff"]})
+    assert list(answer.columns) == ["teff", "teff_err"] and answer.notna().all().all()
+
+
+@pytest.mark.slow
+def test_mlflow_tracking_uri_overrides_the_default_store(tiny_run, tmp_path):
+    import os
+
+    tmp, args = tiny_run
+    other = tmp_path / "other.db"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{other}"}
+    proc = subprocess.run([SNAKEMAKE, *args, "--forcerun", "summary", "--until", "summary"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _, runs = _mlflow(other)
+    assert sorted(r.data.tags["rule"] for r in runs) == ["summary", "workflow"]

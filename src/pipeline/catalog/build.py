@@ -94,7 +94,8 @@ def _cut(counts: dict, name: str, n: int, total: int):
     log.info("cut %-44s %8d of %8d", name, n, total)
 
 
-def build_catalog(allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig, n_workers: int = 1) -> tuple[pd.DataFrame, dict]:
+def build_catalog(allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig, n_workers: int = 1,
+                  client=None) -> tuple[pd.DataFrame, dict]:
     """Run the whole catalog stage in memory; returns (catalog, counts)."""
     t0 = time.perf_counter()
     cuts: dict = {}
@@ -195,7 +196,7 @@ def build_catalog(allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig
     lp = np.where(usable, plx, np.nan)
     le, lee = log_ebv_dask(lp, np.where(usable, plx_err, np.nan), out.l.to_numpy(), out.b.to_numpy(), dust_dir,
                            n_samples=int(ext["n_samples"]), chunk_stars=int(ext["chunk_stars"]), seed=int(ext["seed"]),
-                           n_workers=n_workers, cluster=ext.get("cluster", "local"))
+                           n_workers=n_workers, cluster=ext.get("cluster", "local"), client=client)
     out["logebv"], out["logebv_err"] = le, lee
     _cut(cuts, "with logebv", np.isfinite(le).sum(), n)
 

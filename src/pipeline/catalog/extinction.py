@@ -154,8 +154,8 @@ def log_ebv_dask(parallax_mas, parallax_error_mas, l_deg, b_deg, dust_dir, n_sam
     """logebv and error for every star; stars without a usable parallax (NaN inputs) get NaN.
 
     ``cluster``: ``local`` runs Dask's threaded scheduler with ``n_workers`` threads;
-    ``distributed`` starts a ``dask.distributed.LocalCluster`` (or uses ``client``); ``slurm``
-    expects a ``client`` connected to a dask-jobqueue SLURMCluster.
+    ``distributed`` starts a ``dask.distributed.LocalCluster``; a ``client`` (for example on a
+    dask-jobqueue SLURMCluster, see ``pipeline.dask_cluster``) takes precedence over both.
     """
     import dask
     import dask.array as da
@@ -170,7 +170,8 @@ def log_ebv_dask(parallax_mas, parallax_error_mas, l_deg, b_deg, dust_dir, n_sam
 
     out = arr.map_blocks(task, dtype=float, chunks=(arr.chunks[0], (2,)))
     t0 = time.perf_counter()
-    log.info("extinction: %d stars x %d samples in %d chunks on %s (%d workers)", n, n_samples, n_blocks, cluster, n_workers)
+    where = f"{client}" if client is not None else f"{cluster} ({n_workers} workers)"
+    log.info("extinction: %d stars x %d samples in %d chunks on %s", n, n_samples, n_blocks, where)
     if client is not None:
         result = client.compute(out).result()
     elif cluster == "distributed":
