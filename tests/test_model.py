@@ -231,3 +231,34 @@ def test_identity_fraction_withholds_targets_from_the_inputs():
     assert all_ == 1.0 and (n_all == 40).all()
     tenth, _ = share_in_inputs(0.1)
     assert abs(tenth - 0.1) < 0.03
+
+
+def test_label_input_fraction_gives_stars_only_labels_and_asks_for_spectra():
+    """A share of stars sees only non-XP tokens (1 to all of the present ones) and is asked for XP
+    coefficients: the parameters-to-spectra questions of Figs. 6, 7, 11 and 13."""
+    from pipeline.tokens.vocab import BASE_VOCABULARY
+
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=(4000, 118))
+    values[:, 30:55] = np.nan  # bp30-54 missing: fewer candidates, as for real stars
+    spectral = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in BASE_VOCABULARY])
+    ids, vals, mask, tid, target, terr, ok = sample_batch(values, np.abs(values) * 0.1, np.random.default_rng(6), context=64,
+                                                          n_targets=2, identity_fraction=0.1, spectral=spectral,
+                                                          label_input_fraction=0.25)
+    labels_only = ~(spectral[ids] & mask).any(axis=1)
+    assert abs(labels_only.mean() - 0.25) < 0.03
+    assert spectral[tid[labels_only]].all() and ok[labels_only].all()  # they are asked for XP only
+    n_in = mask[labels_only].sum(axis=1)
+    assert n_in.min() == 1 and n_in.max() == 8 and set(np.unique(n_in)) == set(range(1, 9))  # 1 to all 8 labels
+    assert (mask[~labels_only].sum(axis=1) >= 5).all()  # the others as before
+    # the luminosity too, as the trainer asks (a spectrum at 10 pc needs it)
+    wanted = spectral | (np.array(BASE_VOCABULARY) == "g_fakemag")
+    weight = np.where(np.array(BASE_VOCABULARY) == "g_fakemag", 20.0, 1.0)
+    ids, _, mask, tid, _, _, ok = sample_batch(values, np.abs(values) * 0.1, np.random.default_rng(7), context=64,
+                                               target_weight=weight, n_targets=2, spectral=spectral,
+                                               label_input_fraction=0.25, spectrum_targets=wanted)
+    labels_only = ~(spectral[ids] & mask).any(axis=1)
+    asked = tid[labels_only]
+    assert wanted[asked].all() and (asked == BASE_VOCABULARY.index("g_fakemag")).any(axis=1).mean() > 0.2
+    with pytest.raises(ValueError, match="spectral"):
+        sample_batch(values, values, np.random.default_rng(0), context=64, label_input_fraction=0.2)

@@ -10,6 +10,13 @@ draws (110 of 116 candidates are XP coefficients). ``target_weights`` raise the 
 tokens (weighted sampling without replacement, Efraimidis & Spirakis 2006), which buys the same
 accuracy on the parameters with far fewer epochs; uniform weights recover the paper.
 
+Uniform input subsets are almost all XP coefficients (110 of 118 tokens), so a star described
+only by its parameters (the input of the paper's parameters-to-spectra tasks: Figs. 6, 7, 11,
+13) is a case the sampler produces about never. ``label_input_fraction`` gives that share of
+stars inputs drawn only from the non-XP tokens (1 to all of them) and, as targets, what a
+spectrum at 10 pc needs: the XP coefficients and the luminosity g_fakemag (with their usual
+target weights); 0 recovers the paper.
+
 Randomness comes from (seed, epoch, chunk), so an epoch's batches are the same however many
 DataLoader workers read them, and a resumed run sees the data an uninterrupted one would.
 """
@@ -26,7 +33,7 @@ def standardise(values, errors, median, mad_std):
 
 
 def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_weight=None, n_targets: int = 1,
-                 identity_fraction: float = 1.0):
+                 identity_fraction: float = 1.0, spectral=None, label_input_fraction: float = 0.0, spectrum_targets=None):
     """Inputs and targets for each star of a (stars x vocabulary) block of standardised tokens.
 
     Returns numpy arrays: ids (B, context) int64, vals (B, context) float32, mask (B, context)
@@ -34,13 +41,25 @@ def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_
     star has fewer than T eligible targets (those slots must not enter the loss). Targets of a
     star are distinct. ``target_weight`` (vocabulary,) gives each token's relative odds of being
     a target (0: never; a boolean mask works too); None means all tokens, uniformly.
+    ``spectral`` (vocabulary,) marks the XP coefficients; a share ``label_input_fraction`` of
+    stars then gets only non-spectral inputs (1 to all of them) and targets among
+    ``spectrum_targets`` (default: the spectral tokens), drawn with ``target_weight``.
     """
     b, v = values.shape
     present = np.isfinite(values)
-    w = np.ones(v) if target_weight is None else np.asarray(target_weight, np.float64)
-    eligible = present & (w > 0)[None, :]
+    w0 = np.ones(v) if target_weight is None else np.asarray(target_weight, np.float64)
+    w = np.broadcast_to(w0, (b, v))
+    from_labels = np.zeros(b, bool)
+    if label_input_fraction > 0.0:
+        if spectral is None:
+            raise ValueError("label_input_fraction needs the mask of spectral tokens")
+        spectral = np.asarray(spectral, bool)
+        wanted = spectral if spectrum_targets is None else np.asarray(spectrum_targets, bool)
+        from_labels = rng.random(b) < label_input_fraction
+        w = np.where(from_labels[:, None], np.where(wanted, w0, 0.0)[None, :], w)
+    eligible = present & (w > 0)
     # weighted sampling without replacement: the smallest keys -ln(U) / w win
-    tkeys = np.where(eligible, -np.log1p(-rng.random((b, v))) / np.where(w > 0, w, 1.0)[None, :], np.inf)
+    tkeys = np.where(eligible, -np.log1p(-rng.random((b, v))) / np.where(w > 0, w, 1.0), np.inf)
     target_id = np.argsort(tkeys, axis=1)[:, :n_targets] if n_targets > 1 else np.argmin(tkeys, axis=1)[:, None]
     ok = np.take_along_axis(eligible, target_id, axis=1)
     target = np.where(ok, np.take_along_axis(values, target_id, axis=1), 0.0)
@@ -51,11 +70,15 @@ def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_
         np.put_along_axis(withhold, target_id, ok, axis=1)
         withhold &= (rng.random(b) >= identity_fraction)[:, None]
         candidates = present & ~withhold
+    if from_labels.any():
+        candidates = candidates & ~(from_labels[:, None] & spectral[None, :])
     # random order with candidate tokens first: sort random keys, +inf for the others
     keys = np.where(candidates, rng.random((b, v)), np.inf)
     order = np.argsort(keys, axis=1)[:, :context]
     n_present = candidates.sum(axis=1)
     k = rng.integers(min_inputs, context + 1, size=b)
+    if from_labels.any():  # 1 to all of the star's non-spectral tokens
+        k = np.where(from_labels, np.floor(rng.random(b) * np.maximum(n_present, 1)).astype(np.int64) + 1, k)
     n_in = np.minimum(k, n_present)
     mask = np.arange(min(context, v))[None, :] < n_in[:, None]
     ids = np.where(mask, order, 0)
@@ -78,12 +101,12 @@ class TokenStream(IterableDataset):
 
     def __init__(self, store_path, split: str, batch_size: int, context: int, seed: int = 0,
                  held_out=("bprp", "jk"), min_inputs: int = 5, shuffle: bool = True, target_tokens=None, n_targets: int = 1,
-                 target_weights=None, identity_fraction: float = 1.0):
+                 target_weights=None, identity_fraction: float = 1.0, label_input_fraction: float = 0.0):
         from ..tokens.store import SPLIT_NAMES, open_token_store
 
         self.path, self.batch_size, self.context, self.seed = str(store_path), batch_size, context, seed
         self.min_inputs, self.shuffle, self.epoch, self.n_targets = min_inputs, shuffle, 0, n_targets
-        self.identity_fraction = identity_fraction
+        self.identity_fraction, self.label_input_fraction = identity_fraction, label_input_fraction
         root = open_token_store(store_path)
         self.vocab = list(root.attrs["vocabulary"])
         self.median = np.asarray(root.attrs["median"], np.float64)
@@ -99,6 +122,8 @@ class TokenStream(IterableDataset):
         weights = target_weights or {}
         self.target_weight = np.array([float(weights.get(t, 1.0)) if t in allowed and t not in held_out else 0.0
                                        for t in self.vocab])
+        self.spectral = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in self.vocab])
+        self.spectrum_targets = self.spectral | np.array([t == "g_fakemag" for t in self.vocab])
         split_codes = root["split"][:]
         self.split_code = SPLIT_NAMES.index(split)
         self.chunk = root["values"].chunks[0]
@@ -143,5 +168,6 @@ class TokenStream(IterableDataset):
                 vals, errs = vals[perm], errs[perm]
             for i in range(0, len(rows), self.batch_size):
                 batch = sample_batch(vals[i:i + self.batch_size], errs[i:i + self.batch_size], rng, self.context,
-                                     self.min_inputs, self.target_weight, self.n_targets, self.identity_fraction)
+                                     self.min_inputs, self.target_weight, self.n_targets, self.identity_fraction,
+                                     self.spectral, self.label_input_fraction, self.spectrum_targets)
                 yield tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in batch)
