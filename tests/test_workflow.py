@@ -312,7 +312,12 @@ def test_every_job_is_tracked_in_mlflow_without_lock_errors(tiny_run):
     import mlflow
     import pandas as pd
 
-    model = mlflow.pyfunc.load_model(f"models:/stellar-transformer/{version.version}")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp / 'results/mlflow.db'}")  # models:/ URIs resolve in the global store
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/stellar-transformer/{version.version}")
+    finally:
+        mlflow.set_tracking_uri(previous)
     assert "bp0" in model.metadata.signature.inputs.input_names()
     catalog = pd.read_parquet(tmp / "results/catalog/catalog.parquet", columns=["bp0", "rp0", "jh", "jk", "bprp"]).head(5)
     answer = model.predict(catalog.astype(float), params={"request": ["teff"]})

@@ -38,7 +38,7 @@ class TrainConfig:
     targets_per_star: int = 1  # the paper asks one question per star per epoch; more reuse each encoding
     target_weights: dict | None = None  # relative odds of a token being the target (default 1 each)
     identity_fraction: float = 1.0  # share of stars whose targets may also be inputs (the paper: 1.0)
-    label_input_fraction: float = 0.0  # share of stars with only non-XP inputs and XP targets (the paper: 0)
+    label_input_fraction: float = 0.0  # share of stars with only non-XP inputs, asked for XP and g_fakemag (the paper: 0)
     checkpoint_every: int = 5
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda
