@@ -262,3 +262,22 @@ def test_label_input_fraction_gives_stars_only_labels_and_asks_for_spectra():
     assert wanted[asked].all() and (asked == BASE_VOCABULARY.index("g_fakemag")).any(axis=1).mean() > 0.2
     with pytest.raises(ValueError, match="spectral"):
         sample_batch(values, values, np.random.default_rng(0), context=64, label_input_fraction=0.2)
+
+
+def test_label_only_stars_of_the_stream_never_see_the_held_out_outputs(tmp_path):
+    """The trainer's stream: label-only stars get no XP and no bprp/jk as inputs, and are asked
+    for XP coefficients or g_fakemag only."""
+    s = TokenStream(_tiny_store(tmp_path), "train", 64, 64, seed=3, n_targets=2, label_input_fraction=0.3)
+    s.set_epoch(0)
+    vocab = np.array(s.vocab)
+    xp = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in vocab])
+    seen = 0
+    for ids, vals, mask, tid, *_ in s:
+        ids, mask, tid = ids.numpy(), mask.numpy(), tid.numpy()
+        labels_only = ~(xp[ids] & mask).any(axis=1)
+        seen += labels_only.sum()
+        given = vocab[ids[labels_only]][mask[labels_only]]
+        assert not np.isin(given, ["bprp", "jk"]).any()
+        asked = vocab[tid[labels_only]]
+        assert (xp[tid[labels_only]] | (asked == "g_fakemag")).all()
+    assert seen > 50

@@ -13,7 +13,8 @@ accuracy on the parameters with far fewer epochs; uniform weights recover the pa
 Uniform input subsets are almost all XP coefficients (110 of 118 tokens), so a star described
 only by its parameters (the input of the paper's parameters-to-spectra tasks: Figs. 6, 7, 11,
 13) is a case the sampler produces about never. ``label_input_fraction`` gives that share of
-stars inputs drawn only from the non-XP tokens (1 to all of them) and, as targets, what a
+stars inputs drawn only from the non-XP tokens other than the held-out outputs (1 to all of
+them) and, as targets, what a
 spectrum at 10 pc needs: the XP coefficients and the luminosity g_fakemag (with their usual
 target weights); 0 recovers the paper.
 
@@ -122,8 +123,11 @@ class TokenStream(IterableDataset):
         weights = target_weights or {}
         self.target_weight = np.array([float(weights.get(t, 1.0)) if t in allowed and t not in held_out else 0.0
                                        for t in self.vocab])
-        self.spectral = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in self.vocab])
-        self.spectrum_targets = self.spectral | np.array([t == "g_fakemag" for t in self.vocab])
+        spectral = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in self.vocab])
+        self.spectrum_targets = spectral | np.array([t == "g_fakemag" for t in self.vocab])
+        # label-only inputs leave out the XP coefficients and the held-out outputs: bprp and jk,
+        # which are never asked for, keep the meaning they have in the paper's training (Fig. 14)
+        self.spectral = spectral | np.isin(self.vocab, list(held_out))
         split_codes = root["split"][:]
         self.split_code = SPLIT_NAMES.index(split)
         self.chunk = root["values"].chunks[0]
