@@ -157,6 +157,19 @@ def test_resumed_training_ends_with_the_same_weights(tmp_path):
     assert len(hist2) == 1
     h = pd.read_csv(tmp_path / "full" / "history.csv")
     assert list(h.columns[:4]) == ["epoch", "train_loss", "val_loss", "lr"] and len(h) == 4
+    # resuming a finished run (Snakemake deleted the outputs first) writes every output again
+    for f in ("model.pt", "config.json", "history.csv"):
+        (tmp_path / "full" / f).unlink()
+    train(path, tmp_path / "full", preset("tiny", dropout=0.1), cfg, resume=True)
+    assert len(pd.read_csv(tmp_path / "full" / "history.csv")) == 4 and (tmp_path / "full" / "model.pt").exists()
+
+
+def test_a_checkpoint_of_other_training_code_is_not_resumed(monkeypatch):
+    from pipeline.model import train as train_module
+
+    a = train_module.run_signature(preset("tiny"), TrainConfig(), "store")
+    monkeypatch.setattr(train_module, "code_hash", lambda: "edited")
+    assert train_module.run_signature(preset("tiny"), TrainConfig(), "store") != a
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,17 @@ def run_signature(model_cfg: ModelConfig, cfg: TrainConfig, store_hash) -> str:
     from ..tokens.store import config_hash
 
     train = {k: v for k, v in asdict(cfg).items() if k not in ("threads", "num_workers", "checkpoint_every", "device")}
-    return config_hash({"model": model_cfg.to_dict(), "train": train, "tokens": store_hash})
+    return config_hash({"model": model_cfg.to_dict(), "train": train, "tokens": store_hash, "code": code_hash()})
+
+
+def code_hash() -> str:
+    """The training code itself (this package's sources): a checkpoint from other code is not resumed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _state(model, opt, sched, scaler, epoch, history, signature):
@@ -220,6 +230,8 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
         if stopping and not final:
             log.info("stopping after epoch %d as asked; resume to continue", epoch + 1)
             return model, history
+    if history:  # also when resuming a run that had already finished (the loop did not run)
+        _write_history(out / "history.csv", history)
     write_model(out, model, model_cfg, cfg, train_stream)
     return model, history
 
