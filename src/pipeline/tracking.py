@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .tokens.store import config_hash  # the one hash of a configuration used across the pipeline
+
 log = logging.getLogger(__name__)
 
 ENV_PARENT = "PIPELINE_MLFLOW_PARENT_RUN_ID"
@@ -118,10 +120,6 @@ def git_commit(repo: str | Path = ".") -> str:
         return head.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-
-
-def config_hash(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def job_id() -> str:

@@ -42,9 +42,10 @@ def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_
     star has fewer than T eligible targets (those slots must not enter the loss). Targets of a
     star are distinct. ``target_weight`` (vocabulary,) gives each token's relative odds of being
     a target (0: never; a boolean mask works too); None means all tokens, uniformly.
-    ``spectral`` (vocabulary,) marks the XP coefficients; a share ``label_input_fraction`` of
-    stars then gets only non-spectral inputs (1 to all of them) and targets among
-    ``spectrum_targets`` (default: the spectral tokens), drawn with ``target_weight``.
+    ``spectral`` (vocabulary,) marks the tokens a label-only star may not be given (the XP
+    coefficients, and the trainer adds the held-out outputs); a share ``label_input_fraction``
+    of stars then gets only the other tokens as inputs (1 to all of them) and targets among
+    ``spectrum_targets`` (default: the ``spectral`` tokens), drawn with ``target_weight``.
     """
     b, v = values.shape
     present = np.isfinite(values)
@@ -127,7 +128,7 @@ class TokenStream(IterableDataset):
         self.spectrum_targets = spectral | np.array([t == "g_fakemag" for t in self.vocab])
         # label-only inputs leave out the XP coefficients and the held-out outputs: bprp and jk,
         # which are never asked for, keep the meaning they have in the paper's training (Fig. 14)
-        self.spectral = spectral | np.isin(self.vocab, list(held_out))
+        self.not_label_input = spectral | np.isin(self.vocab, list(held_out))
         split_codes = root["split"][:]
         self.split_code = SPLIT_NAMES.index(split)
         self.chunk = root["values"].chunks[0]
@@ -173,5 +174,5 @@ class TokenStream(IterableDataset):
             for i in range(0, len(rows), self.batch_size):
                 batch = sample_batch(vals[i:i + self.batch_size], errs[i:i + self.batch_size], rng, self.context,
                                      self.min_inputs, self.target_weight, self.n_targets, self.identity_fraction,
-                                     self.spectral, self.label_input_fraction, self.spectrum_targets)
+                                     self.not_label_input, self.label_input_fraction, self.spectrum_targets)
                 yield tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in batch)
