@@ -58,6 +58,13 @@ include: "workflow/rules/tokens.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/search.smk"
+
+
+if MASS_AGE:
+
+    include: "workflow/rules/mass_age.smk"
+
 
 
 rule all:
@@ -69,6 +76,7 @@ rule all:
         expand(f"{RESULTS}/baselines/{{expert}}/metrics.json", expert=config["baselines"]["experts"]),
         figure_outputs(),
         f"{RESULTS}/eval/summary.csv",
+        [f"{RESULTS}/mass_age/counts.json"] if MASS_AGE else [],
         mock_only(
             f"{RESULTS}/sky/realism.json",
             f"{RESULTS}/sky/difficulty.json",

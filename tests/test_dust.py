@@ -9,11 +9,22 @@ from pipeline.sky.dust import DISTMODS, Z_SUN_KPC, Combined19Map, DustModel, bui
 def test_line_of_sight_integral_of_a_plain_exponential_disc():
     # Towards the Galactic pole, with no structure and an infinite scale length, the column is
     # rho0 h exp(-z_sun/h) (1 - exp(-d/h)), worked out by hand.
-    m = DustModel(ebv_per_kpc=0.5, h_r_kpc=1e9, h_z_kpc=0.1, flare_kpc=1e9, n_waves=0)
+    m = DustModel(ebv_per_kpc=0.5, h_r_kpc=1e9, h_z_kpc=0.1, flare_kpc=1e9, n_waves=0, bubble_radius_kpc=0.0)
     d = np.array([0.05, 0.1, 0.3, 2.0])
     got = line_of_sight_ebv(m, np.array([0.0]), np.array([90.0]), d, n_steps=4000)[0]
     want = 0.5 * 0.1 * np.exp(-Z_SUN_KPC / 0.1) * (1 - np.exp(-d / 0.1))
     np.testing.assert_allclose(got, want, rtol=2e-3)
+
+
+def test_the_local_bubble_is_dust_free():
+    """Inside the cavity the column is exactly 0 (the catalog's ln E(B-V) floor); beyond its edge it
+    is the plain disc's column from the edge outwards: rho0 h exp(-z_sun/h) (e^(-r_b/h) - e^(-d/h))."""
+    m = DustModel(ebv_per_kpc=0.5, h_r_kpc=1e9, h_z_kpc=0.1, flare_kpc=1e9, n_waves=0, bubble_radius_kpc=0.1)
+    d = np.array([0.05, 0.099, 0.3, 2.0])
+    got = line_of_sight_ebv(m, np.array([0.0]), np.array([90.0]), d, n_steps=4000)[0]
+    assert got[0] == 0.0 and got[1] == 0.0
+    want = 0.5 * 0.1 * np.exp(-Z_SUN_KPC / 0.1) * (np.exp(-0.1 / 0.1) - np.exp(-d[2:] / 0.1))
+    np.testing.assert_allclose(got[2:], want, rtol=5e-3)
 
 
 def test_map_evaluation_equals_mwdust_combined19(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
     python -m pipeline predict --model results/models/small --input stars.csv \\
         --request teff logg m_h --output predictions.csv
+    python -m pipeline search --model results/search --query teff=4700 logg=2.5 --top 100
 """
 from __future__ import annotations
 
@@ -50,6 +51,34 @@ def predict(args):
     logging.info("wrote %d predictions of %s to %s", len(out), args.request, args.output)
 
 
+def _query(pairs):
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"query term {pair!r} must look like token=value, e.g. teff=4700")
+    return out
+
+
+def search(args):
+    import pandas as pd
+
+    from .search import StarSearch
+
+    searcher = StarSearch.load(args.model, device=args.device)
+    hits = searcher.query(_query(args.query), top=args.top)
+    if args.output:
+        _write(hits, args.output)
+        logging.info("wrote the %d best matches to %s", len(hits), args.output)
+    else:
+        with pd.option_context("display.max_rows", args.top, "display.width", 160):
+            print(hits.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m pipeline", description="Stellar foundation model pipeline")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -63,6 +92,14 @@ def main(argv=None):
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--strict", action="store_true", help="fail on columns that are not tokens instead of ignoring them")
     p.set_defaults(func=predict)
+    p = sub.add_parser("search", help="find the test-split stars whose XP spectra best match parameters and colours")
+    p.add_argument("--model", default="results/search", help="search folder (search.pt, config.json, database.parquet)")
+    p.add_argument("--query", required=True, nargs="+", metavar="TOKEN=VALUE",
+                   help="any of the search's query tokens, e.g. teff=4700 logg=2.5, or jh=0.6")
+    p.add_argument("--top", type=int, default=100, help="how many stars to return")
+    p.add_argument("--output", default=None, help="write the matches here (.csv or .parquet) instead of printing them")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cpu)")
+    p.set_defaults(func=search)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:

@@ -258,6 +258,9 @@ class RuleRun:
         from .model.mlflow_model import log_pyfunc
 
         name = self.cfg["registered_model_name"]
+        base = (self.sm.config.get("train") or {}).get("name")
+        if base and Path(model_dir).name != base:  # a second model (mass_age) gets a name of its own
+            name = f"{name}-{Path(model_dir).name}"
         return self._call(log_pyfunc, self.run_id, self.uri, model_dir, name)
 
     def end(self, status: str):

@@ -28,17 +28,66 @@ def mock_only(*paths):
     return list(paths) if MOCK else []
 
 
+# The second model: mass and age tokens of evolved stars (Zhang et al. 2026), its own catalogue
+# join and token store under results/mass_age/, trained from the base model's weights.
+MASS_AGE = bool(config.get("mass_age", {}).get("enabled", False))
+BASE_MODEL = config["train"]["name"]
+MASS_AGE_MODEL = config.get("mass_age", {}).get("train", {}).get("name", "mass_age")
+
+
+def is_mass_age(name):
+    return MASS_AGE and name == MASS_AGE_MODEL
+
+
+def train_settings(name):
+    """The train block of a model: the base settings, overridden by mass_age.train for the mass/age model."""
+    return {**config["train"], **config["mass_age"]["train"]} if is_mass_age(name) else config["train"]
+
+
+def token_store(name):
+    return f"{RESULTS}/mass_age/tokens.zarr" if is_mass_age(name) else f"{RESULTS}/tokens/stars.zarr"
+
+
+def init_model(name):
+    """The weights a model starts from: the base model's for the mass/age model (mass_age.train.init_from_base)."""
+    if is_mass_age(name) and train_settings(name).get("init_from_base", True):
+        return [f"{RESULTS}/models/{BASE_MODEL}/model.pt"]
+    return []
+
+
 # Stage 6: the evaluation tasks and their figures (captions in workflow/report/figures.yaml).
 FIGURES = yaml.safe_load(open(workflow.source_path("../report/figures.yaml")))
-EVAL_TASKS = [t for t in config["evaluate"]["tasks"] if t in FIGURES]
+EVAL_TASKS = [t for t in config["evaluate"]["tasks"] if t in FIGURES and (MASS_AGE or t != "mass_age")]
 # the XGBoost experts each task compares with (src/pipeline/evaluate/tasks.py:EXPERTS)
 TASK_EXPERTS = {"spectra_to_parameters": ["xp30_colours"], "rp0_experts": ["params", "params_2mass", "params_2mass_bprp"]}
+
+
+def task_model(w):
+    if w.task == "search":  # the fine-tuned encoders (workflow/rules/search.smk)
+        return f"{RESULTS}/search/search.pt"
+    return f"{RESULTS}/models/{MASS_AGE_MODEL if w.task == 'mass_age' else BASE_MODEL}/model.pt"
+
+
+def task_store(w):
+    return token_store(MASS_AGE_MODEL if w.task == "mass_age" else BASE_MODEL)
+
+
+def task_catalog(w):
+    return f"{RESULTS}/mass_age/catalog.parquet" if w.task == "mass_age" else f"{RESULTS}/catalog/catalog.parquet"
+
+
+def task_experts(w):
+    if w.task == "mass_age":
+        return [f"{RESULTS}/mass_age/baselines/{e}/metrics.json" for e in config["mass_age"]["experts"]]
+    return [f"{RESULTS}/baselines/{e}/metrics.json" for e in TASK_EXPERTS.get(w.task, [])]
 
 
 def evaluate_settings(wildcards):
     """The config slice a task depends on: shared settings plus its own block."""
     e = config["evaluate"]
     shared = {k: v for k, v in e.items() if k not in FIGURES and k != "tasks"}
+    if wildcards.task == "search":  # how the search is scored lives in the search block
+        return {**shared, "search": {k: v for k, v in config.get("search", {}).items() if k in ("top_n", "queries")}}
     return {**shared, wildcards.task: e.get(wildcards.task, {})}
 
 

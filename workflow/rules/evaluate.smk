@@ -3,13 +3,13 @@
 # predictions; each figure is drawn from that cache, so restyling one reruns only its rule.
 rule evaluate:
     input:
-        model=f"{RESULTS}/models/{config['train']['name']}/model.pt",
-        tokens=rules.tokens.output[0],
-        catalog=rules.catalog.output.catalog,
+        model=task_model,
+        tokens=task_store,
+        catalog=task_catalog,
         truth=mock_only(f"{SKY}/truth.parquet"),
-        experts=lambda w: [f"{RESULTS}/baselines/{e}/metrics.json" for e in TASK_EXPERTS.get(w.task, [])],
+        experts=task_experts,
         code=library("evaluate/__init__", "evaluate/data", "evaluate/science", "evaluate/tasks", "evaluate/parameters",
-                     "evaluate/spectra", "model", "tokens", "stats", "baselines", "sky/xp", "sky/build", "gaia"),
+                     "evaluate/spectra", "evaluate/mass_age", "evaluate/star_search", "search", "model", "tokens", "stats", "baselines", "sky/xp", "sky/build", "gaia"),
     output:
         metrics=f"{RESULTS}/eval/{{task}}/metrics.json",
         predictions=f"{RESULTS}/eval/{{task}}/predictions.parquet",

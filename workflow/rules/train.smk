@@ -3,21 +3,22 @@
 
 rule train:
     input:
-        tokens=rules.tokens.output[0],
+        tokens=lambda w: token_store(w.name),
+        init=lambda w: init_model(w.name),
         code=library("model", "tokens", "stats"),
     output:
         model=f"{RESULTS}/models/{{name}}/model.pt",
         config=f"{RESULTS}/models/{{name}}/config.json",
         history=f"{RESULTS}/models/{{name}}/history.csv",
     params:
-        train=lambda w: config["train"],
+        train=lambda w: train_settings(w.name),
     log:
         f"{RESULTS}/logs/train_{{name}}.log",
     threads: 2
     resources:
         mem_mb=16000,
         runtime=720,
-        gpu=config["train"].get("gpus", 0),
+        gpu=lambda w: train_settings(w.name).get("gpus", 0),
     conda:
         "../envs/model.yaml"
     script:
@@ -27,8 +28,8 @@ rule train:
 rule model_check:
     input:
         model=rules.train.output.model,
-        tokens=rules.tokens.output[0],
-        catalog=rules.catalog.output.catalog,
+        tokens=lambda w: token_store(w.name),
+        catalog=lambda w: f"{RESULTS}/mass_age/catalog.parquet" if is_mass_age(w.name) else rules.catalog.output.catalog,
         truth=mock_only(f"{SKY}/truth.parquet"),
         code=library("model", "tokens", "stats", "io"),
     output:

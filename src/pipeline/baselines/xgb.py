@@ -9,7 +9,8 @@ coefficients (the Fig. 13 parameter sets) and allows missing inputs for XP sets.
 
 Input sets are named after the tasks of Leung & Bovy that compare the Transformer to an expert:
 ``xp30_colours`` (Fig. 4), ``xp5_colours``, ``xp_high`` (bp/rp 25-54), and the Fig. 13 sets
-that predict rp0 from parameters (``params``, ``params_2mass``, ``params_2mass_bprp``).
+that predict rp0 from parameters (``params``, ``params_2mass``, ``params_2mass_bprp``), and
+``xp29_colours_params`` for the mass and age of giants (Zhang et al. 2026).
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ INPUT_SETS = {
     "xp30_colours": tuple([f"bp{k}" for k in range(30)] + [f"rp{k}" for k in range(30)]) + COLOURS,
     "xp5_colours": tuple([f"bp{k}" for k in range(5)] + [f"rp{k}" for k in range(5)]) + COLOURS,
     "xp_high": tuple([f"bp{k}" for k in range(25, 55)] + [f"rp{k}" for k in range(25, 55)]),
+    # mass and age (Zhang et al. 2026): XP + colours + parameters, 64 tokens (the model's context)
+    "xp29_colours_params": tuple([f"bp{k}" for k in range(29)] + [f"rp{k}" for k in range(29)]) + COLOURS + ("teff", "logg", "m_h"),
     "params": ("teff", "logg", "m_h"),
     "params_2mass": ("teff", "logg", "m_h", "jh", "jk"),
     "params_2mass_bprp": ("teff", "logg", "m_h", "jh", "jk", "bprp"),

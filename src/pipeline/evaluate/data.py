@@ -34,6 +34,9 @@ def truth_tokens(truth: pd.DataFrame) -> pd.DataFrame:
     out["true_jh"] = truth.j_true.to_numpy(float) - truth.h_true.to_numpy(float)
     out["true_jk"] = truth.j_true.to_numpy(float) - truth.k_true.to_numpy(float)
     out["true_distance_kpc"] = truth.distance_kpc.to_numpy(float)
+    for t, col in (("mass", "mass"), ("age", "age"), ("radius_rsun", "radius")):  # evolutionary truth (mass_age task)
+        if col in truth:
+            out[f"true_{t}"] = truth[col].to_numpy(float)
     f_g = g_flux_e_per_s(truth.g_true.to_numpy(float))[:, None]
     for b in ("bp", "rp"):
         coeffs = np.stack(truth[f"{b}_coefficients_true"].to_numpy()) / f_g

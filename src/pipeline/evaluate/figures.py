@@ -323,6 +323,93 @@ def attention_fig(tables, metrics):
     return fig
 
 
+# -- mass and age (Zhang et al. 2026) -------------------------------------------------------------
+MASS_AGE_PANELS = (("xgboost_xp30_colours", "XGBoost: bp/rp 0-29 + colours"), ("model_xp30_colours", "Model: bp/rp 0-29 + colours"),
+                   ("xgboost_xp29_colours_params", "XGBoost: + teff, logg, [M/H]"), ("model_xp29_colours_params", "Model: + teff, logg, [M/H]"))
+
+
+def _mass_age_panels(target, unit):
+    def fig_fn(tables, metrics):
+        plt = _plt()
+        p = tables["predictions"]
+        fig, axes = plt.subplots(1, 4, figsize=(19, 4.4), constrained_layout=True)
+        for ax, (panel, title) in zip(axes, MASS_AGE_PANELS):
+            d = p[p.panel == panel]
+            c = d[f"{target}_err"].to_numpy() if f"{target}_err" in d and d[f"{target}_err"].notna().any() else None
+            _one_to_one(ax, d[f"ref_{target}"].to_numpy(), d[target].to_numpy(), c=c, clabel=f"predicted $\\sigma$ [{unit}]",
+                        fig=fig, text=_stats_text(metrics["panels"][panel][target]))
+            ax.set_title(title, fontsize=10)
+            ax.set_xlabel(f"{metrics['reference']} {target} [{unit}]")
+            ax.set_ylabel(f"predicted {target} [{unit}]")
+        return fig
+    return fig_fn
+
+
+def mass_luminosity_fig(tables, metrics):
+    """The giant branch's mass-luminosity relation: the HR diagram coloured by the reference mass and by
+    the model's, and the median mass in bins of log L for both."""
+    plt = _plt()
+    d = tables["predictions"]
+    d = d[(d.panel == "model_xp30_colours") & np.isfinite(d.log_l_lsun)]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), constrained_layout=True)
+    vmin, vmax = np.nanpercentile(d.ref_mass, [2, 98]) if len(d) else (0.8, 2.0)
+    for ax, col, title in ((axes[0], "ref_mass", f"{metrics['reference']} mass"), (axes[1], "mass", "model mass (bp/rp 0-29 + colours)")):
+        sc = ax.scatter(d.teff, d.log_l_lsun, c=d[col], s=3, cmap="viridis", vmin=vmin, vmax=vmax, rasterized=True)
+        ax.invert_xaxis()
+        ax.set_xlabel(r"APOGEE $T_\mathrm{eff}$ [K]")
+        ax.set_ylabel(r"$\log_{10} L / L_\odot$")
+        ax.set_title(title, fontsize=10)
+        fig.colorbar(sc, ax=ax, label=r"mass [$M_\odot$]", shrink=0.85)
+    edges = np.nanpercentile(d.log_l_lsun, np.linspace(0, 100, 11)) if len(d) else np.linspace(0, 3, 11)
+    mid = 0.5 * (edges[1:] + edges[:-1])
+    idx = np.clip(np.digitize(d.log_l_lsun, edges) - 1, 0, mid.size - 1)
+    for col, style, label in (("ref_mass", "k-o", metrics["reference"]), ("mass", "C1-s", "model")):
+        med = [np.nanmedian(d[col].to_numpy()[idx == i]) if (idx == i).any() else np.nan for i in range(mid.size)]
+        axes[2].plot(mid, med, style, ms=4, label=label)
+    axes[2].set_xlabel(r"$\log_{10} L / L_\odot$")
+    axes[2].set_ylabel(r"median mass [$M_\odot$]")
+    axes[2].legend(fontsize=8)
+    axes[2].set_title("mass-luminosity relation (deciles of L)", fontsize=10)
+    return fig
+
+
+# -- contrastive search (appendix C) ----------------------------------------------------------------
+def recovery_fig(tables, metrics):
+    plt = _plt()
+    c = tables["curve"]
+    fig, ax = plt.subplots(figsize=(6, 4.4), constrained_layout=True)
+    ax.loglog(c.n, c.rate, "C0-", label="search: own spectrum within top N")
+    ax.loglog(c.n, c.random, "k--", label="random")
+    top = [k for k in metrics["recovery"] if k.startswith("top_")]
+    for k in top:
+        n = int(k[4:])
+        ax.plot(n, metrics["recovery"][k]["rate"], "C0o", ms=4)
+    ax.set_xlabel("N")
+    ax.set_ylabel("top-N recovery rate")
+    ax.set_title(f"{metrics['n_database']} test spectra; queries: {', '.join(metrics['query_tokens'])}", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def queries_fig(tables, metrics):
+    plt = _plt()
+    db, hits = tables["database"], tables["hits"]
+    fig, ax = plt.subplots(figsize=(6.5, 5), constrained_layout=True)
+    ax.scatter(db.ref_teff, db.ref_logg, s=1, color="0.8", rasterized=True, label="database")
+    for k, q in enumerate(metrics["queries"]):
+        h = hits[hits["query"] == k]
+        label = ", ".join(f"{t}={v:g}" for t, v in q["query"].items())
+        ax.scatter(h.ref_teff, h.ref_logg, s=6, color=f"C{k}", label=f"top {q['n']}: {label}")
+        if "teff" in q["query"] and "logg" in q["query"]:
+            ax.plot(q["query"]["teff"], q["query"]["logg"], "x", color=f"C{k}", ms=12, mew=2)
+    ax.invert_xaxis()
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{metrics['reference']} {LABEL['teff']}")
+    ax.set_ylabel(f"{metrics['reference']} {LABEL['logg']}")
+    ax.legend(fontsize=7, markerscale=2)
+    return fig
+
+
 FIGURES = {
     "spectra_to_parameters": {"teff": _task_a("teff"), "logg": _task_a("logg"), "m_h": _task_a("m_h")},
     "perception": {"fig5": perception_fig},
@@ -333,6 +420,9 @@ FIGURES = {
     "never_requested": {"colours": colours_fig},
     "rp0_experts": {"rp0": rp0_fig},
     "attention": {"attention": attention_fig},
+    "mass_age": {"mass": _mass_age_panels("mass", r"$M_\odot$"), "age": _mass_age_panels("age", "Gyr"),
+                 "mass_luminosity": mass_luminosity_fig},
+    "search": {"recovery": recovery_fig, "queries": queries_fig},
 }
 
 

@@ -14,12 +14,25 @@ from ..sky.xp import N_COEFF, calibrated_flux, xp_basis
 EBV_TRUE_PER_C19 = 0.884  # Schlafly & Finkbeiner (2011): E(B-V)_true = 0.884 E(B-V)_C19 (eq. 10)
 LOG_EBV_ZERO = -7.0  # the catalog's ln E(B-V) for no extinction (E(B-V) = 0 is set to e^-7)
 M_G_SUN = 4.67  # absolute G magnitude of the Sun (Casagrande & VandenBerg 2018)
+TEFF_SUN_K = 5772.0  # IAU 2015 nominal solar effective temperature
+LOGG_SUN_DEX = 4.438  # log10 of the nominal solar surface gravity in cgs
 
 
 def logg_dwarf(teff_k):
     """Eq. 12: log g (dex) of solar-metallicity dwarfs: 4.6 below 5000 K, falling by 0.0005 dex/K to 3.95 at 6300 K."""
     t = np.asarray(teff_k, float)
     return np.where(t < 5000.0, 4.6, np.where(t < 6300.0, 4.6 - 0.0005 * (t - 5000.0), 3.95))
+
+
+def log_luminosity_from_radius(radius_rsun, teff_k):
+    """Stefan-Boltzmann: log10 L/Lsun = 2 log10 R/Rsun + 4 log10 Teff/Teff_sun."""
+    return 2.0 * np.log10(np.asarray(radius_rsun, float)) + 4.0 * np.log10(np.asarray(teff_k, float) / TEFF_SUN_K)
+
+
+def log_luminosity_from_mass(mass_msun, teff_k, logg_dex):
+    """L = 4 pi G M sigma Teff^4 / g: log10 L/Lsun = log10 M/Msun + 4 log10 Teff/Teff_sun - (log g - log g_sun)."""
+    return (np.log10(np.asarray(mass_msun, float)) + 4.0 * np.log10(np.asarray(teff_k, float) / TEFF_SUN_K)
+            - (np.asarray(logg_dex, float) - LOGG_SUN_DEX))
 
 
 def teff_rgb(logg_dex):

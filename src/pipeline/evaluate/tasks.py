@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from ..io.atomic import write_json
-from . import parameters, spectra
+from . import mass_age, parameters, spectra, star_search
 from .data import load_test_stars, write_tables
 
 log = logging.getLogger(__name__)
@@ -22,20 +22,23 @@ TASKS = {
     "never_requested": (parameters.never_requested, "g", "Fig. 14"),
     "rp0_experts": (parameters.rp0_experts, "h", "Fig. 13"),
     "attention": (parameters.attention, "i", "Fig. 12"),
+    "mass_age": (mass_age.mass_age, "7", "Zhang et al. 2026, Fig. 5"),
+    "search": (star_search.star_search, "C", "appendix C"),
 }
 # the XGBoost experts (results/baselines/<set>) each task compares with
-EXPERTS = {"spectra_to_parameters": ("xp30_colours",), "rp0_experts": parameters.RP0_SETS}
+EXPERTS = {"spectra_to_parameters": ("xp30_colours",), "rp0_experts": parameters.RP0_SETS, "mass_age": mass_age.SETS}
 
 
 def run_task(task, model_dir, store_path, catalog_path, truth_path, experts_dir, out_dir, settings: dict):
     """Run one task; writes ``metrics.json`` and ``predictions.parquet`` (the figures' cache) in out_dir."""
     from ..model.api import StellarModel
+    from ..search import StarSearch
 
     if task not in TASKS:
         raise ValueError(f"unknown evaluation task {task!r}; known: {sorted(TASKS)}")
     fn, letter, figs = TASKS[task]
     t0 = time.perf_counter()
-    model = StellarModel.load(model_dir)
+    model = StarSearch.load(model_dir) if task == "search" else StellarModel.load(model_dir)  # search: the fine-tuned pair
     stars = load_test_stars(store_path, catalog_path, truth_path)
     cfg = {**{k: v for k, v in settings.items() if k not in TASKS}, **(settings.get(task) or {})}
     metrics, tables = fn(model, stars, cfg, experts_dir)

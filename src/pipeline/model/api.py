@@ -82,15 +82,25 @@ class StellarModel:
             raise ValueError(f"{int(none.sum())} star(s) (e.g. rows {table.index[none][:5].tolist()}) have no observation at all")
         return idx, std, present
 
-    def _encode_block(self, idx, std, present):
+    def _inputs(self, idx, std, present):
+        """The encoder's tensors (ids, values, mask) for standardised tokens, present ones first."""
         order = np.argsort(~present, axis=1, kind="stable")[:, : self.context]
         n = min(self.context, std.shape[1])
         mask = np.take_along_axis(present, order, axis=1)[:, :n]
         ids = np.where(mask, idx[order[:, :n]], 0)
         vals = np.where(mask, np.take_along_axis(std, order, axis=1)[:, :n], 0.0)
         t = lambda a, dt: torch.as_tensor(a, dtype=dt, device=self.device)  # noqa: E731
-        ids_t, vals_t, mask_t = t(ids, torch.long), t(vals, torch.float32), t(mask, torch.bool)
-        return self.net.encode(ids_t, vals_t, mask_t), mask_t, order[:, :n], mask
+        return t(ids, torch.long), t(vals, torch.float32), t(mask, torch.bool), order[:, :n], mask
+
+    def inputs(self, table: pd.DataFrame):
+        """(ids, values, mask) tensors of a table whose columns are token names (NaN = not given)."""
+        table = pd.DataFrame(table)
+        names = self._check_columns(table.columns)
+        return self._inputs(*self._standardised(table, names))[:3]
+
+    def _encode_block(self, idx, std, present):
+        ids_t, vals_t, mask_t, order, mask = self._inputs(idx, std, present)
+        return self.net.encode(ids_t, vals_t, mask_t), mask_t, order, mask
 
     @torch.no_grad()
     def perceive(self, table, batch_size: int = 4096) -> Perception:

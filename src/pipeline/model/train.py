@@ -97,12 +97,46 @@ def evaluate(model, stream, device, amp_dtype):
     return total / max(count, 1)
 
 
-def run_signature(model_cfg: ModelConfig, cfg: TrainConfig, store_hash) -> str:
-    """What a checkpoint must match to be resumed: architecture, schedule and data (not threads or workers)."""
+def run_signature(model_cfg: ModelConfig, cfg: TrainConfig, store_hash, init_hash=None) -> str:
+    """What a checkpoint must match to be resumed: architecture, schedule, data, starting weights (not threads or workers)."""
     from ..tokens.store import config_hash
 
     train = {k: v for k, v in asdict(cfg).items() if k not in ("threads", "num_workers", "checkpoint_every", "device")}
-    return config_hash({"model": model_cfg.to_dict(), "train": train, "tokens": store_hash, "code": code_hash()})
+    return config_hash({"model": model_cfg.to_dict(), "train": train, "tokens": store_hash, "code": code_hash(), "init": init_hash})
+
+
+def init_from_model(model: StellarTransformer, vocab, model_dir) -> str:
+    """Start from a trained model's weights: every tensor is copied, and the per-token rows of the
+    embedding (w_x, b_x) are copied by token name, so a vocabulary that adds tokens (mass, age)
+    keeps what the model knew and starts the new tokens afresh. The architecture must match.
+    Returns a hash of the weights (part of the run's signature)."""
+    import hashlib
+
+    d = Path(model_dir)
+    meta = json.loads((d / "config.json").read_text())
+    state = torch.load(d / "model.pt", map_location="cpu", weights_only=True)
+    old = {t: i for i, t in enumerate(meta["vocabulary"])}
+    shared = [(i, old[t]) for i, t in enumerate(vocab) if t in old]
+    target = model.state_dict()
+    for name, tensor in state.items():
+        if name not in target:
+            raise ValueError(f"{d}: its weights have {name}, which this model lacks; init_from needs the same architecture")
+        per_token = name in ("embedding.weight", "embedding.bias")
+        if tensor.shape[per_token:] != target[name].shape[per_token:]:
+            raise ValueError(f"{d}: {name} has shape {tuple(tensor.shape)}, this model {tuple(target[name].shape)}; "
+                             "init_from needs the same preset and model overrides")
+        if per_token:  # rows by token name
+            new_rows, old_rows = (torch.tensor(x) for x in zip(*shared))
+            target[name][new_rows] = tensor[old_rows].to(target[name].dtype)
+        else:
+            target[name].copy_(tensor)
+    missing = sorted(set(target) - set(state))
+    if missing:
+        raise ValueError(f"{d}: its weights lack {missing[:3]}; init_from needs the same preset and model overrides")
+    model.load_state_dict(target)
+    fresh = [t for t in vocab if t not in old]
+    log.info("starting from %s: %d of %d tokens known, new: %s", d, len(shared), len(vocab), fresh or "none")
+    return hashlib.sha256((d / "model.pt").read_bytes()).hexdigest()[:16]
 
 
 def code_hash() -> str:
@@ -128,13 +162,14 @@ def _save(obj, path: Path):
 
 
 def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = True, stop_after_epoch: int | None = None,
-          on_epoch=None, on_step=None, step_every: int = 10):
+          on_epoch=None, on_step=None, step_every: int = 10, init_from=None):
     """Train on the token store's train split; writes model.pt, config.json, history.csv, checkpoints/.
 
     ``stop_after_epoch`` ends the run early (as an interruption would), leaving a resumable checkpoint.
     ``on_epoch(row)`` is called with each epoch's row of the history (for a tracker's curves); a
     resumed run first replays the rows of the epochs it had done. ``on_step(step, loss, lr)`` is
     called every ``step_every`` optimiser steps (step counted over the whole run).
+    ``init_from`` (a model folder) starts from its weights instead of random ones (``init_from_model``).
     """
     out = Path(out_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -150,13 +185,15 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
                              shuffle=False)
     if model_cfg.vocab_size != len(train_stream.vocab):
         raise ValueError(f"model vocab_size {model_cfg.vocab_size} != token store vocabulary {len(train_stream.vocab)}")
-    model = StellarTransformer(model_cfg).to(device)
+    model = StellarTransformer(model_cfg)
+    init_hash = init_from_model(model, train_stream.vocab, init_from) if init_from else None
+    model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.epochs_per_cycle, eta_min=cfg.lr_min)
     scaler = torch.amp.GradScaler("cuda") if need_scaler else None
     start, history = 0, []
     last = out / "last.pt"
-    signature = run_signature(model_cfg, cfg, train_stream.store_hash)
+    signature = run_signature(model_cfg, cfg, train_stream.store_hash, init_hash)
     state = torch.load(last, map_location=device, weights_only=False) if resume and last.exists() else None
     if state is not None and state.get("signature") != signature:
         log.warning("%s was written for another configuration or token store; starting afresh", last)

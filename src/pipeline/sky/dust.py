@@ -1,7 +1,10 @@
 """An analytic 3D Milky Way dust model, written in mwdust's Combined19 file layout.
 
 The dust density is an exponential disc (scale length ``h_r_kpc``, scale height ``h_z_kpc``,
-flaring outwards) modulated by a few seeded 3D density waves that give it clouds and lanes.
+flaring outwards) modulated by a few seeded 3D density waves that give it clouds and lanes, with
+the Sun inside a dust-free cavity (the Local Bubble, radius ``bubble_radius_kpc``): as in the real
+3D maps (Green et al. 2019 reads exactly 0 towards nearby stars), stars closer than its edge have
+E(B-V) = 0, which the catalog stores as the paper's ln E(B-V) floor of -7.
 The map stores, for every HEALPix pixel (NESTED ordering, a single nside) the cumulative
 E(B-V) on the SFD scale along the line of sight at the 120 distance moduli 4, 4.125, ...,
 18.875 that mwdust's ``Combined19`` interpolates (linearly, k=1) — exactly the layout of
@@ -31,6 +34,7 @@ class DustModel:
     n_waves: int = 10
     wave_amplitude: float = 0.7
     seed: int = 19
+    bubble_radius_kpc: float = 0.15  # the Local Bubble: no dust within this heliocentric distance (0: none)
 
     def waves(self):
         rng = np.random.default_rng(self.seed)
@@ -47,6 +51,9 @@ class DustModel:
         h_z = self.h_z_kpc * np.exp((r - R0_KPC) / self.flare_kpc)
         base = self.ebv_per_kpc * np.exp(-(r - R0_KPC) / self.h_r_kpc) * np.exp(-np.abs(z_kpc) / h_z)
         base *= (self.h_z_kpc / h_z)  # keep the column roughly constant as the disc flares
+        if self.bubble_radius_kpc > 0:
+            d_sun = np.sqrt((x_kpc - R0_KPC) ** 2 + y_kpc ** 2 + (z_kpc - Z_SUN_KPC) ** 2)
+            base = np.where(d_sun < self.bubble_radius_kpc, 0.0, base)
         if self.n_waves == 0:
             return base
         k, phase = self.waves()

@@ -42,7 +42,11 @@ def assign_split(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> np.ndarray
 def robust_standardisation(values: np.ndarray, rows: np.ndarray):
     """Per-token median and MAD standard deviation (1.4826 MAD) over ``rows``; NaN ignored."""
     stats = np.array([median_mad_std(col) for col in np.asarray(values)[rows].T]).reshape(-1, 2)
-    return stats[:, 0], stats[:, 1]
+    med, mad = stats[:, 0], stats[:, 1]
+    # a token with fewer than two distinct train values (a tiny sky's rare high-order coefficient)
+    # has no spread to divide by: keep it in physical units rather than dividing by 0 or NaN
+    flat = ~(mad > 0)
+    return np.where(np.isfinite(med), med, 0.0), np.where(flat, 1.0, mad)
 
 
 def write_token_store(path, values, errors, source_id, split, vocab, attrs: dict, chunk_stars: int = 4096):

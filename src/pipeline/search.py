@@ -1,0 +1,273 @@
+"""Contrastive star search (appendix C of Leung & Bovy): the trained model as a foundation model.
+
+Two copies of the trained model's embedding and encoder, each with a small projection head, map
+a star's XP spectrum and its parameters and colours into one space. They are fine-tuned with the
+soft-target contrastive loss of eqs. C1-C6: logits z = y_j y_k^T (C1) between the spectra
+embeddings y_j and the parameter embeddings y_k of a mini-batch, a Softmax with temperature tau
+(C2), cross-entropy (C3) against the "ground truth" y = Softmax((y_j y_j^T + y_k y_k^T) / 2, tau)
+(C4) in both directions (C5), averaged (C6). The targets are treated as constants (no gradient
+flows through C4), so the loss cannot be lowered by reshaping its own targets.
+
+A database of test-split spectra embeddings is then searched by dot product with the embedding
+of any set of parameters and colours: a whole star (top-N recovery of its own spectrum) or a
+partial query such as Teff = 4700 K, logg = 2.5.
+
+Read top to bottom: config, encoder, loss, training, database, search.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+XP32 = tuple(f"{b}{k}" for b in ("bp", "rp") for k in range(32))  # 64 tokens: the model's context
+
+
+@dataclass
+class SearchConfig:
+    spectra_tokens: tuple = XP32
+    query_tokens: tuple = ("teff", "logg", "m_h", "jh", "jk")  # parameters and colours, without BP-RP (leakage)
+    embed_dim: int = 64  # the common embedding space
+    hidden: int = 256  # the projection head's hidden width
+    temperature: float = 0.05  # tau of eqs. C2 and C4
+    epochs: int = 8
+    batch_size: int = 512
+    lr: float = 1e-3  # projection heads
+    encoder_lr: float = 1e-4  # the copied encoders (0: frozen)
+    weight_decay: float = 1e-4
+    min_spectra_tokens: int = 10
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    top_n: int = 100
+    queries: list = field(default_factory=lambda: [{"teff": 4700.0, "logg": 2.5}, {"jh": 0.6}, {"teff": 5800.0, "logg": 4.4}])
+
+    @classmethod
+    def from_dict(cls, d):
+        d = dict(d or {})
+        for k in ("spectra_tokens", "query_tokens"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+class StarEncoder(nn.Module):
+    """A copy of a trained model's embedding and encoder, mean-pooled over the given tokens, then a
+    projection head; returns unit vectors."""
+
+    def __init__(self, net, embed_dim: int, hidden: int):
+        super().__init__()
+        self.embedding = copy.deepcopy(net.embedding)
+        self.encoder = copy.deepcopy(net.encoder)
+        d = net.cfg.embed_dim
+        self.head = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, embed_dim))
+
+    def forward(self, ids, values, mask):
+        x = self.embedding(ids, torch.where(mask, values, torch.zeros_like(values)))
+        for block in self.encoder:
+            x = block(x, mask)
+        m = mask.unsqueeze(-1).to(x.dtype)
+        pooled = (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+        return F.normalize(self.head(pooled), dim=-1)
+
+
+class ContrastiveSearch(nn.Module):
+    def __init__(self, net, cfg: SearchConfig):
+        super().__init__()
+        self.spectra = StarEncoder(net, cfg.embed_dim, cfg.hidden)
+        self.params = StarEncoder(net, cfg.embed_dim, cfg.hidden)
+
+
+def soft_contrastive_loss(y_j, y_k, temperature: float = 0.05):
+    """Eqs. C1-C6 for spectra embeddings y_j and parameter embeddings y_k, both (m, d)."""
+    z = y_j @ y_k.T  # C1
+    with torch.no_grad():  # C4: the "ground truth", a constant of the step
+        y = torch.softmax((y_j @ y_j.T + y_k @ y_k.T) / 2 / temperature, dim=-1)
+    j_j = -(y * torch.log_softmax(z / temperature, dim=-1)).sum(-1).mean()  # C2, C3, C5
+    j_k = -(y.T * torch.log_softmax(z.T / temperature, dim=-1)).sum(-1).mean()
+    return (j_j + j_k) / 2  # C6
+
+
+# -- data ------------------------------------------------------------------------------------------
+def search_stars(store_path, split: str, cfg: SearchConfig) -> pd.DataFrame:
+    """Stars of a split with enough of the spectra tokens and every one of teff, logg, m_h (the query's core)."""
+    from .tokens.store import split_table
+
+    df = split_table(store_path, split, (*cfg.spectra_tokens, *cfg.query_tokens))
+    core = [t for t in ("teff", "logg", "m_h") if t in cfg.query_tokens] or list(cfg.query_tokens)
+    ok = (df[list(cfg.spectra_tokens)].notna().sum(axis=1) >= cfg.min_spectra_tokens) & df[core].notna().all(axis=1)
+    return df[ok].reset_index(drop=True)
+
+
+def _tensors(base, df, tokens):
+    return base.inputs(df[list(tokens)])
+
+
+def _embed(encoder, tensors, batch_size=4096):
+    ids, vals, mask = tensors
+    out = []
+    with torch.no_grad():
+        for s in range(0, ids.shape[0], batch_size):
+            out.append(encoder(ids[s:s + batch_size], vals[s:s + batch_size], mask[s:s + batch_size]).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+# -- training ----------------------------------------------------------------------------------------
+def train_search(base_dir, store_path, out_dir, cfg: SearchConfig, on_epoch=None):
+    """Fine-tune the two encoders on the train split; write search.pt, config.json, history.csv and
+    the test-split database (database.parquet). Returns the history."""
+    from .model.api import StellarModel
+    from .model.train import pick_device
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    device = pick_device(cfg.device)
+    base = StellarModel.load(base_dir, device=str(device))
+    unknown = [t for t in (*cfg.spectra_tokens, *cfg.query_tokens) if t not in base.token_index]
+    if unknown:
+        raise ValueError(f"search tokens {unknown} are not in the base model's vocabulary")
+    if "bprp" in cfg.query_tokens:
+        log.warning("search.query_tokens include bprp: the paper leaves it out, as it leaks the spectrum's colour")
+    model = ContrastiveSearch(base.net, cfg).to(device)
+    enc_params = [p for m in (model.spectra, model.params) for n, p in m.named_parameters() if not n.startswith("head")]
+    head_params = [p for m in (model.spectra, model.params) for p in m.head.parameters()]
+    groups = [{"params": head_params, "lr": cfg.lr}]
+    if cfg.encoder_lr > 0:
+        groups.append({"params": enc_params, "lr": cfg.encoder_lr})
+    else:
+        for p in enc_params:
+            p.requires_grad_(False)
+    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    data = {s: search_stars(store_path, s, cfg) for s in ("train", "val")}
+    if len(data["train"]) < cfg.batch_size // 4:
+        raise ValueError(f"{store_path}: only {len(data['train'])} train stars have XP and teff, logg, m_h for the search")
+    tens = {s: (_tensors(base, d, cfg.spectra_tokens), _tensors(base, d, cfg.query_tokens)) for s, d in data.items()}
+    n = len(data["train"])
+    steps = max(1, n // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps)
+    log.info("contrastive search: %d train / %d val stars, %d epochs of %d batches, tau %.3g",
+             n, len(data["val"]), cfg.epochs, steps, cfg.temperature)
+    rng = np.random.default_rng(cfg.seed)
+    history, t_run = [], time.perf_counter()
+    for epoch in range(cfg.epochs):
+        model.train()
+        t0, total = time.perf_counter(), 0.0
+        perm = torch.as_tensor(rng.permutation(n))
+        for i in range(steps):  # full batches only: the loss's scale depends on the batch size
+            b = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size].to(device)
+            (si, sv, sm), (qi, qv, qm) = tens["train"]
+            loss = soft_contrastive_loss(model.spectra(si[b], sv[b], sm[b]), model.params(qi[b], qv[b], qm[b]), cfg.temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss)
+        model.eval()
+        val = _val_loss(model, tens["val"], cfg)
+        dt = time.perf_counter() - t0
+        row = {"epoch": epoch, "train_loss": total / steps, "val_loss": val, "seconds": round(dt, 2), "stars_per_s": round(steps * cfg.batch_size / dt, 1)}
+        history.append(row)
+        if on_epoch:
+            on_epoch(row)
+        eta = (time.perf_counter() - t_run) / (epoch + 1) * (cfg.epochs - epoch - 1)
+        log.info("search epoch %3d/%d  train %.4f  val %.4f  %7.0f stars/s  ETA %s", epoch + 1, cfg.epochs, row["train_loss"], val,
+                 row["stars_per_s"], time.strftime("%H:%M:%S", time.gmtime(eta)))
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "search.pt")
+    meta = {"format": "stellar-search/1", "base_model": str(Path(base_dir)), "search": _jsonable(asdict(cfg))}
+    (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
+    pd.DataFrame(history).to_csv(out / "history.csv", index=False)
+    build_database(model, base, store_path, cfg).to_parquet(out / "database.parquet", index=False)
+    return history
+
+
+def _val_loss(model, tensors, cfg):
+    (si, sv, sm), (qi, qv, qm) = tensors
+    m = si.shape[0] - si.shape[0] % cfg.batch_size or si.shape[0]
+    losses = []
+    with torch.no_grad():
+        for s in range(0, m, cfg.batch_size):
+            sl = slice(s, s + cfg.batch_size)
+            losses.append(float(soft_contrastive_loss(model.spectra(si[sl], sv[sl], sm[sl]), model.params(qi[sl], qv[sl], qm[sl]),
+                                                      cfg.temperature)))
+    return float(np.mean(losses)) if losses else float("nan")
+
+
+def _jsonable(d):
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+# -- database and search -------------------------------------------------------------------------------
+def build_database(model: ContrastiveSearch, base, store_path, cfg: SearchConfig, split: str = "test") -> pd.DataFrame:
+    """The embeddings of a split's spectra, with row, source_id and the stars' query tokens (for reference)."""
+    model.eval()
+    d = search_stars(store_path, split, cfg)
+    emb = _embed(model.spectra, _tensors(base, d, cfg.spectra_tokens))
+    db = d[["row", "source_id", *cfg.query_tokens]].copy()
+    db["embedding"] = list(emb.astype(np.float32))
+    return db
+
+
+class StarSearch:
+    """A trained search model and its database: ``query`` returns the stars whose spectra embed
+    closest to a set of parameters and colours."""
+
+    def __init__(self, model: ContrastiveSearch, base, cfg: SearchConfig, database: pd.DataFrame):
+        self.model, self.base, self.cfg, self.database = model.eval(), base, cfg, database
+        self.matrix = np.stack(database.embedding.to_numpy()) if len(database) else np.zeros((0, cfg.embed_dim), np.float32)
+
+    @classmethod
+    def load(cls, search_dir, device: str | None = None):
+        from .model.api import StellarModel
+
+        d = Path(search_dir)
+        for f in ("config.json", "search.pt", "database.parquet"):
+            if not (d / f).exists():
+                raise FileNotFoundError(f"{d / f}: not a search folder (run the search_train rule)")
+        meta = json.loads((d / "config.json").read_text())
+        cfg = SearchConfig.from_dict(meta["search"])
+        base = StellarModel.load(meta["base_model"], device=device or "cpu")
+        model = ContrastiveSearch(base.net, cfg)
+        model.load_state_dict(torch.load(d / "search.pt", map_location="cpu", weights_only=True))
+        return cls(model.to(base.device), base, cfg, pd.read_parquet(d / "database.parquet"))
+
+    def embed_queries(self, table: pd.DataFrame) -> np.ndarray:
+        unknown = [c for c in table.columns if c not in self.cfg.query_tokens]
+        if unknown:
+            raise ValueError(f"query columns {unknown} are not among the search's query tokens {list(self.cfg.query_tokens)}")
+        return _embed(self.model.params, self.base.inputs(table))
+
+    def query(self, values: dict, top: int = 100) -> pd.DataFrame:
+        """The ``top`` database stars most similar to one query, e.g. {"teff": 4700, "logg": 2.5}, best first."""
+        q = self.embed_queries(pd.DataFrame([values]))[0]
+        sim = self.matrix @ q
+        best = np.argsort(-sim)[:top]
+        return self.database.drop(columns="embedding").iloc[best].assign(similarity=sim[best]).reset_index(drop=True)
+
+    def ranks_of_own_spectra(self, table: pd.DataFrame) -> np.ndarray:
+        """For database stars queried with their own parameters (``table`` aligned with the database
+        rows): the rank (0 = best) of each star's own spectrum among all database spectra."""
+        q = self.embed_queries(table[list(self.cfg.query_tokens)])
+        own = np.einsum("ij,ij->i", q, self.matrix)
+        ranks = np.empty(len(q), np.int64)
+        for s in range(0, len(q), 2048):  # (queries x database) similarities, a block at a time
+            ranks[s:s + 2048] = (q[s:s + 2048] @ self.matrix.T > own[s:s + 2048, None]).sum(axis=1)
+        return ranks
+
+
+def top_n_recovery(ranks, n: int) -> float:
+    """Fraction of stars whose own spectrum is among the n most similar (rank < n)."""
+    ranks = np.asarray(ranks)
+    return float(np.mean(ranks < n)) if ranks.size else float("nan")

@@ -1,0 +1,1 @@
+"""Value-added catalogues joined onto the catalog: masses and ages of evolved stars (DistMass)."""

@@ -1,0 +1,54 @@
+# Mass and age tokens of evolved stars (Zhang et al. 2026): the DistMass-style catalogue joined
+# onto the catalog, a token store with two more tokens, and XGBoost experts on the same inputs
+# as the model. The model itself is the train rule's {name} = mass_age.train.name; its
+# evaluation is the evaluate rule's task mass_age.
+MASS_AGE_JOIN = {k: v for k, v in config["mass_age"].items() if k in ("columns", "cuts")}
+
+
+rule mass_age_catalog:
+    input:
+        catalog=rules.catalog.output.catalog,
+        vac=raw_input("distmass", f"{SKY}/distmass.fits"),
+        code=library("vac", "io"),
+    output:
+        catalog=f"{RESULTS}/mass_age/catalog.parquet",
+        counts=f"{RESULTS}/mass_age/counts.json",
+    params:
+        mass_age=MASS_AGE_JOIN,
+    log:
+        f"{RESULTS}/logs/mass_age_catalog.log",
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=10,
+    conda:
+        "../envs/catalog.yaml"
+    script:
+        "../scripts/mass_age_catalog.py"
+
+
+use rule tokens as mass_age_tokens with:
+    input:
+        catalog=rules.mass_age_catalog.output.catalog,
+        code=library("tokens", "stats"),
+    output:
+        directory(f"{RESULTS}/mass_age/tokens.zarr"),
+    params:
+        tokens={**config.get("tokens", {}), "extra": [*config.get("tokens", {}).get("extra", []), "mass", "age"]},
+        upstream={**{k: config.get(k) for k in ("sky", "inputs", "catalog", "tokens")}, "mass_age": MASS_AGE_JOIN},
+    log:
+        f"{RESULTS}/logs/mass_age_tokens.log",
+
+
+use rule baselines as mass_age_baselines with:
+    input:
+        tokens=rules.mass_age_tokens.output[0],
+        code=library("baselines", "tokens", "stats", "model/train"),
+    output:
+        metrics=f"{RESULTS}/mass_age/baselines/{{expert}}/metrics.json",
+        predictions=f"{RESULTS}/mass_age/baselines/{{expert}}/predictions.parquet",
+    params:
+        targets=["mass", "age"],
+        xgboost=config.get("baselines", {}).get("xgboost", {}),
+    log:
+        f"{RESULTS}/logs/mass_age_baselines_{{expert}}.log",
