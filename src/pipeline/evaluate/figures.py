@@ -59,22 +59,27 @@ PANELS_A = (("xgboost_xp30_colours", "XGBoost: bp/rp 0-29 + colours"), ("model_x
             ("model_xp_high", "Model: bp/rp 25-54 only"), ("model_xp_high_labels", "Model: bp/rp 25-54 + teff, logg, m_h"))
 
 
-def _task_a(target):
+def _one_to_one_panels(panels, target, label, layout, figsize):
+    """A figure function: predicted against reference ``target`` for each (panel, title) of a task's
+    predictions table, coloured by the predicted sigma where the panel has one."""
     def draw(tables, metrics):
         plt = _plt()
         p = tables["predictions"]
-        fig, axes = plt.subplots(2, 3, figsize=(15, 9.5), constrained_layout=True)
-        for ax, (panel, title) in zip(axes.ravel(), PANELS_A):
+        fig, axes = plt.subplots(*layout, figsize=figsize, constrained_layout=True)
+        for ax, (panel, title) in zip(np.ravel(axes), panels):
             t = p[p.panel == panel]
-            m = metrics["panels"][panel][target]
             c = t[f"{target}_err"].to_numpy() if f"{target}_err" in t and t[f"{target}_err"].notna().any() else None
-            _one_to_one(ax, t[f"ref_{target}"].to_numpy(), t[target].to_numpy(), c, f"predicted $\\sigma$ {LABEL[target]}", fig=fig,
-                        text=_stats_text(m))
+            _one_to_one(ax, t[f"ref_{target}"].to_numpy(), t[target].to_numpy(), c, f"predicted $\\sigma$ {label}", fig=fig,
+                        text=_stats_text(metrics["panels"][panel][target]))
             ax.set_title(title, fontsize=10)
-            ax.set_xlabel(f"{metrics['reference']} {LABEL[target]}")
-            ax.set_ylabel(f"predicted {LABEL[target]}")
+            ax.set_xlabel(f"{metrics['reference']} {label}")
+            ax.set_ylabel(f"predicted {label}")
         return fig
     return draw
+
+
+def _task_a(target):
+    return _one_to_one_panels(PANELS_A, target, LABEL[target], (2, 3), (15, 9.5))
 
 
 # -- b ---------------------------------------------------------------------------------------------
@@ -329,20 +334,7 @@ MASS_AGE_PANELS = (("xgboost_xp30_colours", "XGBoost: bp/rp 0-29 + colours"), ("
 
 
 def _mass_age_panels(target, unit):
-    def fig_fn(tables, metrics):
-        plt = _plt()
-        p = tables["predictions"]
-        fig, axes = plt.subplots(1, 4, figsize=(19, 4.4), constrained_layout=True)
-        for ax, (panel, title) in zip(axes, MASS_AGE_PANELS):
-            d = p[p.panel == panel]
-            c = d[f"{target}_err"].to_numpy() if f"{target}_err" in d and d[f"{target}_err"].notna().any() else None
-            _one_to_one(ax, d[f"ref_{target}"].to_numpy(), d[target].to_numpy(), c=c, clabel=f"predicted $\\sigma$ [{unit}]",
-                        fig=fig, text=_stats_text(metrics["panels"][panel][target]))
-            ax.set_title(title, fontsize=10)
-            ax.set_xlabel(f"{metrics['reference']} {target} [{unit}]")
-            ax.set_ylabel(f"predicted {target} [{unit}]")
-        return fig
-    return fig_fn
+    return _one_to_one_panels(MASS_AGE_PANELS, target, f"{target} [{unit}]", (1, 4), (19, 4.4))
 
 
 def mass_luminosity_fig(tables, metrics):
