@@ -81,6 +81,49 @@ def test_tiny_workflow_trains_the_experts(tiny_run):
 
 
 @pytest.mark.slow
+def test_tiny_workflow_builds_the_mass_age_model_from_the_base_model(tiny_run):
+    """The VAC join, the 120-token store on the base rows and split, the model started from the base
+    model, experts on mass and age, and the task's metrics against the truth."""
+    import numpy as np
+
+    from pipeline.tokens.store import open_token_store
+
+    tmp, _ = tiny_run
+    counts = json.loads((tmp / "results/mass_age/counts.json").read_text())
+    assert 0 < counts["with mass and age tokens"] <= counts["catalog stars in the VAC"]
+    base, ext = (open_token_store(tmp / p) for p in ("results/tokens/stars.zarr", "results/mass_age/tokens.zarr"))
+    assert list(ext.attrs["vocabulary"]) == list(base.attrs["vocabulary"]) + ["mass", "age"]
+    np.testing.assert_array_equal(ext["split"][:], base["split"][:])
+    np.testing.assert_array_equal(ext["values"][:, :118], base["values"][:])
+    assert np.isfinite(ext["values"][:, 118]).sum() == counts["with mass and age tokens"]
+    meta = json.loads((tmp / "results/models/tiny_mass_age/config.json").read_text())
+    assert meta["vocabulary"][-2:] == ["mass", "age"]
+    log = (tmp / "results/logs/train_tiny_mass_age.log").read_text()
+    assert "118 of 120 tokens known, new: ['mass', 'age']" in log
+    for s in ("xp30_colours", "xp29_colours_params"):
+        assert set(json.loads((tmp / f"results/mass_age/baselines/{s}/metrics.json").read_text())) == {"mass", "age"}
+    m = json.loads((tmp / "results/eval/mass_age/metrics.json").read_text())
+    assert m["reference"] == "truth" and m["n_stars"] >= 10
+    for panel in ("model_xp30_colours", "xgboost_xp30_colours", "model_xp29_colours_params", "xgboost_xp29_colours_params"):
+        assert m["panels"][panel]["mass"]["robust_scatter"] > 0 and m["panels"][panel]["age"]["robust_scatter"] > 0
+    assert 0 <= m["panels"]["model_xp30_colours"]["age"]["coverage_1sigma"] <= 1
+
+
+@pytest.mark.slow
+def test_tiny_workflow_trains_and_scores_the_star_search(tiny_run):
+    tmp, _ = tiny_run
+    m = json.loads((tmp / "results/eval/search/metrics.json").read_text())
+    assert m["query_tokens"] == ["teff", "logg", "m_h", "jh", "jk"] and m["n_database"] > 50
+    rec = m["recovery"]
+    assert all(0 <= v["rate"] <= 1 for v in rec.values()) and rec["top_1000"]["rate"] == 1.0
+    assert rec["top_100"]["random"] == pytest.approx(min(1.0, 100 / m["n_database"]))
+    assert [q["query"] for q in m["queries"]][0] == {"teff": 4700.0, "logg": 2.5}
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "search", "--model", str(tmp / "results/search"),
+                           "--query", "teff=4700", "logg=2.5", "--top", "5"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0 and "similarity" in proc.stdout, proc.stderr
+
+
+@pytest.mark.slow
 def test_a_failed_stage_leaves_no_output(tiny_run, tmp_path):
     tmp, _ = tiny_run
     bad = tmp_path / "bad.parquet"
