@@ -1,0 +1,89 @@
+"""APOGEE-like spectra (issue 8, first part): the ASPCAP grid, line depths by hand, the synthetic gap
+between the two versions, noise and bad pixels, and the aspcapStar reader."""
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+
+from pipeline.apogee.spectra import (LINES, SyntheticGap, aspcap_pixels, aspcap_wavelength_aa, line_depth, line_list,
+                                     mock_spectra, normalised_spectra, read_aspcapstar)
+
+
+def test_aspcap_grid_has_7514_pixels_between_15100_and_17000_angstrom():
+    lam = aspcap_wavelength_aa()
+    assert lam.size == 7514 and 15100 < lam[0] < lam[-1] < 17000
+    # first kept pixel: 10^(4.179 + 246 x 6e-6) = 15152.21 A (by hand)
+    assert lam[0] == pytest.approx(10 ** (4.179 + 246 * 6e-6)) and lam[0] == pytest.approx(15152.21, abs=0.01)
+    gaps = np.nonzero(np.diff(aspcap_pixels()) > 1)[0]
+    assert len(gaps) == 2  # the two detector gaps
+    assert set(line_list().element) == {"Fe", "Mg", "O", "Si", "H"}
+    assert line_list().wavelength_aa.between(lam[0], lam[-1]).all()
+
+
+def test_line_depth_by_hand():
+    # s = s0 10^(ab + chi_t (5000 - Teff)/1000 + chi_g (logg - 2.5)) = 1 x 10^0 = 1 at the reference: depth = 0.85 / 2
+    assert line_depth(1.0, 0.25, 0.05, "Fe", 5000.0, 2.5, 0.0) == pytest.approx(0.425)
+    # [Fe/H] = -1: s = 0.1, depth = 0.85 x 0.1 / 1.1
+    assert line_depth(1.0, 0.25, 0.05, "Fe", 5000.0, 2.5, -1.0) == pytest.approx(0.85 * 0.1 / 1.1)
+    assert line_depth(1.0, -0.4, 0.0, "H", 6000.0, 4.5, -2.0) > line_depth(1.0, -0.4, 0.0, "H", 4500.0, 1.5, 0.0)
+
+
+def _line_core(flux, wavelength):
+    return flux[:, np.argmin(np.abs(aspcap_wavelength_aa() - wavelength))]
+
+
+def test_metal_lines_deepen_with_metallicity_and_the_continuum_is_one():
+    labels = dict(teff_k=[4600.0] * 3, logg_dex=[2.4] * 3, fe_h=[-1.5, -0.5, 0.3], o_fe=[0.0] * 3, mg_fe=[0.0] * 3)
+    f = normalised_spectra(**labels)
+    core = _line_core(f, 16386.30)
+    assert core[0] > core[1] > core[2]
+    lam = aspcap_wavelength_aa()
+    far = np.min(np.abs(lam[:, None] - np.array([w for _, w, *_ in LINES])[None, :]), axis=1) > 3.0
+    np.testing.assert_allclose(f[:, far], 1.0, atol=2e-3)
+
+
+def test_observed_spectra_carry_the_synthetic_gap_noise_and_bad_pixels():
+    rng = np.random.default_rng(0)
+    labels = pd.DataFrame({"teff": [4700.0] * 200, "logg": 2.5, "fe_h": 0.0, "o_fe": 0.0, "mg_fe": 0.0})
+    gap = SyntheticGap(depth_scale=1.2, missing_every=5, ripple_amplitude=0.0)
+    synthetic, observed, err = mock_spectra(labels, np.full(200, 100.0), rng, gap, bad_pixel_fraction=0.03)
+    assert synthetic.shape == observed.shape == (200, 7514) and np.isfinite(synthetic).all()
+    assert np.isnan(observed).mean() == pytest.approx(0.03, abs=0.003)
+    np.testing.assert_allclose(err, 0.01)
+    missing = LINES[0][1]  # line 0 is absent from the synthetic model
+    assert _line_core(synthetic, missing).min() > 0.98 and np.nanmedian(_line_core(observed, missing)) < 0.9
+    kept = LINES[1][1]  # a line in both: the observed one is deeper
+    assert np.nanmedian(_line_core(observed, kept)) < _line_core(synthetic, kept)[0]
+    lam = aspcap_wavelength_aa()
+    far = np.min(np.abs(lam[:, None] - np.array([w for _, w, *_ in LINES])[None, :]), axis=1) > 3.0
+    resid = observed[:, far] - synthetic[:, far]
+    assert np.nanstd(resid) == pytest.approx(0.01, rel=0.05)  # 1 / SNR
+
+
+def _aspcapstar(path, n, with_header=True):
+    lam_grid = 10 ** (4.179 + 6e-6 * np.arange(8575))
+    flux = np.ones(n, np.float32)
+    flux[:10] = 0.0  # gaps / unusable pixels are zeros in the file
+    hdus = [fits.PrimaryHDU(), fits.ImageHDU(flux), fits.ImageHDU(np.full(n, 0.01, np.float32)), fits.ImageHDU(np.full(n, 0.99, np.float32))]
+    if with_header:
+        hdus[1].header["CRVAL1"], hdus[1].header["CDELT1"] = 4.179, 6e-6
+    fits.HDUList(hdus).writeto(path)
+    return lam_grid
+
+
+@pytest.mark.parametrize("n", [8575, 7514])
+def test_aspcapstar_reader_takes_both_layouts(tmp_path, n):
+    _aspcapstar(tmp_path / "aspcapStar-dr17-2M00000000+0000000.fits", n)
+    lam, flux, err, fit = read_aspcapstar(tmp_path / "aspcapStar-dr17-2M00000000+0000000.fits")
+    assert lam.size == flux.size == err.size == fit.size == 7514
+    np.testing.assert_allclose(lam, aspcap_wavelength_aa())
+    assert np.isnan(flux[:10]).all() == (n == 7514) and np.nanmax(np.abs(fit - 0.99)) < 1e-6
+
+
+def test_aspcapstar_reader_says_what_is_wrong(tmp_path):
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.ones(100))]).writeto(tmp_path / "bad.fits")
+    with pytest.raises(ValueError, match="HDU 1 .spectrum., 2 .error., 3 .best fit."):
+        read_aspcapstar(tmp_path / "bad.fits")
+    fits.HDUList([fits.PrimaryHDU()] + [fits.ImageHDU(np.ones(100))] * 3).writeto(tmp_path / "short.fits")
+    with pytest.raises(ValueError, match="100 pixels"):
+        read_aspcapstar(tmp_path / "short.fits")
