@@ -16,15 +16,16 @@ def test_line_of_sight_integral_of_a_plain_exponential_disc():
     np.testing.assert_allclose(got, want, rtol=2e-3)
 
 
-def test_the_local_bubble_is_dust_free():
-    """Inside the cavity the column is exactly 0 (the catalog's ln E(B-V) floor); beyond its edge it
-    is the plain disc's column from the edge outwards: rho0 h exp(-z_sun/h) (e^(-r_b/h) - e^(-d/h))."""
-    m = DustModel(ebv_per_kpc=0.5, h_r_kpc=1e9, h_z_kpc=0.1, flare_kpc=1e9, n_waves=0, bubble_radius_kpc=0.1)
-    d = np.array([0.05, 0.099, 0.3, 2.0])
-    got = line_of_sight_ebv(m, np.array([0.0]), np.array([90.0]), d, n_steps=4000)[0]
+def test_the_local_bubble_is_empty_and_its_wall_keeps_the_column():
+    """Inside the cavity the column is exactly 0 (the catalog's ln E(B-V) floor); halfway through the
+    wall it is half the disc's; beyond the wall it is the disc's column, as with no bubble."""
+    kw = dict(ebv_per_kpc=0.5, h_r_kpc=1e9, h_z_kpc=0.1, flare_kpc=1e9, n_waves=0)
+    bubble, plain = DustModel(**kw, bubble_radius_kpc=0.1, bubble_wall_kpc=0.05), DustModel(**kw, bubble_radius_kpc=0.0)
+    d = np.array([0.05, 0.099, 0.125, 0.15, 0.3, 2.0])
+    got, want = (line_of_sight_ebv(m, np.array([0.0]), np.array([90.0]), d, n_steps=4000)[0] for m in (bubble, plain))
     assert got[0] == 0.0 and got[1] == 0.0
-    want = 0.5 * 0.1 * np.exp(-Z_SUN_KPC / 0.1) * (np.exp(-0.1 / 0.1) - np.exp(-d[2:] / 0.1))
-    np.testing.assert_allclose(got[2:], want, rtol=5e-3)
+    assert got[2] == pytest.approx(0.5 * want[2], rel=1e-9)
+    np.testing.assert_allclose(got[3:], want[3:], rtol=1e-12)
 
 
 def test_map_evaluation_equals_mwdust_combined19(tmp_path, monkeypatch):

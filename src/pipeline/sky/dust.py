@@ -2,9 +2,10 @@
 
 The dust density is an exponential disc (scale length ``h_r_kpc``, scale height ``h_z_kpc``,
 flaring outwards) modulated by a few seeded 3D density waves that give it clouds and lanes, with
-the Sun inside a dust-free cavity (the Local Bubble, radius ``bubble_radius_kpc``): as in the real
-3D maps (Green et al. 2019 reads exactly 0 towards nearby stars), stars closer than its edge have
-E(B-V) = 0, which the catalog stores as the paper's ln E(B-V) floor of -7.
+the Sun inside a dust-free cavity (the Local Bubble, radius ``bubble_radius_kpc``) whose swept-up
+dust sits in its wall (``bubble_wall_kpc``): the column towards a star beyond the wall is the
+disc's own, and towards a star inside the cavity it is 0, as the real 3D maps read towards nearby
+stars (Green et al. 2019), which the catalog stores as the paper's ln E(B-V) floor of -7.
 The map stores, for every HEALPix pixel (NESTED ordering, a single nside) the cumulative
 E(B-V) on the SFD scale along the line of sight at the 120 distance moduli 4, 4.125, ...,
 18.875 that mwdust's ``Combined19`` interpolates (linearly, k=1) — exactly the layout of
@@ -34,7 +35,8 @@ class DustModel:
     n_waves: int = 10
     wave_amplitude: float = 0.7
     seed: int = 19
-    bubble_radius_kpc: float = 0.15  # the Local Bubble: no dust within this heliocentric distance (0: none)
+    bubble_radius_kpc: float = 0.1  # the Local Bubble: no dust within this heliocentric distance (0: none)
+    bubble_wall_kpc: float = 0.05  # the wall holding the cavity's dust: the column ramps up across it
 
     def waves(self):
         rng = np.random.default_rng(self.seed)
@@ -51,9 +53,6 @@ class DustModel:
         h_z = self.h_z_kpc * np.exp((r - R0_KPC) / self.flare_kpc)
         base = self.ebv_per_kpc * np.exp(-(r - R0_KPC) / self.h_r_kpc) * np.exp(-np.abs(z_kpc) / h_z)
         base *= (self.h_z_kpc / h_z)  # keep the column roughly constant as the disc flares
-        if self.bubble_radius_kpc > 0:
-            d_sun = np.sqrt((x_kpc - R0_KPC) ** 2 + y_kpc ** 2 + (z_kpc - Z_SUN_KPC) ** 2)
-            base = np.where(d_sun < self.bubble_radius_kpc, 0.0, base)
         if self.n_waves == 0:
             return base
         k, phase = self.waves()
@@ -92,7 +91,16 @@ def line_of_sight_ebv(model: DustModel, l_deg, b_deg, distances_kpc, n_steps: in
     idx = np.searchsorted(s, distances_kpc)
     idx = np.clip(idx, 1, s.size - 1)
     w = (distances_kpc - s[idx - 1]) / (s[idx] - s[idx - 1])
-    return cum[:, idx - 1] * (1 - w) + cum[:, idx] * w
+    return (cum[:, idx - 1] * (1 - w) + cum[:, idx] * w) * local_bubble_factor(model, distances_kpc)
+
+
+def local_bubble_factor(model: DustModel, distances_kpc):
+    """The fraction of the disc's column in front of a star that the Local Bubble leaves: 0 inside the
+    cavity, rising linearly across the wall (where the cavity's dust now sits), 1 beyond it."""
+    d = np.asarray(distances_kpc, float)
+    if model.bubble_radius_kpc <= 0:
+        return np.ones_like(d)
+    return np.clip((d - model.bubble_radius_kpc) / max(model.bubble_wall_kpc, 1e-9), 0.0, 1.0)
 
 
 def build_map(model: DustModel, nside: int, chunk: int = 4096):
