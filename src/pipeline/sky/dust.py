@@ -1,8 +1,8 @@
 """An analytic 3D Milky Way dust model, written in mwdust's Combined19 file layout.
 
 The dust density is an exponential disc (scale length ``h_r_kpc``, scale height ``h_z_kpc``,
-flaring outwards) modulated by a few seeded 3D density waves that give it clouds and lanes, with
-the Sun inside a dust-free cavity (the Local Bubble, radius ``bubble_radius_kpc``) whose swept-up
+flaring outwards) modulated by a few seeded 3D density waves that give it clouds and lanes, and,
+optionally, the Sun inside a dust-free cavity (the Local Bubble, radius ``bubble_radius_kpc``) whose swept-up
 dust sits in its wall (``bubble_wall_kpc``): the column towards a star beyond the wall is the
 disc's own, and towards a star inside the cavity it is 0, as the real 3D maps read towards nearby
 stars (Green et al. 2019), which the catalog stores as the paper's ln E(B-V) floor of -7.
@@ -35,7 +35,7 @@ class DustModel:
     n_waves: int = 10
     wave_amplitude: float = 0.7
     seed: int = 19
-    bubble_radius_kpc: float = 0.1  # the Local Bubble: no dust within this heliocentric distance (0: none)
+    bubble_radius_kpc: float = 0.0  # a Local Bubble: no dust within this heliocentric distance (0: none)
     bubble_wall_kpc: float = 0.05  # the wall holding the cavity's dust: the column ramps up across it
 
     def waves(self):
