@@ -15,7 +15,7 @@ REAL_SAMPLES = REPO.parent / "shared" / "real-samples"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-def run_snakemake(*args, cwd=REPO, env=None, timeout=600):
+def run_snakemake(*args, cwd=REPO, env=None, timeout=1500):
     return subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
