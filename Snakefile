@@ -66,6 +66,11 @@ if MASS_AGE:
     include: "workflow/rules/mass_age.smk"
 
 
+if SPECTRAFM:
+
+    include: "workflow/rules/spectrafm.smk"
+
+
 
 rule all:
     default_target: True

@@ -28,6 +28,30 @@ def mock_only(*paths):
     return list(paths) if MOCK else []
 
 
+# What the tabular chain depends on: the SpectraFM settings (its spectra, its real files) are left
+# out, so that switching SpectraFM on or retuning it reruns neither the sky nor the tokens.
+SKY_CORE = {k: v for k, v in config["sky"].items() if k != "apogee_spectra"}
+
+
+def upstream(*keys):
+    """The config blocks a stage's outputs depend on (params: a change reruns the stage)."""
+    blocks = {"sky": SKY_CORE, "inputs": {k: v for k, v in (config.get("inputs") or {}).items() if k != "aspcapstar"}}
+    return {k: blocks.get(k, config.get(k)) for k in keys}
+
+
+# SpectraFM (Koblischke & Bovy 2024): on the mock when sky.apogee_spectra.enabled, on real data
+# when inputs.aspcapstar names a folder of aspcapStar files.
+SPECTRAFM = bool(config["sky"].get("apogee_spectra", {}).get("enabled", False)) if MOCK else bool((config.get("inputs") or {}).get("aspcapstar"))
+SPECTRAFM_CFG = config.get("spectrafm", {})
+SPECTRAFM_STAGES = SPECTRAFM_CFG.get("stages", {})
+
+
+def spectrafm_init(w):
+    """The stage a SpectraFM stage starts from (its `init`), or nothing for the pre-training."""
+    init = SPECTRAFM_STAGES[w.stage].get("init")
+    return [f"{RESULTS}/spectrafm/{init}/model.pt"] if init else []
+
+
 # The second model: mass and age tokens of evolved stars (Zhang et al. 2026), its own catalogue
 # join and token store under results/mass_age/, trained from the base model's weights.
 MASS_AGE = bool(config.get("mass_age", {}).get("enabled", False))
@@ -57,7 +81,8 @@ def init_model(name):
 
 # Stage 6: the evaluation tasks and their figures (captions in workflow/report/figures.yaml).
 FIGURES = yaml.safe_load(open(workflow.source_path("../report/figures.yaml")))
-EVAL_TASKS = [t for t in config["evaluate"]["tasks"] if t in FIGURES and (MASS_AGE or t != "mass_age")]
+EVAL_TASKS = [t for t in config["evaluate"]["tasks"] if t in FIGURES and (MASS_AGE or t != "mass_age") and (SPECTRAFM or t != "spectrafm")]
+MODEL_TASKS = [t for t in FIGURES if t != "spectrafm"]  # tasks of the tabular models (rule evaluate); spectrafm has its own rule
 # the XGBoost experts each task compares with (src/pipeline/evaluate/tasks.py:EXPERTS)
 TASK_EXPERTS = {"spectra_to_parameters": ["xp30_colours"], "rp0_experts": ["params", "params_2mass", "params_2mass_bprp"]}
 

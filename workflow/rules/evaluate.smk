@@ -16,7 +16,7 @@ rule evaluate:
     params:
         settings=evaluate_settings,
     wildcard_constraints:
-        task="|".join(FIGURES),
+        task="|".join(MODEL_TASKS),
     log:
         f"{RESULTS}/logs/evaluate_{{task}}.log",
     threads: 2

@@ -35,7 +35,7 @@ use rule tokens as mass_age_tokens with:
         directory(f"{RESULTS}/mass_age/tokens.zarr"),
     params:
         tokens={**config.get("tokens", {}), "extra": [*config.get("tokens", {}).get("extra", []), "mass", "age"]},
-        upstream={**{k: config.get(k) for k in ("sky", "inputs", "catalog", "tokens")}, "mass_age": MASS_AGE_JOIN},
+        upstream={**upstream("sky", "inputs", "catalog", "tokens"), "mass_age": MASS_AGE_JOIN},
     log:
         f"{RESULTS}/logs/mass_age_tokens.log",
 

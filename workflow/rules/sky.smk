@@ -13,7 +13,7 @@ rule sky:
         truth=f"{SKY}/truth.parquet",
         manifest=f"{SKY}/manifest.json",
     params:
-        sky=config["sky"],
+        sky=SKY_CORE,
     log:
         f"{RESULTS}/logs/sky.log",
     threads: 2

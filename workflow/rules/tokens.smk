@@ -9,7 +9,7 @@ rule tokens:
         directory(f"{RESULTS}/tokens/stars.zarr"),
     params:
         tokens=config.get("tokens", {}),
-        upstream={k: config.get(k) for k in ("sky", "inputs", "catalog", "tokens")},
+        upstream=upstream("sky", "inputs", "catalog", "tokens"),
     log:
         f"{RESULTS}/logs/tokens.log",
     threads: 1

@@ -46,11 +46,29 @@ LINES = (
     ("H", 16113.72, 0.8, -0.4, 0.0), ("H", 16411.67, 0.9, -0.4, 0.0), ("H", 16811.11, 1.0, -0.4, 0.0),
 )
 ELEMENTS = ("Fe", "Mg", "O", "Si", "H")
+N_STRONG = len(LINES)
+
+
+def _weak_lines(n: int = 400, seed: int = 2024):
+    """A forest of weak lines (Fe, OH as O, Si, Mg) at seeded wavelengths, one every ~4.5 Angstrom as in
+    real H-band spectra: without them a 256-pixel window (~57 A) would hold about one line and carry
+    almost no information. Their wavelengths are the mock's, not real ones (``line_list().real``)."""
+    rng = np.random.default_rng(seed)
+    elements = rng.choice(["Fe", "O", "Si", "Mg"], size=n, p=[0.45, 0.25, 0.15, 0.15])
+    params = {"Fe": (0.25, 0.05), "Mg": (0.2, 0.1), "O": (0.6, 0.1), "Si": (0.15, 0.05)}
+    wavelength = np.sort(rng.uniform(15_160.0, 16_940.0, n))
+    s0 = 10.0 ** rng.uniform(np.log10(0.03), np.log10(0.5), n)
+    return tuple((str(el), round(float(w), 2), round(float(s), 3), *params[el]) for el, w, s in zip(elements, wavelength, s0))
+
+
+LINES = LINES + _weak_lines()
 
 
 def line_list() -> pd.DataFrame:
-    """The mock's lines (element, wavelength in vacuum Angstrom, strength parameters): part of the truth."""
-    return pd.DataFrame(LINES, columns=["element", "wavelength_aa", "s0", "chi_teff", "chi_logg"])
+    """The mock's lines (element, wavelength in vacuum Angstrom, strength parameters; ``real``: a
+    known APOGEE feature, else a line of the weak forest): part of the truth."""
+    df = pd.DataFrame(LINES, columns=["element", "wavelength_aa", "s0", "chi_teff", "chi_logg"])
+    return df.assign(real=np.arange(len(df)) < N_STRONG)
 
 
 def apstar_wavelength_aa(n: int = N_APSTAR) -> np.ndarray:
@@ -122,25 +140,36 @@ def normalised_spectra(teff_k, logg_dex, fe_h, o_fe, mg_fe, wavelength_aa=None, 
     return out
 
 
-def mock_spectra(labels: pd.DataFrame, snr, rng, gap: SyntheticGap | None = None, bad_pixel_fraction: float = 0.02):
-    """(synthetic, observed) flux arrays (stars x 7,514) for stars with teff, logg, fe_h, o_fe, mg_fe.
+def _label_arrays(labels: pd.DataFrame):
+    return [labels[c].to_numpy(float) for c in ("teff", "logg", "fe_h", "o_fe", "mg_fe")]
 
-    The synthetic spectrum lacks every ``gap.missing_every``-th line and has the nominal depths;
-    the observed one has all lines with depths scaled by ``gap.depth_scale``, a continuum ripple of
-    random phase, Gaussian noise of sigma 1/SNR and a fraction of bad pixels set to NaN."""
+
+def synthetic_spectra(labels: pd.DataFrame, gap: SyntheticGap | None = None) -> np.ndarray:
+    """The synthetic model's spectra (stars x 7,514): nominal depths, every ``gap.missing_every``-th line absent."""
+    gap = gap or SyntheticGap()
+    missing = range(0, len(LINES), gap.missing_every) if gap.missing_every else ()
+    return normalised_spectra(*_label_arrays(labels), skip_lines=missing)
+
+
+def observed_spectra(labels: pd.DataFrame, snr, rng, gap: SyntheticGap | None = None, bad_pixel_fraction: float = 0.02):
+    """(observed flux, its error) of stars (stars x 7,514): all lines with depths scaled by
+    ``gap.depth_scale``, a continuum ripple of random phase, Gaussian noise of sigma 1/SNR and a
+    fraction of bad pixels set to NaN."""
     gap = gap or SyntheticGap()
     lam = aspcap_wavelength_aa()
-    args = [labels[c].to_numpy(float) for c in ("teff", "logg", "fe_h", "o_fe", "mg_fe")]
-    missing = range(0, len(LINES), gap.missing_every) if gap.missing_every else ()
-    synthetic = normalised_spectra(*args, wavelength_aa=lam, skip_lines=missing)
-    observed = normalised_spectra(*args, wavelength_aa=lam, depth_scale=gap.depth_scale)
+    observed = normalised_spectra(*_label_arrays(labels), wavelength_aa=lam, depth_scale=gap.depth_scale)
     n = len(labels)
     phase = rng.uniform(0, 2 * np.pi, n)[:, None]
     observed *= (1.0 + gap.ripple_amplitude * np.sin(2 * np.pi * lam[None, :] / gap.ripple_period_aa + phase)).astype(np.float32)
     sigma = (1.0 / np.asarray(snr, float))[:, None]
     observed += (sigma * rng.standard_normal(observed.shape)).astype(np.float32)
     observed[rng.random(observed.shape) < bad_pixel_fraction] = np.nan
-    return synthetic, observed, np.broadcast_to(sigma, observed.shape).astype(np.float32)
+    return observed, np.broadcast_to(sigma, observed.shape).astype(np.float32)
+
+
+def mock_spectra(labels: pd.DataFrame, snr, rng, gap: SyntheticGap | None = None, bad_pixel_fraction: float = 0.02):
+    """(synthetic, observed, observed error) of the same labels: ``synthetic_spectra`` and ``observed_spectra``."""
+    return (synthetic_spectra(labels, gap), *observed_spectra(labels, snr, rng, gap, bad_pixel_fraction))
 
 
 def read_aspcapstar(path):

@@ -1,0 +1,419 @@
+"""The training stages of SpectraFM, chunked prediction and the attention read-out.
+
+A stage trains on one kind of spectra (synthetic or observed) in one wavelength range, starting
+from random weights or from an earlier stage, optionally with parts frozen:
+
+    pretrain       synthetic spectra, the whole range, all labels
+    finetune_real  observed spectra, the first half of the range, all labels
+    finetune_fe    observed spectra of 100 iron-rich stars in one 512-pixel window of the second
+                   half, [Fe/H] only, decoder, head and last encoder block frozen
+
+Each step shows every star one window of ``context`` consecutive pixels drawn at random inside
+the stage's range (NaN pixels masked) and asks for the stage's labels; the loss is eq. 11 of the
+tabular model in standardised label units (the pre-training's medians and MAD-std, inherited by
+the fine-tunes). Predictions for longer spectra average those of consecutive chunks of
+``context`` pixels (the last chunk ends at the last pixel), as in the paper.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..model.model import robust_gaussian_nll
+from ..model.train import pick_device, precision_for
+from ..stats import median_mad_std
+from .model import FCNN, FCNNConfig, SpectraFM, SpectraFMConfig, freeze, init_weights_like, pixel_tokens
+from .spectra import line_list
+from .store import SpectraStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageConfig:
+    spectra: str = "synthetic"  # synthetic | observed
+    range_aa: tuple | None = None  # [lo, hi) Angstrom; None: every pixel
+    window_centre_aa: float | None = None  # or one window of `context` pixels around this wavelength
+    targets: tuple = ("teff", "logg", "fe_h", "o_fe", "mg_fe")
+    n_stars: int = 0  # 0: every training star; else a seeded random subset of this many
+    fe_h_min: float | None = None  # keep training stars with [Fe/H] above this (the iron-rich 100)
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_min: float = 1e-6
+    restart_epochs: int = 0  # cosine annealing with warm restarts every this many epochs (0: one cycle)
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    freeze: tuple = ()  # e.g. (decoder, head, encoder.-1)
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+
+    @classmethod
+    def from_dict(cls, d):
+        d = {k: v for k, v in dict(d or {}).items() if k not in ("init",)}
+        for k in ("range_aa", "targets", "freeze"):
+            if d.get(k) is not None:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+
+# -- data ------------------------------------------------------------------------------------------
+def stage_columns(store: SpectraStore, stage: StageConfig, context: int) -> np.ndarray:
+    if stage.window_centre_aa is not None:
+        return store.pixels_in(centre_aa=stage.window_centre_aa, n_pixels=context)
+    lo, hi = stage.range_aa or (None, None)
+    cols = store.pixels_in(lo, hi)
+    if cols.size == 0:
+        raise ValueError(f"{store.path}: no pixels in range_aa {stage.range_aa}")
+    return cols
+
+
+def stage_rows(store: SpectraStore, stage: StageConfig, split: str) -> np.ndarray:
+    """Rows of a split that the stage trains on: with any requested label, above fe_h_min, n_stars of them."""
+    s = store.stars
+    ok = (s["split"] == split).to_numpy() & np.isfinite(s[list(stage.targets)].to_numpy(float)).any(axis=1)
+    if stage.fe_h_min is not None:
+        ok &= s["fe_h"].to_numpy(float) > stage.fe_h_min
+    rows = np.flatnonzero(ok)
+    if stage.n_stars and split == "train":
+        if rows.size < stage.n_stars:
+            raise ValueError(f"{store.path}: only {rows.size} {split} stars pass the stage's cuts; n_stars asks for {stage.n_stars}")
+        rows = np.sort(np.random.default_rng(stage.seed).choice(rows, stage.n_stars, replace=False))
+    return rows
+
+
+def label_standardisation(store: SpectraStore, rows, labels):
+    """Median and MAD-std of each label over ``rows`` (the pre-training set)."""
+    stats = [median_mad_std(store.stars[k].to_numpy(float)[rows]) for k in labels]
+    return np.array([m for m, _ in stats]), np.array([s if s > 0 else 1.0 for _, s in stats])
+
+
+class Windows:
+    """A stage's data in memory: flux (stars x pixels), wavelengths, standardised labels and errors."""
+
+    def __init__(self, store: SpectraStore, stage: StageConfig, rows, columns, median, scale, labels, context: int):
+        self.flux = store.read(stage.spectra, rows, columns)
+        self.wavelength = store.wavelength_aa[columns].astype(np.float32)
+        s = store.stars.iloc[rows]
+        self.target_idx = [labels.index(t) for t in stage.targets]
+        med, sc = median[self.target_idx], scale[self.target_idx]
+        self.y = ((s[list(stage.targets)].to_numpy(float) - med) / sc).astype(np.float32)
+        err = s[[f"{t}_err" for t in stage.targets]].to_numpy(float) / sc
+        self.yerr = np.where(np.isfinite(err), err, 0.0).astype(np.float32)
+        self.request = np.array([1 + i for i in self.target_idx])  # token ids of the labels (0 is flux)
+        self.context = min(context, self.flux.shape[1])
+
+    def __len__(self):
+        return self.flux.shape[0]
+
+    def batch(self, idx, rng):
+        p = self.flux.shape[1]
+        start = rng.integers(0, p - self.context + 1, size=len(idx))
+        cols = start[:, None] + np.arange(self.context)
+        flux = self.flux[np.asarray(idx)[:, None], cols]
+        tid = np.broadcast_to(self.request, (len(idx), self.request.size))
+        return (torch.from_numpy(flux), torch.from_numpy(self.wavelength[cols]), torch.from_numpy(np.ascontiguousarray(tid)),
+                torch.from_numpy(self.y[idx]), torch.from_numpy(self.yerr[idx]))
+
+
+def _loss(model, batch, device, amp_dtype):
+    flux, lam, tid, y, yerr = (t.to(device) for t in batch)
+    ids, values, mask = pixel_tokens(flux)
+    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        mean, logvar, _ = model(ids, values, mask, tid, lam)
+    ok = torch.isfinite(y) & mask.any(1, keepdim=True)
+    nll = robust_gaussian_nll(mean, logvar, torch.nan_to_num(y), yerr)
+    n = ok.sum()
+    return (nll * ok).sum() / n.clamp(min=1), int(n)
+
+
+# -- a stage ---------------------------------------------------------------------------------------
+def train_stage(store_path, out_dir, stage: StageConfig, model_cfg: SpectraFMConfig | None = None, init_from=None, on_epoch=None):
+    """Train one stage; writes ``model.pt`` (weights, architecture, label standardisation, stage)
+    and ``history.csv`` in out_dir. ``init_from``: the folder of the stage to start from (its
+    architecture and standardisation are kept); otherwise ``model_cfg`` builds a fresh model."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = SpectraStore(store_path)
+    device = pick_device(stage.device)
+    amp_dtype, _ = precision_for(device)
+    if device.type == "cuda" and amp_dtype == torch.float16:
+        amp_dtype = None  # no GradScaler here: fp16 without one underflows; train in float32 on such GPUs
+    if stage.threads:
+        torch.set_num_threads(stage.threads)
+    torch.manual_seed(stage.seed)
+    if init_from:
+        ckpt = load_checkpoint(init_from)
+        model_cfg, median, scale = ckpt["config"], ckpt["median"], ckpt["scale"]
+        model = SpectraFM(model_cfg)
+        init_weights_like(model, ckpt["state"])
+    else:
+        model = SpectraFM(model_cfg)
+        median, scale = label_standardisation(store, stage_rows(store, stage, "train"), list(model_cfg.labels))
+    unknown = [t for t in stage.targets if t not in model_cfg.labels]
+    if unknown:
+        raise ValueError(f"stage targets {unknown} are not among the model's labels {list(model_cfg.labels)}")
+    frozen = freeze(model, stage.freeze)
+    model = model.to(device)
+    labels = list(model_cfg.labels)
+    cols = stage_columns(store, stage, model_cfg.context)
+    train = Windows(store, stage, stage_rows(store, stage, "train"), cols, median, scale, labels, model_cfg.context)
+    val_stage = StageConfig(**{**asdict(stage), "n_stars": 0})
+    val = Windows(store, val_stage, stage_rows(store, val_stage, "val"), cols, median, scale, labels, model_cfg.context)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
+    n_batches = max(1, -(-len(train) // stage.batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=stage.restart_epochs or stage.epochs, eta_min=stage.lr_min)
+    log.info("stage on %s spectra %.0f-%.0f A (%d pixels, context %d): %d train / %d val stars, %d trainable of %d parameters "
+             "(frozen: %s), %s %s, %d epochs of %d batches", stage.spectra, train.wavelength[0], train.wavelength[-1], cols.size,
+             train.context, len(train), len(val), sum(p.numel() for p in params), sum(p.numel() for p in model.parameters()),
+             ", ".join(frozen) or "none", device, amp_dtype or "float32", stage.epochs, n_batches)
+    history, t_run = [], time.perf_counter()
+    for epoch in range(stage.epochs):
+        model.train()
+        rng = np.random.default_rng([stage.seed, epoch])
+        order = rng.permutation(len(train))
+        t0, total, count = time.perf_counter(), 0.0, 0
+        lr_used = opt.param_groups[0]["lr"]
+        for i in range(n_batches):
+            loss, n = _loss(model, train.batch(order[i * stage.batch_size:(i + 1) * stage.batch_size], rng), device, amp_dtype)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, stage.grad_clip)
+            opt.step()
+            lr_used = opt.param_groups[0]["lr"]
+            sched.step(epoch + (i + 1) / n_batches)
+            total += float(loss.detach()) * n
+            count += n
+        dt = time.perf_counter() - t0
+        row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": validation_loss(model, val, stage, device, amp_dtype),
+               "lr": lr_used, "seconds": round(dt, 3), "stars_per_s": round(len(train) / max(dt, 1e-9), 1)}
+        history.append(row)
+        if on_epoch:
+            on_epoch(row)
+        eta = (time.perf_counter() - t_run) / (epoch + 1) * (stage.epochs - epoch - 1)
+        log.info("epoch %3d/%d  train %.4f  val %.4f  lr %.2e  %6.0f stars/s  ETA %s", epoch + 1, stage.epochs, row["train_loss"],
+                 row["val_loss"], lr_used, row["stars_per_s"], time.strftime("%H:%M:%S", time.gmtime(eta)))
+    write_history(out / "history.csv", history)
+    save_checkpoint(out / "model.pt", model, model_cfg, median, scale,
+                    {**asdict(stage), "n_train": len(train), "pixels_aa": [float(train.wavelength[0]), float(train.wavelength[-1])]})
+    return model, history
+
+
+@torch.no_grad()
+def validation_loss(model, data: Windows, stage, device, amp_dtype):
+    if len(data) == 0:
+        return float("nan")
+    model.eval()
+    rng = np.random.default_rng(12345)  # the same windows every epoch
+    total, count = 0.0, 0
+    for i in range(0, len(data), stage.batch_size):
+        loss, n = _loss(model, data.batch(np.arange(i, min(len(data), i + stage.batch_size)), rng), device, amp_dtype)
+        total += float(loss) * n
+        count += n
+    model.train()
+    return total / max(count, 1)
+
+
+def write_history(path, history):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+
+
+def save_checkpoint(path, model, cfg, median, scale, stage: dict):
+    tmp = Path(path).with_suffix(".tmp")
+    kind = "fcnn" if isinstance(model, FCNN) else "spectrafm"
+    torch.save({"format": f"{kind}/1", "config": cfg.to_dict(), "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "median": [float(x) for x in median], "scale": [float(x) for x in scale], "stage": stage}, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(model_dir) -> dict:
+    path = Path(model_dir) / "model.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no SpectraFM model here; run its spectrafm_train rule first")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    kind = ckpt.get("format", "").split("/")[0]
+    cfg = FCNNConfig.from_dict(ckpt["config"]) if kind == "fcnn" else SpectraFMConfig.from_dict(ckpt["config"])
+    return {**ckpt, "kind": kind, "config": cfg, "median": np.asarray(ckpt["median"]), "scale": np.asarray(ckpt["scale"])}
+
+
+def load_model(model_dir, device="cpu"):
+    """(model in eval mode, checkpoint dict) of a stage's folder."""
+    ckpt = load_checkpoint(model_dir)
+    model = FCNN(ckpt["config"]) if ckpt["kind"] == "fcnn" else SpectraFM(ckpt["config"])
+    model.load_state_dict(ckpt["state"])
+    return model.to(device).eval(), ckpt
+
+
+# -- prediction ------------------------------------------------------------------------------------
+def chunk_starts(n_pixels: int, context: int) -> np.ndarray:
+    """Starts of consecutive chunks of ``context`` pixels covering n_pixels; the last ends at the last pixel."""
+    if n_pixels <= context:
+        return np.array([0])
+    starts = np.arange(0, n_pixels - context + 1, context)
+    return starts if starts[-1] + context == n_pixels else np.append(starts, n_pixels - context)
+
+
+@torch.no_grad()
+def predict(model_dir, flux, wavelength_aa, labels=None, batch_size: int = 256, device="cpu"):
+    """Labels of spectra (stars x pixels on ``wavelength_aa``) in physical units: {label: (mean, sigma)}.
+
+    SpectraFM reads chunks of its context and averages their means (and their predicted
+    variances); the FCNN reads its fixed window (the flux must have exactly its n_pixels)."""
+    model, ckpt = load_model(model_dir, device)
+    cfg, med, sc = ckpt["config"], ckpt["median"], ckpt["scale"]
+    labels = list(labels or cfg.labels)
+    flux = np.asarray(flux, np.float32)
+    n, p = flux.shape
+    if ckpt["kind"] == "fcnn":
+        if p != cfg.n_pixels:
+            raise ValueError(f"{model_dir}: the FCNN reads {cfg.n_pixels} pixels; got {p}")
+        outs = [model(torch.from_numpy(flux[i:i + batch_size]).to(device)) for i in range(0, n, batch_size)]
+        mean = torch.cat([o[0] for o in outs]).cpu().numpy()
+        var = torch.cat([o[1] for o in outs]).exp().cpu().numpy()
+        idx = [list(cfg.labels).index(t) for t in labels]
+        return {t: (mean[:, j] * sc[j] + med[j], np.sqrt(var[:, j]) * sc[j]) for t, j in zip(labels, idx)}
+    ctx = cfg.context
+    starts = chunk_starts(p, ctx)
+    width = min(ctx, p)
+    cols = starts[:, None] + np.arange(width)  # (chunks, width)
+    lam = np.asarray(wavelength_aa, np.float32)[cols]
+    idx = [cfg.labels.index(t) for t in labels]
+    tid = torch.tensor([[1 + j for j in idx]], device=device)
+    means = np.full((n, starts.size, len(idx)), np.nan)
+    varis = np.full_like(means, np.nan)
+    stars_per_batch = max(1, batch_size // starts.size)
+    for i in range(0, n, stars_per_batch):
+        f = torch.from_numpy(flux[i:i + stars_per_batch][:, cols].reshape(-1, width)).to(device)
+        w = torch.from_numpy(np.broadcast_to(lam, (f.shape[0] // starts.size, *lam.shape)).reshape(-1, width).copy()).to(device)
+        ids, values, mask = pixel_tokens(f)
+        m, lv, _ = model(ids, values, mask, tid.expand(f.shape[0], -1), w)
+        empty = ~mask.any(1)
+        m[empty], lv[empty] = float("nan"), float("nan")
+        means[i:i + stars_per_batch] = m.float().cpu().numpy().reshape(-1, starts.size, len(idx))
+        varis[i:i + stars_per_batch] = lv.float().exp().cpu().numpy().reshape(-1, starts.size, len(idx))
+    with warnings.catch_warnings():  # a star without a valid pixel in any chunk stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, var = np.nanmean(means, axis=1), np.nanmean(varis, axis=1)
+    return {t: (mean[:, k] * sc[j] + med[j], np.sqrt(var[:, k]) * sc[j]) for k, (t, j) in enumerate(zip(labels, idx))}
+
+
+# -- attention -------------------------------------------------------------------------------------
+LINE_ELEMENT = {"fe_h": "Fe", "mg_fe": "Mg", "o_fe": "O", "logg": "H", "teff": None}  # None: any line
+
+
+def near_lines(wavelength_aa, element, tolerance_aa: float = 1.0) -> np.ndarray:
+    """True where a wavelength lies within ``tolerance_aa`` of a line of ``element`` (None: of any element)."""
+    lines = line_list()
+    w = lines["wavelength_aa"].to_numpy() if element is None else lines.loc[lines.element == element, "wavelength_aa"].to_numpy()
+    lam = np.asarray(wavelength_aa, float)
+    return (np.abs(lam[..., None] - w).min(-1) <= tolerance_aa) if w.size else np.zeros(lam.shape, bool)
+
+
+@torch.no_grad()
+def attention(model_dir, flux, wavelength_aa, label: str, top_k: int = 5, tolerance_aa: float = 1.0, batch_size: int = 128, device="cpu"):
+    """Where the decoder looks when asked for ``label``: the cross-attention from the request to the
+    pixels, averaged over the decoder blocks and heads, in chunks of the model's context.
+
+    Returns (summary, profile): the fraction of each chunk's ``top_k`` most-attended pixels lying
+    within ``tolerance_aa`` of a line of the label's element (LINE_ELEMENT), the same fraction for
+    all valid pixels (what random pixels would give), and the mean relative attention per pixel
+    (1 = uniform) over stars."""
+    model, ckpt = load_model(model_dir, device)
+    cfg = ckpt["config"]
+    flux = np.asarray(flux, np.float32)
+    n, p = flux.shape
+    starts = chunk_starts(p, cfg.context)
+    width = min(cfg.context, p)
+    cols = starts[:, None] + np.arange(width)
+    lam = np.asarray(wavelength_aa, np.float32)
+    tid = torch.tensor([[1 + cfg.labels.index(label)]], device=device)
+    near = near_lines(lam, LINE_ELEMENT.get(label), tolerance_aa)
+    hits = picks = 0
+    valid_near = valid = 0
+    profile, counts = np.zeros(p), np.zeros(p)
+    per_batch = max(1, batch_size // starts.size)
+    for i in range(0, n, per_batch):
+        f = torch.from_numpy(flux[i:i + per_batch][:, cols].reshape(-1, width)).to(device)
+        w = torch.from_numpy(np.broadcast_to(lam[cols], (f.shape[0] // starts.size, *cols.shape)).reshape(-1, width).copy()).to(device)
+        ids, values, mask = pixel_tokens(f)
+        _, _, att = model(ids, values, mask, tid.expand(f.shape[0], -1), w, need_weights=True)
+        a = att[:, 0].float().mean(1).cpu().numpy()  # (items, width): mean over decoder blocks
+        m = mask.cpu().numpy()
+        c = np.tile(cols, (f.shape[0] // starts.size, 1))  # each item's pixel columns
+        k = min(top_k, width)
+        top = np.argsort(-np.where(m, a, -1), axis=1)[:, :k]
+        ok = np.take_along_axis(m, top, 1)
+        hits += int((near[np.take_along_axis(c, top, 1)] & ok).sum())
+        picks += int(ok.sum())
+        valid_near += int((near[c] & m).sum())
+        valid += int(m.sum())
+        rel = a * m.sum(1, keepdims=True)  # 1 = uniform over the chunk's valid pixels
+        np.add.at(profile, c[m], rel[m])
+        np.add.at(counts, c[m], 1)
+    summary = {"label": label, "element": LINE_ELEMENT.get(label) or "any", "top_k": k, "tolerance_aa": tolerance_aa,
+               "top_fraction_near_lines": hits / max(picks, 1), "random_fraction_near_lines": valid_near / max(valid, 1)}
+    summary["enrichment"] = summary["top_fraction_near_lines"] / max(summary["random_fraction_near_lines"], 1e-12)
+    with np.errstate(invalid="ignore"):
+        return summary, profile / counts
+
+
+# -- the FCNN --------------------------------------------------------------------------------------
+def train_fcnn(store_path, out_dir, stage: StageConfig, fcnn_cfg: FCNNConfig, on_epoch=None):
+    """The fully connected network trained from scratch on the same stars and window as ``stage``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store = SpectraStore(store_path)
+    device = pick_device(stage.device)
+    if stage.threads:
+        torch.set_num_threads(stage.threads)
+    torch.manual_seed(stage.seed)
+    labels = list(stage.targets)
+    cols = stage_columns(store, stage, fcnn_cfg.n_pixels)
+    fcnn_cfg = FCNNConfig(**{**asdict(fcnn_cfg), "n_pixels": int(cols.size), "labels": tuple(labels)})
+    rows = stage_rows(store, stage, "train")
+    median, scale = label_standardisation(store, rows, labels)
+    data = Windows(store, stage, rows, cols, median, scale, labels, cols.size)
+    model = FCNN(fcnn_cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=stage.lr, weight_decay=stage.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=stage.epochs, eta_min=stage.lr_min)
+    x, y, yerr = (torch.from_numpy(a).to(device) for a in (data.flux, data.y, data.yerr))
+    log.info("FCNN: %d parameters, %d stars x %d pixels (%.0f-%.0f A), %d epochs", model.n_parameters(), len(data), cols.size,
+             data.wavelength[0], data.wavelength[-1], stage.epochs)
+    history, t_run = [], time.perf_counter()
+    for epoch in range(stage.epochs):
+        model.train()
+        order = torch.from_numpy(np.random.default_rng([stage.seed, epoch]).permutation(len(data))).to(device)
+        total = 0.0
+        for i in range(0, len(data), stage.batch_size):
+            b = order[i:i + stage.batch_size]
+            mean, logvar = model(x[b])
+            ok = torch.isfinite(y[b])
+            loss = (robust_gaussian_nll(mean, logvar, torch.nan_to_num(y[b]), yerr[b]) * ok).sum() / ok.sum().clamp(min=1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), stage.grad_clip)
+            opt.step()
+            total += float(loss.detach()) * len(b)
+        sched.step()
+        history.append({"epoch": epoch, "train_loss": total / len(data), "lr": sched.get_last_lr()[0]})
+        if on_epoch:
+            on_epoch(history[-1])
+        if (epoch + 1) % max(1, stage.epochs // 10) == 0 or epoch + 1 == stage.epochs:
+            eta = (time.perf_counter() - t_run) / (epoch + 1) * (stage.epochs - epoch - 1)
+            log.info("FCNN epoch %4d/%d  train %.4f  ETA %.0f s", epoch + 1, stage.epochs, history[-1]["train_loss"], eta)
+    write_history(out / "history.csv", history)
+    save_checkpoint(out / "model.pt", model, fcnn_cfg, median, scale,
+                    {**asdict(stage), "n_train": len(data), "pixels_aa": [float(data.wavelength[0]), float(data.wavelength[-1])]})
+    return model, history

@@ -1,0 +1,97 @@
+# SpectraFM (Koblischke & Bovy 2024): APOGEE pixel spectra as tokens with a wavelength encoding,
+# pre-trained on synthetic spectra and fine-tuned on observed ones; the FCNN it is compared with;
+# its evaluation (results/eval/spectrafm/), whose figures the figure rule draws.
+rule apogee_spectra:
+    input:
+        allstar=ALLSTAR,
+        truth=mock_only(f"{SKY}/truth.parquet"),
+        aspcapstar=[] if MOCK else [config["inputs"]["aspcapstar"]],
+        code=library("apogee/spectra", "apogee/store", "io", "tokens/store"),
+    output:
+        store=directory(f"{RESULTS}/spectrafm/spectra.zarr"),
+        lines=f"{RESULTS}/spectrafm/lines.csv",
+    params:
+        mock=config["sky"].get("apogee_spectra", {}) if MOCK else None,
+        split=SPECTRAFM_CFG.get("split", {}),
+    log:
+        f"{RESULTS}/logs/apogee_spectra.log",
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../envs/catalog.yaml"
+    script:
+        "../scripts/apogee_spectra.py"
+
+
+rule spectrafm_train:
+    input:
+        store=rules.apogee_spectra.output.store,
+        init=spectrafm_init,
+        code=library("apogee", "model/model", "model/train", "stats"),
+    output:
+        model=f"{RESULTS}/spectrafm/{{stage}}/model.pt",
+        history=f"{RESULTS}/spectrafm/{{stage}}/history.csv",
+    params:
+        stage=lambda w: SPECTRAFM_STAGES[w.stage],
+        model={k: SPECTRAFM_CFG.get(k) for k in ("preset", "model")},
+        device=SPECTRAFM_CFG.get("device", "auto"),
+    wildcard_constraints:
+        stage="|".join(SPECTRAFM_STAGES),
+    log:
+        f"{RESULTS}/logs/spectrafm_train_{{stage}}.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=SPECTRAFM_CFG.get("gpus", 0),
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/spectrafm_train.py"
+
+
+rule spectrafm_fcnn:
+    input:
+        store=rules.apogee_spectra.output.store,
+        code=library("apogee", "model/model", "model/train", "stats"),
+    output:
+        model=f"{RESULTS}/spectrafm/fcnn/model.pt",
+        history=f"{RESULTS}/spectrafm/fcnn/history.csv",
+    params:
+        stage={**SPECTRAFM_STAGES.get("finetune_fe", {}), **{k: v for k, v in SPECTRAFM_CFG.get("fcnn", {}).items() if k not in ("hidden", "dropout")}},
+        fcnn={k: v for k, v in SPECTRAFM_CFG.get("fcnn", {}).items() if k in ("hidden", "dropout")},
+        device=SPECTRAFM_CFG.get("device", "auto"),
+    log:
+        f"{RESULTS}/logs/spectrafm_fcnn.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/spectrafm_train.py"
+
+
+rule evaluate_spectrafm:
+    input:
+        store=rules.apogee_spectra.output.store,
+        models=expand(f"{RESULTS}/spectrafm/{{stage}}/model.pt", stage=["pretrain", "finetune_real", "finetune_fe", "fcnn"]),
+        code=library("apogee", "evaluate/spectrafm", "evaluate/data", "model/model", "model/train", "stats"),
+    output:
+        metrics=f"{RESULTS}/eval/spectrafm/metrics.json",
+        predictions=f"{RESULTS}/eval/spectrafm/predictions.parquet",
+    params:
+        settings=config["evaluate"].get("spectrafm", {}),
+    log:
+        f"{RESULTS}/logs/evaluate_spectrafm.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/spectrafm_evaluate.py"

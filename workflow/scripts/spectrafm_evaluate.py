@@ -1,0 +1,19 @@
+"""Rule evaluate_spectrafm: Table 1, the [Fe/H] transfer test and the attention read-out -> metrics.json + predictions.parquet."""
+import time
+from pathlib import Path
+
+from pipeline.evaluate.data import write_tables
+from pipeline.evaluate.spectrafm import spectrafm
+from pipeline.io.atomic import write_json
+from pipeline.tracking import rule_run
+
+sm = snakemake  # noqa: F821
+with rule_run(sm) as run:
+    log = run.log
+    t0 = time.perf_counter()
+    models = {Path(p).parent.name: Path(p).parent for p in sm.input.models}
+    metrics, tables = spectrafm(sm.input.store, models, dict(sm.params.settings))
+    metrics = {"task": "spectrafm", "issue_letter": "8", "paper_figures": "Koblischke & Bovy 2024, Table 1, Figs. 4-5",
+               "seconds": round(time.perf_counter() - t0, 2), **metrics}
+    write_tables(sm.output.predictions, tables)
+    write_json(metrics, sm.output.metrics)
