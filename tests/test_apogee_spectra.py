@@ -28,6 +28,24 @@ def test_line_depth_by_hand():
     assert line_depth(1.0, -0.4, 0.0, "H", 6000.0, 4.5, -2.0) > line_depth(1.0, -0.4, 0.0, "H", 4500.0, 1.5, 0.0)
 
 
+def _far_from_lines(lam):
+    """Pixels more than 3 A from any metal line and 25 A from the (pressure-broadened) Brackett lines."""
+    metal = np.array([w for el, w, *_ in LINES if el != "H"])
+    h = np.array([w for el, w, *_ in LINES if el == "H"])
+    return (np.min(np.abs(lam[:, None] - metal), axis=1) > 3.0) & (np.min(np.abs(lam[:, None] - h), axis=1) > 25.0)
+
+
+def test_brackett_lines_broaden_with_gravity():
+    from pipeline.apogee.spectra import brackett_sigma_aa
+
+    assert brackett_sigma_aa(2.5) == pytest.approx(1.0)
+    assert brackett_sigma_aa(4.5) == pytest.approx(10 ** 0.7)  # ~5 A in dwarfs
+    labels = dict(teff_k=[5200.0] * 2, logg_dex=[1.5, 4.5], fe_h=[0.0] * 2, o_fe=[0.0] * 2, mg_fe=[0.0] * 2)
+    f = normalised_spectra(**labels)
+    wing = _line_core(f, 16811.11 + 6.0)  # 6 A from Br 11's centre: continuum in the giant, in the wing of the dwarf
+    assert wing[1] < wing[0] - 0.01
+
+
 def _line_core(flux, wavelength):
     return flux[:, np.argmin(np.abs(aspcap_wavelength_aa() - wavelength))]
 
@@ -38,7 +56,7 @@ def test_metal_lines_deepen_with_metallicity_and_the_continuum_is_one():
     core = _line_core(f, 16386.30)
     assert core[0] > core[1] > core[2]
     lam = aspcap_wavelength_aa()
-    far = np.min(np.abs(lam[:, None] - np.array([w for _, w, *_ in LINES])[None, :]), axis=1) > 3.0
+    far = _far_from_lines(lam)
     np.testing.assert_allclose(f[:, far], 1.0, atol=2e-3)
 
 
@@ -55,7 +73,7 @@ def test_observed_spectra_carry_the_synthetic_gap_noise_and_bad_pixels():
     kept = LINES[1][1]  # a line in both: the observed one is deeper
     assert np.nanmedian(_line_core(observed, kept)) < _line_core(synthetic, kept)[0]
     lam = aspcap_wavelength_aa()
-    far = np.min(np.abs(lam[:, None] - np.array([w for _, w, *_ in LINES])[None, :]), axis=1) > 3.0
+    far = _far_from_lines(lam)
     resid = observed[:, far] - synthetic[:, far]
     assert np.nanstd(resid) == pytest.approx(0.01, rel=0.05)  # 1 / SNR
 

@@ -108,6 +108,13 @@ def line_sigma_aa(wavelength_aa, teff_k):
     return np.hypot(instrument, np.asarray(wavelength_aa, float) * v / C_KMS)
 
 
+def brackett_sigma_aa(logg_dex):
+    """Pressure (Stark) broadening of the Brackett lines (Angstrom): 1 A at logg 2.5, growing by
+    10^0.35 per dex of gravity (about 5 A in dwarfs, 0.3 A in luminous giants): the H band's
+    clearest gravity signal."""
+    return 1.0 * 10.0 ** (0.35 * (np.asarray(logg_dex, float) - 2.5))
+
+
 @dataclass
 class SyntheticGap:
     """How observed spectra differ from the synthetic model (the "synthetic gap")."""
@@ -133,6 +140,8 @@ def normalised_spectra(teff_k, logg_dex, fe_h, o_fe, mg_fe, wavelength_aa=None, 
                 continue
             d = np.minimum(depth_scale * line_depth(s0, ct, cg, el, teff[sl], logg[sl], line_abundance(el, fe[sl], o[sl], mg[sl])), 0.95)
             sig = line_sigma_aa(w, teff[sl])[:, None]
+            if el == "H":
+                sig = np.hypot(sig, brackett_sigma_aa(logg[sl])[:, None])
             near = np.abs(lam - w) < 6.0 * sig.max()
             prof = np.exp(-0.5 * ((lam[near][None, :] - w) / sig) ** 2)
             tau[:, near] += -np.log1p(-d[:, None] * prof)  # lines add in optical depth, not in depth
