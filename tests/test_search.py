@@ -96,3 +96,15 @@ def test_cli_search(searcher, tmp_path, capsys):
     assert main(["search", "--model", str(tmp / "search"), "--query", "jh=0.6", "--top", "4", "--output", str(out)]) == 0
     assert len(pd.read_csv(out)) == 4
     assert main(["search", "--model", str(tmp / "search"), "--query", "teff"]) == 2
+
+
+def test_partial_queries_leave_out_tokens_of_a_share_of_rows_and_keep_one():
+    from pipeline.search import partial_queries
+
+    mask = torch.ones(4000, 5, dtype=torch.bool)
+    mask[:, 4] = False  # jk missing for everyone: never switched on
+    out = partial_queries(mask, 0.5, torch.Generator().manual_seed(0))
+    assert not (out & ~mask).any() and out.any(1).all()  # only present tokens, at least one per row
+    changed = (out != mask).any(1).float().mean().item()
+    assert 0.40 < changed < 0.50  # half the rows are partial; a few keep all 4 tokens by chance (1/2^4 of them)
+    assert torch.equal(partial_queries(mask, 0.0), mask)

@@ -46,6 +46,7 @@ class SearchConfig:
     encoder_lr: float = 1e-4  # the copied encoders (0: frozen)
     weight_decay: float = 1e-4
     min_spectra_tokens: int = 10
+    partial_query_fraction: float = 0.5  # share of training queries with a random part of their tokens left out
     seed: int = 0
     device: str = "auto"
     threads: int = 0
@@ -86,6 +87,19 @@ class ContrastiveSearch(nn.Module):
         super().__init__()
         self.spectra = StarEncoder(net, cfg.embed_dim, cfg.hidden)
         self.params = StarEncoder(net, cfg.embed_dim, cfg.hidden)
+
+
+def partial_queries(mask, fraction: float, generator=None):
+    """Leave out a random part of the query tokens of a ``fraction`` of the rows (each token kept
+    with probability 1/2, and always one of those present), so that the parameter encoder learns
+    to place a partial query (Teff and logg only, J-H only) among the spectra it fits."""
+    if fraction <= 0:
+        return mask
+    b, n = mask.shape
+    u = torch.rand(3, b, n, generator=generator).to(mask.device)
+    partial = u[0, :, :1] < fraction
+    one = torch.zeros_like(mask).scatter_(1, u[1].masked_fill(~mask, -1.0).argmax(1, keepdim=True), True)
+    return torch.where(partial, mask & ((u[2] < 0.5) | one), mask)
 
 
 def soft_contrastive_loss(y_j, y_k, temperature: float = 0.05):
@@ -161,6 +175,7 @@ def train_search(base_dir, store_path, out_dir, cfg: SearchConfig, on_epoch=None
     log.info("contrastive search: %d train / %d val stars, %d epochs of %d batches, tau %.3g",
              n, len(data["val"]), cfg.epochs, steps, cfg.temperature)
     rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
     history, t_run = [], time.perf_counter()
     for epoch in range(cfg.epochs):
         model.train()
@@ -169,12 +184,13 @@ def train_search(base_dir, store_path, out_dir, cfg: SearchConfig, on_epoch=None
         for i in range(steps):  # full batches only: the loss's scale depends on the batch size
             b = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size].to(device)
             (si, sv, sm), (qi, qv, qm) = tens["train"]
-            loss = soft_contrastive_loss(model.spectra(si[b], sv[b], sm[b]), model.params(qi[b], qv[b], qm[b]), cfg.temperature)
+            q_mask = partial_queries(qm[b], cfg.partial_query_fraction, gen)
+            loss = soft_contrastive_loss(model.spectra(si[b], sv[b], sm[b]), model.params(qi[b], qv[b], q_mask), cfg.temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss)
+            total += float(loss.detach())
         model.eval()
         val = _val_loss(model, tens["val"], cfg)
         dt = time.perf_counter() - t0
@@ -260,10 +276,11 @@ class StarSearch:
         """For database stars queried with their own parameters (``table`` aligned with the database
         rows): the rank (0 = best) of each star's own spectrum among all database spectra."""
         q = self.embed_queries(table[list(self.cfg.query_tokens)])
-        own = np.einsum("ij,ij->i", q, self.matrix)
         ranks = np.empty(len(q), np.int64)
         for s in range(0, len(q), 2048):  # (queries x database) similarities, a block at a time
-            ranks[s:s + 2048] = (q[s:s + 2048] @ self.matrix.T > own[s:s + 2048, None]).sum(axis=1)
+            sim = q[s:s + 2048] @ self.matrix.T
+            own = sim[np.arange(sim.shape[0]), np.arange(s, s + sim.shape[0])]  # the same product: no rounding mismatch
+            ranks[s:s + 2048] = (sim > own[:, None]).sum(axis=1)
         return ranks
 
 
