@@ -124,6 +124,31 @@ def test_tiny_workflow_trains_and_scores_the_star_search(tiny_run):
 
 
 @pytest.mark.slow
+def test_tiny_workflow_pretrains_and_fine_tunes_spectrafm(tiny_run):
+    tmp, _ = tiny_run
+    import pandas as pd
+    import torch
+
+    stars = pd.read_parquet(tmp / "results/spectrafm/spectra.zarr/stars.parquet")
+    assert len(stars) == 300 and {"teff", "fe_h_err", "true_mg_fe", "split"} <= set(stars.columns)
+    assert len(pd.read_csv(tmp / "results/spectrafm/lines.csv")) > 400
+    ck = {s: torch.load(tmp / f"results/spectrafm/{s}/model.pt", weights_only=False) for s in ("pretrain", "finetune_real", "finetune_fe", "fcnn")}
+    assert ck["pretrain"]["stage"]["spectra"] == "synthetic" and ck["finetune_real"]["stage"]["pixels_aa"][1] < 16050
+    assert ck["finetune_fe"]["stage"]["n_train"] == ck["fcnn"]["stage"]["n_train"] == 100
+    assert ck["finetune_fe"]["median"] == ck["pretrain"]["median"]  # fine-tunes keep the pre-training's label scale
+    m = json.loads((tmp / "results/eval/spectrafm/metrics.json").read_text())
+    assert m["reference"] == "truth" and m["fe_h_window"]["n_fe_h_poor"] > 0
+    assert {(r["model"], r["spectra"]) for r in m["table1"]["rows"]} == {("pretrain", "synthetic"), ("pretrain", "observed"),
+                                                                           ("finetune_real", "observed")}
+    for model in ("fcnn", "pretrain", "finetune_real", "finetune_fe"):
+        assert m["fe_h_window"]["models"][model]["rmse_all"] > 0
+    assert [a["label"] for a in m["attention"]] == ["teff", "logg", "fe_h", "o_fe", "mg_fe"]
+    assert all(0 <= a["top_fraction_near_lines"] <= 1 for a in m["attention"])
+    log = (tmp / "results/logs/spectrafm_train_finetune_fe.log").read_text()
+    assert "frozen: decoder, head, encoder.-1" in log
+
+
+@pytest.mark.slow
 def test_a_failed_stage_leaves_no_output(tiny_run, tmp_path):
     tmp, _ = tiny_run
     bad = tmp_path / "bad.parquet"

@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 class StageConfig:
     spectra: str = "synthetic"  # synthetic | observed
     range_aa: tuple | None = None  # [lo, hi) Angstrom; None: every pixel
-    window_centre_aa: float | None = None  # or one window of `context` pixels around this wavelength
+    window_centre_aa: float | None = None  # or one window of `window_pixels` pixels around this wavelength
+    window_pixels: int = 512
     targets: tuple = ("teff", "logg", "fe_h", "o_fe", "mg_fe")
     n_stars: int = 0  # 0: every training star; else a seeded random subset of this many
     fe_h_min: float | None = None  # keep training stars with [Fe/H] above this (the iron-rich 100)
@@ -66,9 +67,11 @@ class StageConfig:
 
 
 # -- data ------------------------------------------------------------------------------------------
-def stage_columns(store: SpectraStore, stage: StageConfig, context: int) -> np.ndarray:
+def stage_columns(store: SpectraStore, stage: StageConfig) -> np.ndarray:
+    """The stage's pixel columns: its window, or every pixel in its range (SpectraFM reads random
+    chunks of its context inside them)."""
     if stage.window_centre_aa is not None:
-        return store.pixels_in(centre_aa=stage.window_centre_aa, n_pixels=context)
+        return store.pixels_in(centre_aa=stage.window_centre_aa, n_pixels=stage.window_pixels)
     lo, hi = stage.range_aa or (None, None)
     cols = store.pixels_in(lo, hi)
     if cols.size == 0:
@@ -164,7 +167,7 @@ def train_stage(store_path, out_dir, stage: StageConfig, model_cfg: SpectraFMCon
     frozen = freeze(model, stage.freeze)
     model = model.to(device)
     labels = list(model_cfg.labels)
-    cols = stage_columns(store, stage, model_cfg.context)
+    cols = stage_columns(store, stage)
     train = Windows(store, stage, stage_rows(store, stage, "train"), cols, median, scale, labels, model_cfg.context)
     val_stage = StageConfig(**{**asdict(stage), "n_stars": 0})
     val = Windows(store, val_stage, stage_rows(store, val_stage, "val"), cols, median, scale, labels, model_cfg.context)
@@ -380,7 +383,7 @@ def train_fcnn(store_path, out_dir, stage: StageConfig, fcnn_cfg: FCNNConfig, on
         torch.set_num_threads(stage.threads)
     torch.manual_seed(stage.seed)
     labels = list(stage.targets)
-    cols = stage_columns(store, stage, fcnn_cfg.n_pixels)
+    cols = stage_columns(store, stage)
     fcnn_cfg = FCNNConfig(**{**asdict(fcnn_cfg), "n_pixels": int(cols.size), "labels": tuple(labels)})
     rows = stage_rows(store, stage, "train")
     median, scale = label_standardisation(store, rows, labels)

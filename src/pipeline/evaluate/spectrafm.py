@@ -66,7 +66,7 @@ def fe_window(store: SpectraStore, rows, models: dict, cfg: dict):
     """[Fe/H] of every test star from the last fine-tune's window, by each model."""
     ckpt = load_checkpoint(models["finetune_fe"])
     stage = ckpt["stage"]
-    cols = store.pixels_in(centre_aa=stage["window_centre_aa"], n_pixels=ckpt["config"].context)
+    cols = store.pixels_in(centre_aa=stage["window_centre_aa"], n_pixels=stage["window_pixels"])
     stars = store.stars.iloc[rows]
     ref = _reference(stars, "fe_h")
     poor = ref < cfg.get("fe_h_poor", -1.0)
