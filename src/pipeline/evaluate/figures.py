@@ -462,13 +462,17 @@ def spectrafm_attention_fig(tables, metrics):
     colours = {"Fe": "C3", "Mg": "C2", "O": "C0", "Si": "C4", "H": "C1"}
     for ax, label in zip(axes[:, 0], labels):
         p = a[a.label == label]
-        ax.plot(p.wavelength_aa, p.attention, "k-", lw=0.5)
+        lam, att = p.wavelength_aa.to_numpy(float), p.attention.to_numpy(float)
+        att = np.where(np.r_[False, np.diff(lam) > 5.0], np.nan, att)  # break the curve at the detector gaps
+        ax.plot(lam, att, "k-", lw=0.5)
         s = summary[label]
-        for el, c in colours.items():
-            w = lines.loc[lines.element == el, "wavelength_aa"]
-            lw, alpha = (1.2, 0.8) if el == s["element"] or s["element"] == "any" else (0.6, 0.25)
-            for x in w:
-                ax.axvline(x, color=c, lw=lw, alpha=alpha, zorder=-1)
+        shown = lines if s["element"] == "any" else lines[lines.element == s["element"]]
+        if s["element"] == "any":
+            shown = shown[shown.real]  # every line would hide the curve: the named APOGEE features only
+        for _, ln in shown.iterrows():
+            real = bool(ln.get("real", True))
+            ax.axvline(ln.wavelength_aa, color=colours.get(ln.element, "0.5"), lw=1.2 if real else 0.5, alpha=0.8 if real else 0.35,
+                       zorder=-1)
         ax.set_ylabel("attention / uniform", fontsize=8)
         ax.set_title(f"request {SFM_LABEL.get(label, label)}: {100 * s['top_fraction_near_lines']:.0f}% of the top-{s['top_k']} pixels "
                      f"within {s['tolerance_aa']:g} A of {s['element']} lines ({100 * s['random_fraction_near_lines']:.1f}% of all pixels)",
