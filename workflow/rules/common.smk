@@ -82,7 +82,7 @@ def init_model(name):
 # Stage 6: the evaluation tasks and their figures (captions in workflow/report/figures.yaml).
 FIGURES = yaml.safe_load(open(workflow.source_path("../report/figures.yaml")))
 EVAL_TASKS = [t for t in config["evaluate"]["tasks"] if t in FIGURES and (MASS_AGE or t != "mass_age") and (SPECTRAFM or t != "spectrafm")]
-MODEL_TASKS = [t for t in FIGURES if t != "spectrafm"]  # tasks of the tabular models (rule evaluate); spectrafm has its own rule
+MODEL_TASKS = [t for t in FIGURES if t not in ("spectrafm",)]  # the tasks of the shared evaluation step; evaluate/tasks.py:OWN_RULE_TASKS have their own
 # the XGBoost experts each task compares with (src/pipeline/evaluate/tasks.py:EXPERTS)
 TASK_EXPERTS = {"spectra_to_parameters": ["xp30_colours"], "rp0_experts": ["params", "params_2mass", "params_2mass_bprp"]}
 

@@ -25,6 +25,8 @@ TASKS = {
     "mass_age": (mass_age.mass_age, "7", "Zhang et al. 2026, Fig. 5"),
     "search": (star_search.star_search, "C", "appendix C"),
 }
+# tasks with their own rule and models (not a StellarModel): SpectraFM (workflow/rules/spectrafm.smk)
+OWN_RULE_TASKS = ("spectrafm",)
 # the XGBoost experts (results/baselines/<set>) each task compares with
 EXPERTS = {"spectra_to_parameters": ("xp30_colours",), "rp0_experts": parameters.RP0_SETS, "mass_age": mass_age.SETS}
 
