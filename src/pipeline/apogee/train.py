@@ -16,7 +16,6 @@ the fine-tunes). Predictions for longer spectra average those of consecutive chu
 """
 from __future__ import annotations
 
-import csv
 import logging
 import time
 import warnings
@@ -27,8 +26,7 @@ import numpy as np
 import torch
 
 from ..model.model import robust_gaussian_nll
-from ..model.train import pick_device, precision_for
-from ..stats import median_mad_std
+from ..model.train import _write_history, pick_device, precision_for
 from .model import FCNN, FCNNConfig, SpectraFM, SpectraFMConfig, freeze, init_weights_like, pixel_tokens
 from .spectra import line_list
 from .store import SpectraStore
@@ -94,9 +92,10 @@ def stage_rows(store: SpectraStore, stage: StageConfig, split: str) -> np.ndarra
 
 
 def label_standardisation(store: SpectraStore, rows, labels):
-    """Median and MAD-std of each label over ``rows`` (the pre-training set)."""
-    stats = [median_mad_std(store.stars[k].to_numpy(float)[rows]) for k in labels]
-    return np.array([m for m, _ in stats]), np.array([s if s > 0 else 1.0 for _, s in stats])
+    """Median and MAD-std of each label over ``rows`` (the pre-training set), as the token store's."""
+    from ..tokens.store import robust_standardisation
+
+    return robust_standardisation(store.stars[list(labels)].to_numpy(float), rows)
 
 
 class Windows:
@@ -205,7 +204,7 @@ def train_stage(store_path, out_dir, stage: StageConfig, model_cfg: SpectraFMCon
         eta = (time.perf_counter() - t_run) / (epoch + 1) * (stage.epochs - epoch - 1)
         log.info("epoch %3d/%d  train %.4f  val %.4f  lr %.2e  %6.0f stars/s  ETA %s", epoch + 1, stage.epochs, row["train_loss"],
                  row["val_loss"], lr_used, row["stars_per_s"], time.strftime("%H:%M:%S", time.gmtime(eta)))
-    write_history(out / "history.csv", history)
+    _write_history(out / "history.csv", history)
     save_checkpoint(out / "model.pt", model, model_cfg, median, scale,
                     {**asdict(stage), "n_train": len(train), "pixels_aa": [float(train.wavelength[0]), float(train.wavelength[-1])]})
     return model, history
@@ -224,13 +223,6 @@ def validation_loss(model, data: Windows, stage, device, amp_dtype):
         count += n
     model.train()
     return total / max(count, 1)
-
-
-def write_history(path, history):
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
 
 
 def save_checkpoint(path, model, cfg, median, scale, stage: dict):
@@ -268,6 +260,23 @@ def chunk_starts(n_pixels: int, context: int) -> np.ndarray:
     return starts if starts[-1] + context == n_pixels else np.append(starts, n_pixels - context)
 
 
+def chunk_batches(flux, wavelength_aa, context: int, batch_size: int, device):
+    """The spectra (stars x pixels) cut into consecutive chunks of ``context`` pixels, in batches of
+    whole stars: yields (first star, pixel columns of each item (items x width), the items' pixel
+    tokens ids/values/mask and wavelengths); a star's chunks are consecutive items."""
+    n, p = flux.shape
+    starts = chunk_starts(p, context)
+    cols = starts[:, None] + np.arange(min(context, p))  # (chunks, width)
+    lam = np.asarray(wavelength_aa, np.float32)[cols]
+    per_batch = max(1, batch_size // starts.size)
+    for i in range(0, n, per_batch):
+        k = min(per_batch, n - i)
+        item_cols = np.tile(cols, (k, 1))
+        f = torch.from_numpy(flux[i:i + k][:, cols].reshape(item_cols.shape)).to(device)
+        w = torch.from_numpy(np.tile(lam, (k, 1))).to(device)
+        yield (i, item_cols, *pixel_tokens(f), w)
+
+
 @torch.no_grad()
 def predict(model_dir, flux, wavelength_aa, labels=None, batch_size: int = 256, device="cpu"):
     """Labels of spectra (stars x pixels on ``wavelength_aa``) in physical units: {label: (mean, sigma)}.
@@ -287,25 +296,18 @@ def predict(model_dir, flux, wavelength_aa, labels=None, batch_size: int = 256, 
         var = torch.cat([o[1] for o in outs]).exp().cpu().numpy()
         idx = [list(cfg.labels).index(t) for t in labels]
         return {t: (mean[:, j] * sc[j] + med[j], np.sqrt(var[:, j]) * sc[j]) for t, j in zip(labels, idx)}
-    ctx = cfg.context
-    starts = chunk_starts(p, ctx)
-    width = min(ctx, p)
-    cols = starts[:, None] + np.arange(width)  # (chunks, width)
-    lam = np.asarray(wavelength_aa, np.float32)[cols]
     idx = [cfg.labels.index(t) for t in labels]
     tid = torch.tensor([[1 + j for j in idx]], device=device)
-    means = np.full((n, starts.size, len(idx)), np.nan)
+    n_chunks = chunk_starts(p, cfg.context).size
+    means = np.full((n, n_chunks, len(idx)), np.nan)
     varis = np.full_like(means, np.nan)
-    stars_per_batch = max(1, batch_size // starts.size)
-    for i in range(0, n, stars_per_batch):
-        f = torch.from_numpy(flux[i:i + stars_per_batch][:, cols].reshape(-1, width)).to(device)
-        w = torch.from_numpy(np.broadcast_to(lam, (f.shape[0] // starts.size, *lam.shape)).reshape(-1, width).copy()).to(device)
-        ids, values, mask = pixel_tokens(f)
-        m, lv, _ = model(ids, values, mask, tid.expand(f.shape[0], -1), w)
+    for i, _, ids, values, mask, w in chunk_batches(flux, wavelength_aa, cfg.context, batch_size, device):
+        m, lv, _ = model(ids, values, mask, tid.expand(ids.shape[0], -1), w)
         empty = ~mask.any(1)
         m[empty], lv[empty] = float("nan"), float("nan")
-        means[i:i + stars_per_batch] = m.float().cpu().numpy().reshape(-1, starts.size, len(idx))
-        varis[i:i + stars_per_batch] = lv.float().exp().cpu().numpy().reshape(-1, starts.size, len(idx))
+        k = ids.shape[0] // n_chunks
+        means[i:i + k] = m.float().cpu().numpy().reshape(k, n_chunks, len(idx))
+        varis[i:i + k] = lv.float().exp().cpu().numpy().reshape(k, n_chunks, len(idx))
     with warnings.catch_warnings():  # a star without a valid pixel in any chunk stays NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, var = np.nanmean(means, axis=1), np.nanmean(varis, axis=1)
@@ -336,26 +338,18 @@ def attention(model_dir, flux, wavelength_aa, label: str, top_k: int = 5, tolera
     model, ckpt = load_model(model_dir, device)
     cfg = ckpt["config"]
     flux = np.asarray(flux, np.float32)
-    n, p = flux.shape
-    starts = chunk_starts(p, cfg.context)
-    width = min(cfg.context, p)
-    cols = starts[:, None] + np.arange(width)
+    p = flux.shape[1]
     lam = np.asarray(wavelength_aa, np.float32)
     tid = torch.tensor([[1 + cfg.labels.index(label)]], device=device)
     near = near_lines(lam, LINE_ELEMENT.get(label), tolerance_aa)
     hits = picks = 0
     valid_near = valid = 0
     profile, counts = np.zeros(p), np.zeros(p)
-    per_batch = max(1, batch_size // starts.size)
-    for i in range(0, n, per_batch):
-        f = torch.from_numpy(flux[i:i + per_batch][:, cols].reshape(-1, width)).to(device)
-        w = torch.from_numpy(np.broadcast_to(lam[cols], (f.shape[0] // starts.size, *cols.shape)).reshape(-1, width).copy()).to(device)
-        ids, values, mask = pixel_tokens(f)
-        _, _, att = model(ids, values, mask, tid.expand(f.shape[0], -1), w, need_weights=True)
+    k = min(top_k, cfg.context, p)
+    for _, c, ids, values, mask, w in chunk_batches(flux, lam, cfg.context, batch_size, device):
+        _, _, att = model(ids, values, mask, tid.expand(ids.shape[0], -1), w, need_weights=True)
         a = att[:, 0].float().mean(1).cpu().numpy()  # (items, width): mean over decoder blocks
         m = mask.cpu().numpy()
-        c = np.tile(cols, (f.shape[0] // starts.size, 1))  # each item's pixel columns
-        k = min(top_k, width)
         top = np.argsort(-np.where(m, a, -1), axis=1)[:, :k]
         ok = np.take_along_axis(m, top, 1)
         hits += int((near[np.take_along_axis(c, top, 1)] & ok).sum())
@@ -416,7 +410,7 @@ def train_fcnn(store_path, out_dir, stage: StageConfig, fcnn_cfg: FCNNConfig, on
         if (epoch + 1) % max(1, stage.epochs // 10) == 0 or epoch + 1 == stage.epochs:
             eta = (time.perf_counter() - t_run) / (epoch + 1) * (stage.epochs - epoch - 1)
             log.info("FCNN epoch %4d/%d  train %.4f  ETA %.0f s", epoch + 1, stage.epochs, history[-1]["train_loss"], eta)
-    write_history(out / "history.csv", history)
+    _write_history(out / "history.csv", history)
     save_checkpoint(out / "model.pt", model, fcnn_cfg, median, scale,
                     {**asdict(stage), "n_train": len(data), "pixels_aa": [float(data.wavelength[0]), float(data.wavelength[-1])]})
     return model, history
