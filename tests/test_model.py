@@ -294,3 +294,38 @@ def test_label_only_stars_of_the_stream_never_see_the_held_out_outputs(tmp_path)
         asked = vocab[tid[labels_only]]
         assert (xp[tid[labels_only]] | (asked == "g_fakemag")).all()
     assert seen > 50
+
+
+def test_stars_with_keeps_only_the_stars_that_have_the_token(tmp_path):
+    """A fine-tune on the giants with a mass: the stream holds exactly the split's stars with the token."""
+    from pipeline.tokens.store import SPLIT_NAMES, open_token_store
+
+    path = _tiny_store(tmp_path)
+    root = open_token_store(path)
+    vocab = list(root.attrs["vocabulary"])
+    teff = np.isfinite(root["values"][:][:, vocab.index("teff")])
+    train = root["split"][:] == SPLIT_NAMES.index("train")
+    everyone = TokenStream(path, "train", 64, 64, seed=3)
+    s = TokenStream(path, "train", 64, 128, seed=3, min_inputs=128, stars_with=["teff"])  # every present token an input
+    assert everyone.n_stars == train.sum() > s.n_stars == (train & teff).sum() > 0
+    s.set_epoch(0)
+    seen = 0
+    for ids, _, mask, *_ in s:
+        has_teff = ((ids == vocab.index("teff")) & mask).any(axis=1)
+        assert bool(has_teff.all())
+        seen += len(ids)
+    assert seen == s.n_stars
+    with pytest.raises(ValueError, match="stars_with"):
+        TokenStream(path, "train", 64, 64, stars_with=["mass"])
+
+
+def test_label_input_targets_add_to_what_label_only_stars_are_asked(tmp_path):
+    s = TokenStream(_tiny_store(tmp_path), "train", 64, 64, seed=3, n_targets=2, label_input_fraction=1.0,
+                    label_input_targets=("teff",))
+    s.set_epoch(0)
+    vocab = np.array(s.vocab)
+    asked = np.concatenate([vocab[tid.numpy()[ok.numpy()]] for *_, tid, _, _, ok in s])
+    allowed = np.isin(asked, ["g_fakemag", "teff"]) | np.array([a[:2] in ("bp", "rp") and a[2:].isdigit() for a in asked])
+    assert allowed.all() and (asked == "teff").sum() > 0
+    with pytest.raises(ValueError, match="label_input_targets"):
+        TokenStream(_tiny_store(tmp_path, seed=1), "train", 64, 64, label_input_targets=("mass",))

@@ -16,7 +16,9 @@ only by its parameters (the input of the paper's parameters-to-spectra tasks: Fi
 stars inputs drawn only from the non-XP tokens other than the held-out outputs (1 to all of
 them) and, as targets, what a
 spectrum at 10 pc needs: the XP coefficients and the luminosity g_fakemag (with their usual
-target weights); 0 recovers the paper.
+target weights), plus any ``label_input_targets`` (mass and age for the mass/age model);
+0 recovers the paper. ``stars_with`` restricts a split to the stars having at least one of
+the named tokens (the giants with a mass or an age), so a fine-tune spends its epochs there.
 
 Randomness comes from (seed, epoch, chunk), so an epoch's batches are the same however many
 DataLoader workers read them, and a resumed run sees the data an uninterrupted one would.
@@ -103,7 +105,8 @@ class TokenStream(IterableDataset):
 
     def __init__(self, store_path, split: str, batch_size: int, context: int, seed: int = 0,
                  held_out=("bprp", "jk"), min_inputs: int = 5, shuffle: bool = True, target_tokens=None, n_targets: int = 1,
-                 target_weights=None, identity_fraction: float = 1.0, label_input_fraction: float = 0.0):
+                 target_weights=None, identity_fraction: float = 1.0, label_input_fraction: float = 0.0, stars_with=None,
+                 label_input_targets=()):
         from ..tokens.store import SPLIT_NAMES, open_token_store
 
         self.path, self.batch_size, self.context, self.seed = str(store_path), batch_size, context, seed
@@ -125,7 +128,10 @@ class TokenStream(IterableDataset):
         self.target_weight = np.array([float(weights.get(t, 1.0)) if t in allowed and t not in held_out else 0.0
                                        for t in self.vocab])
         spectral = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in self.vocab])
-        self.spectrum_targets = spectral | np.array([t == "g_fakemag" for t in self.vocab])
+        unknown = [t for t in label_input_targets if t not in self.vocab]
+        if unknown:
+            raise ValueError(f"train.label_input_targets names {unknown}, which are not in the vocabulary of {store_path}")
+        self.spectrum_targets = spectral | np.isin(self.vocab, ["g_fakemag", *label_input_targets])
         # label-only inputs leave out the XP coefficients and the held-out outputs: bprp and jk,
         # which are never asked for, keep the meaning they have in the paper's training (Fig. 14)
         self.not_label_input = spectral | np.isin(self.vocab, list(held_out))
@@ -133,9 +139,18 @@ class TokenStream(IterableDataset):
         self.split_code = SPLIT_NAMES.index(split)
         self.chunk = root["values"].chunks[0]
         n = split_codes.size
+        in_split = split_codes == self.split_code
+        if stars_with:  # only the stars that have at least one of these tokens (e.g. the giants with mass, age)
+            unknown = [t for t in stars_with if t not in self.vocab]
+            if unknown:
+                raise ValueError(f"train.stars_with names {unknown}, which are not in the vocabulary of {store_path}")
+            cols = [self.vocab.index(t) for t in stars_with]
+            has = np.zeros(n, bool)
+            for s in range(0, n, self.chunk):
+                has[s:s + self.chunk] = np.isfinite(root["values"][s:s + self.chunk][:, cols]).any(axis=1)
+            in_split &= has
         # chunks holding at least one star of this split, with the rows of the split in each
-        self.chunks = [(s, np.nonzero(split_codes[s:s + self.chunk] == self.split_code)[0] + s)
-                       for s in range(0, n, self.chunk)]
+        self.chunks = [(s, np.nonzero(in_split[s:s + self.chunk])[0] + s) for s in range(0, n, self.chunk)]
         self.chunks = [(s, rows) for s, rows in self.chunks if rows.size]
         self.n_stars = int(sum(rows.size for _, rows in self.chunks))
         self._root = None

@@ -39,6 +39,8 @@ class TrainConfig:
     target_weights: dict | None = None  # relative odds of a token being the target (default 1 each)
     identity_fraction: float = 1.0  # share of stars whose targets may also be inputs (the paper: 1.0)
     label_input_fraction: float = 0.0  # share of stars with only non-XP inputs, asked for XP and g_fakemag (the paper: 0)
+    label_input_targets: tuple = ()  # tokens label-only stars are also asked for, besides XP and g_fakemag
+    stars_with: tuple = ()  # train and validate only on stars having at least one of these tokens (empty: all stars)
     checkpoint_every: int = 5
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda
@@ -51,8 +53,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d):
         d = dict(d or {})
-        if "held_out" in d:
-            d["held_out"] = tuple(d["held_out"])
+        for k in ("held_out", "stars_with", "label_input_targets"):
+            if k in d:
+                d[k] = tuple(d[k] or ())
         return cls(**d)
 
 
@@ -180,9 +183,10 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
     torch.manual_seed(cfg.seed)
     train_stream = TokenStream(store_path, "train", cfg.batch_size, model_cfg.context, cfg.seed, cfg.held_out, cfg.min_inputs,
                                n_targets=cfg.targets_per_star, target_weights=cfg.target_weights,
-                               identity_fraction=cfg.identity_fraction, label_input_fraction=cfg.label_input_fraction)
+                               identity_fraction=cfg.identity_fraction, label_input_fraction=cfg.label_input_fraction,
+                               stars_with=cfg.stars_with, label_input_targets=cfg.label_input_targets)
     val_stream = TokenStream(store_path, "val", cfg.batch_size, model_cfg.context, cfg.seed + 1, cfg.held_out, cfg.min_inputs,
-                             shuffle=False)
+                             shuffle=False, stars_with=cfg.stars_with)
     if model_cfg.vocab_size != len(train_stream.vocab):
         raise ValueError(f"model vocab_size {model_cfg.vocab_size} != token store vocabulary {len(train_stream.vocab)}")
     model = StellarTransformer(model_cfg)
