@@ -52,6 +52,19 @@ def test_extinction_curve_eq15_recovers_an_injected_curve():
     np.testing.assert_allclose(r, r_true[None, :] * np.ones((2, 1)), rtol=1e-12)
 
 
+def test_extinction_curve_from_a_slightly_reddened_reference():
+    """A reference at E(B-V)_C19 = 0.02 instead of 0: the denominator is 0.884 (E - 0.02) and R comes back.
+    At 549 nm R = 3.1 (the V band), so E = 0.42 against 0.02 is A = 3.1 * 0.884 * 0.4 = 1.0962 mag."""
+    wave = np.array([549.0])
+    r_true = science.fitzpatrick_r(wave, 3.1)
+    f_ref = 10 ** (-0.4 * r_true * 0.884 * 0.02)
+    fe = 10 ** (-0.4 * r_true * 0.884 * 0.42)
+    assert 2.5 * np.log10(f_ref / fe)[0] == pytest.approx(r_true[0] * 0.884 * 0.4)
+    r = science.extinction_curve(f_ref[None, :], fe[None, :], np.array([0.42]), reference_ebv_c19_mag=0.02)
+    np.testing.assert_allclose(r[0], r_true, rtol=1e-12)
+    assert r_true[0] == pytest.approx(3.1, rel=0.02)
+
+
 def test_fitzpatrick_r_at_v_is_r_v():
     assert science.fitzpatrick_r(np.array([549.0]), 3.1)[0] == pytest.approx(3.1, rel=0.02)
 
@@ -112,3 +125,18 @@ def test_xp_spectrum_is_gaiaxpy_calibrate(small_sky):
     wave, flux = science.xp_spectrum(bp, rp, g_mag=g)
     np.testing.assert_allclose(wave, grid)
     np.testing.assert_allclose(flux, np.stack(spectra.flux.to_numpy()), rtol=1e-6, atol=1e-25)
+
+
+def test_extinction_reference_is_the_least_reddening_of_the_test_giants():
+    from pipeline.evaluate.spectra import reference_ebv_c19
+
+    rng = np.random.default_rng(0)
+    logg = np.r_[rng.uniform(1.0, 2.5, 200), np.full(50, 4.4)]  # 200 giants, 50 dwarfs
+    logebv = np.r_[np.log(np.linspace(0.02, 1.0, 200)), np.full(50, -7.0)]  # only the dwarfs are unreddened
+    df = pd.DataFrame({"logg": logg, "logebv": logebv})
+    cfg = {"logg_min": 1.0, "logg_max": 2.5, "reference_percentile": 0.0}
+    assert reference_ebv_c19(df, cfg) == pytest.approx(0.02)  # the least reddened giant, not a dwarf at e^-7
+    assert reference_ebv_c19(df, {**cfg, "reference_percentile": 50.0}) == pytest.approx(np.exp(np.median(logebv[:200])))
+    assert reference_ebv_c19(df, {**cfg, "reference_ebv_c19": 0}) == 0.0  # the paper's
+    with pytest.raises(ValueError, match="only 0 test giants"):
+        reference_ebv_c19(df[df.logg > 3], cfg)

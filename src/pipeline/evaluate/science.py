@@ -92,15 +92,18 @@ def xp_spectrum(bp_norm, rp_norm, g_mag=None):
     return grid, calibrated_flux({"bp": bp * scale[:, None], "rp": rp * scale[:, None]})
 
 
-def extinction_curve(flux_unreddened, flux_reddened, ebv_c19_mag):
+def extinction_curve(flux_unreddened, flux_reddened, ebv_c19_mag, reference_ebv_c19_mag=0.0):
     """Eq. 15: R(lambda) = A(lambda) / E(B-V)_true with E(B-V)_true = 0.884 E(B-V)_C19; NaN where a flux is not positive.
 
     A(lambda) is an extinction in magnitudes (eq. 14), A = 2.5 log10(F_0 / F_E); the paper writes
     eq. 15 with ln(F_0 / F_E), which would return 0.921 R. We keep the magnitude definition so that
     an injected curve is recovered exactly (tests/test_evaluate.py).
+    ``reference_ebv_c19_mag``: the reddening of the reference spectrum F_0 (the paper: 0). With a
+    reference at E_ref > 0, A(lambda) is the extinction between the two, so the denominator is
+    0.884 (E - E_ref); for a linear extinction law this returns the same R.
     """
     f0, fe = np.asarray(flux_unreddened, float), np.asarray(flux_reddened, float)
-    ebv = np.asarray(ebv_c19_mag, float)
+    ebv = np.asarray(ebv_c19_mag, float) - float(reference_ebv_c19_mag)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where((f0 > 0) & (fe > 0), f0 / fe, np.nan)
         return 2.5 * np.log10(ratio) / (EBV_TRUE_PER_C19 * (ebv[..., None] if ebv.ndim else ebv))
