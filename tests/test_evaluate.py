@@ -140,3 +140,17 @@ def test_extinction_reference_is_the_least_reddening_of_the_test_giants():
     assert reference_ebv_c19(df, {**cfg, "reference_ebv_c19": 0}) == 0.0  # the paper's
     with pytest.raises(ValueError, match="only 0 test giants"):
         reference_ebv_c19(df[df.logg > 3], cfg)
+
+
+def test_report_captions_are_valid_restructuredtext():
+    """Snakemake renders the captions as reStructuredText: |x| is a substitution there and fails."""
+    import io
+
+    from docutils.core import publish_doctree
+
+    captions = yaml.safe_load((REPO / "workflow/report/figures.yaml").read_text())
+    for task, figs in captions.items():
+        for name, text in figs.items():
+            stream = io.StringIO()
+            publish_doctree(text, settings_overrides={"report_level": 2, "halt_level": 5, "warning_stream": stream})
+            assert not stream.getvalue(), f"workflow/report/figures.yaml {task}.{name}: {stream.getvalue()}"
