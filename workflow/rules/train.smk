@@ -14,6 +14,9 @@ rule train:
         train=lambda w: train_settings(w.name),
     log:
         f"{RESULTS}/logs/train_{{name}}.log",
+    # the model is the critical path (evaluation, search, mass/age wait on it): on a few cores it
+    # runs before the XGBoost baselines rather than after them
+    priority: 50
     threads: 2
     resources:
         mem_mb=16000,
