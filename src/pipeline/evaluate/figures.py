@@ -264,13 +264,11 @@ def curve_fig(tables, metrics):
     ax[0].set_ylabel(r"flux density at 10 pc [W m$^{-2}$ nm$^{-1}$]")
     ax[0].legend(fontsize=8)
     w = c.lambda_nm.to_numpy()
-    e_ref = metrics.get("reference_ebv_c19", 0.0)
     ax[1].plot(w, c.r_median, "k--", lw=1.5,
-               label=f"model (median), reference E(B-V) = {e_ref:.3f}, rms vs injected {metrics['rms_model_vs_injected']:.3f}")
+               label=f"model (median), reference E(B-V) = {metrics['reference_ebv_c19']:.3f}, rms vs injected {metrics['rms_model_vs_injected']:.3f}")
     ax[1].fill_between(w, c.r_median - c.r_std, c.r_median + c.r_std, color="C0", alpha=0.3, label="spread over the grid")
-    if "r_median_zero_reference" in c:
-        ax[1].plot(w, c.r_median_zero_reference, "k:", lw=1,
-                   label=f"model, E(B-V) = 0 reference (paper), rms {metrics['rms_model_vs_injected_zero_reference']:.3f}")
+    ax[1].plot(w, c.r_median_zero_reference, "k:", lw=1,
+               label=f"model, E(B-V) = 0 reference (paper), rms {metrics['rms_model_vs_injected_zero_reference']:.3f}")
     ax[1].plot(w, c.r_xp_truth, color="0.5", lw=1, label=f"mock truth through XP, rms {metrics['rms_xp_truth_vs_injected']:.3f}")
     for rv, col in ((2.5, "C2"), (3.1, "C3"), (4.0, "C4")):
         ax[1].plot(w, science.fitzpatrick_r(w, rv), color=col, lw=1, label=f"Fitzpatrick (1999) $R_V$ = {rv}")

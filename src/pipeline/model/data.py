@@ -117,20 +117,16 @@ class TokenStream(IterableDataset):
         self.median = np.asarray(root.attrs["median"], np.float64)
         self.mad = np.asarray(root.attrs["mad_std"], np.float64)
         self.store_hash = root.attrs.get("config_hash")
-        unknown = [t for t in held_out if t not in self.vocab]
-        if unknown:
-            raise ValueError(f"held-out outputs {unknown} are not in the vocabulary")
-        unknown = [t for t in (target_weights or {}) if t not in self.vocab]
-        if unknown:
-            raise ValueError(f"train.target_weights names {unknown}, which are not in the vocabulary")
+        for key, names in (("held_out", held_out), ("target_weights", target_weights or {}),
+                           ("label_input_targets", label_input_targets), ("stars_with", stars_with or ())):
+            unknown = [t for t in names if t not in self.vocab]
+            if unknown:
+                raise ValueError(f"train.{key} names {unknown}, which are not in the vocabulary of {store_path}")
         allowed = set(target_tokens) if target_tokens else set(self.vocab)
         weights = target_weights or {}
         self.target_weight = np.array([float(weights.get(t, 1.0)) if t in allowed and t not in held_out else 0.0
                                        for t in self.vocab])
         spectral = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in self.vocab])
-        unknown = [t for t in label_input_targets if t not in self.vocab]
-        if unknown:
-            raise ValueError(f"train.label_input_targets names {unknown}, which are not in the vocabulary of {store_path}")
         self.spectrum_targets = spectral | np.isin(self.vocab, ["g_fakemag", *label_input_targets])
         # label-only inputs leave out the XP coefficients and the held-out outputs: bprp and jk,
         # which are never asked for, keep the meaning they have in the paper's training (Fig. 14)
@@ -141,14 +137,8 @@ class TokenStream(IterableDataset):
         n = split_codes.size
         in_split = split_codes == self.split_code
         if stars_with:  # only the stars that have at least one of these tokens (e.g. the giants with mass, age)
-            unknown = [t for t in stars_with if t not in self.vocab]
-            if unknown:
-                raise ValueError(f"train.stars_with names {unknown}, which are not in the vocabulary of {store_path}")
             cols = [self.vocab.index(t) for t in stars_with]
-            has = np.zeros(n, bool)
-            for s in range(0, n, self.chunk):
-                has[s:s + self.chunk] = np.isfinite(root["values"][s:s + self.chunk][:, cols]).any(axis=1)
-            in_split &= has
+            in_split &= np.isfinite(root["values"].oindex[:, cols]).any(axis=1)
         # chunks holding at least one star of this split, with the rows of the split in each
         self.chunks = [(s, np.nonzero(in_split[s:s + self.chunk])[0] + s) for s in range(0, n, self.chunk)]
         self.chunks = [(s, rows) for s, rows in self.chunks if rows.size]
