@@ -127,7 +127,7 @@ def test_xp_spectrum_is_gaiaxpy_calibrate(small_sky):
     np.testing.assert_allclose(flux, np.stack(spectra.flux.to_numpy()), rtol=1e-6, atol=1e-25)
 
 
-def test_extinction_reference_is_the_least_reddening_of_the_test_giants():
+def test_extinction_reference_is_the_least_reddening_of_the_giants():
     from pipeline.evaluate.spectra import reference_ebv_c19
 
     rng = np.random.default_rng(0)
@@ -138,8 +138,32 @@ def test_extinction_reference_is_the_least_reddening_of_the_test_giants():
     assert reference_ebv_c19(df, cfg) == pytest.approx(0.02)  # the least reddened giant, not a dwarf at e^-7
     assert reference_ebv_c19(df, {**cfg, "reference_percentile": 50.0}) == pytest.approx(np.exp(np.median(logebv[:200])))
     assert reference_ebv_c19(df, {**cfg, "reference_ebv_c19": 0}) == 0.0  # the paper's
-    with pytest.raises(ValueError, match="only 0 test giants"):
+    with pytest.raises(ValueError, match="only 0 giants"):
         reference_ebv_c19(df[df.logg > 3], cfg)
+
+
+def test_extinction_reference_reads_the_training_split_not_the_test_stars(tmp_path):
+    # the reference describes what the model saw: the train split of the test stars' own store
+    from pipeline.evaluate.data import load_test_stars, training_stars
+    from pipeline.tokens.store import build_token_store, open_token_store
+    from pipeline.tokens.vocab import vocabulary
+
+    n = 400
+    rng = np.random.default_rng(1)
+    cat = pd.DataFrame({"source_id": np.arange(1, n + 1), "apogee_id": [f"2M{i:08d}" for i in range(n)],
+                        "phot_g_mean_mag": rng.uniform(9, 15, n)})
+    for t in vocabulary():
+        cat[t], cat[f"{t}_err"] = rng.normal(size=n), np.full(n, 0.1)
+    build_token_store(cat, tmp_path / "stars.zarr", vocabulary(), chunk_stars=128)
+    cat.to_parquet(tmp_path / "catalog.parquet")
+    test = load_test_stars(tmp_path / "stars.zarr", tmp_path / "catalog.parquet")
+    train = training_stars(test, ["logg", "logebv"])
+    is_train = open_token_store(tmp_path / "stars.zarr")["split"][:] == 0
+    assert list(train.columns[:2]) == ["logg", "logebv"] and len(train) == is_train.sum() > len(test)
+    np.testing.assert_array_equal(train.row, np.nonzero(is_train)[0])
+    np.testing.assert_allclose(train.logebv, cat.logebv.to_numpy(np.float32)[is_train])
+    with pytest.raises(ValueError, match="token store"):
+        training_stars(pd.DataFrame({"logg": [2.0]}), ["logg"])
 
 
 def test_report_captions_are_valid_restructuredtext():

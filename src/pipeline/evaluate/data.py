@@ -51,6 +51,7 @@ def load_test_stars(store_path, catalog_path, truth_path=None) -> pd.DataFrame:
     rows = df.row.to_numpy()
     df["apogee_id"] = cat.apogee_id.to_numpy()[rows]
     df["g_mag"] = cat.phot_g_mean_mag.to_numpy()[rows]
+    df.attrs["token_store"] = str(store_path)
     if truth_path is None:
         return df
     truth = pd.read_parquet(truth_path).drop_duplicates("apogee_id").set_index("apogee_id")
@@ -59,7 +60,18 @@ def load_test_stars(store_path, catalog_path, truth_path=None) -> pd.DataFrame:
         raise ValueError(f"{truth_path}: {int(missing.sum())} test stars (e.g. {df.apogee_id[missing].iloc[0]}) have no truth row; "
                          "the truth file must come from the sky that made the catalog")
     tt = truth_tokens(truth.loc[df.apogee_id])
-    return pd.concat([df, tt.set_index(df.index)], axis=1)
+    out = pd.concat([df, tt.set_index(df.index)], axis=1)
+    out.attrs["token_store"] = str(store_path)
+    return out
+
+
+def training_stars(test_stars: pd.DataFrame, tokens) -> pd.DataFrame:
+    """The training split of the token store the test stars came from (``load_test_stars``), for
+    settings that must describe what the model saw rather than the stars it is scored on."""
+    store = test_stars.attrs.get("token_store")
+    if store is None:
+        raise ValueError("these test stars do not name their token store; load them with evaluate.data.load_test_stars")
+    return split_table(store, "train", tokens)
 
 
 def has_truth(df) -> bool:

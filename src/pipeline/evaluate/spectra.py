@@ -18,7 +18,7 @@ from ..sky.build import R_V, model_spectrum
 from ..sky.xp import N_COEFF, project_spectrum, synthetic_gaia_mags
 from ..stats import median_mad_std
 from . import science
-from .data import XP_TOKENS, has_truth, noise_floor, reference, reference_kind, regression_metrics, summary_row
+from .data import XP_TOKENS, has_truth, noise_floor, reference, reference_kind, regression_metrics, summary_row, training_stars
 
 log = logging.getLogger(__name__)
 BP = [f"bp{k}" for k in range(N_COEFF)]
@@ -160,14 +160,15 @@ def reference_ebv_c19(df, cfg) -> float:
     catalog), but no giant is that unreddened: in the mock (as on the real sky) the least reddened
     giants sit near E = 0.02, so a giant asked at ln E = -7 makes the model extrapolate its input
     by several units and the curve's level moves from training to training. ``auto`` takes the
-    ``reference_percentile`` of E(B-V)_C19 over the evaluated giants in the grid's logg range;
-    a number is used as given (0: the paper)."""
+    ``reference_percentile`` of E(B-V)_C19 over the giants of ``df`` in the grid's logg range (the
+    task passes the training split: the least reddening the model has seen giants at; the test
+    split is only scored); a number is used as given (0: the paper)."""
     ref = cfg.get("reference_ebv_c19", "auto")
     if ref != "auto":
         return float(ref)
     giants = df[(df.logg >= cfg.get("logg_min", 1.0)) & (df.logg <= cfg.get("logg_max", 2.5)) & np.isfinite(df.logebv)]
     if len(giants) < 20:
-        raise ValueError(f"evaluate.extinction_curve.reference_ebv_c19 is auto but only {len(giants)} test giants have logg "
+        raise ValueError(f"evaluate.extinction_curve.reference_ebv_c19 is auto but only {len(giants)} giants have logg "
                          "and logebv; give the reference E(B-V)_C19 as a number (0: the paper's)")
     return float(np.exp(np.percentile(giants.logebv.to_numpy(float), cfg.get("reference_percentile", 1.0))))
 
@@ -183,7 +184,7 @@ def extinction_curve(model, df, cfg, experts_dir=None):
     lo, hi = cfg.get("wavelength_nm", [400.0, 1000.0])
     if ebvs[0] != 0.0:
         raise ValueError("evaluate.extinction_curve.ebv_c19 must start with 0 (the paper's unreddened reference)")
-    e_ref = reference_ebv_c19(df, cfg)
+    e_ref = reference_ebv_c19(training_stars(df, ["logg", "logebv"]), cfg)
     if not 0.0 <= e_ref < ebvs[1]:
         raise ValueError(f"evaluate.extinction_curve: the reference E(B-V)_C19 {e_ref:.3g} must lie in [0, {ebvs[1]})")
     asked = np.concatenate([[e_ref], ebvs])  # reference, the paper's zero, the reddened ones
