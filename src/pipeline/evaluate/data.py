@@ -51,19 +51,16 @@ def load_test_stars(store_path, catalog_path, truth_path=None) -> pd.DataFrame:
     rows = df.row.to_numpy()
     df["apogee_id"] = cat.apogee_id.to_numpy()[rows]
     df["g_mag"] = cat.phot_g_mean_mag.to_numpy()[rows]
-    df.attrs["token_store"] = str(store_path)
-    if truth_path is None:
-        return df
-    truth = pd.read_parquet(truth_path).drop_duplicates("apogee_id").set_index("apogee_id")
-    missing = ~df.apogee_id.isin(truth.index)
-    if missing.any():
-        raise ValueError(f"{truth_path}: {int(missing.sum())} test stars (e.g. {df.apogee_id[missing].iloc[0]}) have no truth row; "
-                         "the truth file must come from the sky that made the catalog")
-    tt = truth_tokens(truth.loc[df.apogee_id])
-    out = pd.concat([df, tt.set_index(df.index)], axis=1)
-    out.attrs["token_store"] = str(store_path)
-    return out
-
+    if truth_path is not None:
+        truth = pd.read_parquet(truth_path).drop_duplicates("apogee_id").set_index("apogee_id")
+        missing = ~df.apogee_id.isin(truth.index)
+        if missing.any():
+            raise ValueError(f"{truth_path}: {int(missing.sum())} test stars (e.g. {df.apogee_id[missing].iloc[0]}) have no truth row; "
+                             "the truth file must come from the sky that made the catalog")
+        tt = truth_tokens(truth.loc[df.apogee_id])
+        df = pd.concat([df, tt.set_index(df.index)], axis=1)
+    df.attrs["token_store"] = str(store_path)  # training_stars reads the train split of the same store
+    return df
 
 def training_stars(test_stars: pd.DataFrame, tokens) -> pd.DataFrame:
     """The training split of the token store the test stars came from (``load_test_stars``), for
