@@ -37,4 +37,4 @@ lint: $(STAMP)
 	$(BIN)/snakemake --lint
 
 clean:
-	rm -rf results resources/sky .snakemake
+	rm -rf results resources/mock_sky .snakemake

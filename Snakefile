@@ -4,19 +4,27 @@ import os
 
 from snakemake.utils import min_version, validate
 
+from pipeline.guards import check_inputs_read_only, check_schema, coerce_command_line_values, refuse_renamed_keys
+
 min_version("9.0")
 
 
 configfile: "config.yaml"
 
 
+# --config mlflow='{enabled: false}' arrives as strings ("false"): read its leaves as YAML first.
+coerce_command_line_values(config, workflow.config_settings.config)
+refuse_renamed_keys(config)
+check_schema(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
 report: "workflow/report/workflow.rst"
 
 
-SKY = config["paths"]["sky"]
+# The mock sky writes its survey files into their own folder (paths.mock_sky), and only with
+# mock: true; with mock: false no rule writes anywhere near the user's inputs (checked below).
+SKY = config["paths"]["mock_sky"]
 RESULTS = config["paths"]["results"]
 MOCK = config.get("mock", True)
 
@@ -52,7 +60,11 @@ XP_CONTINUOUS = raw_input("xp_continuous", f"{SKY}/xp_continuous")
 DUST_DIR = raw_input("dust_dir", f"{SKY}/dust")
 
 
-include: "workflow/rules/sky.smk"
+if MOCK:
+
+    include: "workflow/rules/sky.smk"
+
+
 include: "workflow/rules/catalog.smk"
 include: "workflow/rules/tokens.smk"
 include: "workflow/rules/train.smk"
@@ -87,3 +99,8 @@ rule all:
             f"{RESULTS}/sky/difficulty.json",
             f"{RESULTS}/catalog/validation.json",
         ),
+
+
+# The user's files are read-only to the workflow: no rule may write into a folder that holds
+# them, and with mock: false each must exist (a missing input is an error, never made up).
+check_inputs_read_only(config, workflow.rules)

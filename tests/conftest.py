@@ -24,7 +24,7 @@ def tiny_run(tmp_path_factory):
     """The whole workflow on the tiny preset with --cores 2, once per session: (folder, snakemake args)."""
     tmp = tmp_path_factory.mktemp("wf")
     paths = tmp / "paths.yaml"
-    paths.write_text(yaml.safe_dump({"paths": {"sky": str(tmp / "sky"), "results": str(tmp / "results")}}))
+    paths.write_text(yaml.safe_dump({"paths": {"mock_sky": str(tmp / "sky"), "results": str(tmp / "results")}}))
     args = ("--cores", "2", "--configfile", "configs/tiny.yaml", str(paths))
     proc = run_snakemake(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]

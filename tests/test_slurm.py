@@ -62,7 +62,7 @@ def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(slurm, tiny
     cluster, env = slurm
     local, _ = tiny_run
     paths = tmp_path / "paths.yaml"
-    paths.write_text(yaml.safe_dump({"paths": {"sky": str(tmp_path / "sky"), "results": str(tmp_path / "results")}}))
+    paths.write_text(yaml.safe_dump({"paths": {"mock_sky": str(tmp_path / "sky"), "results": str(tmp_path / "results")}}))
     logdir = tmp_path / "slurm_logs"
     profile = _test_profile(tmp_path / "profile", logdir)
     targets = [str(tmp_path / "results/models/tiny/heldout.json")]

@@ -156,7 +156,7 @@ def test_a_failed_stage_leaves_no_output(tiny_run, tmp_path):
 
     pd.read_parquet(tmp / "sky/gaia_source.parquet").drop(columns=["ruwe"]).to_parquet(bad)
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(yaml.safe_dump({"paths": {"sky": str(tmp / "sky"), "results": str(tmp_path / "results")},
+    cfg.write_text(yaml.safe_dump({"paths": {"mock_sky": str(tmp / "sky"), "results": str(tmp_path / "results")},
                                    "inputs": {"gaia_source": str(bad)}}))
     proc = _run(f"{tmp_path}/results/catalog/catalog.parquet", "--cores", "1", "--configfile", "configs/tiny.yaml", str(cfg))
     assert proc.returncode != 0
