@@ -43,7 +43,7 @@ def test_every_rule_names_an_existing_environment():
     named = set()
     for smk in rules:
         text = smk.read_text()
-        n_rules = len(re.findall(r"^rule \w+:", text, flags=re.M))
+        n_rules = len(re.findall(r"^\s*rule \w+:", text, flags=re.M))
         envs = re.findall(r'conda:\s*\n\s*"\.\./envs/([\w.-]+\.yaml)"', text)
         assert len(envs) == n_rules, f"{smk.name}: {n_rules} rules but {len(envs)} conda: directives"
         named.update(envs)

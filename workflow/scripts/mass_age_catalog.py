@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.vac.mass_age import MassAgeConfig, join_mass_age, read_mass_age_table
-from pipeline.io.atomic import write_json
+from pipeline.io.atomic import write_json, write_parquet
 from pipeline.tracking import rule_run
 
 sm = snakemake  # noqa: F821
@@ -16,8 +16,6 @@ with rule_run(sm) as run:
     if counts["with mass and age tokens"] == 0:
         raise ValueError(f"{sm.input.vac}: no catalog star kept a mass and an age ({counts}); check mass_age.columns "
                          "(APOGEE_ID must match the allStar's) and mass_age.cuts")
-    tmp = Path(sm.output.catalog).with_suffix(".tmp.parquet")
-    table.to_parquet(tmp, index=False)
-    tmp.replace(sm.output.catalog)
+    write_parquet(table, sm.output.catalog)
     write_json(counts, sm.output.counts)
     log.info("mass/age: %d of %d catalog stars have both tokens", counts["with mass and age tokens"], len(table))

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..io.atomic import atomic_path
 from .spectra import SyntheticGap, aspcap_wavelength_aa, observed_spectra, read_aspcapstar, synthetic_spectra
 
 log = logging.getLogger(__name__)
@@ -157,26 +157,21 @@ def write_spectra_store(path, wavelength_aa, table: pd.DataFrame, spectra, split
 
     path = Path(path)
     n, p = len(table), len(wavelength_aa)
-    tmp = path.parent / f".{path.name}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-    root.create_array("wavelength_aa", shape=(p,), chunks=(p,), dtype="float64")[:] = np.asarray(wavelength_aa, float)
-    chunk = max(1, min(chunk_stars, n))
-    arrays = {name: root.create_array(name, shape=(n, p), chunks=(chunk, p), dtype="float32", fill_value=np.nan) for name in ARRAYS}
-    t0 = time.perf_counter()
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        for name, block in zip(ARRAYS, spectra(start, stop)):
-            arrays[name][start:stop] = np.asarray(block, np.float32)
-        rate = stop / max(time.perf_counter() - t0, 1e-9)
-        log.info("spectra %d/%d  %.0f stars/s  ETA %.0f s", stop, n, rate, (n - stop) / rate)
-    table = table.assign(split=np.asarray(SPLIT_NAMES)[assign_split(n, tuple(split), split_seed)])
-    table.to_parquet(tmp / "stars.parquet", index=False)
-    root.attrs.update({"labels": list(LABELS), "n_stars": int(n), "n_pixels": int(p), **attrs})
-    if path.exists():
-        shutil.rmtree(path)
-    tmp.rename(path)
+    with atomic_path(path) as tmp:
+        root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+        root.create_array("wavelength_aa", shape=(p,), chunks=(p,), dtype="float64")[:] = np.asarray(wavelength_aa, float)
+        chunk = max(1, min(chunk_stars, n))
+        arrays = {name: root.create_array(name, shape=(n, p), chunks=(chunk, p), dtype="float32", fill_value=np.nan) for name in ARRAYS}
+        t0 = time.perf_counter()
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            for name, block in zip(ARRAYS, spectra(start, stop)):
+                arrays[name][start:stop] = np.asarray(block, np.float32)
+            rate = stop / max(time.perf_counter() - t0, 1e-9)
+            log.info("spectra %d/%d  %.0f stars/s  ETA %.0f s", stop, n, rate, (n - stop) / rate)
+        table = table.assign(split=np.asarray(SPLIT_NAMES)[assign_split(n, tuple(split), split_seed)])
+        table.to_parquet(tmp / "stars.parquet", index=False)
+        root.attrs.update({"labels": list(LABELS), "n_stars": int(n), "n_pixels": int(p), **attrs})
     log.info("%s: %d stars x %d pixels (%s)", path, n, p, attrs.get("source"))
 
 

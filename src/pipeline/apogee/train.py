@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..io.atomic import torch_save
 from ..model.model import robust_gaussian_nll
 from ..model.train import _write_history, pick_device, precision_for
 from .model import FCNN, FCNNConfig, SpectraFM, SpectraFMConfig, freeze, init_weights_like, pixel_tokens
@@ -226,11 +227,9 @@ def validation_loss(model, data: Windows, stage, device, amp_dtype):
 
 
 def save_checkpoint(path, model, cfg, median, scale, stage: dict):
-    tmp = Path(path).with_suffix(".tmp")
     kind = "fcnn" if isinstance(model, FCNN) else "spectrafm"
-    torch.save({"format": f"{kind}/1", "config": cfg.to_dict(), "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "median": [float(x) for x in median], "scale": [float(x) for x in scale], "stage": stage}, tmp)
-    tmp.replace(path)
+    torch_save({"format": f"{kind}/1", "config": cfg.to_dict(), "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "median": [float(x) for x in median], "scale": [float(x) for x in scale], "stage": stage}, path)
 
 
 def load_checkpoint(model_dir) -> dict:

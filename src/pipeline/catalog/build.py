@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.atomic import write_json
-from ..io.readers import read_allstar, read_gaia_source, read_xp_coefficients
+from ..io.atomic import write_json, write_parquet
+from ..io.readers import InputFileError, read_allstar, read_gaia_source, read_xp_coefficients
 from . import photometry as ph
 from .crossmatch import ALLSTAR_COLUMNS, GAIA_COLUMNS, best_visit_per_star, crossmatch
 from .extinction import log_ebv_dask
@@ -89,6 +89,24 @@ def percentile_clip(values, keep_rows, percentiles=(0.2, 99.8)):
     return v, int(out.sum())
 
 
+LABEL_COLUMNS = (("teff", "TEFF"), ("logg", "LOGG"), ("m_h", "M_H"))
+
+
+def require_labels(allstar: pd.DataFrame, good_labels, path):
+    """Each label column must hold usable values: a column entirely NaN or -9999 (a wrong file, a
+    renamed column left empty), or entirely flagged, would pass NaN to every later stage."""
+    for _, col in LABEL_COLUMNS:
+        v = allstar[col].to_numpy(float)
+        usable = np.isfinite(v) & (v > -9000)
+        if not usable.any():
+            raise InputFileError(f"{path}: column {col} has no usable value (all {v.size} rows are NaN or -9999); "
+                                 "the model needs labels: is this the allStar file with ASPCAP's parameters?")
+        if not (usable & good_labels).any():
+            raise InputFileError(f"{path}: every row with a {col} is flagged (STARFLAG != 0 or ASPCAPFLAG bits "
+                                 "catalog.aspcapflag_bad_bits set); no star keeps a label. Check the flags, or the "
+                                 "catalog.require_starflag_zero and catalog.aspcapflag_bad_bits settings")
+
+
 def _cut(counts: dict, name: str, n: int, total: int):
     counts[name] = int(n)
     log.info("cut %-44s %8d of %8d", name, n, total)
@@ -125,7 +143,8 @@ def build_catalog(allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig
     # labels
     good_labels = label_quality(cat.STARFLAG, cat.ASPCAPFLAG, cfg.aspcapflag_bad_bits, cfg.require_starflag_zero)
     _cut(cuts, "labels set to NaN by STARFLAG/ASPCAPFLAG", (~good_labels).sum(), n)
-    for name, col in (("teff", "TEFF"), ("logg", "LOGG"), ("m_h", "M_H")):
+    require_labels(cat, good_labels, allstar_path)
+    for name, col in LABEL_COLUMNS:
         v = cat[col].to_numpy(float)
         e = cat[f"{col}_ERR"].to_numpy(float)
         ok = good_labels & np.isfinite(v) & np.isfinite(e) & (v > -9000)
@@ -234,8 +253,5 @@ def table1_counts(cat: pd.DataFrame) -> dict:
 def write_catalog(cat: pd.DataFrame, counts: dict, out_dir):
     """Write catalog.parquet and counts.json atomically (temporary names, then rename)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp_cat = out_dir / ".catalog.parquet.tmp"
-    cat.to_parquet(tmp_cat, index=False)
-    tmp_cat.replace(out_dir / "catalog.parquet")
+    write_parquet(cat, out_dir / "catalog.parquet")
     write_json(counts, out_dir / "counts.json")

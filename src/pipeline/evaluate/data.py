@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..gaia import g_flux_e_per_s
+from ..io.atomic import atomic_path
 from ..sky.xp import N_COEFF
 from ..stats import median_mad_std
 from ..tokens.store import split_table
@@ -128,11 +129,8 @@ def write_tables(path, tables: dict[str, pd.DataFrame]):
     table = pa.Table.from_pandas(out, preserve_index=False)
     layout = json.dumps({name: [str(c) for c in t.columns] for name, t in tables.items()})
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"pipeline_tables": layout.encode()})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.parquet")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def read_tables(path) -> dict[str, pd.DataFrame]:

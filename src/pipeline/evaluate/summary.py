@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..io.atomic import atomic_path
 from .data import read_metrics
 
 COLUMNS = ["task", "target", "metric", "model", "xgboost", "noise_floor"]
@@ -25,9 +26,6 @@ def summary_table(metrics_paths) -> pd.DataFrame:
 
 def write_summary(metrics_paths, out_csv) -> pd.DataFrame:
     df = summary_table(metrics_paths)
-    out = Path(out_csv)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.csv")
-    df.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(out)
+    with atomic_path(out_csv) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
     return df

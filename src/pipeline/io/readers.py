@@ -1,14 +1,59 @@
-"""Readers for the survey files, with errors that name the file and the missing columns."""
+"""Readers for the survey files, with errors that name the file, the column and what was expected.
+
+Every reader turns a failure of the library underneath (a truncated FITS or Parquet file, a
+CSV that is not one) into an ``InputFileError`` that names the file and says what to check,
+instead of "buffer is too small for requested array" or "magic bytes not found in footer".
+"""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 
-class MissingColumnsError(ValueError):
+class InputFileError(ValueError):
+    """An input file that cannot be used as it is; the message names the file (and the column)."""
+
+
+class MissingColumnsError(InputFileError):
     """A required column is absent from an input file."""
+
+
+@contextlib.contextmanager
+def reading(path, what: str):
+    """Re-raise a library's error while reading ``path`` as an InputFileError naming the file."""
+    try:
+        yield
+    except InputFileError:
+        raise
+    except FileNotFoundError as exc:
+        raise InputFileError(f"{path}: not found ({what})") from exc
+    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError) as exc:
+        raise InputFileError(f"{path}: could not be read as {what} ({type(exc).__name__}: {exc}). Is the file complete "
+                             "(an interrupted download or copy leaves a truncated file) and in that format?") from exc
+    except Exception as exc:  # pyarrow's ArrowInvalid and the like
+        if type(exc).__module__.split(".")[0] not in ("pyarrow", "astropy", "pandas", "numpy", "h5py"):
+            raise
+        raise InputFileError(f"{path}: could not be read as {what} ({type(exc).__name__}: {exc}). Is the file complete "
+                             "(an interrupted download or copy leaves a truncated file) and in that format?") from exc
+
+
+def numeric_columns(df: pd.DataFrame, path, columns) -> pd.DataFrame:
+    """``columns`` of ``df`` as numbers; a column holding text that is not a number is an error
+    naming the file, the column and an example value (empty text becomes NaN)."""
+    for c in columns:
+        if c not in df or df[c].dtype.kind in "biuf":
+            continue
+        text = df[c].astype(str).str.strip()
+        values = pd.to_numeric(text.where(text.ne("") & text.str.lower().ne("nan")), errors="coerce")
+        bad = values.isna() & text.ne("") & text.str.lower().ne("nan") & df[c].notna()
+        if bad.any():
+            raise InputFileError(f"{path}: column {c} must hold numbers; row {int(np.argmax(bad.to_numpy()))} holds "
+                                 f"{text[bad].iloc[0]!r} ({int(bad.sum())} such rows)")
+        df[c] = values.astype(float)
+    return df
 
 
 def require_columns(path, available, required):
@@ -17,26 +62,33 @@ def require_columns(path, available, required):
         raise MissingColumnsError(f"{path}: missing required column(s) {missing}; found {sorted(available)[:20]}...")
 
 
+ALLSTAR_TEXT = ("APOGEE_ID", "TELESCOPE", "FIELD", "FILE", "ASPCAP_ID")  # allStar's text columns; the others are numbers
+
+
 def read_allstar(path, columns) -> pd.DataFrame:
     """Selected columns of an APOGEE allStar FITS file (HDU 1) as a DataFrame (strings decoded)."""
     from astropy.io import fits
 
-    with fits.open(path, memmap=True) as hdul:
-        data = hdul[1].data
-        require_columns(path, data.columns.names, columns)
-        out = {}
-        for c in columns:
-            v = np.asarray(data[c])
-            out[c] = np.char.strip(v.astype(str)) if v.dtype.kind in "SU" else v.astype(v.dtype.newbyteorder("="))
-    return pd.DataFrame(out)
+    with reading(path, "an allStar FITS table (HDU 1)"):
+        with fits.open(path, memmap=True) as hdul:
+            if len(hdul) < 2 or not hasattr(hdul[1], "columns"):
+                raise InputFileError(f"{path}: has no table in HDU 1 (an allStar file has its stars there)")
+            data = hdul[1].data
+            require_columns(path, hdul[1].columns.names, columns)
+            out = {}
+            for c in columns:
+                v = np.asarray(data[c])
+                out[c] = np.char.strip(v.astype(str)) if v.dtype.kind in "SU" else v.astype(v.dtype.newbyteorder("="))
+    return numeric_columns(pd.DataFrame(out), path, [c for c in columns if c not in ALLSTAR_TEXT])
 
 
 def read_parquet_table(path, columns) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    names = pq.read_schema(path).names
-    require_columns(path, names, columns)
-    return pq.read_table(path, columns=list(columns)).to_pandas()
+    with reading(path, "a Parquet table"):
+        names = pq.read_schema(path).names
+        require_columns(path, names, columns)
+        return pq.read_table(path, columns=list(columns)).to_pandas()
 
 
 def _suffix(path) -> str:
@@ -44,7 +96,7 @@ def _suffix(path) -> str:
     for ext in (".csv.gz", ".ecsv.gz", ".fits.gz", ".csv", ".ecsv", ".fits", ".fit", ".parquet", ".json", ".vot", ".xml"):
         if name.endswith(ext):
             return ext.replace(".gz", "")
-    raise ValueError(f"{path}: unknown table format (expected .csv, .ecsv, .fits, .parquet or the archive's .json)")
+    raise InputFileError(f"{path}: unknown table format (expected .csv, .ecsv, .fits, .parquet or the archive's .json)")
 
 
 def _read_archive_json(path) -> pd.DataFrame:
@@ -54,7 +106,7 @@ def _read_archive_json(path) -> pd.DataFrame:
     with open(path) as f:
         doc = json.load(f)
     if not isinstance(doc, dict) or "metadata" not in doc or "data" not in doc:
-        raise ValueError(f"{path}: not a Gaia archive JSON table (needs 'metadata' and 'data')")
+        raise InputFileError(f"{path}: not a Gaia archive JSON table (needs 'metadata' and 'data')")
     names = [m["name"] for m in doc["metadata"]]
     df = pd.DataFrame(doc["data"], columns=names)
     for m in doc["metadata"]:
@@ -71,43 +123,51 @@ def read_table(path, columns=None) -> pd.DataFrame:
     Masked or null values become NaN (floats) or <NA> (integers).
     """
     ext = _suffix(path)
+    with reading(path, f"a {ext[1:].upper()} table"):
+        df = _read_any_table(path, ext, columns)
+    if columns:
+        require_columns(path, df.columns, columns)
+        df = df[list(columns)]
+    if len(df) == 0:
+        raise InputFileError(f"{path}: the table is empty (a header and no rows)")
+    return df
+
+
+def _read_any_table(path, ext, columns):
     if ext == ".parquet":
         import pyarrow.parquet as pq
 
         names = pq.read_schema(path).names
         if columns:
             require_columns(path, names, columns)
-        df = pq.read_table(path, columns=list(columns) if columns else None).to_pandas()
-    elif ext == ".json":
-        df = _read_archive_json(path)
-    elif ext == ".csv":
-        df = pd.read_csv(path, comment="#")
-    else:
-        from astropy.table import Table
+        return pq.read_table(path, columns=list(columns) if columns else None).to_pandas()
+    if ext == ".json":
+        return _read_archive_json(path)
+    if ext == ".csv":
+        try:
+            return pd.read_csv(path, comment="#")
+        except pd.errors.EmptyDataError:
+            raise InputFileError(f"{path}: the file is empty (no header line, no rows)") from None
+    from astropy.table import Table
 
-        t = Table.read(path, format="ascii.ecsv" if ext == ".ecsv" else None)
-        if columns:
-            require_columns(path, t.colnames, columns)
-            t = t[list(columns)]
-        df = t.to_pandas()
+    t = Table.read(path, format="ascii.ecsv" if ext == ".ecsv" else None)
     if columns:
-        require_columns(path, df.columns, columns)
-        df = df[list(columns)]
-    if len(df) == 0:
-        raise ValueError(f"{path}: the table is empty")
-    return df
+        require_columns(path, t.colnames, columns)
+        t = t[list(columns)]
+    return t.to_pandas()
 
 
 def read_gaia_source(path, columns) -> pd.DataFrame:
     """gaia_source columns from CSV, ECSV, FITS, Parquet or archive JSON; source ids must be unique."""
     df = read_table(path, columns)
+    numeric_columns(df, path, [c for c in df.columns if df[c].dtype == object])
     if "source_id" in df:
         if df.source_id.isna().any():
-            raise ValueError(f"{path}: column source_id has empty values in rows {np.nonzero(df.source_id.isna().to_numpy())[0][:10].tolist()}")
+            raise InputFileError(f"{path}: column source_id has empty values in rows {np.nonzero(df.source_id.isna().to_numpy())[0][:10].tolist()}")
         df["source_id"] = df.source_id.astype(np.int64)
         dup = df.source_id[df.source_id.duplicated()].unique()
         if dup.size:
-            raise ValueError(f"{path}: duplicate source_id values {dup[:10].tolist()} ({dup.size} in all); keep one row per source")
+            raise InputFileError(f"{path}: duplicate source_id values {dup[:10].tolist()} ({dup.size} in all); keep one row per source")
     for c in df.columns:
         if df[c].dtype.name in ("Int64", "Int32", "Int16", "boolean") and c != "source_id":
             df[c] = df[c].astype("float64") if df[c].isna().any() else df[c].astype(df[c].dtype.name.lower().replace("boolean", "bool"))
@@ -137,7 +197,8 @@ def read_xp_coefficients(source, bands=("bp", "rp")) -> tuple[np.ndarray, dict]:
     paths = xp_partition_paths(source) if Path(source).is_dir() else [Path(source)]
     ids, per_band = [], {b: ([], [], []) for b in bands}
     for path in paths:
-        sid, data = _read_xp_file(path, bands)
+        with reading(path, "a Gaia XP continuous table"):
+            sid, data = _read_xp_file(path, bands)
         ids.append(sid)
         for b in bands:
             for j in range(3):
@@ -145,7 +206,7 @@ def read_xp_coefficients(source, bands=("bp", "rp")) -> tuple[np.ndarray, dict]:
     sid = np.concatenate(ids)
     dup = pd.Series(sid)[pd.Series(sid).duplicated()].unique()
     if dup.size:
-        raise ValueError(f"{source}: duplicate XP source_id values {dup[:10].tolist()} ({dup.size} in all)")
+        raise InputFileError(f"{source}: duplicate XP source_id values {dup[:10].tolist()} ({dup.size} in all)")
     return sid, {b: tuple(np.concatenate(x) for x in per_band[b]) for b in bands}
 
 
@@ -189,14 +250,14 @@ def _read_xp_file(path, bands):
                 c = np.ma.filled(np.asarray(t[f"{b}_coefficients"], float), np.nan)
                 e = np.ma.filled(np.asarray(t[f"{b}_coefficient_errors"], float), np.nan)
                 if c.ndim != 2 or c.shape[1] != 55:
-                    raise ValueError(f"{path}: column {b}_coefficients has arrays of shape {c.shape[1:]}; expected (55,)")
+                    raise InputFileError(f"{path}: column {b}_coefficients has arrays of shape {c.shape[1:]}; expected (55,)")
             n = np.ma.filled(np.asarray(t[f"{b}_n_relevant_bases"]).astype(float), 0).astype(np.int16)
             out[b] = (c, e, n)
         sid = np.asarray(t["source_id"]).astype(np.int64)
     else:
-        raise ValueError(f"{path}: XP continuous spectra must be Parquet, CSV, ECSV or FITS")
+        raise InputFileError(f"{path}: XP continuous spectra must be Parquet, CSV, ECSV or FITS")
     if sid.size == 0:
-        raise ValueError(f"{path}: the XP table is empty")
+        raise InputFileError(f"{path}: the XP table is empty")
     return np.asarray(sid, np.int64), out
 
 
@@ -209,7 +270,7 @@ def _list_column_to_2d(col, path, name, width=55) -> np.ndarray:
     lengths = col.value_lengths().to_numpy(zero_copy_only=False)
     bad = valid & (lengths != width)
     if bad.any():
-        raise ValueError(f"{path}: column {name} has arrays of length {sorted(set(lengths[bad].tolist()))[:5]} in rows {np.nonzero(bad)[0][:10].tolist()}; expected {width}")
+        raise InputFileError(f"{path}: column {name} has arrays of length {sorted(set(lengths[bad].tolist()))[:5]} in rows {np.nonzero(bad)[0][:10].tolist()}; expected {width}")
     flat = col.flatten().to_numpy(zero_copy_only=False)
     out[valid] = flat.reshape(-1, width)
     return out
@@ -236,5 +297,5 @@ def read_xp_archive_csv(path) -> pd.DataFrame:
             lengths = {len(v) for v in df[col] if v is not None}
             expected = 55 * 54 // 2 if col.endswith("correlations") else 55
             if lengths - {expected}:
-                raise ValueError(f"{path}: column {col} has arrays of length {sorted(lengths)}; expected {expected}")
+                raise InputFileError(f"{path}: column {col} has arrays of length {sorted(lengths)}; expected {expected}")
     return df

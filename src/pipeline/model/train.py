@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..io.atomic import atomic_path, torch_save, write_json
 from .data import TokenStream
 from .model import ModelConfig, StellarTransformer, robust_gaussian_nll
 
@@ -159,9 +160,7 @@ def _state(model, opt, sched, scaler, epoch, history, signature):
 
 
 def _save(obj, path: Path):
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    torch_save(obj, path)
 
 
 def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = True, stop_after_epoch: int | None = None,
@@ -278,7 +277,7 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
 
 
 def _write_history(path, history):
-    with open(path, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(history[0]))
         w.writeheader()
         w.writerows(history)
@@ -301,6 +300,4 @@ def write_model(out: Path, model, model_cfg: ModelConfig, cfg: TrainConfig, stre
         "n_parameters": model.n_parameters(),
         "token_store_config_hash": root.attrs.get("config_hash"),
     }
-    tmp = out / "config.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(out / "config.json")
+    write_json(meta, out / "config.json")

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 
+from ..io.atomic import atomic_path
 from ..stats import median_mad_std
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -51,16 +51,19 @@ def robust_standardisation(values: np.ndarray, rows: np.ndarray):
 
 def write_token_store(path, values, errors, source_id, split, vocab, attrs: dict, chunk_stars: int = 4096):
     """Write the store atomically (to a temporary sibling, then rename); Dask chunks match Zarr chunks."""
-    import zarr
-
     path = Path(path)
     n, v = values.shape
     if errors.shape != (n, v) or len(vocab) != v or len(source_id) != n or len(split) != n:
         raise ValueError(f"token store: inconsistent shapes values {values.shape}, errors {errors.shape}, vocabulary {len(vocab)}, "
                          f"source_id {len(source_id)}, split {len(split)}")
-    tmp = path.parent / f".{path.name}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    with atomic_path(path) as tmp:
+        _write_arrays(tmp, values, errors, vocab, source_id, split, chunk_stars, attrs)
+
+
+def _write_arrays(tmp, values, errors, vocab, source_id, split, chunk_stars, attrs):
+    import zarr
+
+    n, v = values.shape
     chunk = max(1, min(chunk_stars, n))
     root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
     for name, arr in (("values", values), ("errors", errors)):
@@ -70,9 +73,6 @@ def write_token_store(path, values, errors, source_id, split, vocab, attrs: dict
     root.create_array("source_id", shape=(n,), chunks=(chunk,), dtype="int64")[:] = np.asarray(source_id, np.int64)
     root.create_array("split", shape=(n,), chunks=(chunk,), dtype="int8")[:] = np.asarray(split, np.int8)
     root.attrs.update({"vocabulary": list(vocab), "split_names": list(SPLIT_NAMES), "n_stars": int(n), **attrs})
-    if path.exists():
-        shutil.rmtree(path)
-    tmp.rename(path)
 
 
 def open_token_store(path):
