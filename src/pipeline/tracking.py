@@ -10,7 +10,12 @@ size, SHA-256) instead of a copy, so a multi-GB token store is described, not du
 
 The Snakefile's ``onstart`` opens the parent run (``start_workflow_run``) and passes its id to
 the jobs in ``PIPELINE_MLFLOW_PARENT_RUN_ID`` (inherited by local jobs and by sbatch, which
-exports the submitting environment); ``onsuccess``/``onerror`` close it.
+exports the submitting environment); ``onsuccess``/``onerror`` close it. Before that it checks
+once, with a short timeout, that the store can be reached (an unreachable server is an error
+naming ``mlflow.enabled`` and ``MLFLOW_TRACKING_URI``, not minutes of silent retries), and it
+marks KILLED the runs that a killed job left RUNNING (their process or SLURM job is gone).
+When the invocation ends, each job's ``benchmark:`` file (Snakemake's runtime and peak memory,
+``results/benchmarks/<log name>.tsv``) is logged to that job's run.
 
 The default store is ``sqlite:///<results>/mlflow.db`` with artifacts in
 ``<results>/mlartifacts``; ``MLFLOW_TRACKING_URI`` overrides it. SQLite takes one writer at a
@@ -39,6 +44,10 @@ from .tokens.store import config_hash  # the one hash of a configuration used ac
 
 log = logging.getLogger(__name__)
 
+# MLflow's HTTP client retries for minutes by default; a pipeline job should fail (or warn) fast.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+CONNECT_TIMEOUT_S = 5.0
 ENV_PARENT = "PIPELINE_MLFLOW_PARENT_RUN_ID"
 ENV_COMMIT = "PIPELINE_GIT_COMMIT"
 DEFAULTS = {
@@ -198,7 +207,7 @@ class RuleRun:
         wildcards = {k: v for k, v in sm.wildcards.items()}
         name = sm.rule + ("[" + ",".join(f"{k}={v}" for k, v in wildcards.items()) + "]" if wildcards else "")
         exp_id = ensure_experiment(self.client, self.uri, sm.config)
-        tags = {"rule": sm.rule, "job_id": job_id(), "git_commit": git_commit(self.repo),
+        tags = {"rule": sm.rule, "job_id": job_id(), "git_commit": git_commit(self.repo), "log_file": str(Path(sm.log[0]).resolve()) if sm.log else "",
                 "config_hash": config_hash(sm.config), "threads": str(sm.threads),
                 **{f"wildcard.{k}": str(v) for k, v in wildcards.items()}}
         if os.environ.get(ENV_PARENT):
@@ -320,8 +329,11 @@ def start_workflow_run(config: dict, targets=(), repo: str | Path = ".") -> str 
     from mlflow.tracking import MlflowClient
 
     uri = tracking_uri(config)
+    check_tracking_store(uri)
     client = MlflowClient(tracking_uri=uri)
     exp_id = ensure_experiment(client, uri, config)
+    with contextlib.suppress(Exception):  # housekeeping: never a reason to stop the workflow
+        mark_killed_runs(client, uri, exp_id)
     commit = git_commit(repo)
     os.environ[ENV_COMMIT] = commit
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -335,10 +347,131 @@ def start_workflow_run(config: dict, targets=(), repo: str | Path = ".") -> str 
 
 
 def end_workflow_run(config: dict, status: str = "FINISHED"):
+    """Close the parent run and log the benchmarks of its jobs; a tracking failure here (a full
+    disk under the SQLite store, a server gone) is a warning: the workflow's own status stands."""
     run_id = os.environ.get(ENV_PARENT)
     if not run_id or not settings(config)["enabled"]:
         return
-    from mlflow.tracking import MlflowClient
+    try:
+        from mlflow.tracking import MlflowClient
 
-    uri = tracking_uri(config)
-    _locked(uri, MlflowClient(tracking_uri=uri).set_terminated, run_id, status)
+        uri = tracking_uri(config)
+        client = MlflowClient(tracking_uri=uri)
+        log_job_benchmarks(client, uri, run_id)
+        _locked(uri, client.set_terminated, run_id, status)
+    except Exception as exc:
+        log.warning("MLflow: could not close the workflow run %s as %s (%s); the workflow's outputs are unaffected",
+                    run_id, status, exc)
+
+
+class TrackingUnavailable(RuntimeError):
+    """The tracking store cannot be reached when the workflow starts."""
+
+
+def check_tracking_store(uri: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """One quick look at the store before any job runs: an HTTP server must answer, a SQLite
+    store's folder must be writable."""
+    from urllib.parse import urlparse
+
+    advice = ("Start the server, point MLFLOW_TRACKING_URI (or mlflow.tracking_uri) at a store you can reach, "
+              "or run without tracking: mlflow: {enabled: false} in your config, or --config mlflow='{enabled: false}'")
+    parsed = urlparse(uri)
+    if parsed.scheme in ("http", "https"):
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            socket.create_connection((parsed.hostname, port), timeout=timeout_s).close()
+        except OSError as exc:
+            raise TrackingUnavailable(f"MLflow tracking server {uri} is unreachable ({exc}). {advice}") from None
+    elif (db := _sqlite_path(uri)) is not None:
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=db.parent, prefix=".mlflow-write-check-"):
+                pass
+        except OSError as exc:
+            raise TrackingUnavailable(f"MLflow store {uri}: cannot write in {db.parent} ({exc}). {advice}") from None
+
+
+def _job_alive(job: str) -> bool | None:
+    """Whether the process (host:pid, on this host) or the SLURM job of a run still exists;
+    None when this machine cannot tell (another host, no squeue)."""
+    import shutil
+
+    if ":" in job:
+        host, _, pid = job.rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit():
+            return None
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    if job.isdigit() and shutil.which("squeue"):
+        try:
+            out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return bool(out.stdout.strip()) if out.returncode == 0 or "Invalid job id" in out.stderr else None
+    return None
+
+
+def mark_killed_runs(client, uri: str, exp_id: str) -> int:
+    """Runs still RUNNING whose job is gone (kill -9, a node lost) are set to KILLED."""
+    runs = _locked(uri, client.search_runs, [exp_id], filter_string="attributes.status = 'RUNNING'", max_results=5000)
+    n = 0
+    for r in runs:
+        if _job_alive(r.data.tags.get("job_id", "")) is False:
+            _locked(uri, client.set_terminated, r.info.run_id, "KILLED")
+            n += 1
+    if n:
+        log.info("MLflow: marked %d run(s) of killed jobs KILLED", n)
+    return n
+
+
+def benchmark_path(log_path) -> Path:
+    """A job's ``benchmark:`` file beside its log: results/logs/<name>.log -> results/benchmarks/<name>.tsv
+    (the rules' benchmark directives follow this; a test checks every rule)."""
+    p = Path(log_path)
+    return p.parent.parent / "benchmarks" / (p.stem + ".tsv")
+
+
+def read_benchmark(path) -> dict:
+    """Snakemake's benchmark TSV (one row per repeat) as metrics: seconds, peak memory (MB), CPU, I/O."""
+    import csv
+
+    with open(path) as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    if not rows:
+        return {}
+    row = rows[-1]
+    names = {"s": "benchmark_s", "max_rss": "benchmark_max_rss_mb", "max_vms": "benchmark_max_vms_mb", "max_uss": "benchmark_max_uss_mb",
+             "max_pss": "benchmark_max_pss_mb", "io_in": "benchmark_io_in_mb", "io_out": "benchmark_io_out_mb",
+             "mean_load": "benchmark_mean_load", "cpu_time": "benchmark_cpu_time_s"}
+    out = {}
+    for k, name in names.items():
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            out[name] = float(row[k])
+    return out
+
+
+def log_job_benchmarks(client, uri: str, parent_run_id: str) -> int:
+    """Each job run of this invocation gets its benchmark file's figures (metrics) and the file."""
+    parent = client.get_run(parent_run_id)
+    runs = _locked(uri, client.search_runs, [parent.info.experiment_id],
+                   filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=5000)
+    n = 0
+    for r in runs:
+        logfile = r.data.tags.get("log_file")
+        bench = benchmark_path(logfile) if logfile else None
+        if bench is None or not bench.is_file():
+            continue
+        metrics = read_benchmark(bench)
+        if metrics:
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            _locked(uri, client.log_batch, r.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+        _locked(uri, client.log_artifact, r.info.run_id, str(bench), "benchmark")
+        n += 1
+    return n

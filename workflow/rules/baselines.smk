@@ -13,6 +13,8 @@ rule baselines:
         xgboost=config.get("baselines", {}).get("xgboost", {}),
     log:
         f"{RESULTS}/logs/baselines_{{expert}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/baselines_{{expert}}.tsv",
     threads: 2
     resources:
         mem_mb=8000,

@@ -16,6 +16,8 @@ rule catalog:
         dust_dir=lambda w, input: str(Path(input.dust).parent.parent),
     log:
         f"{RESULTS}/logs/catalog.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/catalog.tsv",
     threads: 4
     resources:
         mem_mb=8000,
@@ -44,6 +46,8 @@ if MOCK:
             validation=config.get("validation", {}),
         log:
             f"{RESULTS}/logs/catalog_validation.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/catalog_validation.tsv",
         threads: 1
         resources:
             mem_mb=4000,

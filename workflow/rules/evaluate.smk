@@ -19,6 +19,8 @@ rule evaluate:
         task="|".join(MODEL_TASKS),
     log:
         f"{RESULTS}/logs/evaluate_{{task}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_{{task}}.tsv",
     threads: 2
     resources:
         mem_mb=8000,
@@ -49,6 +51,8 @@ rule figure:
         figure="[a-z0-9_]+",
     log:
         f"{RESULTS}/logs/figure_{{task}}_{{figure}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/figure_{{task}}_{{figure}}.tsv",
     threads: 1
     resources:
         mem_mb=4000,
@@ -67,6 +71,8 @@ rule summary:
         report(f"{RESULTS}/eval/summary.csv", caption="../report/summary.rst", category="Evaluation", subcategory="summary"),
     log:
         f"{RESULTS}/logs/summary.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/summary.tsv",
     threads: 1
     resources:
         mem_mb=2000,

@@ -17,6 +17,8 @@ rule mass_age_catalog:
         mass_age=MASS_AGE_JOIN,
     log:
         f"{RESULTS}/logs/mass_age_catalog.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mass_age_catalog.tsv",
     threads: 1
     resources:
         mem_mb=8000,
@@ -38,6 +40,8 @@ use rule tokens as mass_age_tokens with:
         upstream={**upstream("sky", "inputs", "catalog", "tokens"), "mass_age": MASS_AGE_JOIN},
     log:
         f"{RESULTS}/logs/mass_age_tokens.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mass_age_tokens.tsv",
 
 
 use rule baselines as mass_age_baselines with:
@@ -52,3 +56,5 @@ use rule baselines as mass_age_baselines with:
         xgboost=config.get("baselines", {}).get("xgboost", {}),
     log:
         f"{RESULTS}/logs/mass_age_baselines_{{expert}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mass_age_baselines_{{expert}}.tsv",

@@ -17,6 +17,8 @@ rule search_train:
         search={k: v for k, v in config.get("search", {}).items() if k != "queries"},
     log:
         f"{RESULTS}/logs/search_train.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/search_train.tsv",
     threads: 2
     resources:
         mem_mb=8000,

@@ -16,6 +16,8 @@ rule sky:
         sky=SKY_CORE,
     log:
         f"{RESULTS}/logs/sky.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/sky.tsv",
     threads: 2
     resources:
         mem_mb=8000,
@@ -43,6 +45,8 @@ rule sky_realism:
         realism=config.get("realism", {}),
     log:
         f"{RESULTS}/logs/sky_realism.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/sky_realism.tsv",
     threads: 1
     resources:
         mem_mb=4000,
@@ -70,6 +74,8 @@ rule sky_difficulty:
         difficulty=config.get("difficulty", {}),
     log:
         f"{RESULTS}/logs/sky_difficulty.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/sky_difficulty.tsv",
     threads: 2
     resources:
         mem_mb=4000,

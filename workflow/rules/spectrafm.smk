@@ -15,6 +15,8 @@ rule apogee_spectra:
         split=SPECTRAFM_CFG.get("split", {}),
     log:
         f"{RESULTS}/logs/apogee_spectra.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/apogee_spectra.tsv",
     threads: 1
     resources:
         mem_mb=8000,
@@ -41,6 +43,8 @@ rule spectrafm_train:
         stage="|".join(SPECTRAFM_STAGES),
     log:
         f"{RESULTS}/logs/spectrafm_train_{{stage}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/spectrafm_train_{{stage}}.tsv",
     threads: 2
     resources:
         mem_mb=8000,
@@ -65,6 +69,8 @@ rule spectrafm_fcnn:
         device=SPECTRAFM_CFG.get("device", "auto"),
     log:
         f"{RESULTS}/logs/spectrafm_fcnn.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/spectrafm_fcnn.tsv",
     threads: 2
     resources:
         mem_mb=8000,
@@ -87,6 +93,8 @@ rule evaluate_spectrafm:
         settings=config["evaluate"].get("spectrafm", {}),
     log:
         f"{RESULTS}/logs/evaluate_spectrafm.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_spectrafm.tsv",
     threads: 2
     resources:
         mem_mb=8000,

@@ -12,6 +12,8 @@ rule tokens:
         upstream=upstream("sky", "inputs", "catalog", "tokens"),
     log:
         f"{RESULTS}/logs/tokens.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tokens.tsv",
     threads: 1
     resources:
         mem_mb=8000,

@@ -14,6 +14,8 @@ rule train:
         train=lambda w: train_settings(w.name),
     log:
         f"{RESULTS}/logs/train_{{name}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_{{name}}.tsv",
     # the model is the critical path (evaluation, search, mass/age wait on it): on a few cores it
     # runs before the XGBoost baselines rather than after them
     priority: 50
@@ -43,6 +45,8 @@ rule model_check:
         ),
     log:
         f"{RESULTS}/logs/model_check_{{name}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/model_check_{{name}}.tsv",
     threads: 2
     resources:
         mem_mb=8000,
