@@ -329,3 +329,16 @@ def test_label_input_targets_add_to_what_label_only_stars_are_asked(tmp_path):
     assert allowed.all() and (asked == "teff").sum() > 0
     with pytest.raises(ValueError, match="label_input_targets"):
         TokenStream(_tiny_store(tmp_path, seed=1), "train", 64, 64, label_input_targets=("mass",))
+
+
+def test_with_two_threads_reruns_and_resumed_runs_agree_within_the_stated_tolerance(tmp_path):
+    """The second statement of model/train.py: more threads are not bit for bit, but within 1e-3."""
+    path = _tiny_store(tmp_path, n=600)
+    cfg = TrainConfig(epochs_per_cycle=1, cycles=2, batch_size=64, checkpoint_every=1, seed=1, threads=2)
+    a, _ = train(path, tmp_path / "a", preset("small", dropout=0.1), cfg, resume=False)
+    b, _ = train(path, tmp_path / "b", preset("small", dropout=0.1), cfg, resume=False)
+    train(path, tmp_path / "c", preset("small", dropout=0.1), cfg, resume=False, stop_after_epoch=0)
+    c, _ = train(path, tmp_path / "c", preset("small", dropout=0.1), cfg, resume=True)
+    for other in (b, c):
+        worst = max((p - q).abs().max().item() for p, q in zip(a.state_dict().values(), other.state_dict().values()))
+        assert worst < 1e-3, worst

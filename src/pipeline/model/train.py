@@ -4,7 +4,15 @@ AdamW with CosineAnnealingWarmRestarts (stepped per batch, in fractional epochs)
 clipping, and eq. 11's loss in standardised units. On CUDA: bf16 autocast (fp16 with a
 GradScaler where bf16 is absent), TF32 matrix products and fused scaled-dot-product attention;
 on the CPU: float32. Every epoch ends with a validation loss, a line of progress (rate, ETA)
-and a row of ``history.csv``; checkpoints hold everything needed to resume bit for bit.
+and a row of ``history.csv``; checkpoints hold everything needed to resume.
+
+What "exact" means (tests/test_model.py checks both statements):
+- with ``threads=1`` on a CPU, a run interrupted and resumed ends with weights identical, bit for
+  bit, to an uninterrupted run's (same machine, same torch build);
+- with more CPU threads, or on CUDA, the reductions inside matrix products are split in an order
+  that varies from run to run, so two uninterrupted runs already differ in the last bits; a
+  resumed run then agrees with an uninterrupted one as closely as two uninterrupted runs do
+  (measured: max |dw| ~5e-5 after 4 epochs of the small preset with 2 threads; tested < 1e-3).
 """
 from __future__ import annotations
 
