@@ -13,27 +13,23 @@ from pathlib import Path
 
 
 def _read(path):
-    import pandas as pd
+    """The stars to answer for: CSV, ECSV, FITS or Parquet (io.readers, which names the file when
+    it is empty, truncated or of another format)."""
+    from .io.readers import read_table
 
-    p = str(path)
-    if p.endswith(".parquet"):
-        return pd.read_parquet(p)
-    if p.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(p)
-    if p.endswith((".fits", ".fit")):
-        from astropy.table import Table
-
-        return Table.read(p).to_pandas()
-    raise SystemExit(f"error: {path}: input must be .csv, .parquet or .fits")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such file (--input)")
+    return read_table(path)
 
 
 def _write(df, path):
-    p = str(path)
-    Path(p).parent.mkdir(parents=True, exist_ok=True)
-    if p.endswith(".parquet"):
-        df.to_parquet(p)
-    else:
-        df.to_csv(p)
+    from .io.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        if str(path).endswith(".parquet"):
+            df.to_parquet(tmp)
+        else:
+            df.to_csv(tmp)
 
 
 def predict(args):
@@ -43,6 +39,12 @@ def predict(args):
     table = _read(args.input)
     keep = [c for c in table.columns if c in model.token_index or (c.endswith("_err") and c[:-4] in model.token_index)]
     ignored = [c for c in table.columns if c not in keep]
+    if not keep:
+        raise ValueError(f"{args.input}: none of its columns {list(table.columns)[:10]} is a token of the model "
+                         f"(e.g. {list(model.token_index)[:5]}, with <token>_err beside them)")
+    from .io.readers import numeric_columns
+
+    numeric_columns(table, args.input, keep)
     if ignored and not args.strict:
         logging.info("ignoring columns that are not tokens: %s", ignored[:10])
         table = table[keep]

@@ -47,6 +47,29 @@ def temporary_sibling(path) -> Path:
     return path.parent / f".{path.name}.tmp-{os.getpid()}"
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path) -> list[Path]:
+    """The temporaries of ``path`` left by writers that were killed (kill -9, a lost node): their
+    process is gone. Those of live writers are left alone."""
+    path = Path(path)
+    stale = []
+    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            _remove(tmp)
+            stale.append(tmp)
+    return stale
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path to write ``path`` to (a file, or a folder the caller creates)."""
@@ -54,6 +77,7 @@ def atomic_path(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(path)
     _remove(tmp)
+    remove_stale_temporaries(path)
     try:
         yield tmp
         if tmp.is_dir() and path.is_dir():

@@ -30,7 +30,7 @@ def reading(path, what: str):
         raise
     except FileNotFoundError as exc:
         raise InputFileError(f"{path}: not found ({what})") from exc
-    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError, RuntimeError) as exc:  # RuntimeError: codecs
         raise InputFileError(f"{path}: could not be read as {what} ({type(exc).__name__}: {exc}). Is the file complete "
                              "(an interrupted download or copy leaves a truncated file) and in that format?") from exc
     except Exception as exc:  # pyarrow's ArrowInvalid and the like
@@ -38,6 +38,20 @@ def reading(path, what: str):
             raise
         raise InputFileError(f"{path}: could not be read as {what} ({type(exc).__name__}: {exc}). Is the file complete "
                              "(an interrupted download or copy leaves a truncated file) and in that format?") from exc
+
+
+def require_whole_text_file(path):
+    """A plain CSV/ECSV must end with a newline: one that stops mid-line was cut short (a
+    truncated download or copy), and pandas would read its last row with missing fields.
+    Gzipped files carry their own end marker (a cut one fails to decompress)."""
+    p = Path(path)
+    if p.suffix == ".gz" or p.stat().st_size == 0:
+        return
+    with open(p, "rb") as f:
+        f.seek(-1, 2)
+        if f.read(1) not in (b"\n", b"\r"):
+            raise InputFileError(f"{path}: ends in the middle of a line: the file was cut short (an interrupted "
+                                 "download or copy?); fetch it again")
 
 
 def numeric_columns(df: pd.DataFrame, path, columns) -> pd.DataFrame:
@@ -144,6 +158,7 @@ def _read_any_table(path, ext, columns):
     if ext == ".json":
         return _read_archive_json(path)
     if ext == ".csv":
+        require_whole_text_file(path)
         try:
             return pd.read_csv(path, comment="#")
         except pd.errors.EmptyDataError:
@@ -288,6 +303,7 @@ def read_xp_archive_csv(path) -> pd.DataFrame:
 
     A band missing for a star (empty fields) gives None in its array columns and NaN elsewhere.
     """
+    require_whole_text_file(path)
     df = pd.read_csv(path, comment="#", dtype={"source_id": "int64"})
     required = ["source_id"] + [f"{b}_{c}" for b in ("bp", "rp") for c in ("coefficients", "coefficient_errors", "n_relevant_bases")]
     require_columns(path, df.columns, required)

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from ..io.readers import reading
+
 
 def standardise(values, errors, median, mad_std):
     """(x - median) / MAD-std for values and error / MAD-std for errors, per token."""
@@ -170,8 +172,9 @@ class TokenStream(IterableDataset):
             start, rows = self.chunks[c]
             rng = np.random.default_rng([self.seed, self.epoch, int(c)])
             local = rows - start
-            vals = values_z[start:start + self.chunk][local].astype(np.float64)
-            errs = errors_z[start:start + self.chunk][local].astype(np.float64)
+            with reading(self.path, "a Zarr token store (a chunk of values or errors)"):
+                vals = values_z[start:start + self.chunk][local].astype(np.float64)
+                errs = errors_z[start:start + self.chunk][local].astype(np.float64)
             vals, errs = standardise(vals, errs, self.median, self.mad)
             if self.shuffle:
                 perm = rng.permutation(len(rows))

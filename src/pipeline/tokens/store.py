@@ -66,22 +66,42 @@ def _write_arrays(tmp, values, errors, vocab, source_id, split, chunk_stars, att
     n, v = values.shape
     chunk = max(1, min(chunk_stars, n))
     root = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+    every_chunk = {"write_empty_chunks": True}  # so that a missing chunk file is a damaged store, never "all NaN"
     for name, arr in (("values", values), ("errors", errors)):
-        z = root.create_array(name, shape=(n, v), chunks=(chunk, v), dtype="float32", fill_value=np.nan)
+        z = root.create_array(name, shape=(n, v), chunks=(chunk, v), dtype="float32", fill_value=np.nan, config=every_chunk)
         for start in range(0, n, chunk):  # one write per Zarr chunk
             z[start:start + chunk] = np.asarray(arr[start:start + chunk], np.float32)
-    root.create_array("source_id", shape=(n,), chunks=(chunk,), dtype="int64")[:] = np.asarray(source_id, np.int64)
-    root.create_array("split", shape=(n,), chunks=(chunk,), dtype="int8")[:] = np.asarray(split, np.int8)
+    root.create_array("source_id", shape=(n,), chunks=(chunk,), dtype="int64", config=every_chunk)[:] = np.asarray(source_id, np.int64)
+    root.create_array("split", shape=(n,), chunks=(chunk,), dtype="int8", config=every_chunk)[:] = np.asarray(split, np.int8)
     root.attrs.update({"vocabulary": list(vocab), "split_names": list(SPLIT_NAMES), "n_stars": int(n), **attrs})
 
 
+STORE_ARRAYS = ("values", "errors", "source_id", "split")
+
+
 def open_token_store(path):
-    """The store as a zarr group (arrays are read lazily, chunk by chunk)."""
+    """The store as a zarr group (arrays are read lazily, chunk by chunk), after a look at its
+    structure: its attributes, its four arrays of matching length, and every chunk file present
+    (a store that lost files is named, not read as NaN)."""
     import zarr
+
+    from ..io.readers import InputFileError, reading
 
     if not Path(path).exists():
         raise FileNotFoundError(f"{path}: token store not found; run the tokens rule first")
-    return zarr.open_group(str(path), mode="r")
+    with reading(path, "a Zarr token store"):
+        root = zarr.open_group(str(path), mode="r")
+        missing = [k for k in ("vocabulary", "split_names", "n_stars") if k not in root.attrs]
+        missing += [a for a in STORE_ARRAYS if a not in root]
+        if missing:
+            raise InputFileError(f"{path}: not a complete token store (missing {missing}); rerun the tokens rule")
+        n = int(root.attrs["n_stars"])
+        for name in STORE_ARRAYS:
+            arr = root[name]
+            if arr.shape[0] != n or arr.nchunks_initialized != arr.nchunks:
+                raise InputFileError(f"{path}: array {name} is damaged ({arr.nchunks_initialized} of {arr.nchunks} chunk "
+                                     f"files, {arr.shape[0]} of {n} rows); delete the store and rerun the tokens rule")
+    return root
 
 
 def split_table(path, split: str, tokens=None):
