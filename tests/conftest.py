@@ -21,7 +21,16 @@ def run_snakemake(*args, cwd=REPO, env=None, timeout=1500):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """The whole workflow on the tiny preset with --cores 2, once per session: (folder, snakemake args)."""
+    """The whole workflow on the tiny preset with --cores 2, once per session: (folder, snakemake args).
+
+    PIPELINE_TEST_TINY_RUN=<folder> reuses a finished tiny run there (mock sky in <folder>/sky,
+    results in <folder>/results) when iterating on tests; CI always makes its own."""
+    reuse = os.environ.get("PIPELINE_TEST_TINY_RUN")
+    if reuse and not os.environ.get("CI"):
+        tmp = Path(reuse)
+        paths = tmp / "paths.yaml"
+        paths.write_text(yaml.safe_dump({"paths": {"mock_sky": str(tmp / "sky"), "results": str(tmp / "results")}}))
+        return tmp, ("--cores", "2", "--configfile", "configs/tiny.yaml", str(paths))
     tmp = tmp_path_factory.mktemp("wf")
     paths = tmp / "paths.yaml"
     paths.write_text(yaml.safe_dump({"paths": {"mock_sky": str(tmp / "sky"), "results": str(tmp / "results")}}))

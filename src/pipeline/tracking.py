@@ -400,13 +400,9 @@ def _job_alive(job: str) -> bool | None:
         host, _, pid = job.rpartition(":")
         if host != socket.gethostname() or not pid.isdigit():
             return None
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        from .io.atomic import pid_alive
+
+        return pid_alive(int(pid))
     if job.isdigit() and shutil.which("squeue"):
         try:
             out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=20)
