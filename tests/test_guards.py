@@ -1,0 +1,59 @@
+"""The Snakefile's guards (src/pipeline/guards.py) and the rules' benchmark files, without Snakemake."""
+import re
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import REPO
+from pipeline.guards import (ConfigError, check_no_writes_into, coerce_command_line_values, protected_folders,
+                             refuse_renamed_keys, written_paths)
+from pipeline.tracking import benchmark_path
+
+
+def test_command_line_strings_become_booleans_and_numbers():
+    # what snakemake --config mlflow='{enabled: false}' train='{epochs_per_cycle: 3}' hands the Snakefile
+    cli = {"mlflow": {"enabled": "false"}, "train": {"epochs_per_cycle": "3", "name": "run_7"}, "tokens": {"extra": ["mass"]}}
+    config = {"mlflow": {"enabled": "false", "experiment": "x"}, "train": {"epochs_per_cycle": "3", "name": "run_7", "lr": 0.1},
+              "tokens": {"extra": ["mass"]}}
+    coerce_command_line_values(config, cli)
+    assert config["mlflow"] == {"enabled": False, "experiment": "x"}
+    assert config["train"] == {"epochs_per_cycle": 3, "name": "run_7", "lr": 0.1}
+    assert config["tokens"]["extra"] == ["mass"]
+
+
+def test_the_old_sky_path_key_is_refused_with_its_new_name():
+    with pytest.raises(ConfigError, match="paths.sky was renamed to paths.mock_sky"):
+        refuse_renamed_keys({"paths": {"sky": "/data", "results": "r"}})
+    refuse_renamed_keys({"paths": {"mock_sky": "m", "results": "r"}})
+
+
+def _rule(name, output=(), log=(), benchmark=None):
+    """A stand-in for a Snakemake rule: plain strings for its files."""
+    return SimpleNamespace(name=name, output=list(output), log=list(log), benchmark=benchmark)
+
+
+def test_no_rule_may_write_inside_or_above_a_folder_of_inputs(tmp_path):
+    data = tmp_path / "data"
+    (data / "xp").mkdir(parents=True)
+    (data / "allStar.fits").write_bytes(b"")
+    protected = protected_folders({"allstar": data / "allStar.fits", "xp_continuous": data / "xp"})
+    assert protected == {"allstar": data, "xp_continuous": data / "xp"}
+    ok = [_rule("catalog", [str(tmp_path / "results/catalog/catalog.parquet")], [str(tmp_path / "results/logs/catalog.log")])]
+    check_no_writes_into(protected, written_paths(ok))
+    inside = [_rule("train", [str(data / "results/models/{name}/model.pt")])]
+    with pytest.raises(ConfigError, match=r"rule train would write .*data/results/models, inside .*data, which holds inputs.allstar"):
+        check_no_writes_into(protected, written_paths(inside))
+    above = [_rule("evaluate", [str(tmp_path / "{task}/metrics.json")])]  # a pattern that could land in data/
+    with pytest.raises(ConfigError, match=r"above .*data"):
+        check_no_writes_into(protected, written_paths(above))
+
+
+def test_every_rule_has_a_benchmark_file_beside_its_log():
+    """The benchmark directives follow tracking.benchmark_path, which finds a job's file for its MLflow run."""
+    for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
+        text = smk.read_text()
+        n_rules = len(re.findall(r"^\s*(?:rule \w+|use rule \w+ as \w+ with):", text, flags=re.M))
+        pairs = re.findall(r'log:\s*\n\s*f"([^"]+)",\s*\n\s*benchmark:\s*\n\s*f"([^"]+)"', text)
+        assert len(pairs) == n_rules, f"{smk.name}: {n_rules} rules, {len(pairs)} with a log and a benchmark"
+        for log, bench in pairs:
+            assert bench == str(benchmark_path(log)), (smk.name, log, bench)
