@@ -151,7 +151,8 @@ def test_tiny_workflow_pretrains_and_fine_tunes_spectrafm(tiny_run):
 @pytest.mark.slow
 def test_a_failed_stage_leaves_no_output(tiny_run, tmp_path):
     tmp, _ = tiny_run
-    bad = tmp_path / "bad.parquet"
+    (tmp_path / "data").mkdir()
+    bad = tmp_path / "data/bad.parquet"  # a folder of its own: the workflow never writes beside an input
     import pandas as pd
 
     pd.read_parquet(tmp / "sky/gaia_source.parquet").drop(columns=["ruwe"]).to_parquet(bad)
