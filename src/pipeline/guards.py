@@ -30,18 +30,18 @@ def coerce_command_line_values(config: dict, cli: dict) -> None:
     arrive as strings ("false", "3"). Re-read each string leaf given on the command line as YAML
     and keep it when it is a boolean or a number; ``config`` is changed in place."""
 
-    def walk(node, target, path):
+    def walk(node, target):
         for key, value in dict(node).items():
-            if isinstance(value, dict) or hasattr(value, "items"):
+            if hasattr(value, "items"):
                 if isinstance(target.get(key), dict):
-                    walk(value, target[key], path + (key,))
+                    walk(value, target[key])
             elif isinstance(value, list):
                 if isinstance(target.get(key), list):
                     target[key] = [_scalar(v) for v in target[key]]
             elif isinstance(value, str):
                 target[key] = _scalar(target.get(key, value))
 
-    walk(cli or {}, config, ())
+    walk(cli or {}, config)
 
 
 def _scalar(value):

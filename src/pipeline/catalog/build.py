@@ -112,74 +112,11 @@ def _cut(counts: dict, name: str, n: int, total: int):
     log.info("cut %-44s %8d of %8d", name, n, total)
 
 
-def build_catalog(allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig, n_workers: int = 1,
-                  client=None) -> tuple[pd.DataFrame, dict]:
-    """Run the whole catalog stage in memory; returns (catalog, counts)."""
-    t0 = time.perf_counter()
-    cuts: dict = {}
-    raw = read_allstar(allstar_path, ALLSTAR_COLUMNS)
-    if raw.empty:
-        raise ValueError(f"{allstar_path}: the allStar table is empty")
-    stars, n_dup = best_visit_per_star(raw)
-    _cut(cuts, "allStar rows", len(raw), len(raw))
-    _cut(cuts, "repeat visits dropped (kept highest SNR)", n_dup, len(raw))
-    gaia = read_gaia_source(gaia_path, GAIA_COLUMNS)
-    cat = crossmatch(stars, gaia, cfg.crossmatch_radius_arcsec)
-    n = len(cat)
-    _cut(cuts, "matched by source_id", (cat.match == "source_id").sum(), n)
-    _cut(cuts, "matched by position", (cat.match == "position").sum(), n)
-    _cut(cuts, "without a Gaia match", (cat.match == "none").sum(), n)
-
-    out = pd.DataFrame({"apogee_id": cat.APOGEE_ID.to_numpy(), "source_id": cat.source_id.to_numpy().astype(np.int64),
-                        "match": cat.match.to_numpy(), "ra": cat.RA.to_numpy(), "dec": cat.DEC.to_numpy(),
-                        "l": cat.GLON.to_numpy(), "b": cat.GLAT.to_numpy(), "phot_g_mean_mag": cat.phot_g_mean_mag.to_numpy()})
-    g_mag = cat.phot_g_mean_mag.to_numpy(float)
-    bad_g = ~np.isfinite(g_mag) & (cat.match != "none").to_numpy()
-    if bad_g.any():
-        log.warning("gaia_source %s: %d matched stars have NaN/inf phot_g_mean_mag (e.g. source_id %s): no XP, no luminosity for them",
-                    gaia_path, bad_g.sum(), cat.source_id[bad_g].head(3).tolist())
-        g_mag = np.where(np.isfinite(g_mag), g_mag, np.nan)
-
-    # labels
-    good_labels = label_quality(cat.STARFLAG, cat.ASPCAPFLAG, cfg.aspcapflag_bad_bits, cfg.require_starflag_zero)
-    _cut(cuts, "labels set to NaN by STARFLAG/ASPCAPFLAG", (~good_labels).sum(), n)
-    require_labels(cat, good_labels, allstar_path)
-    for name, col in LABEL_COLUMNS:
-        v = cat[col].to_numpy(float)
-        e = cat[f"{col}_ERR"].to_numpy(float)
-        ok = good_labels & np.isfinite(v) & np.isfinite(e) & (v > -9000)
-        out[name] = np.where(ok, v, np.nan)
-        out[f"{name}_err"] = np.where(ok, e, np.nan)
-    out["labels_good"] = good_labels
-
-    # 2MASS colours
-    tm = {b: np.where(cat[b].to_numpy(float) < MISSING_2MASS, cat[b].to_numpy(float), np.nan) for b in "JHK"}
-    tme = {b: np.where(cat[f"{b}_ERR"].to_numpy(float) < MISSING_2MASS, cat[f"{b}_ERR"].to_numpy(float), np.nan) for b in "JHK"}
-    out["jh"], out["jh_err"] = ph.colour_and_error(tm["J"], tme["J"], tm["H"], tme["H"])
-    out["jk"], out["jk_err"] = ph.colour_and_error(tm["J"], tme["J"], tm["K"], tme["K"])
-
-    # Gaia colour
-    out["bprp"] = cat.bp_rp.to_numpy(float)
-    out["bprp_err"] = ph.bp_rp_error_mag(cat.phot_bp_mean_flux_over_error, cat.phot_rp_mean_flux_over_error)
-
-    # zero point and pseudo-luminosity
-    offset, flag = parallax_offset_mas(g_mag, cat.nu_eff_used_in_astrometry, cat.pseudocolour, cat.ecl_lat, cat.astrometric_params_solved)
-    plx = corrected_parallax_mas(cat.parallax.to_numpy(float), offset)
-    plx_err = cat.parallax_error.to_numpy(float)
-    usable = parallax_quality(cat.ruwe, plx_err, cfg) & np.isfinite(plx) & np.isfinite(g_mag)
-    _cut(cuts, "parallax usable (ruwe, parallax_error)", usable.sum(), n)
-    _cut(cuts, "zero point not applied (solution type)", ((flag == 1) & np.isfinite(cat.parallax.to_numpy(float))).sum(), n)
-    _cut(cuts, "zero point extrapolated (outside calibration)", (flag == 2).sum(), n)
-    out["parallax_corrected_mas"] = plx
-    out["parallax_error_mas"] = plx_err
-    out["zp_offset_mas"] = offset
-    out["zp_flag"] = flag
-    out["parallax_usable"] = usable
-    gf, gfe = ph.pseudo_luminosity(plx, plx_err, g_mag)
-    out["g_fakemag"] = np.where(usable, gf, np.nan)
-    out["g_fakemag_err"] = np.where(usable, gfe, np.nan)
-
-    # XP
+def _xp_columns(out: pd.DataFrame, cat: pd.DataFrame, g_mag, xp_path, cfg: CatalogConfig, cuts: dict) -> pd.DataFrame:
+    """The normalised XP coefficients and errors (bp0..rp54, ``_err``) and ``has_xp``: the stars
+    with spectra passing the G, BP-RP and excess-factor cuts, all 110 coefficients present, each
+    coefficient clipped at the configured percentiles."""
+    n = len(out)
     sid, xp = read_xp_coefficients(xp_path)
     pos = pd.Series(np.arange(sid.size), index=sid)
     row = pos.reindex(out.source_id.where(out.match != "none", -1).to_numpy()).to_numpy()
@@ -209,6 +146,81 @@ def build_catalog(allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig
         out = pd.concat([out, pd.DataFrame(coef, columns=[f"{b}{k}" for k in range(N_COEFF)]),
                          pd.DataFrame(err, columns=[f"{b}{k}_err" for k in range(N_COEFF)])], axis=1)
     out["has_xp"] = xp_ok
+    return out
+
+
+def _label_columns(out: pd.DataFrame, cat: pd.DataFrame, cfg: CatalogConfig, cuts: dict, allstar_path):
+    """teff, logg, m_h and their errors (NaN where flagged or missing) and ``labels_good``, in place."""
+    good_labels = label_quality(cat.STARFLAG, cat.ASPCAPFLAG, cfg.aspcapflag_bad_bits, cfg.require_starflag_zero)
+    _cut(cuts, "labels set to NaN by STARFLAG/ASPCAPFLAG", (~good_labels).sum(), len(cat))
+    require_labels(cat, good_labels, allstar_path)
+    for name, col in LABEL_COLUMNS:
+        v = cat[col].to_numpy(float)
+        e = cat[f"{col}_ERR"].to_numpy(float)
+        ok = good_labels & np.isfinite(v) & np.isfinite(e) & (v > -9000)
+        out[name] = np.where(ok, v, np.nan)
+        out[f"{name}_err"] = np.where(ok, e, np.nan)
+    out["labels_good"] = good_labels
+
+
+def build_catalog(allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig, n_workers: int = 1,
+                  client=None) -> tuple[pd.DataFrame, dict]:
+    """Run the whole catalog stage in memory; returns (catalog, counts)."""
+    t0 = time.perf_counter()
+    cuts: dict = {}
+    raw = read_allstar(allstar_path, ALLSTAR_COLUMNS)
+    if raw.empty:
+        raise ValueError(f"{allstar_path}: the allStar table is empty")
+    stars, n_dup = best_visit_per_star(raw)
+    _cut(cuts, "allStar rows", len(raw), len(raw))
+    _cut(cuts, "repeat visits dropped (kept highest SNR)", n_dup, len(raw))
+    gaia = read_gaia_source(gaia_path, GAIA_COLUMNS)
+    cat = crossmatch(stars, gaia, cfg.crossmatch_radius_arcsec)
+    n = len(cat)
+    _cut(cuts, "matched by source_id", (cat.match == "source_id").sum(), n)
+    _cut(cuts, "matched by position", (cat.match == "position").sum(), n)
+    _cut(cuts, "without a Gaia match", (cat.match == "none").sum(), n)
+
+    out = pd.DataFrame({"apogee_id": cat.APOGEE_ID.to_numpy(), "source_id": cat.source_id.to_numpy().astype(np.int64),
+                        "match": cat.match.to_numpy(), "ra": cat.RA.to_numpy(), "dec": cat.DEC.to_numpy(),
+                        "l": cat.GLON.to_numpy(), "b": cat.GLAT.to_numpy(), "phot_g_mean_mag": cat.phot_g_mean_mag.to_numpy()})
+    g_mag = cat.phot_g_mean_mag.to_numpy(float)
+    bad_g = ~np.isfinite(g_mag) & (cat.match != "none").to_numpy()
+    if bad_g.any():
+        log.warning("gaia_source %s: %d matched stars have NaN/inf phot_g_mean_mag (e.g. source_id %s): no XP, no luminosity for them",
+                    gaia_path, bad_g.sum(), cat.source_id[bad_g].head(3).tolist())
+        g_mag = np.where(np.isfinite(g_mag), g_mag, np.nan)
+
+    _label_columns(out, cat, cfg, cuts, allstar_path)
+
+    # 2MASS colours
+    tm = {b: np.where(cat[b].to_numpy(float) < MISSING_2MASS, cat[b].to_numpy(float), np.nan) for b in "JHK"}
+    tme = {b: np.where(cat[f"{b}_ERR"].to_numpy(float) < MISSING_2MASS, cat[f"{b}_ERR"].to_numpy(float), np.nan) for b in "JHK"}
+    out["jh"], out["jh_err"] = ph.colour_and_error(tm["J"], tme["J"], tm["H"], tme["H"])
+    out["jk"], out["jk_err"] = ph.colour_and_error(tm["J"], tme["J"], tm["K"], tme["K"])
+
+    # Gaia colour
+    out["bprp"] = cat.bp_rp.to_numpy(float)
+    out["bprp_err"] = ph.bp_rp_error_mag(cat.phot_bp_mean_flux_over_error, cat.phot_rp_mean_flux_over_error)
+
+    # zero point and pseudo-luminosity
+    offset, flag = parallax_offset_mas(g_mag, cat.nu_eff_used_in_astrometry, cat.pseudocolour, cat.ecl_lat, cat.astrometric_params_solved)
+    plx = corrected_parallax_mas(cat.parallax.to_numpy(float), offset)
+    plx_err = cat.parallax_error.to_numpy(float)
+    usable = parallax_quality(cat.ruwe, plx_err, cfg) & np.isfinite(plx) & np.isfinite(g_mag)
+    _cut(cuts, "parallax usable (ruwe, parallax_error)", usable.sum(), n)
+    _cut(cuts, "zero point not applied (solution type)", ((flag == 1) & np.isfinite(cat.parallax.to_numpy(float))).sum(), n)
+    _cut(cuts, "zero point extrapolated (outside calibration)", (flag == 2).sum(), n)
+    out["parallax_corrected_mas"] = plx
+    out["parallax_error_mas"] = plx_err
+    out["zp_offset_mas"] = offset
+    out["zp_flag"] = flag
+    out["parallax_usable"] = usable
+    gf, gfe = ph.pseudo_luminosity(plx, plx_err, g_mag)
+    out["g_fakemag"] = np.where(usable, gf, np.nan)
+    out["g_fakemag_err"] = np.where(usable, gfe, np.nan)
+
+    out = _xp_columns(out, cat, g_mag, xp_path, cfg, cuts)
 
     # extinction, through the dust map, for stars with a usable parallax
     ext = cfg.extinction

@@ -30,11 +30,10 @@ def reading(path, what: str):
         raise
     except FileNotFoundError as exc:
         raise InputFileError(f"{path}: not found ({what})") from exc
-    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError, RuntimeError) as exc:  # RuntimeError: codecs
-        raise InputFileError(f"{path}: could not be read as {what} ({type(exc).__name__}: {exc}). Is the file complete "
-                             "(an interrupted download or copy leaves a truncated file) and in that format?") from exc
-    except Exception as exc:  # pyarrow's ArrowInvalid and the like
-        if type(exc).__module__.split(".")[0] not in ("pyarrow", "astropy", "pandas", "numpy", "h5py"):
+    except Exception as exc:
+        # the builtin errors readers raise (RuntimeError: the Zarr codecs), or a library's own (pyarrow's ArrowInvalid)
+        builtin = isinstance(exc, (OSError, ValueError, TypeError, KeyError, IndexError, EOFError, RuntimeError))
+        if not builtin and type(exc).__module__.split(".")[0] not in ("pyarrow", "astropy", "pandas", "numpy", "h5py"):
             raise
         raise InputFileError(f"{path}: could not be read as {what} ({type(exc).__name__}: {exc}). Is the file complete "
                              "(an interrupted download or copy leaves a truncated file) and in that format?") from exc
