@@ -171,6 +171,58 @@ def _save(obj, path: Path):
     torch_save(obj, path)
 
 
+def _streams(store_path, model_cfg: ModelConfig, cfg: TrainConfig):
+    """The sampled training stream and the fixed validation sample of the token store."""
+    train_stream = TokenStream(store_path, "train", cfg.batch_size, model_cfg.context, cfg.seed, cfg.held_out, cfg.min_inputs,
+                               n_targets=cfg.targets_per_star, target_weights=cfg.target_weights,
+                               identity_fraction=cfg.identity_fraction, label_input_fraction=cfg.label_input_fraction,
+                               stars_with=cfg.stars_with, label_input_targets=cfg.label_input_targets)
+    val_stream = TokenStream(store_path, "val", cfg.batch_size, model_cfg.context, cfg.seed + 1, cfg.held_out, cfg.min_inputs,
+                             shuffle=False, stars_with=cfg.stars_with)
+    return train_stream, val_stream
+
+
+def _restore(state, model, opt, sched, scaler):
+    """Weights, optimiser, schedule, scaler and random state of a checkpoint (``_state``)."""
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    if scaler is not None and state["scaler"]:
+        scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
+def _train_epoch(model, loader, opt, sched, scaler, device, amp_dtype, epoch, n_batches, grad_clip, on_step, step_every):
+    """One pass over the loader; the schedule steps per batch in fractional epochs.
+    Returns (summed loss x targets, targets, stars, the learning rate of the last step)."""
+    total, count, stars = 0.0, 0, 0
+    lr_used = opt.param_groups[0]["lr"]
+    for i, batch in enumerate(loader):
+        loss, n = _loss(model, batch, device, amp_dtype)
+        stars += batch[0].shape[0]
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            opt.step()
+        lr_used = opt.param_groups[0]["lr"]  # before the step: the last one may restart the cycle
+        sched.step(epoch + (i + 1) / n_batches)
+        total += float(loss.detach()) * n
+        count += n
+        step = epoch * n_batches + i + 1
+        if on_step and step % step_every == 0:
+            on_step(step, float(loss.detach()), lr_used)
+    return total, count, stars, lr_used
+
+
 def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = True, stop_after_epoch: int | None = None,
           on_epoch=None, on_step=None, step_every: int = 10, init_from=None):
     """Train on the token store's train split; writes model.pt, config.json, history.csv, checkpoints/.
@@ -188,12 +240,7 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    train_stream = TokenStream(store_path, "train", cfg.batch_size, model_cfg.context, cfg.seed, cfg.held_out, cfg.min_inputs,
-                               n_targets=cfg.targets_per_star, target_weights=cfg.target_weights,
-                               identity_fraction=cfg.identity_fraction, label_input_fraction=cfg.label_input_fraction,
-                               stars_with=cfg.stars_with, label_input_targets=cfg.label_input_targets)
-    val_stream = TokenStream(store_path, "val", cfg.batch_size, model_cfg.context, cfg.seed + 1, cfg.held_out, cfg.min_inputs,
-                             shuffle=False, stars_with=cfg.stars_with)
+    train_stream, val_stream = _streams(store_path, model_cfg, cfg)
     if model_cfg.vocab_size != len(train_stream.vocab):
         raise ValueError(f"model vocab_size {model_cfg.vocab_size} != token store vocabulary {len(train_stream.vocab)}")
     model = StellarTransformer(model_cfg)
@@ -210,14 +257,7 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
         log.warning("%s was written for another configuration or token store; starting afresh", last)
         state = None
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if scaler is not None and state["scaler"]:
-            scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        _restore(state, model, opt, sched, scaler)
         start, history = state["epoch"] + 1, state["history"]
         log.info("resuming from %s at epoch %d", last, start)
     for row in history if on_epoch else ():
@@ -234,29 +274,8 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
     for epoch in range(start, cfg.epochs):
         train_stream.set_epoch(epoch)
         t0 = time.perf_counter()
-        total, count, stars = 0.0, 0, 0
-        lr_used = opt.param_groups[0]["lr"]
-        for i, batch in enumerate(loader):
-            loss, n = _loss(model, batch, device, amp_dtype)
-            stars += batch[0].shape[0]
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                opt.step()
-            lr_used = opt.param_groups[0]["lr"]  # before the step: the last one may restart the cycle
-            sched.step(epoch + (i + 1) / n_batches)
-            total += float(loss.detach()) * n
-            count += n
-            step = epoch * n_batches + i + 1
-            if on_step and step % step_every == 0:
-                on_step(step, float(loss.detach()), lr_used)
+        total, count, stars, lr_used = _train_epoch(model, loader, opt, sched, scaler, device, amp_dtype, epoch, n_batches,
+                                                    cfg.grad_clip, on_step, step_every)
         dt = time.perf_counter() - t0
         val = evaluate(model, val_stream, device, amp_dtype)
         row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val, "lr": lr_used,
