@@ -24,7 +24,9 @@ def tiny_run(tmp_path_factory):
     """The whole workflow on the tiny preset with --cores 2, once per session: (folder, snakemake args).
 
     PIPELINE_TEST_TINY_RUN=<folder> reuses a finished tiny run there (mock sky in <folder>/sky,
-    results in <folder>/results) when iterating on tests; CI always makes its own."""
+    results in <folder>/results) when iterating on tests; CI always makes its own. A reused folder
+    holds the MLflow runs of every invocation made on it, so the test that counts one invocation's
+    runs fails there."""
     reuse = os.environ.get("PIPELINE_TEST_TINY_RUN")
     if reuse and not os.environ.get("CI"):
         tmp = Path(reuse)
