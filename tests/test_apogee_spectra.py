@@ -114,8 +114,9 @@ def test_wavelength_encoding_of_eqs_2_and_3_by_hand():
     pe = wavelength_encoding(np.array([15_000.0, 16_000.0]), d_model=4)
     # lambda_hat = 0: sin 0, cos 0, sin 0, cos 0
     np.testing.assert_allclose(pe[0], [0.0, 1.0, 0.0, 1.0], atol=1e-12)
-    # lambda_hat = 0.5: angles 500 / 10000^(k/4) = 500, 50, 5, 0.5
-    np.testing.assert_allclose(pe[1], [np.sin(500.0), np.cos(50.0), np.sin(5.0), np.cos(0.5)], rtol=1e-12)
+    # lambda_hat = 0.5: angles 500 / 10000^(2 floor(k/2) / 4) = 500, 500, 5, 5 (the published code pairs
+    # each cos with the sin before it; the paper's eq. 2 prints k / d_model for both)
+    np.testing.assert_allclose(pe[1], [np.sin(500.0), np.cos(500.0), np.sin(5.0), np.cos(5.0)], rtol=1e-12)
     # neighbouring APOGEE pixels (0.2-0.3 A apart) get distinct encodings
     lam = aspcap_wavelength_aa()[:2]
     assert np.abs(np.diff(wavelength_encoding(lam, 256), axis=0)).max() > 0.05

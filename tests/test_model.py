@@ -13,13 +13,57 @@ from pipeline.tokens.store import build_token_store
 from pipeline.tokens.vocab import BASE_VOCABULARY, vocabulary
 
 
-def test_paper_preset_has_the_papers_parameter_count():
-    n = StellarTransformer(preset("paper")).n_parameters()
-    assert abs(n - 8.8e6) / 8.8e6 < 0.02, n
+def test_paper_preset_is_the_published_network_of_8845529_parameters():
+    # Leung & Bovy's model_torch/config.json: embedding 128, 16 heads, dense 1024 / 3096, 118 tokens
+    assert StellarTransformer(preset("paper")).n_parameters() == 8_845_529
+
+
+def test_heads_and_widths_halve_block_to_block_as_in_the_published_code():
+    m = StellarTransformer(preset("paper"))
+    assert [b.attn.n_heads for b in m.encoder] == [16, 8] and [b.ffn1.out_features for b in m.encoder] == [1024, 512]
+    assert [b.attn.n_heads for b in m.decoder] == [16, 8, 4] and [b.ffn1.out_features for b in m.decoder] == [3096, 1548, 774]
+    assert [layer.out_features for layer in m.head.layers] == [3096, 1548, 774, 387]
+    assert not hasattr(m.decoder[0], "self_attn")  # decoder blocks are the encoder's block, as query -> star
+
+
+def test_embedding_applies_the_activation_after_the_bias():
+    torch.manual_seed(0)
+    m = StellarTransformer(preset("tiny")).eval()
+    ids, vals, mask = torch.tensor([[3]]), torch.tensor([[0.7]]), torch.tensor([[True]])
+    w, b = m.embedding.weight[4], m.embedding.bias[4]  # vocabulary index 3 is row 4; row 0 is padding
+    torch.testing.assert_close(m.embed(ids, vals, mask)[0, 0], torch.nn.functional.gelu(w * 0.7 + b))
+    assert m.embed(ids, vals, ~mask).abs().max() == 0  # padding embeds to zero
+
+
+def test_fused_attention_equals_explicit_weights_with_the_bias_key_value():
+    torch.manual_seed(0)
+    m = StellarTransformer(preset("tiny")).eval()
+    ids = torch.tensor([[3, 7, 110, 113, 0]])
+    vals = torch.tensor([[0.5, -1.0, 0.2, 1.3, 0.0]])
+    mask = torch.tensor([[True, True, True, True, False]])
+    memory = m.encode(ids, vals, mask)
+    a = m.decode(memory, mask, torch.tensor([[113, 115]]))
+    b = m.decode(memory, mask, torch.tensor([[113, 115]]), need_weights=True)
+    torch.testing.assert_close(a[0], b[0])
+    torch.testing.assert_close(a[1], b[1])
+    w = b[2]  # (stars, requests, blocks, n): renormalised over the star's tokens, none on padding
+    assert w.shape == (1, 2, 3, 5) and float(w[..., 4].abs().max()) == 0
+    torch.testing.assert_close(w.sum(-1), torch.ones(1, 2, 3))
 
 
 def test_tiny_preset_is_under_100k_parameters():
     assert StellarTransformer(preset("tiny")).n_parameters() < 100_000
+
+
+def test_config_errors_name_the_field():
+    from pipeline.model.model import ModelConfig
+
+    with pytest.raises(ValueError, match="decoder_heads"):
+        preset("tiny", decoder_heads=6)  # halves to 3, which does not divide 32
+    with pytest.raises(ValueError, match="activation"):
+        preset("tiny", activation="swish")
+    with pytest.raises(ValueError, match=r"n_heads"):
+        ModelConfig.from_dict({**preset("tiny").to_dict(), "n_heads": 4})
 
 
 def test_answers_do_not_depend_on_input_order_or_padding():
@@ -199,8 +243,8 @@ def test_inference_api(trained):
     again = m.request(stars, ["logg", "teff"])
     np.testing.assert_allclose(again.teff, out.teff, rtol=1e-5)
     res, attn = m.request(stars, ["teff"], return_attention=True)
-    assert attn.shape == (3, 1, 1, 3) and np.allclose(attn.sum(-1), 1.0, atol=1e-5)
-    assert attn[2, 0, 0, 1:].max() == 0.0  # padding gets no attention
+    assert attn.shape == (3, 1, 3, 3) and np.allclose(attn.sum(-1), 1.0, atol=1e-5)  # 3 decoder blocks
+    assert attn[2, 0, :, 1:].max() == 0.0  # padding gets no attention
     mc = m.predict(table, ["logg"], n_mc=8)
     assert (mc.logg_err >= out.logg_err - 1e-6).all()
     with pytest.raises(ValueError, match="unknown token name"):

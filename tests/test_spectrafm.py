@@ -110,7 +110,7 @@ def test_wavelength_encoding_by_hand_and_against_numpy():
     pe = wavelength_encoding(lam, 8, 15000.0, 17000.0)
     assert pe[0].tolist() == pytest.approx([0, 1, 0, 1, 0, 1, 0, 1])  # lambda_min: sin 0, cos 0
     assert pe[1, 0].item() == pytest.approx(math.sin(500.0), abs=1e-6)  # 1000 * 0.5 / 10000^0
-    assert pe[1, 3].item() == pytest.approx(math.cos(500.0 / 10000 ** (3 / 8)), abs=1e-6)
+    assert pe[1, 3].item() == pytest.approx(math.cos(500.0 / 10000 ** (2 / 8)), abs=1e-6)  # k = 3 pairs with k = 2
     assert np.allclose(pe.numpy(), np_encoding(lam.numpy(), 8), atol=1e-6)
 
 

@@ -3,6 +3,8 @@
     python -m pipeline predict --model results/models/small --input stars.csv \\
         --request teff logg m_h --output predictions.csv
     python -m pipeline search --model results/search --query teff=4700 logg=2.5 --top 100
+    python -m pipeline import-lb23 model_torch/ results/models/published   # Leung & Bovy's format -> ours
+    python -m pipeline export-lb23 results/models/small/ small_lb23/       # ours -> theirs
 """
 from __future__ import annotations
 
@@ -81,6 +83,21 @@ def search(args):
             print(hits.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
+def import_lb23(args):
+    from .model.lb23 import import_lb23 as run
+
+    meta = run(args.src, args.out)
+    logging.info("wrote %s: the published-format model of %s (%d parameters, %d tokens)", args.out, args.src,
+                 meta["n_parameters"], len(meta["vocabulary"]))
+
+
+def export_lb23(args):
+    from .model.lb23 import export_lb23 as run
+
+    run(args.src, args.out)
+    logging.info("wrote %s: %s in the reference code's format (StellarPerceptron.load reads it)", args.out, args.src)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m pipeline", description="Stellar foundation model pipeline")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -102,11 +119,19 @@ def main(argv=None):
     p.add_argument("--output", default=None, help="write the matches here (.csv or .parquet) instead of printing them")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cpu)")
     p.set_defaults(func=search)
+    p = sub.add_parser("import-lb23", help="a model folder of Leung & Bovy's code (config.json + weights.pt) -> a model folder of ours")
+    p.add_argument("src", help="folder with config.json (nn_config, tokenizer_config, norm_config) and weights.pt")
+    p.add_argument("out", help="model folder to write (model.pt, config.json); predict, evaluate and MLflow take it")
+    p.set_defaults(func=import_lb23)
+    p = sub.add_parser("export-lb23", help="a model folder of ours -> the reference code's format")
+    p.add_argument("src", help="model folder (config.json + model.pt)")
+    p.add_argument("out", help="folder to write (config.json + weights.pt)")
+    p.set_defaults(func=export_lb23)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -17,7 +17,13 @@ INPUTS = {
     "dust_dir": "folder",
     "distmass": "file",
     "aspcapstar": "folder",
+    "train.import_from": "folder",  # a published model folder (config.json + weights.pt)
 }
+
+
+def _key(key: str) -> str:
+    """The config key of an input: inputs.<key>, or a dotted key of its own (train.import_from)."""
+    return key if "." in key else f"inputs.{key}"
 RENAMED = {("paths", "sky"): "paths.mock_sky (where the mock sky is written; your survey files go in inputs.*)"}
 
 
@@ -64,10 +70,13 @@ def refuse_renamed_keys(config: dict) -> None:
 
 
 def configured_inputs(config: dict) -> dict[str, Path]:
-    """The user's input paths (inputs.<key> that are set), absolute. mass_age's VAC only when used."""
+    """The user's input paths (inputs.<key> that are set, and train.import_from), absolute. mass_age's
+    VAC only when used."""
     inputs = {k: v for k, v in (config.get("inputs") or {}).items() if v}
     if not (config.get("mass_age") or {}).get("enabled", False):
         inputs.pop("distmass", None)
+    if (config.get("train") or {}).get("import_from"):
+        inputs["train.import_from"] = config["train"]["import_from"]
     return {k: Path(v).expanduser().resolve() for k, v in inputs.items()}
 
 
@@ -84,7 +93,7 @@ def check_inputs_exist(inputs: dict[str, Path]) -> None:
         ok = {"file": path.is_file(), "folder": path.is_dir(), "file or folder": path.exists()}[want]
         if not ok:
             found = "is not a " + want if path.exists() else "does not exist"
-            raise ConfigError(f"inputs.{key}: {path} {found}. The workflow reads your files and never makes them: "
+            raise ConfigError(f"{_key(key)}: {path} {found}. The workflow reads your files and never makes them: "
                               "fix the path, or leave the key empty to use the mock sky (mock: true)")
 
 
@@ -112,7 +121,7 @@ def check_no_writes_into(protected: dict[str, Path], written: list[tuple[str, Pa
             above = open_below and path in folder.parents
             if inside or above:
                 raise ConfigError(f"rule {rule} would write {path}, {'inside' if inside else 'above'} {folder}, "
-                                  f"which holds inputs.{key}: the workflow never writes where your files are. "
+                                  f"which holds {_key(key)}: the workflow never writes where your files are. "
                                   "Choose paths.results (and paths.mock_sky) outside your data folders")
 
 

@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .model.model import StellarTransformer
+
 log = logging.getLogger(__name__)
 XP32 = tuple(f"{b}{k}" for b in ("bp", "rp") for k in range(32))  # 64 tokens: the model's context
 
@@ -74,9 +76,9 @@ class StarEncoder(nn.Module):
         self.head = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, embed_dim))
 
     def forward(self, ids, values, mask):
-        x = self.embedding(ids, torch.where(mask, values, torch.zeros_like(values)))
+        x = self.embedding(StellarTransformer.rows(ids, mask), torch.where(mask, values, torch.zeros_like(values)))
         for block in self.encoder:
-            x = block(x, mask)
+            x = block(x, mask)[0]
         m = mask.unsqueeze(-1).to(x.dtype)
         pooled = (x * m).sum(1) / m.sum(1).clamp_min(1.0)
         return F.normalize(self.head(pooled), dim=-1)

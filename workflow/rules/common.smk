@@ -1,4 +1,5 @@
 # Shared helpers for the workflow files.
+import re
 from pathlib import Path
 
 import yaml
@@ -56,6 +57,14 @@ def spectrafm_init(w):
 # join and token store under results/mass_age/, trained from the base model's weights.
 MASS_AGE = bool(config.get("mass_age", {}).get("enabled", False))
 BASE_MODEL = config["train"]["name"]
+# the models that are trained: every name, or all but the base model when it is imported
+IMPORT_FROM = config["train"].get("import_from") or ""
+TRAINED_MODEL_NAMES = f"(?!{re.escape(BASE_MODEL)}$)[^/]+" if IMPORT_FROM else "[^/]+"
+
+
+def published_model_files():
+    """The files of train.import_from, a model folder in Leung & Bovy's format."""
+    return [str(Path(IMPORT_FROM) / name) for name in ("config.json", "weights.pt")]
 MASS_AGE_MODEL = config.get("mass_age", {}).get("train", {}).get("name", "mass_age")
 
 

@@ -2,6 +2,9 @@
 
 
 rule train:
+    # with train.import_from the base model is imported (rule import_model), not trained
+    wildcard_constraints:
+        name=TRAINED_MODEL_NAMES,
     input:
         tokens=lambda w: token_store(w.name),
         init=lambda w: init_model(w.name),
@@ -28,6 +31,33 @@ rule train:
         "../envs/model.yaml"
     script:
         "../scripts/train.py"
+
+
+# train.import_from: the published model (or any folder in its format) stands in for the base
+# model: every rule that takes results/models/<name>/ then evaluates it
+if IMPORT_FROM:
+
+    rule import_model:
+        input:
+            lb23=published_model_files(),
+            code=library("model"),
+        output:
+            model=f"{RESULTS}/models/{BASE_MODEL}/model.pt",
+            config=f"{RESULTS}/models/{BASE_MODEL}/config.json",
+        params:
+            source=IMPORT_FROM,
+        log:
+            f"{RESULTS}/logs/import_model_{BASE_MODEL}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/import_model_{BASE_MODEL}.tsv",
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=10,
+        conda:
+            "../envs/model.yaml"
+        script:
+            "../scripts/import_model.py"
 
 
 rule model_check:

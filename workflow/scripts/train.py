@@ -2,8 +2,7 @@
 from pathlib import Path
 
 from pipeline.tracking import rule_run
-from pipeline.model.model import preset
-from pipeline.model.train import TrainConfig, train
+from pipeline.model.train import TrainConfig, model_config, train
 from pipeline.tokens.store import open_token_store
 
 sm = snakemake  # noqa: F821
@@ -11,12 +10,12 @@ with rule_run(sm) as run:
     log = run.log
     p = dict(sm.params.train)
     n_tokens = len(open_token_store(sm.input.tokens).attrs["vocabulary"])  # 118, or more with extra tokens
-    model_cfg = preset(p.pop("preset", "small"), **{"vocab_size": n_tokens, **(p.pop("model", {}) or {})})
-    for k in ("name", "gpus", "init_from_base"):
+    init = Path(sm.input.init[0]).parent if sm.input.get("init") else None
+    model_cfg = model_config(p.pop("preset", "small"), p.pop("model", {}), n_tokens, init_from=init)
+    for k in ("name", "gpus", "init_from_base", "import_from"):
         p.pop(k, None)
     cfg = TrainConfig.from_dict({**p, "threads": p.get("threads") or sm.threads})
     out = Path(sm.output.model).parent
-    init = Path(sm.input.init[0]).parent if sm.input.get("init") else None
     train(sm.input.tokens, out, model_cfg, cfg, resume=True, init_from=init,
           on_epoch=lambda row: run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]),
           on_step=lambda step, loss, lr: run.log_metrics({"step_train_loss": loss, "step_lr": lr}, step=step))

@@ -2,15 +2,16 @@
 fully connected network it is compared with. Read top to bottom: config, presets, the model, the FCNN.
 
 A spectrum is a set of pixel tokens. All pixels share one token type ("flux", id 0) and so one
-value embedding  y = GELU(w_flux m) + b_flux  (eq. 1), with m = (flux - 1) / 0.1 the pixel's
-depth below the continuum in units of 0.1; the wavelength encoding of eqs. 2-3 is added to tell
-pixels apart. Labels (teff, logg, fe_h, o_fe, mg_fe) are ordinary tokens, ids 1..5: they can be
+value embedding  y = GELU(w_flux m + b_flux)  (eq. 1 as the published code computes it), with
+m = (flux - 1) / 0.1 the pixel's depth below the continuum in units of 0.1; the wavelength encoding
+of eqs. 2-3 (as the published code computes it: sin and cos pairs share a frequency) is added to
+tell pixels apart. Labels (teff, logg, fe_h, o_fe, mg_fe) are ordinary tokens, ids 1..5: they can be
 given as inputs and they are what the decoder is asked for. Everything else (encoder, decoder,
 output head, the robust loss) is the tabular model's (model/model.py).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn as nn
@@ -27,11 +28,12 @@ FLUX_SCALE = 0.1  # pixel values fed to the embedding: (flux - 1) / FLUX_SCALE
 class SpectraFMConfig:
     labels: tuple = LABELS
     embed_dim: int = 64
-    n_heads: int = 4
-    encoder_ffn: tuple = (256, 256)  # the paper: two encoder blocks
-    decoder_ffn: tuple = (256, 256, 256)  # and three decoder blocks
-    output_mlp: tuple = (256, 128)
+    encoder_heads: int = 4  # the published blocks (model/model.py): heads and widths halve block to block
+    encoder_ffn: int = 256
+    decoder_heads: int = 4
+    decoder_ffn: int = 256
     dropout: float = 0.0
+    activation: str = "gelu"
     context: int = 512  # pixels per forward pass; longer spectra are read by chunks and averaged
     lambda_min_aa: float = LAMBDA_MIN_AA  # eq. 3's range
     lambda_max_aa: float = LAMBDA_MAX_AA
@@ -41,9 +43,8 @@ class SpectraFMConfig:
         return ("flux", *self.labels)
 
     def transformer(self) -> ModelConfig:
-        return ModelConfig(vocab_size=len(self.vocabulary), embed_dim=self.embed_dim, context=self.context, n_heads=self.n_heads,
-                           encoder_ffn=self.encoder_ffn, decoder_ffn=self.decoder_ffn, output_mlp=self.output_mlp,
-                           dropout=self.dropout)
+        arch = ("embed_dim", "encoder_heads", "encoder_ffn", "decoder_heads", "decoder_ffn", "dropout", "activation", "context")
+        return ModelConfig(vocab_size=len(self.vocabulary), **{k: getattr(self, k) for k in arch})
 
     def to_dict(self):
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -51,18 +52,21 @@ class SpectraFMConfig:
     @classmethod
     def from_dict(cls, d):
         d = dict(d)
-        for k in ("labels", "encoder_ffn", "decoder_ffn", "output_mlp"):
-            if k in d:
-                d[k] = tuple(d[k])
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"spectrafm model config: unknown field(s) {unknown}; a SpectraFM model from before the "
+                             "published blocks (n_heads, output_mlp) must be retrained")
+        if "labels" in d:
+            d["labels"] = tuple(d["labels"])
         return cls(**d)
 
 
-# small: the CPU default run; paper: embedding 256, 16 heads, feed-forward 2048 (GPU)
+# small: the CPU default run; paper: the published SpectraFM (Koblischke & Bovy's config.json):
+# embedding 256, 16 heads, dense 2048, halving per block, dropout 0.05 (GPU)
 PRESETS = {
-    "tiny": dict(embed_dim=32, n_heads=4, encoder_ffn=(64, 64), decoder_ffn=(64, 64, 64), output_mlp=(64,), context=64),
-    "small": dict(embed_dim=64, n_heads=4, encoder_ffn=(256, 256), decoder_ffn=(256, 256, 256), output_mlp=(256, 128), context=512),
-    "paper": dict(embed_dim=256, n_heads=16, encoder_ffn=(2048, 2048), decoder_ffn=(2048, 2048, 2048), output_mlp=(2048, 1024, 512),
-                  dropout=0.1, context=512),
+    "tiny": dict(embed_dim=32, encoder_heads=4, encoder_ffn=64, decoder_heads=4, decoder_ffn=64, context=64),
+    "small": dict(embed_dim=64, encoder_heads=4, encoder_ffn=256, decoder_heads=4, decoder_ffn=256, context=512),
+    "paper": dict(embed_dim=256, encoder_heads=16, encoder_ffn=2048, decoder_heads=16, decoder_ffn=2048, dropout=0.05, context=512),
 }
 
 
@@ -76,7 +80,7 @@ def wavelength_encoding(wavelength_aa: torch.Tensor, d_model: int, lambda_min_aa
     """Eqs. 2-3 in torch: (..., d_model); sin on even k, cos on odd k (apogee/encoding.py is the NumPy reference)."""
     x = 1000.0 * (wavelength_aa.double() - lambda_min_aa) / (lambda_max_aa - lambda_min_aa)
     k = torch.arange(d_model, device=wavelength_aa.device, dtype=torch.float64)
-    angle = x[..., None] / 10000.0 ** (k / d_model)
+    angle = x[..., None] / 10000.0 ** (2 * (k // 2) / d_model)  # a sin/cos pair shares a frequency
     return torch.where(k % 2 == 0, torch.sin(angle), torch.cos(angle)).float()
 
 
@@ -90,13 +94,11 @@ class SpectraFM(StellarTransformer):
 
     def encode(self, ids, values, mask, wavelength_aa=None):
         """ids, values, mask, wavelength_aa: (stars, n); pixels (id 0) get the wavelength encoding added."""
-        x = self.embedding(ids, torch.where(mask, values, torch.zeros_like(values)))
+        x = self.embed(ids, values, mask)
         if wavelength_aa is not None:
             pe = wavelength_encoding(torch.nan_to_num(wavelength_aa), self.cfg.embed_dim, self.spec.lambda_min_aa, self.spec.lambda_max_aa)
             x = x + pe * ((ids == PIXEL) & mask).unsqueeze(-1)
-        for block in self.encoder:
-            x = block(x, mask)
-        return x
+        return self.run_encoder(x, mask)
 
     def forward(self, ids, values, mask, request_ids, wavelength_aa=None, need_weights: bool = False):
         """Mean and log-variance (stars, requests) in standardised label units, and with

@@ -1,54 +1,80 @@
-"""The stellar Transformer of Leung & Bovy (2024), in plain PyTorch.
+"""The stellar Transformer of Leung & Bovy (2024), in plain PyTorch: the network of their published
+code (henrysky/astroNN_stars_foundation, package ``stellarperceptron``), layer for layer.
 
-A star is a *set* of tokens: (token type, value). Every token type x owns a learned vector
-w_x and bias b_x; a value M_x is embedded non-linearly as  y_x = GELU(w_x * M_x) + b_x  (eq. 1).
-The encoder runs self-attention blocks over the set (no positional encoding: order carries no
-meaning; padding is masked). To ask a question, the decoder takes the requested type's own
-vector w_x as its query and runs cross-attention blocks from it to the encoded star. An output
-MLP turns the result into a value and a log-variance: the answer and its uncertainty, both in
-the token's standardised units.
+A star is a *set* of tokens: (token type, value). Every token type x owns a learned vector w_x and
+bias b_x; a value M_x is embedded non-linearly as  y_x = f(w_x * M_x + b_x)  (the code's form: the
+paper's eq. 1 writes f(w_x * M_x) + b_x, but the published weights were trained with the bias inside
+the activation). Row 0 of the embedding is padding (token type i of the vocabulary is row i + 1).
 
-Read top to bottom: config, embedding, blocks, the model, the loss.
+Every block, in the encoder and in the decoder, is one Transformer block: multi-head attention with
+a learned bias key and value (``add_bias_kv``) and dropout on its weights, dropout, Add & LayerNorm,
+dense -> activation -> dense, dropout, Add & LayerNorm. The encoder's two blocks attend the star's
+tokens to themselves; the decoder's three take the requested type's own vector w_x as query and the
+encoded star as keys and values (no self-attention of the requests: requests never mix, so r of them
+are r query tokens of one pass). Heads and feed-forward widths halve from block to block. An output
+MLP of four layers (decoder width, /2, /4, /8) ends in two units: the answer and its log-variance,
+both in the token's standardised units. No positional encoding: order carries no meaning.
+
+Read top to bottom: config, embedding, attention, block, the model, the loss.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+ENCODER_BLOCKS, DECODER_BLOCKS, MLP_LAYERS = 2, 3, 4  # the published architecture's depth
+ACTIVATIONS = ("gelu", "relu", "elu", "silu", "tanh")  # torch.nn.functional names, as the published config spells them
+
 
 @dataclass
 class ModelConfig:
-    vocab_size: int = 118
+    vocab_size: int = 118  # token types (the embedding has one more row: padding)
     embed_dim: int = 128
-    context: int = 64
-    n_heads: int = 16
-    encoder_ffn: tuple = (1024, 512)  # one encoder block per entry: its feed-forward width
-    decoder_ffn: tuple = (3096, 1548, 774)  # one decoder block per entry
-    output_mlp: tuple = (3096, 1548, 774)
-    dropout: float = 0.1
+    context: int = 64  # most input tokens per star
+    encoder_heads: int = 16  # encoder block 1; block 2 has half
+    encoder_ffn: int = 1024  # encoder block 1's feed-forward width; block 2 half
+    decoder_heads: int = 16  # decoder blocks 1, 2, 3: this, half, a quarter
+    decoder_ffn: int = 3096  # their widths likewise; the output MLP: this, /2, /4, /8
+    dropout: float = 0.1  # after attention, feed-forward and MLP layers, and on the attention weights
+    activation: str = "gelu"  # of the embedding, the feed-forward layers and the output MLP
+
+    def __post_init__(self):
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"model.activation: {self.activation!r} is not one of {list(ACTIVATIONS)}")
+        for name, blocks in (("encoder_heads", ENCODER_BLOCKS), ("decoder_heads", DECODER_BLOCKS)):
+            heads = getattr(self, name)
+            for i in range(blocks):
+                h = heads >> i
+                if h < 1 or self.embed_dim % h:
+                    raise ValueError(f"model.{name}: {heads} halves to {h} heads in block {i + 1}, which must divide "
+                                     f"embed_dim {self.embed_dim}; use a multiple of {2 ** (blocks - 1)} that divides it")
+        for name, n in (("encoder_ffn", ENCODER_BLOCKS), ("decoder_ffn", MLP_LAYERS)):
+            if getattr(self, name) >> (n - 1) < 1:
+                raise ValueError(f"model.{name}: {getattr(self, name)} is too small to halve {n - 1} times")
 
     def to_dict(self):
-        d = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d):
-        d = dict(d)
-        for k in ("encoder_ffn", "decoder_ffn", "output_mlp"):
-            if k in d:
-                d[k] = tuple(d[k])
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"model config: unknown field(s) {unknown} (fields: {sorted(known)}); a model folder from "
+                             "before the published architecture (n_heads, output_mlp) must be retrained or re-imported")
         return cls(**d)
 
 
-# Presets: `paper` is the published architecture (~8.8 M parameters with the 118-token vocabulary).
+# Presets: `paper` is the published network (8,845,529 parameters with the 118-token vocabulary);
+# `small` (the CPU default) and `tiny` (tests) are smaller members of the same family.
 PRESETS = {
-    "tiny": dict(embed_dim=32, n_heads=4, encoder_ffn=(64, 64), decoder_ffn=(64,), output_mlp=(64,), dropout=0.0),
-    "small": dict(embed_dim=64, n_heads=4, encoder_ffn=(128, 128), decoder_ffn=(256,), output_mlp=(256, 128), dropout=0.0),
-    "paper": dict(embed_dim=128, n_heads=16, encoder_ffn=(1024, 512), decoder_ffn=(3096, 1548, 774), output_mlp=(3096, 1548, 774), dropout=0.1),
+    "tiny": dict(embed_dim=32, encoder_heads=4, encoder_ffn=64, decoder_heads=4, decoder_ffn=64, dropout=0.0),
+    "small": dict(embed_dim=64, encoder_heads=4, encoder_ffn=256, decoder_heads=4, decoder_ffn=512, dropout=0.0),
+    "paper": dict(embed_dim=128, encoder_heads=16, encoder_ffn=1024, decoder_heads=16, decoder_ffn=3096, dropout=0.1),
 }
 
 
@@ -59,135 +85,150 @@ def preset(name: str, **overrides) -> ModelConfig:
 
 
 class NonLinearEmbedding(nn.Module):
-    """y_x = GELU(w_x * M_x) + b_x, with w_x and b_x particular to the token type x (eq. 1)."""
+    """y_x = f(w_x * M_x + b_x), with w_x and b_x particular to the token type x; row 0 is padding (zero)."""
 
-    def __init__(self, vocab_size: int, dim: int):
+    def __init__(self, rows: int, dim: int, activation: str):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(vocab_size, dim) / math.sqrt(dim))
-        self.bias = nn.Parameter(torch.zeros(vocab_size, dim))
+        self.weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(rows, dim)))
+        self.bias = nn.Parameter(nn.init.xavier_uniform_(torch.empty(rows, dim)))
+        with torch.no_grad():
+            self.weight[0] = 0.0
+            self.bias[0] = 0.0
+        self.act = getattr(F, activation)
 
-    def forward(self, ids, values):
-        return F.gelu(self.weight[ids] * values.unsqueeze(-1)) + self.bias[ids]
+    def forward(self, rows, values):
+        """rows (stars, n) embedding rows, values (stars, n) standardised -> (stars, n, dim)."""
+        return self.act(self.weight[rows] * values.unsqueeze(-1) + self.bias[rows])
 
-    def request(self, ids):
-        """The query for a requested token type is its own embedding vector w_x."""
-        return self.weight[ids]
+    def query(self, rows):
+        """The query of a requested token type is its own vector w_x: (stars, r) -> (stars, r, dim)."""
+        return self.weight[rows]
 
 
 class Attention(nn.Module):
-    """Multi-head attention. ``mask`` is True where a key may be attended to (False = padding).
+    """Multi-head attention as torch.nn.MultiheadAttention(add_bias_kv=True) computes it: the
+    projected keys and values get one more entry each, a learned bias key and value that every
+    query may attend to (so a star's answer never divides by zero), and dropout acts on the
+    attention weights. Runs PyTorch's fused scaled_dot_product_attention; only when ``need_weights``
+    asks for the softmax weights is the attention matrix formed explicitly."""
 
-    It runs PyTorch's fused scaled_dot_product_attention (flash / memory-efficient kernels on
-    CUDA, a flash kernel on the CPU); only when ``need_weights`` asks for the softmax weights
-    (returned averaged over heads) is the attention matrix formed explicitly. As in the paper,
-    dropout acts on the dense layers, not on the attention weights.
-    """
-
-    def __init__(self, dim: int, n_heads: int):
+    def __init__(self, dim: int, n_heads: int, dropout: float):
         super().__init__()
-        assert dim % n_heads == 0, f"embed_dim {dim} must be divisible by n_heads {n_heads}"
-        self.n_heads = n_heads
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
+        self.n_heads, self.dropout = n_heads, dropout
+        self.in_proj = nn.Linear(dim, 3 * dim)  # query, key and value projections, stacked as in MultiheadAttention
+        self.bias_k = nn.Parameter(nn.init.xavier_normal_(torch.empty(1, 1, dim)))
+        self.bias_v = nn.Parameter(nn.init.xavier_normal_(torch.empty(1, 1, dim)))
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x, context, mask, need_weights: bool = False):
+        """x (b, n, d) queries; context (b, m, d) keys and values; mask (b, m) True for real tokens.
+        Returns (b, n, d) and, with ``need_weights``, the weights on the m tokens averaged over heads
+        (b, n, m), renormalised without the bias key as the reference code reports them."""
         b, n, d = x.shape
         h = self.n_heads
-        q = self.q(x).view(b, n, h, d // h).transpose(1, 2)
-        k, v = self.kv(context).view(b, context.shape[1], 2, h, d // h).permute(2, 0, 3, 1, 4)
-        m = mask[:, None, None, :]
+        if context is x:
+            q, k, v = self.in_proj(x).chunk(3, dim=-1)
+        else:
+            w, bias = self.in_proj.weight, self.in_proj.bias
+            q = F.linear(x, w[:d], bias[:d])
+            k, v = F.linear(context, w[d:], bias[d:]).chunk(2, dim=-1)
+        k = torch.cat([k, self.bias_k.to(k.dtype).expand(b, 1, d)], dim=1)  # (b, m + 1, d)
+        v = torch.cat([v, self.bias_v.to(v.dtype).expand(b, 1, d)], dim=1)
+        q, k, v = (t.view(b, -1, h, d // h).transpose(1, 2) for t in (q, k, v))  # (b, h, ., d/h)
+        m = F.pad(mask, (0, 1), value=True)[:, None, None, :]  # the bias key is always there
+        p = self.dropout if self.training else 0.0
         weights = None
         if not need_weights:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=m)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=m, dropout_p=p)
         else:
             scores = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(d // h))
-            w = scores.masked_fill(~m, float("-inf")).softmax(-1)
-            y = w @ v
-            if need_weights:
-                weights = w.mean(1)
+            a = F.dropout(scores.masked_fill(~m, float("-inf")).softmax(-1), p)
+            y = a @ v
+            weights = a.mean(1)[..., :-1]
+            weights = weights / weights.sum(-1, keepdim=True).clamp_min(1e-30)
         return self.out(y.transpose(1, 2).reshape(b, n, d)), weights
 
 
-class FeedForward(nn.Sequential):
-    def __init__(self, dim: int, hidden: int, dropout: float):
-        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim), nn.Dropout(dropout))
+class Block(nn.Module):
+    """Attention (self-attention when no memory is given, else cross-attention to it), then a
+    feed-forward layer; dropout and a post-norm Add & LayerNorm after each."""
 
-
-class EncoderBlock(nn.Module):
-    """Self-attention over the star's tokens, then a feed-forward layer; Add & Norm after each."""
-
-    def __init__(self, dim, n_heads, hidden, dropout):
+    def __init__(self, dim, n_heads, hidden, dropout, activation):
         super().__init__()
-        self.attn = Attention(dim, n_heads)
+        self.attn = Attention(dim, n_heads, dropout)
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.ffn = FeedForward(dim, hidden, dropout)
+        self.ffn1, self.ffn2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(dropout)
+        self.act = getattr(F, activation)
 
-    def forward(self, x, mask):
-        x = self.norm1(x + self.attn(x, x, mask)[0])
-        return self.norm2(x + self.ffn(x))
+    def forward(self, x, mask, memory=None, need_weights: bool = False):
+        """x (b, n, d); mask (b, m) over the keys (memory's, or x's own). Returns (b, n, d), weights."""
+        y, w = self.attn(x, x if memory is None else memory, mask, need_weights)
+        x = self.norm1(x + self.drop(y))
+        x = self.norm2(x + self.drop(self.ffn2(self.act(self.ffn1(x)))))
+        return x, w
 
 
-class DecoderBlock(nn.Module):
-    """A Transformer decoder block for one request: self-attention of the request (a single token,
-    so it mixes nothing between requests), cross-attention to the encoded star, feed-forward."""
+class OutputHead(nn.Module):
+    """Four dense layers (each activation, dropout) and two output units: value and log-variance."""
 
-    def __init__(self, dim, n_heads, hidden, dropout):
+    def __init__(self, dim, width, dropout, activation):
         super().__init__()
-        self.self_attn = Attention(dim, n_heads)
-        self.cross_attn = Attention(dim, n_heads)
-        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.ffn = FeedForward(dim, hidden, dropout)
+        widths = [dim] + [width >> i for i in range(MLP_LAYERS)]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
+        self.value, self.logvar = nn.Linear(widths[-1], 1), nn.Linear(widths[-1], 1)
+        self.drop = nn.Dropout(dropout)
+        self.act = getattr(F, activation)
 
-    def forward(self, q, memory, mask, need_weights=False):
-        one = torch.ones(q.shape[0], 1, dtype=torch.bool, device=q.device)
-        q = self.norm1(q + self.self_attn(q, q, one)[0])
-        y, w = self.cross_attn(q, memory, mask, need_weights)
-        q = self.norm2(q + y)
-        return self.norm3(q + self.ffn(q)), w
+    def forward(self, x):
+        for layer in self.layers:
+            x = self.drop(self.act(layer(x)))
+        return self.value(x)[..., 0], self.logvar(x)[..., 0]
 
 
 class StellarTransformer(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        d = cfg.embed_dim
-        self.embedding = NonLinearEmbedding(cfg.vocab_size, d)
-        self.encoder = nn.ModuleList(EncoderBlock(d, cfg.n_heads, h, cfg.dropout) for h in cfg.encoder_ffn)
-        self.decoder = nn.ModuleList(DecoderBlock(d, cfg.n_heads, h, cfg.dropout) for h in cfg.decoder_ffn)
-        layers, width = [], d
-        for h in cfg.output_mlp:
-            layers += [nn.Linear(width, h), nn.GELU(), nn.Dropout(cfg.dropout)]
-            width = h
-        self.head = nn.Sequential(*layers, nn.Linear(width, 2))  # value and log-variance
+        d, act, p = cfg.embed_dim, cfg.activation, cfg.dropout
+        self.embedding = NonLinearEmbedding(cfg.vocab_size + 1, d, act)
+        self.encoder = nn.ModuleList(Block(d, cfg.encoder_heads >> i, cfg.encoder_ffn >> i, p, act) for i in range(ENCODER_BLOCKS))
+        self.decoder = nn.ModuleList(Block(d, cfg.decoder_heads >> i, cfg.decoder_ffn >> i, p, act) for i in range(DECODER_BLOCKS))
+        self.head = OutputHead(d, cfg.decoder_ffn, p, act)
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
-    def encode(self, ids, values, mask):
-        """ids, values, mask: (stars, n) with mask True for real tokens. Returns (stars, n, d)."""
-        x = self.embedding(ids, torch.where(mask, values, torch.zeros_like(values)))
+    @staticmethod
+    def rows(ids, mask):
+        """Embedding rows of vocabulary indices: index i is row i + 1, padding (mask False) row 0."""
+        return torch.where(mask, ids + 1, torch.zeros_like(ids))
+
+    def embed(self, ids, values, mask):
+        """ids, values, mask: (stars, n), mask True for real tokens -> (stars, n, d); padding embeds to 0."""
+        return self.embedding(self.rows(ids, mask), torch.where(mask, values, torch.zeros_like(values)))
+
+    def run_encoder(self, x, mask):
         for block in self.encoder:
-            x = block(x, mask)
+            x = block(x, mask)[0]
         return x
 
+    def encode(self, ids, values, mask):
+        """ids, values, mask: (stars, n). Returns the encoded star (stars, n, d)."""
+        return self.run_encoder(self.embed(ids, values, mask), mask)
+
     def decode(self, memory, mask, request_ids, need_weights: bool = False):
-        """Answer requests (stars, r) about encoded stars. Returns mean, log-variance (stars, r)
-        and, with ``need_weights``, cross-attention weights (stars, r, blocks, n)."""
-        b, r = request_ids.shape
-        n = memory.shape[1]
-        # each request is decoded on its own: fold requests into the batch
-        q = self.embedding.request(request_ids).reshape(b * r, 1, -1)
-        mem = memory.repeat_interleave(r, dim=0) if r > 1 else memory
-        msk = mask.repeat_interleave(r, dim=0) if r > 1 else mask
+        """Answer requests (stars, r) about encoded stars in one pass (the r queries never mix).
+        Returns mean, log-variance (stars, r) and, with ``need_weights``, the cross-attention
+        weights (stars, r, blocks, n)."""
+        q = self.embedding.query(request_ids + 1)  # (stars, r, d)
         weights = []
         for block in self.decoder:
-            q, w = block(q, mem, msk, need_weights)
-            if need_weights:
-                weights.append(w.reshape(b, r, n))
-        out = self.head(q.squeeze(1)).reshape(b, r, 2)
+            q, w = block(q, mask, memory, need_weights)
+            weights.append(w)
+        mean, logvar = self.head(q)
         attn = torch.stack(weights, dim=2) if need_weights else None
-        return out[..., 0], out[..., 1], attn
+        return mean, logvar, attn
 
     def forward(self, ids, values, mask, request_ids):
         mean, logvar, _ = self.decode(self.encode(ids, values, mask), mask, request_ids)

@@ -27,7 +27,7 @@ import torch
 
 from ..io.atomic import atomic_path, torch_save, write_json
 from .data import TokenStream
-from .model import ModelConfig, StellarTransformer, robust_gaussian_nll
+from .model import ModelConfig, StellarTransformer, preset, robust_gaussian_nll
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,15 @@ def run_signature(model_cfg: ModelConfig, cfg: TrainConfig, store_hash, init_has
     return config_hash({"model": model_cfg.to_dict(), "train": train, "tokens": store_hash, "code": code_hash(), "init": init_hash})
 
 
+def model_config(preset_name: str, overrides: dict | None, vocab_size: int, init_from=None) -> ModelConfig:
+    """The architecture to train: a preset with overrides or, when starting from a trained (or
+    imported) model, that model's own, with this vocabulary's size (its weights must fit)."""
+    if init_from is not None:
+        meta = json.loads((Path(init_from) / "config.json").read_text())
+        return ModelConfig.from_dict({**meta["model"], "vocab_size": vocab_size})
+    return preset(preset_name, **{"vocab_size": vocab_size, **(overrides or {})})
+
+
 def init_from_model(model: StellarTransformer, vocab, model_dir) -> str:
     """Start from a trained model's weights: every tensor is copied, and the per-token rows of the
     embedding (w_x, b_x) are copied by token name, so a vocabulary that adds tokens (mass, age)
@@ -137,8 +146,9 @@ def init_from_model(model: StellarTransformer, vocab, model_dir) -> str:
         if tensor.shape[per_token:] != target[name].shape[per_token:]:
             raise ValueError(f"{d}: {name} has shape {tuple(tensor.shape)}, this model {tuple(target[name].shape)}; "
                              "init_from needs the same preset and model overrides")
-        if per_token:  # rows by token name
-            new_rows, old_rows = (torch.tensor(x) for x in zip(*shared))
+        if per_token:  # rows by token name (row 0 is padding, vocabulary index i is row i + 1)
+            new_rows = torch.tensor([0] + [i + 1 for i, _ in shared])
+            old_rows = torch.tensor([0] + [j + 1 for _, j in shared])
             target[name][new_rows] = tensor[old_rows].to(target[name].dtype)
         else:
             target[name].copy_(tensor)
