@@ -57,3 +57,17 @@ def test_every_rule_has_a_benchmark_file_beside_its_log():
         assert len(pairs) == n_rules, f"{smk.name}: {n_rules} rules, {len(pairs)} with a log and a benchmark"
         for log, bench in pairs:
             assert bench == str(benchmark_path(log)), (smk.name, log, bench)
+
+
+def test_a_published_model_to_import_is_an_input_the_workflow_never_writes_near(tmp_path):
+    from pipeline.guards import check_inputs_exist, configured_inputs
+
+    config = {"inputs": {}, "train": {"import_from": str(tmp_path / "model_torch")}}
+    inputs = configured_inputs(config)
+    with pytest.raises(ConfigError, match=r"train.import_from: .*model_torch does not exist"):
+        check_inputs_exist(inputs)
+    (tmp_path / "model_torch").mkdir()
+    check_inputs_exist(inputs)
+    inside = [_rule("train", [str(tmp_path / "model_torch/results/model.pt")])]
+    with pytest.raises(ConfigError, match=r"which holds train.import_from"):
+        check_no_writes_into(protected_folders(inputs), written_paths(inside))

@@ -170,3 +170,30 @@ def test_a_vocabulary_that_disagrees_with_the_weights_is_refused(tmp_path):
             c["norm_config"][k].append(c["norm_config"][k][-1])
     with pytest.raises(LB23FormatError, match=r"has 119 rows; the vocabulary of .* has 119 tokens"):
         import_lb23(_broken(tmp_path, add_token), tmp_path / "out")
+
+
+@needs_published
+def test_train_import_from_runs_the_evaluation_on_the_published_model(tiny_run, tmp_path):
+    """With train.import_from the base model is imported (rule import_model), not trained, and the
+    rules that take a model (held-out check, an evaluation task) run on it."""
+    import yaml
+
+    from conftest import run_snakemake
+
+    src, _ = tiny_run
+    for part in ("sky", "results"):
+        shutil.copytree(src / part, tmp_path / part, symlinks=True)
+    cfg = tmp_path / "import.yaml"
+    cfg.write_text(yaml.safe_dump({"paths": {"mock_sky": str(tmp_path / "sky"), "results": str(tmp_path / "results")},
+                                   "train": {"import_from": str(PUBLISHED)}}))
+    args = ("--cores", "2", "--configfile", "configs/tiny.yaml", str(cfg))
+    targets = ["--", str(tmp_path / "results/models/tiny/heldout.json"),
+               str(tmp_path / "results/eval/spectra_to_parameters/metrics.json")]
+    proc = run_snakemake(*args, *targets)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert "rule import_model" in log and "rule train:" not in log, log[-3000:]
+    meta = json.loads((tmp_path / "results/models/tiny/config.json").read_text())
+    assert meta["imported_from"]["path"] == str(PUBLISHED) and meta["n_parameters"] == 48_250
+    metrics = json.loads((tmp_path / "results/eval/spectra_to_parameters/metrics.json").read_text())
+    assert metrics  # the task ran on the imported (random-weight) model
