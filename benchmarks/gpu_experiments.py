@@ -14,7 +14,7 @@ from pipeline.model.model import preset  # noqa: E402
 from pipeline.model.train import TrainConfig, train  # noqa: E402
 
 out = sys.argv[1]
-WIDE = dict(embed_dim=128, n_heads=8, encoder_ffn=(256, 256), decoder_ffn=(512,), output_mlp=(512, 256))
+WIDE = dict(embed_dim=128, encoder_heads=8, encoder_ffn=512, decoder_heads=8, decoder_ffn=1024)
 RUNS_FIRST = [
     ("A_small_1t", "small", {}, dict(epochs_per_cycle=12, cycles=2, batch_size=512, lr=2e-3, targets_per_star=1)),
     ("B_small_4t", "small", {}, dict(epochs_per_cycle=12, cycles=2, batch_size=512, lr=2e-3, targets_per_star=4)),
