@@ -6,7 +6,7 @@ from pipeline.catalog import photometry as ph
 from pipeline.catalog.build import CatalogConfig, label_quality, parallax_quality, percentile_clip, xp_quality
 from pipeline.catalog.extinction import log_ebv_from_samples, parallax_samples_to_distance_kpc
 from pipeline.catalog.zeropoint import FLAG_NO_SOLUTION, FLAG_OK, parallax_offset_mas
-from pipeline.gaia import extra_zero_point_mas
+from pipeline.gaia.photometry import extra_zero_point_mas
 
 
 def test_pseudo_luminosity_of_eq9():

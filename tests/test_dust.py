@@ -3,7 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.sky.dust import DISTMODS, Z_SUN_KPC, Combined19Map, DustModel, build_map, line_of_sight_ebv, write_combined19
+from pipeline.catalog.combined19 import DISTMODS, Combined19Map, write_combined19
+from pipeline.sky.dust import Z_SUN_KPC, DustModel, build_map, line_of_sight_ebv
 
 
 def test_line_of_sight_integral_of_a_plain_exponential_disc():

@@ -111,7 +111,7 @@ def test_xp_spectrum_is_gaiaxpy_calibrate(small_sky):
     import pyarrow.parquet as pq
     from gaiaxpy import calibrate
 
-    from pipeline.gaia import g_flux_e_per_s
+    from pipeline.gaia.photometry import g_flux_e_per_s
 
     sky, _ = small_sky
     rows = pq.read_table(sorted((sky / "xp_continuous").glob("*.parquet"))[0]).to_pandas()

@@ -9,7 +9,7 @@ from pipeline.stats import median_mad_std
 
 def test_g_flux_zero_point():
     # eq. 8: F_G = 10^((25.6873668671 - G)/2.5); G = 25.6873668671 gives 1 e-/s, 2.5 mag fainter 0.1
-    from pipeline.gaia import g_flux_e_per_s
+    from pipeline.gaia.photometry import g_flux_e_per_s
 
     np.testing.assert_allclose(g_flux_e_per_s(np.array([25.6873668671, 28.1873668671])), [1.0, 0.1])
 

@@ -9,7 +9,7 @@ import torch
 from pipeline.__main__ import main
 from pipeline.model.model import preset
 from pipeline.model.train import TrainConfig, train
-from pipeline.search import SearchConfig, StarSearch, soft_contrastive_loss, top_n_recovery, train_search
+from pipeline.search.contrastive import SearchConfig, StarSearch, soft_contrastive_loss, top_n_recovery, train_search
 from test_model import _tiny_store
 
 
@@ -99,7 +99,7 @@ def test_cli_search(searcher, tmp_path, capsys):
 
 
 def test_partial_queries_leave_out_tokens_of_a_share_of_rows_and_keep_one():
-    from pipeline.search import partial_queries
+    from pipeline.search.contrastive import partial_queries
 
     mask = torch.ones(4000, 5, dtype=torch.bool)
     mask[:, 4] = False  # jk missing for everyone: never switched on

@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.apogee.model import FCNN, FCNNConfig, SpectraFM, freeze, pixel_tokens, preset, wavelength_encoding
-from pipeline.apogee.store import (LABELS, SpectraStore, alpha_over_iron_dex, apogee_id_from_filename, aspcap_label_errors,
-                                   build_mock_store, build_real_store)
-from pipeline.apogee.train import (StageConfig, attention, chunk_starts, load_model, near_lines, predict, train_fcnn,
-                                   train_stage)
+from pipeline.spectrafm.model import FCNN, FCNNConfig, SpectraFM, freeze, pixel_tokens, preset, wavelength_encoding
+from pipeline.sky.apogee import alpha_over_iron_dex, aspcap_label_errors, build_mock_store, line_list
+from pipeline.spectrafm.aspcap import apogee_id_from_filename
+from pipeline.spectrafm.store import LABELS, SpectraStore, build_real_store
+from pipeline.spectrafm.train import (StageConfig, attention, chunk_starts, load_model, near_lines, predict, train_fcnn,
+                                      train_stage)
 
 
 # -- the mock's chemistry and labels, by hand ---------------------------------------------------------
@@ -76,7 +77,7 @@ def test_real_store_reads_aspcapstar_files_and_allstar_labels(tmp_path):
     from astropy.io import fits
     from astropy.table import Table
 
-    from pipeline.apogee.spectra import N_APSTAR
+    from pipeline.spectrafm.aspcap import N_APSTAR
 
     ids = ["2M00000001+0000001", "2M00000002+0000002", "2M00000003+0000003"]
     rng = np.random.default_rng(0)
@@ -104,7 +105,7 @@ def test_real_store_reads_aspcapstar_files_and_allstar_labels(tmp_path):
 
 # -- the model -------------------------------------------------------------------------------------------
 def test_wavelength_encoding_by_hand_and_against_numpy():
-    from pipeline.apogee.encoding import wavelength_encoding as np_encoding
+    from pipeline.spectrafm.encoding import wavelength_encoding as np_encoding
 
     lam = torch.tensor([15000.0, 16000.0, 16543.21])
     pe = wavelength_encoding(lam, 8, 15000.0, 17000.0)
@@ -166,16 +167,14 @@ def test_freezing_stops_the_decoder_head_and_last_encoder_block():
 
 
 def test_near_lines_by_hand():
-    from pipeline.apogee.spectra import line_list
-
     lines = line_list()
     fe = lines.query("element == 'Fe' and real").wavelength_aa.iloc[0]
     w = np.sort(lines.wavelength_aa.to_numpy())
     k = np.argmax(np.diff(w))  # the widest gap between lines
     gap_middle = 0.5 * (w[k] + w[k + 1])
-    assert near_lines([fe + 0.9, fe - 0.9], "Fe").all()
-    assert not near_lines([gap_middle], None).any() and not near_lines([gap_middle], "Fe").any()
-    assert near_lines(np.array([[fe, gap_middle]]), "Fe").tolist() == [[True, False]]  # any shape
+    assert near_lines([fe + 0.9, fe - 0.9], "Fe", lines).all()
+    assert not near_lines([gap_middle], None, lines).any() and not near_lines([gap_middle], "Fe", lines).any()
+    assert near_lines(np.array([[fe, gap_middle]]), "Fe", lines).tolist() == [[True, False]]  # any shape
 
 
 # -- training stages, prediction, attention ----------------------------------------------------------
@@ -205,7 +204,7 @@ def test_a_fine_tune_keeps_the_frozen_parts_and_the_label_scale(stages):
 
 def test_the_100_star_fine_tune_sees_only_iron_rich_training_stars(stages):
     s = SpectraStore(stages / "spectra.zarr")
-    from pipeline.apogee.train import stage_rows
+    from pipeline.spectrafm.train import stage_rows
 
     rows = stage_rows(s, StageConfig(targets=("fe_h",), n_stars=100, fe_h_min=-1.0), "train")
     assert rows.size == 100 and (s.stars.fe_h.to_numpy()[rows] > -1).all() and (s.stars.split.to_numpy()[rows] == "train").all()
@@ -237,7 +236,7 @@ def test_fcnn_reads_its_window_and_refuses_others(stages):
 def test_attention_read_out_is_a_distribution_over_pixels(stages):
     s = SpectraStore(stages / "spectra.zarr")
     cols = np.arange(7514)
-    summary, profile = attention(stages / "pretrain", s.read("synthetic", np.arange(6), cols), s.wavelength_aa, "fe_h", top_k=3)
+    summary, profile = attention(stages / "pretrain", s.read("synthetic", np.arange(6), cols), s.wavelength_aa, "fe_h", line_list(), top_k=3)
     assert summary["element"] == "Fe" and 0 <= summary["top_fraction_near_lines"] <= 1
     assert 0 < summary["random_fraction_near_lines"] < 0.5
     assert profile.shape == (7514,) and np.nanmean(profile) == pytest.approx(1.0, rel=0.05)  # 1 = uniform on average

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.tokens.store import assign_split, build_token_store, config_hash, lazy_tokens, open_token_store, robust_standardisation
+from pipeline.hashing import config_hash
+from pipeline.tokens.store import assign_split, build_token_store, lazy_tokens, open_token_store, robust_standardisation
 from pipeline.tokens.vocab import BASE_VOCABULARY, vocabulary
 
 

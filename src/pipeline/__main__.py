@@ -71,7 +71,7 @@ def _query(pairs):
 def search(args):
     import pandas as pd
 
-    from .search import StarSearch
+    from .search.contrastive import StarSearch
 
     searcher = StarSearch.load(args.model, device=args.device)
     hits = searcher.query(_query(args.query), top=args.top)

@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .tokens.store import config_hash  # the one hash of a configuration used across the pipeline
+from .hashing import config_hash
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class _Null:
     def log_params(self, params):
         pass
 
-    def log_model(self, model_dir):
+    def log_model(self, model_dir, log_pyfunc):
         pass
 
 
@@ -260,12 +260,12 @@ class RuleRun:
                 self._call(self.client.log_artifact, self.run_id, str(m), "outputs")
         self.log_logs()
 
-    def log_model(self, model_dir):
-        """The trained model as an MLflow pyfunc with its signature, registered when configured."""
+    def log_model(self, model_dir, log_pyfunc):
+        """A model folder as an MLflow pyfunc, registered when configured: ``log_pyfunc(run_id, uri,
+        model_dir, name)`` is the model's own logger (model.mlflow_model.log_pyfunc), passed in so
+        that tracking does not depend on the model code."""
         if not self.cfg["register_model"]:
             return None
-        from .model.mlflow_model import log_pyfunc
-
         name = self.cfg["registered_model_name"]
         base = (self.sm.config.get("train") or {}).get("name")
         if base and Path(model_dir).name != base:  # a second model (mass_age) gets a name of its own

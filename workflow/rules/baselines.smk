@@ -4,7 +4,7 @@
 rule baselines:
     input:
         tokens=rules.tokens.output[0],
-        code=library("baselines", "tokens", "stats", "model/train"),
+        code=code_of("baselines"),
     output:
         metrics=f"{RESULTS}/baselines/{{expert}}/metrics.json",
         predictions=f"{RESULTS}/baselines/{{expert}}/predictions.parquet",

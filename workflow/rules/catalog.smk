@@ -7,7 +7,7 @@ rule catalog:
         gaia_source=GAIA_SOURCE,
         xp=XP_CONTINUOUS,
         dust=f"{DUST_DIR}/combined19/combine19.h5",
-        code=library("catalog", "io", "sky/dust", "gaia", "stats"),
+        code=code_of("catalog"),
     output:
         catalog=f"{RESULTS}/catalog/catalog.parquet",
         counts=f"{RESULTS}/catalog/counts.json",
@@ -35,7 +35,7 @@ if MOCK:
         input:
             catalog=rules.catalog.output.catalog,
             truth=f"{SKY}/truth.parquet",
-            code=library("catalog/validate", "stats", "io"),
+            code=code_of("catalog_validation"),
         output:
             report(
                 f"{RESULTS}/catalog/validation.json",

@@ -4,15 +4,14 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.codedeps import code_of as package_code_of
 
-def library(*modules):
-    """Source files of src/pipeline sub-packages or modules. Listed as inputs, so that changing
-    the code a step runs reruns that step."""
-    files = []
-    for m in modules:
-        p = Path("src/pipeline") / m
-        files += sorted(str(f) for f in p.rglob("*.py")) if p.is_dir() else [str(p.with_suffix(".py"))]
-    return files
+
+def code_of(script):
+    """The package's source files that workflow/scripts/<script>.py runs: the closure of its imports
+    (pipeline.codedeps). Listed as inputs, so that an edit anywhere in the code a step runs reruns
+    that step, and an edit elsewhere does not."""
+    return package_code_of(f"workflow/scripts/{script}.py", "src")
 
 
 def raw_input(key, mock_default):

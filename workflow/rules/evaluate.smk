@@ -8,8 +8,7 @@ rule evaluate:
         catalog=task_catalog,
         truth=mock_only(f"{SKY}/truth.parquet"),
         experts=task_experts,
-        code=library("evaluate/__init__", "evaluate/data", "evaluate/science", "evaluate/tasks", "evaluate/parameters",
-                     "evaluate/spectra", "evaluate/mass_age", "evaluate/star_search", "search", "model", "tokens", "stats", "baselines", "sky/xp", "sky/build", "gaia"),
+        code=code_of("evaluate"),
     output:
         metrics=f"{RESULTS}/eval/{{task}}/metrics.json",
         predictions=f"{RESULTS}/eval/{{task}}/predictions.parquet",
@@ -35,7 +34,7 @@ rule figure:
     input:
         metrics=rules.evaluate.output.metrics,
         predictions=rules.evaluate.output.predictions,
-        code=library("evaluate/figures", "evaluate/data", "evaluate/science"),
+        code=code_of("figure"),
     output:
         report(
             f"{RESULTS}/eval/{{task}}/{{figure}}.png",
@@ -66,7 +65,7 @@ rule figure:
 rule summary:
     input:
         metrics=expand(f"{RESULTS}/eval/{{task}}/metrics.json", task=EVAL_TASKS),
-        code=library("evaluate/summary", "evaluate/data"),
+        code=code_of("summary"),
     output:
         report(f"{RESULTS}/eval/summary.csv", caption="../report/summary.rst", category="Evaluation", subcategory="summary"),
     log:

@@ -9,7 +9,7 @@ rule mass_age_catalog:
     input:
         catalog=rules.catalog.output.catalog,
         vac=raw_input("distmass", f"{SKY}/distmass.fits"),
-        code=library("vac", "io"),
+        code=code_of("mass_age_catalog"),
     output:
         catalog=f"{RESULTS}/mass_age/catalog.parquet",
         counts=f"{RESULTS}/mass_age/counts.json",
@@ -32,7 +32,7 @@ rule mass_age_catalog:
 use rule tokens as mass_age_tokens with:
     input:
         catalog=rules.mass_age_catalog.output.catalog,
-        code=library("tokens", "stats"),
+        code=code_of("tokens"),
     output:
         directory(f"{RESULTS}/mass_age/tokens.zarr"),
     params:
@@ -47,7 +47,7 @@ use rule tokens as mass_age_tokens with:
 use rule baselines as mass_age_baselines with:
     input:
         tokens=rules.mass_age_tokens.output[0],
-        code=library("baselines", "tokens", "stats", "model/train"),
+        code=code_of("baselines"),
     output:
         metrics=f"{RESULTS}/mass_age/baselines/{{expert}}/metrics.json",
         predictions=f"{RESULTS}/mass_age/baselines/{{expert}}/predictions.parquet",

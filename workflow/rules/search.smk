@@ -7,7 +7,7 @@ rule search_train:
     input:
         model=f"{RESULTS}/models/{BASE_MODEL}/model.pt",
         tokens=rules.tokens.output[0],
-        code=library("search", "model", "tokens", "stats"),
+        code=code_of("search_train"),
     output:
         model=f"{RESULTS}/search/search.pt",
         config=f"{RESULTS}/search/config.json",

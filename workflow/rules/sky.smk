@@ -3,7 +3,7 @@
 
 rule sky:
     input:
-        code=library("sky", "gaia", "stats"),
+        code=code_of("sky"),
     output:
         allstar=f"{SKY}/allStar.fits",
         gaia_source=f"{SKY}/gaia_source.parquet",
@@ -34,7 +34,7 @@ rule sky_realism:
         gaia_source=rules.sky.output.gaia_source,
         xp=rules.sky.output.xp,
         truth=rules.sky.output.truth,
-        code=library("sky/report", "io", "gaia", "stats"),
+        code=code_of("sky_realism"),
     output:
         report(
             f"{RESULTS}/sky/realism.json",
@@ -63,7 +63,7 @@ rule sky_difficulty:
         gaia_source=rules.sky.output.gaia_source,
         xp=rules.sky.output.xp,
         truth=rules.sky.output.truth,
-        code=library("sky/report", "io", "gaia", "stats"),
+        code=code_of("sky_difficulty"),
     output:
         report(
             f"{RESULTS}/sky/difficulty.json",

@@ -1,12 +1,15 @@
 # SpectraFM (Koblischke & Bovy 2024): APOGEE pixel spectra as tokens with a wavelength encoding,
 # pre-trained on synthetic spectra and fine-tuned on observed ones; the FCNN it is compared with;
 # its evaluation (results/eval/spectrafm/), whose figures the figure rule draws.
+APOGEE_SPECTRA_SCRIPT = "apogee_spectra_mock" if MOCK else "apogee_spectra"  # the mock's spectra, or aspcapStar files
+
+
 rule apogee_spectra:
     input:
         allstar=ALLSTAR,
         truth=mock_only(f"{SKY}/truth.parquet"),
         aspcapstar=[] if MOCK else [config["inputs"]["aspcapstar"]],
-        code=library("apogee/spectra", "apogee/store", "io", "tokens/store"),
+        code=code_of(APOGEE_SPECTRA_SCRIPT),
     output:
         store=directory(f"{RESULTS}/spectrafm/spectra.zarr"),
         lines=f"{RESULTS}/spectrafm/lines.csv",
@@ -24,14 +27,14 @@ rule apogee_spectra:
     conda:
         "../envs/catalog.yaml"
     script:
-        "../scripts/apogee_spectra.py"
+        f"../scripts/{APOGEE_SPECTRA_SCRIPT}.py"
 
 
 rule spectrafm_train:
     input:
         store=rules.apogee_spectra.output.store,
         init=spectrafm_init,
-        code=library("apogee", "model/model", "model/train", "stats"),
+        code=code_of("spectrafm_train"),
     output:
         model=f"{RESULTS}/spectrafm/{{stage}}/model.pt",
         history=f"{RESULTS}/spectrafm/{{stage}}/history.csv",
@@ -59,7 +62,7 @@ rule spectrafm_train:
 rule spectrafm_fcnn:
     input:
         store=rules.apogee_spectra.output.store,
-        code=library("apogee", "model/model", "model/train", "stats"),
+        code=code_of("spectrafm_train"),
     output:
         model=f"{RESULTS}/spectrafm/fcnn/model.pt",
         history=f"{RESULTS}/spectrafm/fcnn/history.csv",
@@ -85,7 +88,8 @@ rule evaluate_spectrafm:
     input:
         store=rules.apogee_spectra.output.store,
         models=expand(f"{RESULTS}/spectrafm/{{stage}}/model.pt", stage=["pretrain", "finetune_real", "finetune_fe", "fcnn"]),
-        code=library("apogee", "evaluate/spectrafm", "evaluate/data", "model/model", "model/train", "stats"),
+        lines=rules.apogee_spectra.output.lines,
+        code=code_of("spectrafm_evaluate"),
     output:
         metrics=f"{RESULTS}/eval/spectrafm/metrics.json",
         predictions=f"{RESULTS}/eval/spectrafm/predictions.parquet",

@@ -4,7 +4,7 @@
 rule tokens:
     input:
         catalog=rules.catalog.output.catalog,
-        code=library("tokens", "stats"),
+        code=code_of("tokens"),
     output:
         directory(f"{RESULTS}/tokens/stars.zarr"),
     params:

@@ -8,7 +8,7 @@ rule train:
     input:
         tokens=lambda w: token_store(w.name),
         init=lambda w: init_model(w.name),
-        code=library("model", "tokens", "stats"),
+        code=code_of("train"),
     output:
         model=f"{RESULTS}/models/{{name}}/model.pt",
         config=f"{RESULTS}/models/{{name}}/config.json",
@@ -40,7 +40,7 @@ if IMPORT_FROM:
     rule import_model:
         input:
             lb23=published_model_files(),
-            code=library("model"),
+            code=code_of("import_model"),
         output:
             model=f"{RESULTS}/models/{BASE_MODEL}/model.pt",
             config=f"{RESULTS}/models/{BASE_MODEL}/config.json",
@@ -66,7 +66,7 @@ rule model_check:
         tokens=lambda w: token_store(w.name),
         catalog=lambda w: f"{RESULTS}/mass_age/catalog.parquet" if is_mass_age(w.name) else rules.catalog.output.catalog,
         truth=mock_only(f"{SKY}/truth.parquet"),
-        code=library("model", "tokens", "stats", "io"),
+        code=code_of("model_check"),
     output:
         report(
             f"{RESULTS}/models/{{name}}/heldout.json",

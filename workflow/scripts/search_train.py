@@ -1,7 +1,7 @@
 """Rule search_train: base model + token store -> results/search/ (fine-tuned encoders, test-split database)."""
 from pathlib import Path
 
-from pipeline.search import SearchConfig, train_search
+from pipeline.search.contrastive import SearchConfig, train_search
 from pipeline.tracking import rule_run
 
 sm = snakemake  # noqa: F821

@@ -2,6 +2,8 @@
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from pipeline.evaluate.data import write_tables
 from pipeline.evaluate.spectrafm import spectrafm
 from pipeline.io.atomic import write_json
@@ -12,7 +14,7 @@ with rule_run(sm) as run:
     log = run.log
     t0 = time.perf_counter()
     models = {Path(p).parent.name: Path(p).parent for p in sm.input.models}
-    metrics, tables = spectrafm(sm.input.store, models, dict(sm.params.settings))
+    metrics, tables = spectrafm(sm.input.store, models, dict(sm.params.settings), pd.read_csv(sm.input.lines))
     metrics = {"task": "spectrafm", "issue_letter": "8", "paper_figures": "Koblischke & Bovy 2024, Table 1, Figs. 4-5",
                "seconds": round(time.perf_counter() - t0, 2), **metrics}
     write_tables(sm.output.predictions, tables)

@@ -1,8 +1,8 @@
 """Rules spectrafm_train (one stage of SpectraFM) and spectrafm_fcnn (the network from scratch)."""
 from pathlib import Path
 
-from pipeline.apogee.model import FCNNConfig, preset
-from pipeline.apogee.train import StageConfig, train_fcnn, train_stage
+from pipeline.spectrafm.model import FCNNConfig, preset
+from pipeline.spectrafm.train import StageConfig, train_fcnn, train_stage
 from pipeline.tracking import rule_run
 
 sm = snakemake  # noqa: F821

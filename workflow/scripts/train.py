@@ -1,6 +1,7 @@
 """Rule train: token store -> results/models/<name>/ (from scratch, or from another model's weights)."""
 from pathlib import Path
 
+from pipeline.model.mlflow_model import log_pyfunc
 from pipeline.tracking import rule_run
 from pipeline.model.train import TrainConfig, model_config, train
 from pipeline.tokens.store import open_token_store
@@ -19,4 +20,4 @@ with rule_run(sm) as run:
     train(sm.input.tokens, out, model_cfg, cfg, resume=True, init_from=init,
           on_epoch=lambda row: run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]),
           on_step=lambda step, loss, lr: run.log_metrics({"step_train_loss": loss, "step_lr": lr}, step=step))
-    run.log_model(out)
+    run.log_model(out, log_pyfunc)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sky.dust import ebv_from_rows
+from .combined19 import ebv_from_rows
 
 log = logging.getLogger(__name__)
 FAR_DISTANCE_KPC = 99.0

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gaia import SIGMA_BP0_MAG, SIGMA_RP0_MAG, g_flux_e_per_s
+from ..gaia.photometry import SIGMA_BP0_MAG, SIGMA_RP0_MAG, g_flux_e_per_s
 
 MAG_PER_FRAC = 2.5 / np.log(10.0)  # 1.0857: d(mag) = 1.0857 d(flux)/flux
 

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from ..gaia import extra_zero_point_mas
+from ..gaia.photometry import extra_zero_point_mas
 
 FLAG_OK, FLAG_NO_SOLUTION, FLAG_EXTRAPOLATED = 0, 1, 2
 

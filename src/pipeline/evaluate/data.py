@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..gaia import g_flux_e_per_s
+from ..gaia.photometry import g_flux_e_per_s
 from ..io.atomic import atomic_path
-from ..sky.xp import N_COEFF
+from ..gaia.xp import N_COEFF
 from ..stats import median_mad_std
 from ..tokens.store import split_table
 from . import science

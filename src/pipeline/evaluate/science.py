@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..gaia import g_flux_e_per_s
-from ..sky.xp import N_COEFF, calibrated_flux, xp_basis
+from ..gaia.photometry import g_flux_e_per_s
+from ..gaia.xp import N_COEFF, calibrated_flux, xp_basis
 
 EBV_TRUE_PER_C19 = 0.884  # Schlafly & Finkbeiner (2011): E(B-V)_true = 0.884 E(B-V)_C19 (eq. 10)
 LOG_EBV_ZERO = -7.0  # the catalog's ln E(B-V) for no extinction (E(B-V) = 0 is set to e^-7)

@@ -13,11 +13,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..gaia import g_flux_e_per_s
-from ..sky.build import R_V, model_spectrum
-from ..sky.xp import N_COEFF, project_spectrum, synthetic_gaia_mags
+from ..gaia.xp import N_COEFF
 from ..stats import median_mad_std
 from . import science
+from .truth import INJECTED_R_V, true_normalised_coefficients, true_xp_coefficients
 from .data import XP_TOKENS, has_truth, noise_floor, reference, reference_kind, regression_metrics, summary_row, training_stars
 
 log = logging.getLogger(__name__)
@@ -33,17 +32,6 @@ def request_spectra(model, inputs: pd.DataFrame, batch_size=4096, with_luminosit
     """Ask for all 110 coefficients (and g_fakemag); returns the prediction table."""
     req = list(XP_TOKENS) + (["g_fakemag"] if with_luminosity else [])
     return model.predict(inputs, req, batch_size=batch_size)
-
-
-def true_normalised_coefficients(teff, logg, m_h, ebv_true=0.0):
-    """The mock's noise-free G-normalised XP coefficients of stars with these parameters (shape only)."""
-    n = np.size(teff)
-    flux = model_spectrum(np.atleast_1d(teff), np.atleast_1d(logg), np.atleast_1d(m_h), np.ones(n), np.full(n, 10.0),
-                          np.broadcast_to(ebv_true, (n,)))
-    c = project_spectrum(flux)
-    g = synthetic_gaia_mags(c)[:, 0]
-    f_g = g_flux_e_per_s(g)[:, None]
-    return c["bp"] / f_g, c["rp"] / f_g
 
 
 def _in_range(grid, lo, hi):
@@ -204,18 +192,16 @@ def extinction_curve(model, df, cfg, experts_dir=None):
     med, std = median_curve(flux, 0)
     med_zero, _ = median_curve(flux, 1)
     w = _in_range(grid, lo, hi)
-    injected = science.fitzpatrick_r(grid, R_V)
+    injected = science.fitzpatrick_r(grid, INJECTED_R_V)
 
     def rms(curve, against=injected):
         return float(np.sqrt(np.nanmean((curve[w] - against[w]) ** 2)))
 
-    metrics = {"wavelength_range_nm": [lo, hi], "ebv_c19": ebvs.tolist(), "n_giants": int(logg.size), "injected_r_v": R_V,
+    metrics = {"wavelength_range_nm": [lo, hi], "ebv_c19": ebvs.tolist(), "n_giants": int(logg.size), "injected_r_v": INJECTED_R_V,
                "reference_ebv_c19": e_ref, "reference_ln_ebv": float(science.log_ebv_c19(np.array([e_ref]))[0]),
                "rms_model_vs_injected": rms(med), "rms_model_vs_injected_zero_reference": rms(med_zero)}
     # the same recipe applied to the mock's own spectra (through the XP representation): what a perfect model would give
-    f_true = model_spectrum(science.teff_rgb(lg), lg, np.zeros(lg.size), np.full(lg.size, 10.0), np.full(lg.size, 10.0),
-                            science.EBV_TRUE_PER_C19 * e)
-    c = project_spectrum(f_true)
+    c = true_xp_coefficients(science.teff_rgb(lg), lg, np.zeros(lg.size), science.EBV_TRUE_PER_C19 * e, radius_rsun=10.0)
     _, f_true_xp = science.xp_spectrum(c["bp"], c["rp"])
     r_true, _ = median_curve(f_true_xp.reshape(logg.size, asked.size, -1), 0)
     metrics["rms_xp_truth_vs_injected"] = rms(r_true)

@@ -20,9 +20,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..apogee.spectra import line_list
-from ..apogee.store import SpectraStore
-from ..apogee.train import attention, load_checkpoint, predict
+from ..spectrafm.store import SpectraStore
+from ..spectrafm.train import attention, load_checkpoint, predict
 from .data import summary_row
 
 log = logging.getLogger(__name__)
@@ -83,14 +82,14 @@ def fe_window(store: SpectraStore, rows, models: dict, cfg: dict):
     return out, pd.concat(preds, ignore_index=True), window, int(poor.sum()), int(stage.get("n_train", 0))
 
 
-def attention_maps(store: SpectraStore, rows, models: dict, cfg: dict):
+def attention_maps(store: SpectraStore, rows, models: dict, cfg: dict, lines: pd.DataFrame):
     a = cfg.get("attention", {})
     rows = rows[: int(a.get("n_stars", 200))]
     cols = np.arange(store.wavelength_aa.size)
     flux = store.read("synthetic", rows, cols)
     summaries, profiles = [], []
     for label in a.get("labels", ["teff", "logg", "fe_h", "o_fe", "mg_fe"]):
-        s, prof = attention(models["pretrain"], flux, store.wavelength_aa, label, top_k=int(a.get("top_k", 5)),
+        s, prof = attention(models["pretrain"], flux, store.wavelength_aa, label, lines, top_k=int(a.get("top_k", 5)),
                             tolerance_aa=float(a.get("tolerance_aa", 1.0)))
         summaries.append(s)
         profiles.append(pd.DataFrame({"label": label, "wavelength_aa": store.wavelength_aa, "attention": prof}))
@@ -103,8 +102,9 @@ def _rmse(r):
     return float(np.sqrt(np.mean(r**2))) if r.size else float("nan")
 
 
-def spectrafm(store_path, models: dict, cfg: dict):
-    """All three parts; returns (metrics, tables) for metrics.json and the figures' cache."""
+def spectrafm(store_path, models: dict, cfg: dict, lines: pd.DataFrame):
+    """All three parts; returns (metrics, tables) for metrics.json and the figures' cache. ``lines``:
+    the line list attention is compared with (the store's lines.csv)."""
     store = SpectraStore(store_path)
     rows = np.flatnonzero((store.stars["split"] == "test").to_numpy())
     if rows.size == 0:
@@ -112,7 +112,7 @@ def spectrafm(store_path, models: dict, cfg: dict):
     reference = "truth" if "true_fe_h" in store.stars else "labels"
     t1, t1_pred, t1_range = table1(store, rows, models, cfg)
     fe, fe_pred, window, n_poor, n_fe_train = fe_window(store, rows, models, cfg)
-    att, profiles = attention_maps(store, rows, models, cfg)
+    att, profiles = attention_maps(store, rows, models, cfg, lines)
     for s in att:
         log.info("attention %s: %.1f%% of the top-%d pixels within %.1f A of %s lines (%.1f%% of all pixels)", s["label"],
                  100 * s["top_fraction_near_lines"], s["top_k"], s["tolerance_aa"], s["element"], 100 * s["random_fraction_near_lines"])
@@ -130,5 +130,5 @@ def spectrafm(store_path, models: dict, cfg: dict):
     summary += [summary_row("spectrafm", s["label"], f"attention: top-{s['top_k']} share near {s['element']} lines / share of all pixels",
                             s["enrichment"]) for s in att]
     metrics["summary"] = summary
-    tables = {"table1": t1_pred, "fe_h": fe_pred, "attention": profiles, "lines": line_list()}
+    tables = {"table1": t1_pred, "fe_h": fe_pred, "attention": profiles, "lines": lines}
     return metrics, tables

@@ -34,7 +34,7 @@ EXPERTS = {"spectra_to_parameters": ("xp30_colours",), "rp0_experts": parameters
 def run_task(task, model_dir, store_path, catalog_path, truth_path, experts_dir, out_dir, settings: dict):
     """Run one task; writes ``metrics.json`` and ``predictions.parquet`` (the figures' cache) in out_dir."""
     from ..model.api import StellarModel
-    from ..search import StarSearch
+    from ..search.contrastive import StarSearch
 
     if task not in TASKS:
         raise ValueError(f"unknown evaluation task {task!r}; known: {sorted(TASKS)}")

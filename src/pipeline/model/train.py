@@ -111,7 +111,7 @@ def evaluate(model, stream, device, amp_dtype):
 
 def run_signature(model_cfg: ModelConfig, cfg: TrainConfig, store_hash, init_hash=None) -> str:
     """What a checkpoint must match to be resumed: architecture, schedule, data, starting weights (not threads or workers)."""
-    from ..tokens.store import config_hash
+    from ..hashing import config_hash
 
     train = {k: v for k, v in asdict(cfg).items() if k not in ("threads", "num_workers", "checkpoint_every", "device")}
     return config_hash({"model": model_cfg.to_dict(), "train": train, "tokens": store_hash, "code": code_hash(), "init": init_hash})

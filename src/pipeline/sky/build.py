@@ -22,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import gaia
+from ..gaia import photometry
+from ..gaia import xp as gaia_xp
 from . import astrometry, sed, xp
-from .dust import Combined19Map, DustModel, build_map, write_combined19
+from ..catalog.combined19 import Combined19Map, write_combined19
+from .dust import DustModel, build_map
 from .population import draw_population, sample_distances
 from .writers import atomic_directory, commit_directory, write_fits_table, write_parquet, write_xp_partitions
 
@@ -71,7 +73,7 @@ def extinction_per_av(wavelength_nm):
 
 def model_spectrum(teff, logg, m_h, radius_rsun, distance_pc, ebv_true):
     """The model spectrum (W m^-2 nm^-1, stars x gaiaxpy default grid) that a mock star's XP encodes."""
-    grid, _, _ = xp.xp_basis()
+    grid, _, _ = gaia_xp.xp_basis()
     flux = sed.surface_flux_xp(grid, teff, logg, m_h) * sed.dilution(radius_rsun, distance_pc)[:, None]
     a_v = R_V * np.asarray(ebv_true, float)
     return flux * 10.0 ** (-0.4 * a_v[:, None] * extinction_per_av(grid)[None, :])
@@ -130,14 +132,14 @@ def build_sky(cfg: SkyConfig, out_dir: str | Path) -> dict:
     _progress("distances and extinction", t0)
 
     # 4. XP spectra and Gaia photometry from the same reddened SED
-    coeffs = {b: np.empty((n, xp.N_COEFF)) for b in xp.BANDS}
+    coeffs = {b: np.empty((n, gaia_xp.N_COEFF)) for b in gaia_xp.BANDS}
     for start in range(0, n, cfg.chunk):
         sl = slice(start, min(n, start + cfg.chunk))
         spec = model_spectrum(pop["teff"][sl], pop["logg"][sl], pop["m_h"][sl], radius[sl], dist_pc[sl], ebv_true[sl])
         c = xp.project_spectrum(spec)
-        for b in xp.BANDS:
+        for b in gaia_xp.BANDS:
             coeffs[b][sl] = c[b]
-    gaia_true = xp.synthetic_gaia_mags(coeffs)
+    gaia_true = gaia_xp.synthetic_gaia_mags(coeffs)
     g_true, bp_true, rp_true = gaia_true.T
     observed = xp.observe_xp(coeffs, rng["xp"])
     _progress("XP projection", t0)
@@ -158,15 +160,15 @@ def build_sky(cfg: SkyConfig, out_dir: str | Path) -> dict:
         flux = 10 ** ((zp - mag) / 2.5)
         return 1.0 / np.sqrt(a / flux + b_floor**2)
 
-    g_foe = flux_over_error(g_true, gaia.G_ZEROPOINT_MAG, 0.004, 3e-4)
-    bp_foe = flux_over_error(bp_true, gaia.BP_ZEROPOINT_MAG, 0.12, 1.2e-3)
-    rp_foe = flux_over_error(rp_true, gaia.RP_ZEROPOINT_MAG, 0.08, 1.0e-3)
+    g_foe = flux_over_error(g_true, photometry.G_ZEROPOINT_MAG, 0.004, 3e-4)
+    bp_foe = flux_over_error(bp_true, photometry.BP_ZEROPOINT_MAG, 0.12, 1.2e-3)
+    rp_foe = flux_over_error(rp_true, photometry.RP_ZEROPOINT_MAG, 0.08, 1.0e-3)
     g_obs = g_true + 1.0857 / g_foe * r.standard_normal(n)
     bp_obs = bp_true + 1.0857 / bp_foe * r.standard_normal(n)
     rp_obs = rp_true + 1.0857 / rp_foe * r.standard_normal(n)
-    f_bp = 10 ** ((gaia.BP_ZEROPOINT_MAG - bp_obs) / 2.5)
-    f_rp = 10 ** ((gaia.RP_ZEROPOINT_MAG - rp_obs) / 2.5)
-    excess = (f_bp + f_rp) / gaia.g_flux_e_per_s(g_obs)
+    f_bp = 10 ** ((photometry.BP_ZEROPOINT_MAG - bp_obs) / 2.5)
+    f_rp = 10 ** ((photometry.RP_ZEROPOINT_MAG - rp_obs) / 2.5)
+    excess = (f_bp + f_rp) / photometry.g_flux_e_per_s(g_obs)
     crowded = (np.abs(pop["b"]) < 6) & (np.abs(((pop["l"] + 180) % 360) - 180) < 40) & (r.random(n) < 0.12)
     excess = excess * np.where(crowded, np.exp(r.uniform(0.1, 1.0, n)), 1.0)
     _progress("photometry", t0)
@@ -184,7 +186,7 @@ def build_sky(cfg: SkyConfig, out_dir: str | Path) -> dict:
     nu_eff = np.where(params_solved == 31, astrometry.nu_eff_from_bprp(bprp_obs), np.nan)
     pseudocolour = np.where(params_solved == 95, np.clip(astrometry.nu_eff_from_bprp(bprp_obs) + ra_.normal(0, 0.03, n), 1.24, 1.72), np.nan)
     zp_gdr3 = astrometry.gdr3_zero_point_mas(g_obs, nu_eff, pseudocolour, ecl_lat, params_solved)
-    zp_extra = gaia.extra_zero_point_mas(g_obs)  # the term the catalog removes
+    zp_extra = photometry.extra_zero_point_mas(g_obs)  # the term the catalog removes
     zp_total = np.nan_to_num(zp_gdr3) + zp_extra
     plx_err = astrometry.parallax_error_mas(g_obs) * np.where(params_solved == 95, 1.3, 1.0) * np.where(ruwe > 1.4, np.sqrt(ruwe), 1.0)
     plx_true = 1.0 / dist_kpc
@@ -316,7 +318,7 @@ def build_sky(cfg: SkyConfig, out_dir: str | Path) -> dict:
     x_rows = np.nonzero(has_xp)[0]
     ra_x = rng["archive"]
     xp_table = {"source_id": source_id[x_rows], "solution_id": np.full(x_rows.size, XP_SOLUTION_ID, np.int64)}
-    for i, b in enumerate(xp.BANDS):
+    for i, b in enumerate(gaia_xp.BANDS):
         noisy, err, nrel = (a[x_rows] for a in observed[b])
         gone = missing_bp[x_rows] if b == "bp" else np.zeros(x_rows.size, bool)
         n_meas = ra_x.integers(600, 6000, x_rows.size)

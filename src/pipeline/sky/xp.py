@@ -22,12 +22,11 @@ so, as in the paper, bp/rp 25-54 carry almost no information about the star.
 from __future__ import annotations
 
 import functools
-import warnings
 
 import numpy as np
 
-N_COEFF = 55
-BANDS = ("bp", "rp")
+from ..gaia.xp import BANDS, N_COEFF, xp_basis
+
 # Range (nm) over which each band's coefficients are fitted to the model spectrum.
 BAND_WINDOWS_NM = {"bp": (330.0, 680.0), "rp": (620.0, 1020.0)}
 # Ridge prior widths per coefficient order: the median |c_k / c_0| of real DR3 BP spectra with
@@ -58,16 +57,6 @@ REAL_RELEVANCY = {
 
 
 @functools.lru_cache(maxsize=1)
-def xp_basis():
-    """Wavelength grid (nm), design matrices (55 x grid) and merge weights from gaiaxpy's default sampling."""
-    from gaiaxpy.core.config import load_xpmerge_from_xml, load_xpsampling_from_xml
-
-    grid, merge = load_xpmerge_from_xml(bp_model="v375wi")
-    design = load_xpsampling_from_xml(bp_model="v375wi")
-    return np.asarray(grid, float), {b: np.asarray(design[b], float) for b in BANDS}, {b: np.asarray(merge[b], float) for b in BANDS}
-
-
-@functools.lru_cache(maxsize=1)
 def projection_matrices():
     """Per band, the (55 x grid) matrix P with coefficients = flux @ P.T (ridge-regularised inverse)."""
     grid, design, _ = xp_basis()
@@ -84,34 +73,10 @@ def projection_matrices():
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def photometric_vectors():
-    """gaiaxpy's Gaia_DR3_Vega system: per band (55 x [G, BP, RP]) flux vectors and zero points."""
-    from gaiaxpy import PhotometricSystem
-
-    system = PhotometricSystem.Gaia_DR3_Vega.value
-    sampling = system.load_xpsampling_from_xml()
-    return {b: np.asarray(sampling[b], float) for b in BANDS}, np.asarray(system.get_zero_points(), float)
-
-
 def project_spectrum(flux_w_m2_nm: np.ndarray) -> dict[str, np.ndarray]:
     """XP coefficients (stars x 55 per band) of spectra sampled on the gaiaxpy default grid."""
     p = projection_matrices()
     return {b: flux_w_m2_nm @ p[b].T for b in BANDS}
-
-
-def calibrated_flux(coeffs: dict[str, np.ndarray]) -> np.ndarray:
-    """The absolute spectrum gaiaxpy.calibrate returns for these coefficients (no truncation)."""
-    _, design, merge = xp_basis()
-    return merge["bp"] * (coeffs["bp"] @ design["bp"]) + merge["rp"] * (coeffs["rp"] @ design["rp"])
-
-
-def synthetic_gaia_mags(coeffs: dict[str, np.ndarray]) -> np.ndarray:
-    """G, BP, RP Vega magnitudes (stars x 3) from XP coefficients, as gaiaxpy.generate computes them."""
-    vec, zp = photometric_vectors()
-    flux = coeffs["bp"] @ vec["bp"] + coeffs["rp"] @ vec["rp"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(flux > 0, -2.5 * np.log10(flux) + zp, np.nan)
 
 
 def coefficient_errors(c0: np.ndarray, band: str, rng: np.random.Generator) -> np.ndarray:
@@ -162,8 +127,3 @@ def observe_xp(model_coeffs: dict[str, np.ndarray], rng: np.random.Generator):
         noisy = c + err * rng.standard_normal(c.shape)
         out[b] = (noisy, err, draw_relevant_bases(c[:, 0], b, rng))
     return out
-
-
-def silence_gaiaxpy():
-    """gaiaxpy prints progress bars and RuntimeWarnings on negative fluxes; keep logs readable."""
-    warnings.filterwarnings("ignore", module="gaiaxpy")

@@ -10,21 +10,16 @@ Layout (DESIGN.md stage 3):
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from ..io.atomic import atomic_path
+from ..hashing import config_hash
 from ..stats import median_mad_std
 
 SPLIT_NAMES = ("train", "val", "test")
-
-
-def config_hash(obj) -> str:
-    """A short, stable hash of a JSON-able configuration."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def assign_split(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> np.ndarray:

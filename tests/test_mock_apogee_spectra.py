@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-from pipeline.apogee.spectra import (LINES, SyntheticGap, aspcap_pixels, aspcap_wavelength_aa, line_depth, line_list,
-                                     mock_spectra, normalised_spectra, read_aspcapstar)
+from pipeline.sky.apogee import LINES, SyntheticGap, line_depth, line_list, mock_spectra, normalised_spectra
+from pipeline.spectrafm.aspcap import aspcap_pixels, aspcap_wavelength_aa, read_aspcapstar
 
 
 def test_aspcap_grid_has_7514_pixels_between_15100_and_17000_angstrom():
@@ -36,7 +36,7 @@ def _far_from_lines(lam):
 
 
 def test_brackett_lines_broaden_with_gravity():
-    from pipeline.apogee.spectra import brackett_sigma_aa
+    from pipeline.sky.apogee import brackett_sigma_aa
 
     assert brackett_sigma_aa(2.5) == pytest.approx(1.0)
     assert brackett_sigma_aa(4.5) == pytest.approx(10 ** 0.7)  # ~5 A in dwarfs
@@ -108,7 +108,7 @@ def test_aspcapstar_reader_says_what_is_wrong(tmp_path):
 
 
 def test_wavelength_encoding_of_eqs_2_and_3_by_hand():
-    from pipeline.apogee.encoding import normalised_wavelength, wavelength_encoding
+    from pipeline.spectrafm.encoding import normalised_wavelength, wavelength_encoding
 
     assert normalised_wavelength(16_000.0) == pytest.approx(0.5)
     pe = wavelength_encoding(np.array([15_000.0, 16_000.0]), d_model=4)

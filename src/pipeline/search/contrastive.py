@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .model.model import StellarTransformer
+from ..model.model import StellarTransformer
 
 log = logging.getLogger(__name__)
 XP32 = tuple(f"{b}{k}" for b in ("bp", "rp") for k in range(32))  # 64 tokens: the model's context
@@ -117,7 +117,7 @@ def soft_contrastive_loss(y_j, y_k, temperature: float = 0.05):
 # -- data ------------------------------------------------------------------------------------------
 def search_stars(store_path, split: str, cfg: SearchConfig) -> pd.DataFrame:
     """Stars of a split with enough of the spectra tokens and every one of teff, logg, m_h (the query's core)."""
-    from .tokens.store import split_table
+    from ..tokens.store import split_table
 
     df = split_table(store_path, split, (*cfg.spectra_tokens, *cfg.query_tokens))
     core = [t for t in ("teff", "logg", "m_h") if t in cfg.query_tokens] or list(cfg.query_tokens)
@@ -142,8 +142,8 @@ def _embed(encoder, tensors, batch_size=4096):
 def train_search(base_dir, store_path, out_dir, cfg: SearchConfig, on_epoch=None):
     """Fine-tune the two encoders on the train split; write search.pt, config.json, history.csv and
     the test-split database (database.parquet). Returns the history."""
-    from .model.api import StellarModel
-    from .model.train import pick_device
+    from ..model.api import StellarModel
+    from ..model.train import pick_device
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -248,7 +248,7 @@ class StarSearch:
 
     @classmethod
     def load(cls, search_dir, device: str | None = None):
-        from .model.api import StellarModel
+        from ..model.api import StellarModel
 
         d = Path(search_dir)
         for f in ("config.json", "search.pt", "database.parquet"):

@@ -1,10 +1,7 @@
-"""APOGEE-like H-band spectra: the ASPCAP pixel grid, a line list at real wavelengths, mock
-continuum-normalised spectra (a clean synthetic one like ASPCAP's best fit and an observed one),
-and a reader for real ``aspcapStar-dr17-*.fits`` files (SpectraFM, Koblischke & Bovy 2024).
-
-The grid is apStar's log-linear one (log10 lambda = 4.179 + 6e-6 i, i = 0..8574, vacuum
-Angstrom) without the detector gaps: the three chips' ASPCAP ranges [246, 3274), [3585, 6080),
-[6344, 8335), 7,514 pixels from 15,100 to 17,000 Angstrom.
+"""The mock's APOGEE H-band spectra for SpectraFM: a line list at the real features' wavelengths
+(spectrafm.aspcap) plus a seeded forest of weak lines, continuum-normalised spectra on the ASPCAP
+grid (a clean synthetic one like ASPCAP's best fit and an observed one), and the mock's store of
+them with its labels and truth (``build_mock_store``).
 
 A line's depth at line centre is a saturating function of its strength
     s = s0 10^(abund + chi_teff (5000 - Teff) / 1000 + chi_logg (logg - 2.5)),   depth = d_max s / (1 + s),
@@ -22,30 +19,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-LOG_LAMBDA0, DLOG_LAMBDA, N_APSTAR = 4.179, 6e-6, 8575
-ASPCAP_CHIPS = ((246, 3274), (3585, 6080), (6344, 8335))  # apStar pixel ranges kept by ASPCAP
+from ..spectrafm.aspcap import APOGEE_FEATURES, aspcap_wavelength_aa
+from ..spectrafm.store import LABELS, write_spectra_store
+
 RESOLUTION = 22_500
 C_KMS = 299_792.458
-
-# (element, vacuum wavelength in Angstrom, base strength s0, chi_teff, chi_logg); wavelengths of
-# well-known APOGEE features (Fe I, Mg I, Si I, OH bands as "O", H Brackett series).
-LINES = (
-    ("Fe", 15194.49, 1.2, 0.25, 0.05), ("Fe", 15207.53, 1.5, 0.25, 0.05), ("Fe", 15294.56, 1.3, 0.25, 0.05),
-    ("Fe", 15395.72, 0.8, 0.25, 0.05), ("Fe", 15490.34, 1.0, 0.25, 0.05), ("Fe", 15648.51, 1.0, 0.25, 0.05),
-    ("Fe", 15662.02, 1.4, 0.25, 0.05), ("Fe", 15964.87, 0.9, 0.25, 0.05), ("Fe", 16009.61, 0.9, 0.25, 0.05),
-    ("Fe", 16040.66, 1.1, 0.25, 0.05), ("Fe", 16153.25, 1.1, 0.25, 0.05), ("Fe", 16165.03, 1.0, 0.25, 0.05),
-    ("Fe", 16386.30, 1.3, 0.25, 0.05), ("Fe", 16524.47, 1.2, 0.25, 0.05), ("Fe", 16530.00, 1.0, 0.25, 0.05),
-    ("Fe", 16862.49, 1.0, 0.25, 0.05),
-    ("Mg", 15570.00, 1.2, 0.2, 0.1), ("Mg", 15740.72, 2.0, 0.2, 0.1), ("Mg", 15748.99, 2.2, 0.2, 0.1),
-    ("Mg", 15765.84, 2.4, 0.2, 0.1), ("Mg", 15959.20, 0.8, 0.2, 0.1), ("Mg", 16364.75, 0.7, 0.2, 0.1),
-    ("O", 15281.05, 0.6, 0.6, 0.1), ("O", 15391.00, 0.7, 0.6, 0.1), ("O", 16372.00, 0.8, 0.6, 0.1),
-    ("O", 16660.00, 0.7, 0.6, 0.1), ("O", 16910.00, 0.6, 0.6, 0.1),
-    ("Si", 15376.83, 0.9, 0.15, 0.05), ("Si", 15893.00, 1.4, 0.15, 0.05), ("Si", 15964.42, 1.0, 0.15, 0.05),
-    ("Si", 16060.01, 1.1, 0.15, 0.05), ("Si", 16094.79, 1.2, 0.15, 0.05), ("Si", 16680.77, 1.3, 0.15, 0.05),
-    ("H", 15560.70, 0.5, -0.4, 0.0), ("H", 15704.96, 0.6, -0.4, 0.0), ("H", 15884.88, 0.7, -0.4, 0.0),
-    ("H", 16113.72, 0.8, -0.4, 0.0), ("H", 16411.67, 0.9, -0.4, 0.0), ("H", 16811.11, 1.0, -0.4, 0.0),
+# line strength parameters: (chi_teff, chi_logg) per element, and each feature's base strength s0
+CHI = {"Fe": (0.25, 0.05), "Mg": (0.2, 0.1), "O": (0.6, 0.1), "Si": (0.15, 0.05), "H": (-0.4, 0.0)}
+FEATURE_S0 = (
+    1.2, 1.5, 1.3, 0.8, 1.0, 1.0, 1.4, 0.9, 0.9, 1.1, 1.1, 1.0, 1.3, 1.2, 1.0, 1.0,
+    1.2, 2.0, 2.2, 2.4, 0.8, 0.7, 0.6, 0.7, 0.8, 0.7, 0.6, 0.9, 1.4, 1.0, 1.1, 1.2,
+    1.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0,
 )
-ELEMENTS = ("Fe", "Mg", "O", "Si", "H")
+# (element, vacuum wavelength in Angstrom, base strength s0, chi_teff, chi_logg)
+LINES = tuple((el, w, s0, *CHI[el]) for (el, w), s0 in zip(APOGEE_FEATURES, FEATURE_S0))
 N_STRONG = len(LINES)
 
 
@@ -69,21 +56,6 @@ def line_list() -> pd.DataFrame:
     known APOGEE feature, else a line of the weak forest): part of the truth."""
     df = pd.DataFrame(LINES, columns=["element", "wavelength_aa", "s0", "chi_teff", "chi_logg"])
     return df.assign(real=np.arange(len(df)) < N_STRONG)
-
-
-def apstar_wavelength_aa(n: int = N_APSTAR) -> np.ndarray:
-    """apStar's log-linear vacuum wavelength grid (Angstrom)."""
-    return 10.0 ** (LOG_LAMBDA0 + DLOG_LAMBDA * np.arange(n))
-
-
-def aspcap_pixels() -> np.ndarray:
-    """Indices into the apStar grid of the 7,514 pixels ASPCAP keeps (the detector gaps removed)."""
-    return np.concatenate([np.arange(a, b) for a, b in ASPCAP_CHIPS])
-
-
-def aspcap_wavelength_aa() -> np.ndarray:
-    """The 7,514 ASPCAP wavelengths (vacuum Angstrom), about 15,100-17,000."""
-    return apstar_wavelength_aa()[aspcap_pixels()]
 
 
 def line_abundance(element, fe_h, o_fe, mg_fe):
@@ -181,29 +153,78 @@ def mock_spectra(labels: pd.DataFrame, snr, rng, gap: SyntheticGap | None = None
     return (synthetic_spectra(labels, gap), *observed_spectra(labels, snr, rng, gap, bad_pixel_fraction))
 
 
-def read_aspcapstar(path):
-    """A real ``aspcapStar-dr17-*.fits``: (wavelength_aa, observed, observed_err, best_fit) on the
-    7,514 ASPCAP pixels. HDU 1 is the observed normalised spectrum, HDU 2 its error, HDU 3 ASPCAP's
-    best fit. Files on the full apStar grid (8,575 pixels, gaps as zeros) are cut to the chips;
-    zeros and non-finite values become NaN."""
-    from astropy.io import fits
+def alpha_over_iron_dex(fe_h_dex, high_alpha):
+    """[alpha/Fe] of the two disc sequences: the low-alpha (thin disc) one falls from +0.10 at
+    [Fe/H] = -1 to 0 at solar and -0.05 above; the high-alpha (thick disc, halo) plateau is +0.30
+    below [Fe/H] = -0.7 and falls by 0.25 dex per dex to +0.125 at solar (+0.10 from +0.1 up)."""
+    fe = np.asarray(fe_h_dex, float)
+    low = np.clip(-0.1 * fe, -0.05, 0.10)
+    high = 0.30 - 0.25 * np.clip(fe + 0.7, 0.0, 0.8)
+    return np.where(high_alpha, high, low)
 
-    with fits.open(path) as hdul:
-        if len(hdul) < 4:
-            raise ValueError(f"{path}: an aspcapStar file has HDU 1 (spectrum), 2 (error), 3 (best fit); found {len(hdul)} HDUs")
-        arrays = [np.asarray(hdul[k].data, float).ravel() for k in (1, 2, 3)]
-        header = hdul[1].header
-    n = arrays[0].size
-    if any(a.size != n for a in arrays):
-        raise ValueError(f"{path}: HDUs 1-3 have different lengths {[a.size for a in arrays]}")
-    lam0, dlam = header.get("CRVAL1", LOG_LAMBDA0), header.get("CDELT1", DLOG_LAMBDA)
-    if n == N_APSTAR:
-        keep = aspcap_pixels()
-        lam = 10.0 ** (lam0 + dlam * np.arange(n))[keep]
-        arrays = [a[keep] for a in arrays]
-    elif n == aspcap_pixels().size:
-        lam = aspcap_wavelength_aa() if "CRVAL1" not in header else 10.0 ** (lam0 + dlam * np.arange(N_APSTAR))[aspcap_pixels()]
-    else:
-        raise ValueError(f"{path}: {n} pixels; expected 8,575 (apStar grid) or 7,514 (ASPCAP pixels)")
-    flux, err, fit = (np.where(np.isfinite(a) & (a != 0), a, np.nan) for a in arrays)
-    return lam, flux, err, fit
+
+def mock_abundances(fe_h_dex, rng):
+    """True [Mg/Fe] and [O/Fe] (dex) of stars: every star below [Fe/H] = -1 and 20% of the others
+    are high-alpha; Mg scatters by 0.02 dex about the sequence, O follows it with slope 1.1 and 0.03 dex."""
+    fe = np.asarray(fe_h_dex, float)
+    high = (fe < -1.0) | (rng.random(fe.size) < 0.2)
+    alpha = alpha_over_iron_dex(fe, high)
+    mg_fe = alpha + rng.normal(0, 0.02, fe.size)
+    o_fe = 1.1 * alpha + rng.normal(0, 0.03, fe.size)
+    return mg_fe, o_fe
+
+
+def aspcap_label_errors(snr):
+    """ASPCAP-like 1-sigma label errors (teff K, logg/abundances dex) that shrink with SNR: at SNR 100
+    about 12 K, 0.03, 0.010, 0.025, 0.015 dex."""
+    f = (100.0 / np.clip(np.asarray(snr, float), 10, None)) ** 0.8
+    return {"teff": 12.0 * f, "logg": 0.03 * f, "fe_h": 0.010 * f, "o_fe": 0.025 * f, "mg_fe": 0.015 * f}
+
+
+def select_mock_stars(truth: pd.DataFrame, n_stars: int, metal_poor_fraction: float, rng, teff_range_k=(3500.0, 7000.0)):
+    """Rows of the sky's APOGEE stars with good labels in the line model's Teff range; iron-poor
+    stars ([M/H] < -1) make up ``metal_poor_fraction`` of them where there are enough (they are
+    rare in the disc, and the transfer test of SpectraFM is about them)."""
+    ok = truth["apogee_id"].astype(str).str.len().gt(0) & truth["teff"].between(*teff_range_k)
+    if "labels_good" in truth:
+        ok &= truth["labels_good"].astype(bool)
+    idx = np.flatnonzero(ok.to_numpy())
+    poor = idx[truth["m_h"].to_numpy()[idx] < -1.0]
+    rich = np.setdiff1d(idx, poor)
+    n_poor = min(poor.size, int(round(metal_poor_fraction * n_stars)))
+    n_rich = min(rich.size, n_stars - n_poor)
+    picked = np.concatenate([rng.choice(poor, n_poor, replace=False), rng.choice(rich, n_rich, replace=False)])
+    return np.sort(picked)
+
+
+def build_mock_store(truth_path, allstar_path, out_path, n_stars: int = 3000, metal_poor_fraction: float = 0.25,
+                     gap: SyntheticGap | None = None, bad_pixel_fraction: float = 0.02, split=(0.8, 0.1, 0.1),
+                     seed: int = 8, split_seed: int = 8, chunk_stars: int = 256):
+    """Mock APOGEE spectra for a subset of the sky's APOGEE stars.
+
+    The observed spectrum is made from the true labels (with the synthetic gap, a continuum ripple,
+    noise of the star's allStar SNR and bad pixels); the synthetic one, like ASPCAP's best fit,
+    from the ASPCAP-like labels (truth plus their errors) with the synthetic model's physics."""
+    from ..io.readers import read_allstar, read_parquet_table
+
+    rng = np.random.default_rng(seed)
+    truth = read_parquet_table(truth_path, ("apogee_id", "teff", "logg", "m_h", "labels_good"))
+    rows = select_mock_stars(truth, n_stars, metal_poor_fraction, rng)
+    stars = truth.iloc[rows].reset_index(drop=True)
+    allstar = read_allstar(allstar_path, ["APOGEE_ID", "SNR"]).drop_duplicates("APOGEE_ID").set_index("APOGEE_ID")
+    snr = allstar["SNR"].reindex(stars["apogee_id"]).to_numpy(float)
+    snr = np.where(np.isfinite(snr) & (snr > 0), snr, 100.0)
+    mg_fe, o_fe = mock_abundances(stars["m_h"].to_numpy(float), rng)
+    true = pd.DataFrame({"teff": stars["teff"], "logg": stars["logg"], "fe_h": stars["m_h"], "o_fe": o_fe, "mg_fe": mg_fe})
+    errors = aspcap_label_errors(snr)
+    labels = pd.DataFrame({k: true[k] + errors[k] * rng.standard_normal(len(true)) for k in LABELS})
+    table = pd.DataFrame({"apogee_id": stars["apogee_id"].astype(str), **labels, **{f"{k}_err": errors[k] for k in LABELS},
+                          **{f"true_{k}": true[k] for k in LABELS}, "snr": snr})
+
+    def spectra(start, stop):
+        sl = slice(start, stop)
+        observed, err = observed_spectra(true.iloc[sl], snr[sl], np.random.default_rng([seed, start]), gap, bad_pixel_fraction)
+        return synthetic_spectra(labels.iloc[sl], gap), observed, err
+
+    write_spectra_store(out_path, aspcap_wavelength_aa(), table, spectra, split, split_seed, chunk_stars,
+                        attrs={"source": "mock", "gap": vars(gap or SyntheticGap()), "bad_pixel_fraction": bad_pixel_fraction})

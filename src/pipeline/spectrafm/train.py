@@ -29,7 +29,6 @@ from ..io.atomic import torch_save
 from ..model.model import robust_gaussian_nll
 from ..model.train import _write_history, pick_device, precision_for
 from .model import FCNN, FCNNConfig, SpectraFM, SpectraFMConfig, freeze, init_weights_like, pixel_tokens
-from .spectra import line_list
 from .store import SpectraStore
 
 log = logging.getLogger(__name__)
@@ -317,16 +316,16 @@ def predict(model_dir, flux, wavelength_aa, labels=None, batch_size: int = 256, 
 LINE_ELEMENT = {"fe_h": "Fe", "mg_fe": "Mg", "o_fe": "O", "logg": "H", "teff": None}  # None: any line
 
 
-def near_lines(wavelength_aa, element, tolerance_aa: float = 1.0) -> np.ndarray:
-    """True where a wavelength lies within ``tolerance_aa`` of a line of ``element`` (None: of any element)."""
-    lines = line_list()
+def near_lines(wavelength_aa, element, lines, tolerance_aa: float = 1.0) -> np.ndarray:
+    """True where a wavelength lies within ``tolerance_aa`` of a line of ``element`` (None: of any
+    element) of ``lines`` (element, wavelength_aa: the store's lines.csv)."""
     w = lines["wavelength_aa"].to_numpy() if element is None else lines.loc[lines.element == element, "wavelength_aa"].to_numpy()
     lam = np.asarray(wavelength_aa, float)
     return (np.abs(lam[..., None] - w).min(-1) <= tolerance_aa) if w.size else np.zeros(lam.shape, bool)
 
 
 @torch.no_grad()
-def attention(model_dir, flux, wavelength_aa, label: str, top_k: int = 5, tolerance_aa: float = 1.0, batch_size: int = 128, device="cpu"):
+def attention(model_dir, flux, wavelength_aa, label: str, lines, top_k: int = 5, tolerance_aa: float = 1.0, batch_size: int = 128, device="cpu"):
     """Where the decoder looks when asked for ``label``: the cross-attention from the request to the
     pixels, averaged over the decoder blocks and heads, in chunks of the model's context.
 
@@ -340,7 +339,7 @@ def attention(model_dir, flux, wavelength_aa, label: str, top_k: int = 5, tolera
     p = flux.shape[1]
     lam = np.asarray(wavelength_aa, np.float32)
     tid = torch.tensor([[1 + cfg.labels.index(label)]], device=device)
-    near = near_lines(lam, LINE_ELEMENT.get(label), tolerance_aa)
+    near = near_lines(lam, LINE_ELEMENT.get(label), lines, tolerance_aa)
     hits = picks = 0
     valid_near = valid = 0
     profile, counts = np.zeros(p), np.zeros(p)
