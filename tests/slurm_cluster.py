@@ -127,7 +127,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             SYSTEM_CONF.write_text(marker + conf.read_text())
             self.wrote_system_conf = True
         except OSError as exc:
-            raise ClusterUnavailable(f"cannot write {SYSTEM_CONF} ({exc}); the job steps' srun would find no configuration")
+            raise ClusterUnavailable(f"cannot write {SYSTEM_CONF} ({exc}); the job steps' srun would find no configuration") from None
         try:
             self._start("munged", [_which("munged"), "--force", "--socket", str(d / "munge" / "munge.socket"),
                                    "--pid-file", str(d / "munge" / "munged.pid"), "--log-file", str(d / "munge" / "munged.log"),
@@ -150,7 +150,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
                        if p.exists())
 
     def __exit__(self, *exc):
-        for name, pid in reversed(self.pids):
+        for _name, pid in reversed(self.pids):
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pipeline import gaia
+from pipeline.gaia import photometry as gaia
 from pipeline.sky import astrometry
 
 

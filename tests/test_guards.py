@@ -5,8 +5,14 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import REPO
-from pipeline.guards import (ConfigError, check_no_writes_into, coerce_command_line_values, protected_folders,
-                             refuse_renamed_keys, written_paths)
+from pipeline.guards import (
+    ConfigError,
+    check_no_writes_into,
+    coerce_command_line_values,
+    protected_folders,
+    refuse_renamed_keys,
+    written_paths,
+)
 from pipeline.tracking import benchmark_path
 
 

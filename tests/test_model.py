@@ -329,7 +329,7 @@ def test_label_only_stars_of_the_stream_never_see_the_held_out_outputs(tmp_path)
     vocab = np.array(s.vocab)
     xp = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in vocab])
     seen = 0
-    for ids, vals, mask, tid, *_ in s:
+    for ids, _vals, mask, tid, *_ in s:
         ids, mask, tid = ids.numpy(), mask.numpy(), tid.numpy()
         labels_only = ~(xp[ids] & mask).any(axis=1)
         seen += labels_only.sum()

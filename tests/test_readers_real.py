@@ -2,9 +2,8 @@
 import numpy as np
 import pytest
 
-from pipeline.io.readers import MissingColumnsError, read_allstar, read_gaia_source, read_xp_coefficients
-
 from conftest import real_sample
+from pipeline.io.readers import MissingColumnsError, read_allstar, read_gaia_source, read_xp_coefficients
 
 
 def test_real_xp_csv_with_arrays():

@@ -1,19 +1,17 @@
 """The mock sky's files: deterministic, in the real formats, readable by the real tools."""
 import hashlib
-from pathlib import Path
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.io.readers import read_allstar, read_xp_archive_csv, read_xp_coefficients
+from conftest import real_sample
 from pipeline.gaia import xp as gaia_xp
-from pipeline.sky import xp
+from pipeline.io.readers import read_allstar, read_xp_archive_csv, read_xp_coefficients
 from pipeline.sky.build import SkyConfig, build_sky, model_spectrum
 from pipeline.sky.writers import write_xp_archive_csv
-
-from conftest import real_sample
 
 
 def _digest(path):

@@ -32,7 +32,7 @@ def slurm(tmp_path_factory):
         pytest.skip(str(exc))
     yield cluster, env
     cluster.__exit__(None, None, None)
-    for name, pid in cluster.started:
+    for _name, pid in cluster.started:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
 
@@ -47,7 +47,7 @@ def _test_profile(folder: Path, logdir: Path) -> Path:
     cfg["default-resources"] = {**cfg["default-resources"], "slurm_partition": "debug", "mem_mb": mem}
     cfg["default-resources"].pop("slurm_account")
     cfg["set-threads"] = {rule: min(n, cpus) for rule, n in cfg["set-threads"].items()}
-    for rule, res in cfg["set-resources"].items():
+    for res in cfg["set-resources"].values():
         for key in ("gpu", "gpu_model", "gres", "slurm_partition"):
             res.pop(key, None)
         res["mem_mb"] = min(res.get("mem_mb", mem), mem)

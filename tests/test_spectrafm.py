@@ -7,12 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.spectrafm.model import FCNN, FCNNConfig, SpectraFM, freeze, pixel_tokens, preset, wavelength_encoding
 from pipeline.sky.apogee import alpha_over_iron_dex, aspcap_label_errors, build_mock_store, line_list
 from pipeline.spectrafm.aspcap import apogee_id_from_filename
+from pipeline.spectrafm.model import FCNN, FCNNConfig, SpectraFM, freeze, pixel_tokens, preset, wavelength_encoding
 from pipeline.spectrafm.store import LABELS, SpectraStore, build_real_store
-from pipeline.spectrafm.train import (StageConfig, attention, chunk_starts, load_model, near_lines, predict, train_fcnn,
-                                      train_stage)
+from pipeline.spectrafm.train import StageConfig, attention, chunk_starts, load_model, near_lines, predict, train_fcnn, train_stage
 
 
 # -- the mock's chemistry and labels, by hand ---------------------------------------------------------

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, run_snakemake as _run
+from conftest import REPO, SNAKEMAKE
+from conftest import run_snakemake as _run
 
 
 @pytest.mark.slow

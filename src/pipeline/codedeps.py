@@ -8,7 +8,7 @@ not. Read from the sources with ``ast``; nothing is imported. Standard library o
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = "pipeline"
@@ -53,7 +53,7 @@ def _imported_modules(src: Path, path: Path) -> set[str]:
     return {m for m in found if m.split(".")[0] == PACKAGE}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _closure(src: str, start: tuple[str, ...]) -> tuple[str, ...]:
     root = Path(src)
     seen: set[Path] = set()

@@ -24,7 +24,11 @@ INPUTS = {
 def _key(key: str) -> str:
     """The config key of an input: inputs.<key>, or a dotted key of its own (train.import_from)."""
     return key if "." in key else f"inputs.{key}"
-RENAMED = {("paths", "sky"): "paths.mock_sky (where the mock sky is written; your survey files go in inputs.*)"}
+RETIRED = {  # keys of earlier versions -> what became of them
+    ("paths", "sky"): "was renamed to paths.mock_sky (where the mock sky is written; your survey files go in inputs.*)",
+    ("mass_age", "experts"): "was removed: the mass/age task compares with XGBoost on the model's two input sets "
+                             "(src/pipeline/evaluate/registry.py:MASS_AGE_SETS)",
+}
 
 
 class ConfigError(ValueError):
@@ -61,12 +65,12 @@ def _scalar(value):
 
 
 def refuse_renamed_keys(config: dict) -> None:
-    for path, new in RENAMED.items():
+    for path, what in RETIRED.items():
         node = config
         for key in path[:-1]:
             node = node.get(key) or {}
         if path[-1] in node:
-            raise ConfigError(f"config: {'.'.join(path)} was renamed to {new}")
+            raise ConfigError(f"config: {'.'.join(path)} {what}")
 
 
 def configured_inputs(config: dict) -> dict[str, Path]:

@@ -5,6 +5,8 @@ from pathlib import Path
 import yaml
 
 from pipeline.codedeps import code_of as package_code_of
+from pipeline.evaluate.figures import FIGURES as FIGURE_FUNCTIONS
+from pipeline.evaluate.registry import MODEL_TASKS, TASKS
 
 
 def code_of(script):
@@ -87,12 +89,11 @@ def init_model(name):
     return []
 
 
-# Stage 6: the evaluation tasks and their figures (captions in workflow/report/figures.yaml).
-FIGURES = yaml.safe_load(open(workflow.source_path("../report/figures.yaml")))
-EVAL_TASKS = [t for t in config["evaluate"]["tasks"] if t in FIGURES and (MASS_AGE or t != "mass_age") and (SPECTRAFM or t != "spectrafm")]
-MODEL_TASKS = [t for t in FIGURES if t not in ("spectrafm",)]  # the tasks of the shared evaluation step; evaluate/tasks.py:OWN_RULE_TASKS have their own
-# the XGBoost experts each task compares with (src/pipeline/evaluate/tasks.py:EXPERTS)
-TASK_EXPERTS = {"spectra_to_parameters": ["xp30_colours"], "rp0_experts": ["params", "params_2mass", "params_2mass_bprp"]}
+# Stage 6: the evaluation tasks (src/pipeline/evaluate/registry.py) and their figures (named where
+# they are drawn, evaluate/figures.py; captions in workflow/report/figures.yaml).
+FIGURES = {task: list(figures) for task, figures in FIGURE_FUNCTIONS.items()}
+CAPTIONS = yaml.safe_load(open(workflow.source_path("../report/figures.yaml")))  # task -> figure -> caption
+EVAL_TASKS = [t for t in config["evaluate"]["tasks"] if t in TASKS and (MASS_AGE or t != "mass_age") and (SPECTRAFM or t != "spectrafm")]
 
 
 def task_model(w):
@@ -110,9 +111,8 @@ def task_catalog(w):
 
 
 def task_experts(w):
-    if w.task == "mass_age":
-        return [f"{RESULTS}/mass_age/baselines/{e}/metrics.json" for e in config["mass_age"]["experts"]]
-    return [f"{RESULTS}/baselines/{e}/metrics.json" for e in TASK_EXPERTS.get(w.task, [])]
+    folder = "mass_age/baselines" if w.task == "mass_age" else "baselines"
+    return [f"{RESULTS}/{folder}/{e}/metrics.json" for e in TASKS[w.task].experts]
 
 
 def evaluate_settings(wildcards):

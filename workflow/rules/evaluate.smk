@@ -43,7 +43,7 @@ rule figure:
             subcategory="{task}",
         ),
     params:
-        caption=lambda w: FIGURES[w.task][w.figure],
+        caption=lambda w: CAPTIONS[w.task][w.figure],
         dpi=config["evaluate"].get("dpi", 110),
     wildcard_constraints:
         task="|".join(FIGURES),

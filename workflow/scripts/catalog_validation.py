@@ -2,8 +2,8 @@
 import pandas as pd
 
 from pipeline.catalog.validate import TRUTH_COLUMNS, validate_catalog
-from pipeline.tracking import rule_run
 from pipeline.io.atomic import write_json
+from pipeline.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -1,9 +1,9 @@
 """Rule import_model: a model folder in Leung & Bovy's published format -> results/models/<name>/."""
 from pathlib import Path
 
+from pipeline.model.lb23 import import_lb23
 from pipeline.model.mlflow_model import log_pyfunc
 from pipeline.tracking import rule_run
-from pipeline.model.lb23 import import_lb23
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

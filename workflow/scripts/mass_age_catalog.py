@@ -1,11 +1,10 @@
 """Rule mass_age_catalog: catalog + DistMass-style VAC -> results/mass_age/catalog.parquet (+ mass, age columns)."""
-from pathlib import Path
 
 import pandas as pd
 
-from pipeline.vac.mass_age import MassAgeConfig, join_mass_age, read_mass_age_table
 from pipeline.io.atomic import write_json, write_parquet
 from pipeline.tracking import rule_run
+from pipeline.vac.mass_age import MassAgeConfig, join_mass_age, read_mass_age_table
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -1,9 +1,9 @@
 """Rule model_check: the trained model on held-out stars (parameters from XP and colours)."""
 from pathlib import Path
 
-from pipeline.tracking import rule_run
-from pipeline.model.check import heldout_check
 from pipeline.io.atomic import write_json
+from pipeline.model.check import heldout_check
+from pipeline.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

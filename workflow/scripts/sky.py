@@ -1,8 +1,8 @@
 """Rule sky: build the mock sky into the folder of its outputs."""
 from pathlib import Path
 
-from pipeline.tracking import rule_run
 from pipeline.sky.build import SkyConfig, build_sky
+from pipeline.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -1,9 +1,9 @@
 """Rule sky_difficulty: an XGBoost expert on the mock, against the paper's expert."""
 from pathlib import Path
 
-from pipeline.tracking import rule_run
 from pipeline.io.atomic import write_json
 from pipeline.sky.report import difficulty_report
+from pipeline.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -1,9 +1,9 @@
 """Rule sky_realism: mock medians and MAD-std beside the real training set's."""
 from pathlib import Path
 
-from pipeline.tracking import rule_run
 from pipeline.io.atomic import write_json
 from pipeline.sky.report import realism_report
+from pipeline.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -1,9 +1,9 @@
 """Rule tokens: catalog -> results/tokens/stars.zarr."""
 import pandas as pd
 
-from pipeline.tracking import rule_run
 from pipeline.tokens.store import build_token_store
 from pipeline.tokens.vocab import vocabulary
+from pipeline.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

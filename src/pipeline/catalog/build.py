@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..io.atomic import write_json, write_parquet
 from ..io.readers import InputFileError, read_allstar, read_gaia_source, read_xp_coefficients
+from ..settings import from_dict
 from . import photometry as ph
 from .crossmatch import ALLSTAR_COLUMNS, GAIA_COLUMNS, best_visit_per_star, crossmatch
 from .extinction import log_ebv_dask
@@ -46,13 +47,8 @@ class CatalogConfig:
     extinction: dict = field(default_factory=lambda: {"n_samples": 1000, "chunk_stars": 2000, "seed": 1, "cluster": "local"})
 
     @classmethod
-    def from_dict(cls, d: dict | None):
-        d = dict(d or {})
-        for k in ("aspcapflag_bad_bits", "xp_clip_percentiles"):
-            if k in d:
-                d[k] = tuple(d[k])
-        ext = {**cls().extinction, **d.pop("extinction", {})}
-        return cls(extinction=ext, **d)
+    def from_dict(cls, d):
+        return from_dict(cls, d, "catalog")
 
 
 def label_quality(starflag, aspcapflag, bad_bits=(19, 23), require_starflag_zero=True):

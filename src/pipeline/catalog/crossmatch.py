@@ -26,8 +26,8 @@ def best_visit_per_star(allstar: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 def match_by_position(ra_deg, dec_deg, cat_ra_deg, cat_dec_deg, radius_arcsec: float):
     """Index into the catalogue of the nearest source within ``radius_arcsec`` (-1 where none)."""
-    from astropy.coordinates import SkyCoord
     import astropy.units as u
+    from astropy.coordinates import SkyCoord
 
     if len(ra_deg) == 0 or len(cat_ra_deg) == 0:
         return np.full(len(ra_deg), -1)

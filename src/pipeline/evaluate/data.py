@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..gaia.photometry import g_flux_e_per_s
-from ..io.atomic import atomic_path
 from ..gaia.xp import N_COEFF
+from ..io.atomic import atomic_path
 from ..stats import median_mad_std
 from ..tokens.store import split_table
 from . import science
@@ -123,7 +123,7 @@ def write_tables(path, tables: dict[str, pd.DataFrame]):
 
     parts = [t.assign(table=name) for name, t in tables.items()]
     out = pd.concat(parts, ignore_index=True, sort=False)
-    for c in out.columns[out.dtypes == object]:  # array-valued columns: the other tables' rows become nulls
+    for c in out.columns[out.dtypes == object]:  # noqa: E721 (a dtype, not a type) array-valued columns: the other tables' rows become nulls
         if any(isinstance(v, (np.ndarray, list)) for v in out[c]):
             out[c] = [v if isinstance(v, (np.ndarray, list)) else None for v in out[c]]
     table = pa.Table.from_pandas(out, preserve_index=False)
@@ -143,7 +143,7 @@ def read_tables(path) -> dict[str, pd.DataFrame]:
     out = {}
     for name, cols in layout.items():
         t = df.loc[df["table"] == name, cols].reset_index(drop=True)
-        for c in t.columns[t.dtypes == object]:
+        for c in t.columns[t.dtypes == object]:  # noqa: E721 (a dtype, not a type)
             if len(t) and isinstance(t[c].iloc[0], (np.ndarray, list)):
                 t[c] = [np.asarray(v, float) for v in t[c]]
         out[name] = t

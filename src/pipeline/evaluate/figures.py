@@ -20,9 +20,8 @@ def _plt():
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     import gaiaxpy  # noqa: F401  (its plotter switches LaTeX on when imported: import it first, then switch it off)
+    import matplotlib.pyplot as plt
 
     plt.rcParams["text.usetex"] = False
     return plt

@@ -18,10 +18,10 @@ from ..baselines.xgb import INPUT_SETS
 from . import science
 from .data import noise_floor, reference, reference_kind, regression_metrics, summary_row
 from .parameters import expert_predict
+from .registry import MASS_AGE_SETS
 
 log = logging.getLogger(__name__)
 TARGETS = ("mass", "age")
-SETS = ("xp30_colours", "xp29_colours_params")
 PAPER = {"mass": 0.114, "age": 1.334}  # Zhang et al. (2026), real APOGEE DistMass giants: Msun, Gyr
 
 
@@ -51,7 +51,7 @@ def mass_age(model, df, cfg, experts_dir):
     metrics = {"reference": reference_kind(d), "n_stars": int(len(d)), "units": {"mass": "Msun", "age": "Gyr"},
                "zhang_2026_real_data": PAPER, "panels": {}}
     tables = []
-    for s in SETS:
+    for s in MASS_AGE_SETS:
         inputs = d[list(INPUT_SETS[s])]
         pred = model.predict(inputs, TARGETS, batch_size=cfg.get("batch_size", 4096))
         xgb = {t: expert_predict(experts_dir, s, t, d) for t in TARGETS}
@@ -70,9 +70,9 @@ def mass_age(model, df, cfg, experts_dir):
     p = metrics["panels"]
     metrics["noise_floor"] = {t: noise_floor(d, t) for t in TARGETS}
     metrics["checks"] = {t: {f"scatter_ratio_model_to_xgboost_{s}": p[f"model_{s}"][t]["robust_scatter"] / p[f"xgboost_{s}"][t]["robust_scatter"]
-                             for s in SETS} for t in TARGETS}
+                             for s in MASS_AGE_SETS} for t in TARGETS}
     metrics["summary"] = [summary_row("mass_age", t, f"robust_scatter {s}", p[f"model_{s}"][t]["robust_scatter"],
-                                      p[f"xgboost_{s}"][t]["robust_scatter"], metrics["noise_floor"][t]) for s in SETS for t in TARGETS]
+                                      p[f"xgboost_{s}"][t]["robust_scatter"], metrics["noise_floor"][t]) for s in MASS_AGE_SETS for t in TARGETS]
     metrics["summary"] += [summary_row("mass_age", t, "z robust std xp30_colours", p["model_xp30_colours"][t]["z_robust_std"])
                            for t in TARGETS]
     return metrics, {"predictions": pd.concat(tables, ignore_index=True)}

@@ -15,6 +15,7 @@ from ..baselines.xgb import INPUT_SETS
 from ..stats import median_mad_std
 from . import science
 from .data import noise_floor, reference, reference_kind, regression_metrics, summary_row
+from .registry import RP0_SETS
 
 log = logging.getLogger(__name__)
 LABELS = ("teff", "logg", "m_h")
@@ -23,9 +24,9 @@ XP_LOW = tuple(f"{b}{k}" for b in ("bp", "rp") for k in range(55))
 
 def expert_predict(experts_dir, input_set, target, table: pd.DataFrame) -> np.ndarray:
     """Predictions of a trained XGBoost expert (results/baselines/<set>/model_<target>.json); NaN where no input is present."""
-    import xgboost as xgb
-
     from pathlib import Path
+
+    import xgboost as xgb
 
     path = Path(experts_dir) / input_set / f"model_{target}.json"
     if not path.exists():
@@ -209,7 +210,6 @@ def never_requested(model, df, cfg, experts_dir=None):
     return metrics, {"predictions": out}
 
 
-RP0_SETS = ("params", "params_2mass", "params_2mass_bprp")
 
 
 def rp0_experts(model, df, cfg, experts_dir):

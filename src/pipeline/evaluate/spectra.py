@@ -16,8 +16,8 @@ import pandas as pd
 from ..gaia.xp import N_COEFF
 from ..stats import median_mad_std
 from . import science
-from .truth import INJECTED_R_V, true_normalised_coefficients, true_xp_coefficients
 from .data import XP_TOKENS, has_truth, noise_floor, reference, reference_kind, regression_metrics, summary_row, training_stars
+from .truth import INJECTED_R_V, true_normalised_coefficients, true_xp_coefficients
 
 log = logging.getLogger(__name__)
 BP = [f"bp{k}" for k in range(N_COEFF)]

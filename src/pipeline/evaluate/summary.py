@@ -2,8 +2,6 @@
 on the same inputs (where there is one) and the noise floor (where the mock knows one)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from ..io.atomic import atomic_path

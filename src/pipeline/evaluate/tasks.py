@@ -1,4 +1,4 @@
-"""The registry of evaluation tasks (a-i of issue 5 / sections 6-7 of Leung & Bovy) and their runner."""
+"""Running one evaluation task (registry.TASKS): its function, its test stars, its outputs."""
 from __future__ import annotations
 
 import logging
@@ -8,27 +8,25 @@ from pathlib import Path
 from ..io.atomic import write_json
 from . import mass_age, parameters, spectra, star_search
 from .data import load_test_stars, write_tables
+from .registry import MODEL_TASKS, TASKS
 
 log = logging.getLogger(__name__)
 
-# name -> (function, letter in the issue, the paper's figures)
-TASKS = {
-    "spectra_to_parameters": (parameters.spectra_to_parameters, "a", "Fig. 4, B1"),
-    "perception": (parameters.perception, "b", "Fig. 5"),
-    "parameters_to_spectra": (spectra.parameters_to_spectra, "c", "Figs. 6, 7, B3"),
-    "spectra_to_spectra": (spectra.spectra_to_spectra, "d", "Fig. 9"),
-    "parameters_to_parameters": (parameters.parameters_to_parameters, "e", "Fig. 10"),
-    "extinction_curve": (spectra.extinction_curve, "f", "Fig. 11"),
-    "never_requested": (parameters.never_requested, "g", "Fig. 14"),
-    "rp0_experts": (parameters.rp0_experts, "h", "Fig. 13"),
-    "attention": (parameters.attention, "i", "Fig. 12"),
-    "mass_age": (mass_age.mass_age, "7", "Zhang et al. 2026, Fig. 5"),
-    "search": (star_search.star_search, "C", "appendix C"),
+# the function of each task of the shared evaluate rule (registry.MODEL_TASKS)
+RUNNERS = {
+    "spectra_to_parameters": parameters.spectra_to_parameters,
+    "perception": parameters.perception,
+    "parameters_to_spectra": spectra.parameters_to_spectra,
+    "spectra_to_spectra": spectra.spectra_to_spectra,
+    "parameters_to_parameters": parameters.parameters_to_parameters,
+    "extinction_curve": spectra.extinction_curve,
+    "never_requested": parameters.never_requested,
+    "rp0_experts": parameters.rp0_experts,
+    "attention": parameters.attention,
+    "mass_age": mass_age.mass_age,
+    "search": star_search.star_search,
 }
-# tasks with their own rule and models (not a StellarModel): SpectraFM (workflow/rules/spectrafm.smk)
-OWN_RULE_TASKS = ("spectrafm",)
-# the XGBoost experts (results/baselines/<set>) each task compares with
-EXPERTS = {"spectra_to_parameters": ("xp30_colours",), "rp0_experts": parameters.RP0_SETS, "mass_age": mass_age.SETS}
+assert set(RUNNERS) == set(MODEL_TASKS), "every task of registry.MODEL_TASKS needs its function here"
 
 
 def run_task(task, model_dir, store_path, catalog_path, truth_path, experts_dir, out_dir, settings: dict):
@@ -36,9 +34,9 @@ def run_task(task, model_dir, store_path, catalog_path, truth_path, experts_dir,
     from ..model.api import StellarModel
     from ..search.contrastive import StarSearch
 
-    if task not in TASKS:
-        raise ValueError(f"unknown evaluation task {task!r}; known: {sorted(TASKS)}")
-    fn, letter, figs = TASKS[task]
+    if task not in RUNNERS:
+        raise ValueError(f"unknown evaluation task {task!r}; known: {sorted(RUNNERS)}")
+    fn, letter, figs = RUNNERS[task], TASKS[task].letter, TASKS[task].paper_figures
     t0 = time.perf_counter()
     model = StarSearch.load(model_dir) if task == "search" else StellarModel.load(model_dir)  # search: the fine-tuned pair
     stars = load_test_stars(store_path, catalog_path, truth_path)

@@ -20,11 +20,13 @@ Read top to bottom: config, embedding, attention, block, the model, the loss.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ..settings import from_dict
 
 ENCODER_BLOCKS, DECODER_BLOCKS, MLP_LAYERS = 2, 3, 4  # the published architecture's depth
 ACTIVATIONS = ("gelu", "relu", "elu", "silu", "tanh")  # torch.nn.functional names, as the published config spells them
@@ -61,12 +63,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d):
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"model config: unknown field(s) {unknown} (fields: {sorted(known)}); a model folder from "
-                             "before the published architecture (n_heads, output_mlp) must be retrained or re-imported")
-        return cls(**d)
+        return from_dict(cls, d, "model", hint="A model folder from before the published architecture (n_heads, output_mlp) must be retrained or re-imported")
 
 
 # Presets: `paper` is the published network (8,845,529 parameters with the 118-token vocabulary);

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from ..io.atomic import atomic_path, torch_save, write_json
+from ..settings import from_dict
 from .data import TokenStream
 from .model import ModelConfig, StellarTransformer, preset, robust_gaussian_nll
 
@@ -61,11 +62,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d):
-        d = dict(d or {})
-        for k in ("held_out", "stars_with", "label_input_targets"):
-            if k in d:
-                d[k] = tuple(d[k] or ())
-        return cls(**d)
+        return from_dict(cls, d, "train")
 
 
 def pick_device(name: str) -> torch.device:

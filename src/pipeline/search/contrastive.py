@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..model.model import StellarTransformer
+from ..settings import from_dict
 
 log = logging.getLogger(__name__)
 XP32 = tuple(f"{b}{k}" for b in ("bp", "rp") for k in range(32))  # 64 tokens: the model's context
@@ -57,11 +58,7 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, d):
-        d = dict(d or {})
-        for k in ("spectra_tokens", "query_tokens"):
-            if k in d:
-                d[k] = tuple(d[k])
-        return cls(**d)
+        return from_dict(cls, d, "search")
 
 
 class StarEncoder(nn.Module):

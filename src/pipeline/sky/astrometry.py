@@ -68,16 +68,16 @@ def draw_params_solved(g_mag, rng):
 
 
 def galactic_to_icrs(l_deg, b_deg):
-    from astropy.coordinates import SkyCoord
     import astropy.units as u
+    from astropy.coordinates import SkyCoord
 
     c = SkyCoord(l=np.asarray(l_deg) * u.deg, b=np.asarray(b_deg) * u.deg, frame="galactic").icrs
     return c.ra.deg, c.dec.deg
 
 
 def ecliptic_latitude_deg(ra_deg, dec_deg):
-    from astropy.coordinates import SkyCoord, BarycentricMeanEcliptic
     import astropy.units as u
+    from astropy.coordinates import BarycentricMeanEcliptic, SkyCoord
 
     c = SkyCoord(ra=np.asarray(ra_deg) * u.deg, dec=np.asarray(dec_deg) * u.deg, frame="icrs")
     return c.transform_to(BarycentricMeanEcliptic()).lat.deg

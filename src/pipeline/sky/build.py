@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..catalog.combined19 import Combined19Map, write_combined19
 from ..gaia import photometry
 from ..gaia import xp as gaia_xp
+from ..settings import from_dict
 from . import astrometry, sed, xp
-from ..catalog.combined19 import Combined19Map, write_combined19
 from .dust import DustModel, build_map
 from .population import draw_population, sample_distances
 from .writers import atomic_directory, commit_directory, write_fits_table, write_parquet, write_xp_partitions
@@ -57,11 +58,8 @@ class SkyConfig:
     chunk: int = 10_000
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SkyConfig":
-        d = dict(d)
-        dust = DustModel(**d.pop("dust", {}) or {})
-        known = {k: d[k] for k in ("n_stars", "seed", "nside", "xp_partitions", "xp_format", "chunk") if k in d}
-        return cls(dust=dust, **known)
+    def from_dict(cls, d):
+        return from_dict(cls, d, "sky")
 
 
 def extinction_per_av(wavelength_nm):
@@ -284,8 +282,8 @@ def build_sky(cfg: SkyConfig, out_dir: str | Path) -> dict:
     nb_plx_err = astrometry.parallax_error_mas(nb_g)
     nb_nu = np.where(nb_params == 31, astrometry.nu_eff_from_bprp(nb_bprp), np.nan)
     nb_pc = np.where(nb_params == 95, astrometry.nu_eff_from_bprp(nb_bprp), np.nan)
-    from astropy.coordinates import SkyCoord
     import astropy.units as u
+    from astropy.coordinates import SkyCoord
 
     nb_gal = SkyCoord(ra=nb_ra * u.deg, dec=nb_dec * u.deg).galactic
     nb_plx = rn.exponential(0.3, n_nb) + nb_plx_err * rn.standard_normal(n_nb)

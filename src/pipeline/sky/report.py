@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io.readers import read_allstar, read_parquet_table, read_xp_coefficients
 from ..gaia.photometry import g_flux_e_per_s
+from ..io.readers import read_allstar, read_parquet_table, read_xp_coefficients
 from ..stats import median_mad_std
 
 # Leung & Bovy's training-set median and MAD standard deviation (shared/real-samples/README.md).

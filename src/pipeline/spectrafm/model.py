@@ -11,12 +11,13 @@ output head, the robust loss) is the tabular model's (model/model.py).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn as nn
 
 from ..model.model import ModelConfig, StellarTransformer
+from ..settings import from_dict
 from .encoding import LAMBDA_MAX_AA, LAMBDA_MIN_AA
 from .store import LABELS
 
@@ -51,14 +52,7 @@ class SpectraFMConfig:
 
     @classmethod
     def from_dict(cls, d):
-        d = dict(d)
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"spectrafm model config: unknown field(s) {unknown}; a SpectraFM model from before the "
-                             "published blocks (n_heads, output_mlp) must be retrained")
-        if "labels" in d:
-            d["labels"] = tuple(d["labels"])
-        return cls(**d)
+        return from_dict(cls, d, "spectrafm model", hint="A SpectraFM model from before the published blocks (n_heads, output_mlp) must be retrained")
 
 
 # small: the CPU default run; paper: the published SpectraFM (Koblischke & Bovy's config.json):
@@ -144,11 +138,7 @@ class FCNNConfig:
 
     @classmethod
     def from_dict(cls, d):
-        d = dict(d)
-        for k in ("hidden", "labels"):
-            if k in d:
-                d[k] = tuple(d[k])
-        return cls(**d)
+        return from_dict(cls, d, "spectrafm fcnn")
 
 
 class FCNN(nn.Module):

@@ -14,7 +14,6 @@ real ones from ``aspcapStar-dr17-*.fits`` files and the allStar labels (``build_
 from __future__ import annotations
 
 import logging
-import re
 import time
 from pathlib import Path
 

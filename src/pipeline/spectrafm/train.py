@@ -28,6 +28,7 @@ import torch
 from ..io.atomic import torch_save
 from ..model.model import robust_gaussian_nll
 from ..model.train import _write_history, pick_device, precision_for
+from ..settings import from_dict
 from .model import FCNN, FCNNConfig, SpectraFM, SpectraFMConfig, freeze, init_weights_like, pixel_tokens
 from .store import SpectraStore
 
@@ -57,11 +58,7 @@ class StageConfig:
 
     @classmethod
     def from_dict(cls, d):
-        d = {k: v for k, v in dict(d or {}).items() if k not in ("init",)}
-        for k in ("range_aa", "targets", "freeze"):
-            if d.get(k) is not None:
-                d[k] = tuple(d[k])
-        return cls(**d)
+        return from_dict(cls, d, "spectrafm stage", ignore=("init",))
 
 
 # -- data ------------------------------------------------------------------------------------------

@@ -10,13 +10,12 @@ Layout (DESIGN.md stage 3):
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from ..io.atomic import atomic_path
 from ..hashing import config_hash
+from ..io.atomic import atomic_path
 from ..stats import median_mad_std
 
 SPLIT_NAMES = ("train", "val", "test")

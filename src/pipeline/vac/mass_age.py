@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.readers import MissingColumnsError, read_table
+from ..settings import from_dict
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +39,8 @@ class MassAgeCuts:
     age_rel_err_max: float | None = 0.6
 
     @classmethod
-    def from_dict(cls, d: dict | None):
-        d = dict(d or {})
-        for k in ("evstate", "mass_range_msun", "age_range_gyr"):
-            if d.get(k) is not None:
-                d[k] = tuple(d[k])
-        return cls(**d)
+    def from_dict(cls, d):
+        return from_dict(cls, d, "mass_age.cuts")
 
 
 @dataclass
@@ -52,9 +49,8 @@ class MassAgeConfig:
     cuts: MassAgeCuts = field(default_factory=MassAgeCuts)
 
     @classmethod
-    def from_dict(cls, d: dict | None):
-        d = dict(d or {})
-        return cls(columns={**DEFAULT_COLUMNS, **(d.get("columns") or {})}, cuts=MassAgeCuts.from_dict(d.get("cuts")))
+    def from_dict(cls, d):
+        return from_dict(cls, d, "mass_age")
 
 
 def _error(df, spec, path, name):
