@@ -212,7 +212,7 @@ def test_a_checkpoint_of_other_training_code_is_not_resumed(monkeypatch):
     from pipeline.model import train as train_module
 
     a = train_module.run_signature(preset("tiny"), TrainConfig(), "store")
-    monkeypatch.setattr(train_module, "code_hash", lambda: "edited")
+    monkeypatch.setattr(train_module, "code_hash", lambda path: "edited")
     assert train_module.run_signature(preset("tiny"), TrainConfig(), "store") != a
 
 

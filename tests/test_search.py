@@ -108,3 +108,15 @@ def test_partial_queries_leave_out_tokens_of_a_share_of_rows_and_keep_one():
     changed = (out != mask).any(1).float().mean().item()
     assert 0.40 < changed < 0.50  # half the rows are partial; a few keep all 4 tokens by chance (1/2^4 of them)
     assert torch.equal(partial_queries(mask, 0.0), mask)
+
+
+def test_a_resumed_search_training_ends_with_the_same_weights(searcher, tmp_path):
+    """The search trains through the shared engine: interrupted after an epoch and resumed, bit for bit (1 thread)."""
+    tmp, store, _ = searcher
+    cfg = SearchConfig(epochs=3, batch_size=64, threads=1, embed_dim=16, hidden=32, query_tokens=("teff", "logg", "m_h", "jh", "jk"))
+    train_search(tmp / "base", store, tmp_path / "full", cfg)
+    assert train_search(tmp / "base", store, tmp_path / "cut", cfg, stop_after_epoch=0) and not (tmp_path / "cut/search.pt").exists()
+    train_search(tmp / "base", store, tmp_path / "cut", cfg)
+    a, b = torch.load(tmp_path / "full/search.pt"), torch.load(tmp_path / "cut/search.pt")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)

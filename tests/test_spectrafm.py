@@ -239,3 +239,28 @@ def test_attention_read_out_is_a_distribution_over_pixels(stages):
     assert summary["element"] == "Fe" and 0 <= summary["top_fraction_near_lines"] <= 1
     assert 0 < summary["random_fraction_near_lines"] < 0.5
     assert profile.shape == (7514,) and np.nanmean(profile) == pytest.approx(1.0, rel=0.05)  # 1 = uniform on average
+
+
+def _same_weights(a, b):
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=k)
+
+
+def test_a_resumed_stage_and_fcnn_end_with_the_same_weights(mock_store, tmp_path):
+    """Both train through the shared engine: interrupted after an epoch and resumed, bit for bit (1 thread)."""
+    tmp, _ = mock_store
+    store = tmp / "spectra.zarr"
+    stage = StageConfig(spectra="synthetic", epochs=3, batch_size=32, lr=2e-3, threads=1, seed=3)
+    cfg = preset("tiny", context=64, dropout=0.1)
+    full, _ = train_stage(store, tmp_path / "full", stage, cfg)
+    train_stage(store, tmp_path / "cut", stage, cfg, stop_after_epoch=0)
+    assert not (tmp_path / "cut/model.pt").exists()  # an interrupted stage leaves no model a rule would take
+    resumed, history = train_stage(store, tmp_path / "cut", stage, cfg)
+    _same_weights(full, resumed)
+    assert len(history) == 3 and (tmp_path / "cut/model.pt").exists()
+    fe = StageConfig(spectra="observed", window_centre_aa=16165.0, targets=("fe_h",), n_stars=100, fe_h_min=-1.0, epochs=4,
+                     batch_size=25, threads=1)
+    full, _ = train_fcnn(store, tmp_path / "fcnn_full", fe, FCNNConfig(hidden=(32, 32, 32)))
+    train_fcnn(store, tmp_path / "fcnn_cut", fe, FCNNConfig(hidden=(32, 32, 32)), stop_after_epoch=1)
+    resumed, _ = train_fcnn(store, tmp_path / "fcnn_cut", fe, FCNNConfig(hidden=(32, 32, 32)))
+    _same_weights(full, resumed)

@@ -81,3 +81,16 @@ def code_of(script, src="src") -> list[str]:
             names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
     start = tuple(sorted(n for n in names if n.split(".")[0] == PACKAGE))
     return list(_closure(str(src), start))
+
+
+def code_hash(module_file) -> str:
+    """A short hash of the code a module runs (its file and the closure of its imports in this
+    package): what a checkpoint is stamped with, so that a run of other code is never resumed."""
+    import hashlib
+
+    module_file = Path(module_file).resolve()
+    src = next(p for p in module_file.parents if (p / PACKAGE).is_dir() and p / PACKAGE in module_file.parents)
+    h = hashlib.sha256()
+    for f in sorted({str(module_file), *code_of(module_file, src)}):
+        h.update(Path(f).relative_to(src).as_posix().encode() + Path(f).read_bytes())
+    return h.hexdigest()[:16]

@@ -71,9 +71,9 @@ def requires_complete_inputs(feats, setting) -> bool:
 
 
 def _device(name):
-    from ..model.train import pick_device
+    from ..engine import device_and_precision
 
-    return pick_device(name).type
+    return device_and_precision(name)[0].type
 
 
 def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1):

@@ -17,9 +17,9 @@ Read top to bottom: config, encoder, loss, training, database, search.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -136,18 +136,53 @@ def _embed(encoder, tensors, batch_size=4096):
 
 
 # -- training ----------------------------------------------------------------------------------------
-def train_search(base_dir, store_path, out_dir, cfg: SearchConfig, on_epoch=None):
-    """Fine-tune the two encoders on the train split; write search.pt, config.json, history.csv and
-    the test-split database (database.parquet). Returns the history."""
+class SearchJob:
+    """The engine's job for the search: batches of train stars (full batches only: the loss's scale
+    depends on the batch size), each with its partial queries, drawn from (seed, epoch)."""
+
+    def __init__(self, tensors, cfg: SearchConfig, device):
+        self.train, self.val = tensors["train"], tensors["val"]
+        self.cfg, self.device = cfg, device
+        self.n = self.train[0][0].shape[0]
+
+    def n_batches(self):
+        return max(1, self.n // self.cfg.batch_size)
+
+    def batches(self, epoch):
+        perm = torch.as_tensor(np.random.default_rng([self.cfg.seed, epoch]).permutation(self.n))
+        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+        qm = self.train[1][2]
+        for i in range(self.n_batches()):
+            b = perm[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size].to(self.device)
+            yield b, partial_queries(qm[b], self.cfg.partial_query_fraction, gen)
+
+    def stars(self, batch):
+        return len(batch[0])
+
+    def loss(self, model, batch):
+        b, q_mask = batch
+        (si, sv, sm), (qi, qv, _) = self.train
+        return soft_contrastive_loss(model.spectra(si[b], sv[b], sm[b]), model.params(qi[b], qv[b], q_mask), self.cfg.temperature), 1
+
+    def validation_loss(self, model):
+        return _val_loss(model, self.val, self.cfg)
+
+
+def train_search(base_dir, store_path, out_dir, cfg: SearchConfig, on_epoch=None, resume: bool = True, stop_after_epoch=None):
+    """Fine-tune the two encoders on the train split (through the shared engine: resumable); write
+    search.pt, config.json, history.csv and the test-split database (database.parquet). Returns the history."""
+    from ..codedeps import code_hash
+    from ..engine import Schedule, device_and_precision, fit
+    from ..hashing import config_hash
+    from ..io.atomic import torch_save, write_json, write_parquet
     from ..model.api import StellarModel
-    from ..model.train import pick_device
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    device = pick_device(cfg.device)
+    device = device_and_precision(cfg.device)[0]
     base = StellarModel.load(base_dir, device=str(device))
     unknown = [t for t in (*cfg.spectra_tokens, *cfg.query_tokens) if t not in base.token_index]
     if unknown:
@@ -156,55 +191,30 @@ def train_search(base_dir, store_path, out_dir, cfg: SearchConfig, on_epoch=None
         log.warning("search.query_tokens include bprp: the paper leaves it out, as it leaks the spectrum's colour")
     model = ContrastiveSearch(base.net, cfg).to(device)
     enc_params = [p for m in (model.spectra, model.params) for n, p in m.named_parameters() if not n.startswith("head")]
-    head_params = [p for m in (model.spectra, model.params) for p in m.head.parameters()]
-    groups = [{"params": head_params, "lr": cfg.lr}]
+    groups, lrs = [[p for m in (model.spectra, model.params) for p in m.head.parameters()]], [cfg.lr]
     if cfg.encoder_lr > 0:
-        groups.append({"params": enc_params, "lr": cfg.encoder_lr})
+        groups.append(enc_params)
+        lrs.append(cfg.encoder_lr)
     else:
         for p in enc_params:
             p.requires_grad_(False)
-    opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     data = {s: search_stars(store_path, s, cfg) for s in ("train", "val")}
     if len(data["train"]) < cfg.batch_size // 4:
         raise ValueError(f"{store_path}: only {len(data['train'])} train stars have XP and teff, logg, m_h for the search")
-    tens = {s: (_tensors(base, d, cfg.spectra_tokens), _tensors(base, d, cfg.query_tokens)) for s, d in data.items()}
-    n = len(data["train"])
-    steps = max(1, n // cfg.batch_size)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps)
+    job = SearchJob({s: (_tensors(base, d, cfg.spectra_tokens), _tensors(base, d, cfg.query_tokens)) for s, d in data.items()}, cfg, device)
     log.info("contrastive search: %d train / %d val stars, %d epochs of %d batches, tau %.3g",
-             n, len(data["val"]), cfg.epochs, steps, cfg.temperature)
-    rng = np.random.default_rng(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history, t_run = [], time.perf_counter()
-    for epoch in range(cfg.epochs):
-        model.train()
-        t0, total = time.perf_counter(), 0.0
-        perm = torch.as_tensor(rng.permutation(n))
-        for i in range(steps):  # full batches only: the loss's scale depends on the batch size
-            b = perm[i * cfg.batch_size:(i + 1) * cfg.batch_size].to(device)
-            (si, sv, sm), (qi, qv, qm) = tens["train"]
-            q_mask = partial_queries(qm[b], cfg.partial_query_fraction, gen)
-            loss = soft_contrastive_loss(model.spectra(si[b], sv[b], sm[b]), model.params(qi[b], qv[b], q_mask), cfg.temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach())
-        model.eval()
-        val = _val_loss(model, tens["val"], cfg)
-        dt = time.perf_counter() - t0
-        row = {"epoch": epoch, "train_loss": total / steps, "val_loss": val, "seconds": round(dt, 2), "stars_per_s": round(steps * cfg.batch_size / dt, 1)}
-        history.append(row)
-        if on_epoch:
-            on_epoch(row)
-        eta = (time.perf_counter() - t_run) / (epoch + 1) * (cfg.epochs - epoch - 1)
-        log.info("search epoch %3d/%d  train %.4f  val %.4f  %7.0f stars/s  ETA %s", epoch + 1, cfg.epochs, row["train_loss"], val,
-                 row["stars_per_s"], time.strftime("%H:%M:%S", time.gmtime(eta)))
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "search.pt")
-    meta = {"format": "stellar-search/1", "base_model": str(Path(base_dir)), "search": _jsonable(asdict(cfg))}
-    (out / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-    pd.DataFrame(history).to_csv(out / "history.csv", index=False)
-    build_database(model, base, store_path, cfg).to_parquet(out / "database.parquet", index=False)
+             job.n, len(data["val"]), cfg.epochs, job.n_batches(), cfg.temperature)
+    signature = config_hash({"search": _jsonable(asdict(cfg)), "code": code_hash(__file__), "rows": len(data["train"]),
+                             "base": hashlib.sha256((Path(base_dir) / "model.pt").read_bytes()).hexdigest()[:16]})
+    schedule = Schedule(epochs=cfg.epochs, lr=lrs, weight_decay=cfg.weight_decay, grad_clip=None)
+    model, history = fit(out, model, job, schedule, signature, param_groups=groups, name="search epoch", resume=resume,
+                         stop_after_epoch=stop_after_epoch, on_epoch=on_epoch)
+    if len(history) < cfg.epochs:
+        return history
+    model.eval()
+    torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "search.pt")
+    write_json({"format": "stellar-search/1", "base_model": str(Path(base_dir)), "search": _jsonable(asdict(cfg))}, out / "config.json")
+    write_parquet(build_database(model, base, store_path, cfg), out / "database.parquet")
     return history
 
 

@@ -17,7 +17,6 @@ the fine-tunes). Predictions for longer spectra average those of consecutive chu
 from __future__ import annotations
 
 import logging
-import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..engine import Schedule, device_and_precision, fit
 from ..io.atomic import torch_save
 from ..model.model import robust_gaussian_nll
-from ..model.train import _write_history, pick_device, precision_for
 from ..settings import from_dict
 from .model import FCNN, FCNNConfig, SpectraFM, SpectraFMConfig, freeze, init_weights_like, pixel_tokens
 from .store import SpectraStore
@@ -135,16 +134,57 @@ def _loss(model, batch, device, amp_dtype):
 
 
 # -- a stage ---------------------------------------------------------------------------------------
-def train_stage(store_path, out_dir, stage: StageConfig, model_cfg: SpectraFMConfig | None = None, init_from=None, on_epoch=None):
-    """Train one stage; writes ``model.pt`` (weights, architecture, label standardisation, stage)
-    and ``history.csv`` in out_dir. ``init_from``: the folder of the stage to start from (its
-    architecture and standardisation are kept); otherwise ``model_cfg`` builds a fresh model."""
+class WindowJob:
+    """The engine's job for a SpectraFM stage: batches of stars, each read through a random window of
+    the model's context, drawn from (seed, epoch); the same validation windows every epoch."""
+
+    def __init__(self, train: Windows, val: Windows, stage: StageConfig, device, amp_dtype):
+        self.train, self.val, self.stage, self.device, self.amp_dtype = train, val, stage, device, amp_dtype
+
+    def n_batches(self):
+        return max(1, -(-len(self.train) // self.stage.batch_size))
+
+    def batches(self, epoch):
+        rng = np.random.default_rng([self.stage.seed, epoch])
+        order = rng.permutation(len(self.train))
+        bs = self.stage.batch_size
+        for i in range(self.n_batches()):
+            yield self.train.batch(order[i * bs:(i + 1) * bs], rng)
+
+    def stars(self, batch):
+        return len(batch[0])
+
+    def loss(self, model, batch):
+        return _loss(model, batch, self.device, self.amp_dtype)
+
+    def validation_loss(self, model):
+        return validation_loss(model, self.val, self.stage, self.device, self.amp_dtype)
+
+
+def _signature(stage: StageConfig, model_cfg, store: SpectraStore, rows, init_from) -> str:
+    """What a checkpoint of a stage must match to be resumed: settings, architecture, data, start, code."""
+    import hashlib
+
+    from ..codedeps import code_hash
+    from ..hashing import config_hash
+
+    start = hashlib.sha256((Path(init_from) / "model.pt").read_bytes()).hexdigest()[:16] if init_from else None
+    return config_hash({"stage": {k: v for k, v in asdict(stage).items() if k not in ("threads", "device")}, "model": model_cfg.to_dict(),
+                        "store": [str(store.path.resolve()), len(store.stars), store.wavelength_aa.size], "rows": [int(r) for r in rows],
+                        "init": start, "code": code_hash(__file__)})
+
+
+def train_stage(store_path, out_dir, stage: StageConfig, model_cfg: SpectraFMConfig | None = None, init_from=None, on_epoch=None,
+                resume: bool = True, stop_after_epoch=None):
+    """Train one stage through the shared engine (resumable); writes ``model.pt`` (weights,
+    architecture, label standardisation, stage) and ``history.csv`` in out_dir. ``init_from``: the
+    folder of the stage to start from (its architecture and standardisation are kept); otherwise
+    ``model_cfg`` builds a fresh model."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = SpectraStore(store_path)
-    device = pick_device(stage.device)
-    amp_dtype, _ = precision_for(device)
-    if device.type == "cuda" and amp_dtype == torch.float16:
+    device, amp_dtype, need_scaler = device_and_precision(stage.device)
+    if need_scaler:
         amp_dtype = None  # no GradScaler here: fp16 without one underflows; train in float32 on such GPUs
     if stage.threads:
         torch.set_num_threads(stage.threads)
@@ -164,46 +204,23 @@ def train_stage(store_path, out_dir, stage: StageConfig, model_cfg: SpectraFMCon
     model = model.to(device)
     labels = list(model_cfg.labels)
     cols = stage_columns(store, stage)
-    train = Windows(store, stage, stage_rows(store, stage, "train"), cols, median, scale, labels, model_cfg.context)
+    rows = stage_rows(store, stage, "train")
+    train = Windows(store, stage, rows, cols, median, scale, labels, model_cfg.context)
     val_stage = StageConfig(**{**asdict(stage), "n_stars": 0})
     val = Windows(store, val_stage, stage_rows(store, val_stage, "val"), cols, median, scale, labels, model_cfg.context)
+    job = WindowJob(train, val, stage, device, amp_dtype)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=stage.lr, weight_decay=stage.weight_decay)
-    n_batches = max(1, -(-len(train) // stage.batch_size))
-    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=stage.restart_epochs or stage.epochs, eta_min=stage.lr_min)
     log.info("stage on %s spectra %.0f-%.0f A (%d pixels, context %d): %d train / %d val stars, %d trainable of %d parameters "
              "(frozen: %s), %s %s, %d epochs of %d batches", stage.spectra, train.wavelength[0], train.wavelength[-1], cols.size,
              train.context, len(train), len(val), sum(p.numel() for p in params), sum(p.numel() for p in model.parameters()),
-             ", ".join(frozen) or "none", device, amp_dtype or "float32", stage.epochs, n_batches)
-    history, t_run = [], time.perf_counter()
-    for epoch in range(stage.epochs):
-        model.train()
-        rng = np.random.default_rng([stage.seed, epoch])
-        order = rng.permutation(len(train))
-        t0, total, count = time.perf_counter(), 0.0, 0
-        lr_used = opt.param_groups[0]["lr"]
-        for i in range(n_batches):
-            loss, n = _loss(model, train.batch(order[i * stage.batch_size:(i + 1) * stage.batch_size], rng), device, amp_dtype)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, stage.grad_clip)
-            opt.step()
-            lr_used = opt.param_groups[0]["lr"]
-            sched.step(epoch + (i + 1) / n_batches)
-            total += float(loss.detach()) * n
-            count += n
-        dt = time.perf_counter() - t0
-        row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": validation_loss(model, val, stage, device, amp_dtype),
-               "lr": lr_used, "seconds": round(dt, 3), "stars_per_s": round(len(train) / max(dt, 1e-9), 1)}
-        history.append(row)
-        if on_epoch:
-            on_epoch(row)
-        eta = (time.perf_counter() - t_run) / (epoch + 1) * (stage.epochs - epoch - 1)
-        log.info("epoch %3d/%d  train %.4f  val %.4f  lr %.2e  %6.0f stars/s  ETA %s", epoch + 1, stage.epochs, row["train_loss"],
-                 row["val_loss"], lr_used, row["stars_per_s"], time.strftime("%H:%M:%S", time.gmtime(eta)))
-    _write_history(out / "history.csv", history)
-    save_checkpoint(out / "model.pt", model, model_cfg, median, scale,
-                    {**asdict(stage), "n_train": len(train), "pixels_aa": [float(train.wavelength[0]), float(train.wavelength[-1])]})
+             ", ".join(frozen) or "none", device, amp_dtype or "float32", stage.epochs, job.n_batches())
+    schedule = Schedule(epochs=stage.epochs, lr=stage.lr, lr_min=stage.lr_min, cycle_epochs=stage.restart_epochs,
+                        weight_decay=stage.weight_decay, grad_clip=stage.grad_clip)
+    model, history = fit(out, model, job, schedule, _signature(stage, model_cfg, store, rows, init_from), param_groups=[params],
+                         resume=resume, stop_after_epoch=stop_after_epoch, on_epoch=on_epoch)
+    if len(history) == stage.epochs:
+        save_checkpoint(out / "model.pt", model, model_cfg, median, scale,
+                        {**asdict(stage), "n_train": len(train), "pixels_aa": [float(train.wavelength[0]), float(train.wavelength[-1])]})
     return model, history
 
 
@@ -362,12 +379,38 @@ def attention(model_dir, flux, wavelength_aa, label: str, lines, top_k: int = 5,
 
 
 # -- the FCNN --------------------------------------------------------------------------------------
-def train_fcnn(store_path, out_dir, stage: StageConfig, fcnn_cfg: FCNNConfig, on_epoch=None):
+class FcnnJob:
+    """The engine's job for the FCNN: the window's pixels of every training star, in memory on the device."""
+
+    def __init__(self, data: Windows, stage: StageConfig, device):
+        self.x, self.y, self.yerr = (torch.from_numpy(a).to(device) for a in (data.flux, data.y, data.yerr))
+        self.stage, self.device, self.n = stage, device, len(data)
+
+    def n_batches(self):
+        return max(1, -(-self.n // self.stage.batch_size))
+
+    def batches(self, epoch):
+        order = torch.from_numpy(np.random.default_rng([self.stage.seed, epoch]).permutation(self.n)).to(self.device)
+        return (order[i:i + self.stage.batch_size] for i in range(0, self.n, self.stage.batch_size))
+
+    def stars(self, b):
+        return len(b)
+
+    def loss(self, model, b):
+        mean, logvar = model(self.x[b])
+        ok = torch.isfinite(self.y[b])
+        return (robust_gaussian_nll(mean, logvar, torch.nan_to_num(self.y[b]), self.yerr[b]) * ok).sum() / ok.sum().clamp(min=1), len(b)
+
+    def validation_loss(self, model):
+        return float("nan")  # the 100 stars are all it has
+
+
+def train_fcnn(store_path, out_dir, stage: StageConfig, fcnn_cfg: FCNNConfig, on_epoch=None, resume: bool = True, stop_after_epoch=None):
     """The fully connected network trained from scratch on the same stars and window as ``stage``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = SpectraStore(store_path)
-    device = pick_device(stage.device)
+    device = device_and_precision(stage.device)[0]
     if stage.threads:
         torch.set_num_threads(stage.threads)
     torch.manual_seed(stage.seed)
@@ -378,34 +421,14 @@ def train_fcnn(store_path, out_dir, stage: StageConfig, fcnn_cfg: FCNNConfig, on
     median, scale = label_standardisation(store, rows, labels)
     data = Windows(store, stage, rows, cols, median, scale, labels, cols.size)
     model = FCNN(fcnn_cfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=stage.lr, weight_decay=stage.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=stage.epochs, eta_min=stage.lr_min)
-    x, y, yerr = (torch.from_numpy(a).to(device) for a in (data.flux, data.y, data.yerr))
     log.info("FCNN: %d parameters, %d stars x %d pixels (%.0f-%.0f A), %d epochs", model.n_parameters(), len(data), cols.size,
              data.wavelength[0], data.wavelength[-1], stage.epochs)
-    history, t_run = [], time.perf_counter()
-    for epoch in range(stage.epochs):
-        model.train()
-        order = torch.from_numpy(np.random.default_rng([stage.seed, epoch]).permutation(len(data))).to(device)
-        total = 0.0
-        for i in range(0, len(data), stage.batch_size):
-            b = order[i:i + stage.batch_size]
-            mean, logvar = model(x[b])
-            ok = torch.isfinite(y[b])
-            loss = (robust_gaussian_nll(mean, logvar, torch.nan_to_num(y[b]), yerr[b]) * ok).sum() / ok.sum().clamp(min=1)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), stage.grad_clip)
-            opt.step()
-            total += float(loss.detach()) * len(b)
-        sched.step()
-        history.append({"epoch": epoch, "train_loss": total / len(data), "lr": sched.get_last_lr()[0]})
-        if on_epoch:
-            on_epoch(history[-1])
-        if (epoch + 1) % max(1, stage.epochs // 10) == 0 or epoch + 1 == stage.epochs:
-            eta = (time.perf_counter() - t_run) / (epoch + 1) * (stage.epochs - epoch - 1)
-            log.info("FCNN epoch %4d/%d  train %.4f  ETA %.0f s", epoch + 1, stage.epochs, history[-1]["train_loss"], eta)
-    _write_history(out / "history.csv", history)
-    save_checkpoint(out / "model.pt", model, fcnn_cfg, median, scale,
-                    {**asdict(stage), "n_train": len(data), "pixels_aa": [float(data.wavelength[0]), float(data.wavelength[-1])]})
+    schedule = Schedule(epochs=stage.epochs, lr=stage.lr, lr_min=stage.lr_min, weight_decay=stage.weight_decay,
+                        grad_clip=stage.grad_clip, checkpoint_every=max(1, stage.epochs // 10))
+    model, history = fit(out, model, FcnnJob(data, stage, device), schedule, _signature(stage, fcnn_cfg, store, rows, None),
+                         name="FCNN epoch", resume=resume, stop_after_epoch=stop_after_epoch, on_epoch=on_epoch,
+                         log_every=max(1, stage.epochs // 10))
+    if len(history) == stage.epochs:
+        save_checkpoint(out / "model.pt", model, fcnn_cfg, median, scale,
+                        {**asdict(stage), "n_train": len(data), "pixels_aa": [float(data.wavelength[0]), float(data.wavelength[-1])]})
     return model, history

@@ -1,0 +1,212 @@
+"""The one training engine. Every model of the pipeline trains through ``fit``: the stellar
+Transformer (model/train.py), the three SpectraFM stages and the FCNN (spectrafm/train.py) and the
+contrastive search (search/contrastive.py). Each supplies only a ``Job``: its batches, its loss,
+its validation loss and how many stars a batch holds.
+
+What the engine does, the same for all of them:
+- device and precision: on CUDA bf16 autocast (fp16 with a GradScaler where bf16 is absent),
+  TF32 matrix products; on the CPU float32 (``device_and_precision``);
+- AdamW over the job's parameter groups, the cosine schedule with warm restarts stepped per batch
+  in fractional epochs (one cycle: plain cosine annealing), gradient clipping;
+- the epoch loop, a validation loss after each epoch, a progress line (rate, ETA), ``history.csv``;
+- checkpoints (``last.pt``, and ``checkpoints/epoch_NNNN.pt`` every ``checkpoint_every`` epochs)
+  with everything needed to resume exactly: weights, optimiser, schedule, scaler, torch's random
+  state and the history, stamped with a run signature (architecture, settings, data, code) so that
+  a checkpoint of another run is never resumed;
+- callbacks for the tracker's curves: ``on_epoch(row)`` (replayed on resumption), ``on_step``.
+
+What "exact" means: a job draws its batches from (seed, epoch) alone, so with one CPU thread a run
+interrupted and resumed ends with weights identical, bit for bit, to an uninterrupted run's (same
+machine and torch build); with more CPU threads, or on CUDA, reductions inside matrix products run
+in a varying order and two uninterrupted runs already differ in the last bits, as a resumed run
+does (tested below 1e-3 after a few epochs).
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from .io.atomic import atomic_path, torch_save
+
+log = logging.getLogger(__name__)
+
+
+class Job(Protocol):
+    """What a model's training supplies to the engine."""
+
+    def batches(self, epoch: int) -> Iterable:  # the epoch's training batches, drawn from (seed, epoch)
+        ...
+
+    def n_batches(self) -> int:  # per epoch (the schedule steps in fractions of it)
+        ...
+
+    def loss(self, model, batch) -> tuple[torch.Tensor, int]:  # (mean loss, its weight: targets or stars)
+        ...
+
+    def validation_loss(self, model) -> float:  # NaN when there is no validation set
+        ...
+
+    def stars(self, batch) -> int:  # for the rate
+        ...
+
+
+@dataclass
+class Schedule:
+    epochs: int
+    lr: float | list  # one learning rate, or one per parameter group
+    lr_min: float = 0.0
+    cycle_epochs: int = 0  # warm restarts every this many epochs (0: one cycle of cosine annealing)
+    weight_decay: float = 1e-4
+    grad_clip: float | None = 1.0  # None: no clipping
+    checkpoint_every: int = 1  # last.pt and checkpoints/epoch_NNNN.pt every this many epochs (and the last)
+
+
+def device_and_precision(name: str = "auto"):
+    """(torch device, autocast dtype or None, whether a GradScaler is needed) for a device name
+    (``auto``: CUDA when present, else the CPU)."""
+    if name == "auto":
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    elif name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device is 'cuda' but no CUDA GPU is visible; use 'auto' or 'cpu'")
+    else:
+        device = torch.device(name)
+    if device.type != "cuda":
+        return device, None, False
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    if torch.cuda.is_bf16_supported():
+        return device, torch.bfloat16, False
+    return device, torch.float16, True
+
+
+def autocast(device, dtype):
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def _state(model, opt, sched, scaler, epoch, history, signature):
+    return {"signature": signature, "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None, "epoch": epoch, "history": history,
+            "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _restore(state, model, opt, sched, scaler):
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    if scaler is not None and state["scaler"]:
+        scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
+def write_history(path, history):
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+
+
+def _step(model, opt, scaler, loss, grad_clip):
+    opt.zero_grad(set_to_none=True)
+    params = [p for g in opt.param_groups for p in g["params"]]
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+
+
+def _epoch(job, model, opt, sched, scaler, epoch, grad_clip, on_step, step_every):
+    """One pass over the epoch's batches. Returns (summed loss x weight, weight, stars, last lr)."""
+    n_batches = max(job.n_batches(), 1)
+    total, count, stars = 0.0, 0, 0
+    lr_used = opt.param_groups[0]["lr"]
+    for i, batch in enumerate(job.batches(epoch)):
+        loss, n = job.loss(model, batch)
+        _step(model, opt, scaler, loss, grad_clip)
+        lr_used = opt.param_groups[0]["lr"]  # before the step: the last one may restart the cycle
+        sched.step(epoch + (i + 1) / n_batches)
+        value = float(loss.detach())
+        total += value * n
+        count += n
+        stars += job.stars(batch)
+        step = epoch * n_batches + i + 1
+        if on_step and step % step_every == 0:
+            on_step(step, value, lr_used)
+    return total, count, stars, lr_used
+
+
+def fit(out_dir, model, job: Job, schedule: Schedule, signature: str, *, param_groups=None, scaler=None, name: str = "epoch",
+        resume: bool = True, stop_after_epoch: int | None = None, on_epoch: Callable | None = None,
+        on_step: Callable | None = None, step_every: int = 10, log_every: int = 1):
+    """Train ``model`` (already on its device) on ``job``; writes ``history.csv``, ``last.pt`` and
+    ``checkpoints/`` in ``out_dir`` and returns (model, history). ``param_groups``: lists of
+    parameters, one per entry of ``schedule.lr`` (default: every parameter that requires a gradient).
+    ``stop_after_epoch`` ends the run early (as an interruption would), leaving a resumable checkpoint."""
+    out = Path(out_dir)
+    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    lrs = schedule.lr if isinstance(schedule.lr, (list, tuple)) else [schedule.lr]
+    groups = param_groups or [[p for p in model.parameters() if p.requires_grad]]
+    if len(groups) != len(lrs):
+        raise ValueError(f"{len(groups)} parameter groups but {len(lrs)} learning rates")
+    opt = torch.optim.AdamW([{"params": g, "lr": lr} for g, lr in zip(groups, lrs)], weight_decay=schedule.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=schedule.cycle_epochs or schedule.epochs, eta_min=schedule.lr_min)
+    start, history = 0, []
+    last = out / "last.pt"
+    state = torch.load(last, map_location=next(model.parameters()).device, weights_only=False) if resume and last.exists() else None
+    if state is not None and state.get("signature") != signature:
+        log.warning("%s was written for another configuration, data or code; starting afresh", last)
+        state = None
+    if state is not None:
+        _restore(state, model, opt, sched, scaler)
+        start, history = state["epoch"] + 1, state["history"]
+        log.info("resuming from %s at epoch %d", last, start)
+    for row in history if on_epoch else ():
+        on_epoch(row)
+    model.train()
+    t_run = time.perf_counter()
+    for epoch in range(start, schedule.epochs):
+        t0 = time.perf_counter()
+        total, count, stars, lr_used = _epoch(job, model, opt, sched, scaler, epoch, schedule.grad_clip, on_step, step_every)
+        dt = time.perf_counter() - t0
+        model.eval()
+        with torch.no_grad():
+            val = job.validation_loss(model)
+        model.train()
+        row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val, "lr": lr_used,
+               "seconds": round(dt, 3), "stars_per_s": round(stars / max(dt, 1e-9), 1)}
+        history.append(row)
+        if on_epoch:
+            on_epoch(row)
+        eta = (time.perf_counter() - t_run) / (epoch + 1 - start) * (schedule.epochs - epoch - 1)
+        if (epoch + 1) % log_every == 0 or epoch + 1 == schedule.epochs:
+                log.info("%s %4d/%d  train %.4f  val %.4f  lr %.2e  %8.0f stars/s  ETA %s", name, epoch + 1, schedule.epochs,
+                     row["train_loss"], val, lr_used, row["stars_per_s"], time.strftime("%H:%M:%S", time.gmtime(eta)))
+        write_history(out / "history.csv", history)
+        final = epoch + 1 == schedule.epochs
+        stopping = stop_after_epoch is not None and epoch >= stop_after_epoch
+        if final or stopping or (epoch + 1) % max(schedule.checkpoint_every, 1) == 0:
+            state = _state(model, opt, sched, scaler, epoch, history, signature)
+            torch_save(state, out / "checkpoints" / f"epoch_{epoch + 1:04d}.pt")
+            torch_save(state, last)
+        if stopping and not final:
+            log.info("stopping after %s %d as asked; resume to continue", name, epoch + 1)
+            return model, history
+    if history:  # also when resuming a run that had already finished (the loop did not run)
+        write_history(out / "history.csv", history)
+    return model, history
