@@ -13,7 +13,7 @@ from pipeline.guards import (
     refuse_renamed_keys,
     written_paths,
 )
-from pipeline.tracking import benchmark_path
+from pipeline.jobs import benchmark_path
 
 
 def test_command_line_strings_become_booleans_and_numbers():
@@ -55,7 +55,7 @@ def test_no_rule_may_write_inside_or_above_a_folder_of_inputs(tmp_path):
 
 
 def test_every_rule_has_a_benchmark_file_beside_its_log():
-    """The benchmark directives follow tracking.benchmark_path, which finds a job's file for its MLflow run."""
+    """The benchmark directives follow jobs.benchmark_path, which finds a job's file for its MLflow run."""
     for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
         text = smk.read_text()
         n_rules = len(re.findall(r"^\s*(?:rule \w+|use rule \w+ as \w+ with):", text, flags=re.M))

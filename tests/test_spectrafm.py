@@ -10,8 +10,9 @@ import torch
 from pipeline.sky.apogee import alpha_over_iron_dex, aspcap_label_errors, build_mock_store, line_list
 from pipeline.spectrafm.aspcap import apogee_id_from_filename
 from pipeline.spectrafm.model import FCNN, FCNNConfig, SpectraFM, freeze, pixel_tokens, preset, wavelength_encoding
+from pipeline.spectrafm.predict import attention, chunk_starts, load_model, near_lines, predict
 from pipeline.spectrafm.store import LABELS, SpectraStore, build_real_store
-from pipeline.spectrafm.train import StageConfig, attention, chunk_starts, load_model, near_lines, predict, train_fcnn, train_stage
+from pipeline.spectrafm.train import StageConfig, train_fcnn, train_stage
 
 
 # -- the mock's chemistry and labels, by hand ---------------------------------------------------------

@@ -20,8 +20,8 @@ import logging
 import numpy as np
 import pandas as pd
 
+from ..spectrafm.predict import attention, load_checkpoint, predict
 from ..spectrafm.store import SpectraStore
-from ..spectrafm.train import attention, load_checkpoint, predict
 from .data import summary_row
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,40 @@
+"""Figures of the evaluation tasks, drawn only from each task's cached tables and metrics.
+
+Restyling a figure reruns only its figure rule: nothing here touches the model. ``FIGURES``
+maps task -> figure name -> function(tables, metrics) returning a matplotlib Figure; the
+captions shown in the HTML report live in workflow/report/figures.yaml under the same names.
+"""
+from __future__ import annotations
+
+from ..data import read_metrics, read_tables
+from .common import _plt
+from .mass_age import _mass_age_panels, mass_luminosity_fig
+from .parameters import _task_a, attention_fig, colours_fig, kiel_fig, perception_fig, rp0_fig
+from .search import queries_fig, recovery_fig
+from .spectra import coefficients_fig, curve_fig, examples_fig, metallicity_fig, residuals_fig, sequences_fig
+from .spectrafm import spectrafm_attention_fig, spectrafm_fe_fig, spectrafm_table1_fig
+
+FIGURES = {
+    "spectra_to_parameters": {"teff": _task_a("teff"), "logg": _task_a("logg"), "m_h": _task_a("m_h")},
+    "perception": {"fig5": perception_fig},
+    "parameters_to_spectra": {"sequences": sequences_fig, "metallicity": metallicity_fig, "coefficients": coefficients_fig},
+    "spectra_to_spectra": {"examples": examples_fig, "residuals": residuals_fig},
+    "parameters_to_parameters": {"kiel": kiel_fig},
+    "extinction_curve": {"curve": curve_fig},
+    "never_requested": {"colours": colours_fig},
+    "rp0_experts": {"rp0": rp0_fig},
+    "attention": {"attention": attention_fig},
+    "mass_age": {"mass": _mass_age_panels("mass", r"$M_\odot$"), "age": _mass_age_panels("age", "Gyr"),
+                 "mass_luminosity": mass_luminosity_fig},
+    "search": {"recovery": recovery_fig, "queries": queries_fig},
+    "spectrafm": {"fe_h": spectrafm_fe_fig, "table1": spectrafm_table1_fig, "attention": spectrafm_attention_fig},
+}
+
+
+def draw(task, figure, predictions_path, metrics_path, out_png, dpi: int = 110):
+    """Draw one figure of a task from its cache and write it as PNG."""
+    if task not in FIGURES or figure not in FIGURES[task]:
+        raise ValueError(f"no figure {task}/{figure}; known: { {t: sorted(f) for t, f in FIGURES.items()} }")
+    fig = FIGURES[task][figure](read_tables(predictions_path), read_metrics(metrics_path))
+    fig.savefig(out_png, dpi=dpi)
+    _plt().close(fig)
