@@ -7,12 +7,14 @@ STAMP  := $(VENV)/.installed
 CORES  ?= all
 SNAKEMAKE_ARGS ?=
 
-.PHONY: run test install lint clean help
+.PHONY: run test test-fast install lint format clean help
 
 help:
 	@echo "make run   - set up .venv if needed and run the default workflow on the mock sky"
 	@echo "make test  - set up .venv if needed and run the test suite"
-	@echo "make lint  - snakemake --lint"
+	@echo "make test-fast - the unit tests only (no workflow runs, faults or SLURM)"
+	@echo "make lint  - ruff (lint and format), snakefmt and snakemake --lint, all clean"
+	@echo "make format - apply ruff format and snakefmt"
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
@@ -33,8 +35,18 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not faults and not slurm" $(PYTEST_ARGS)
+
 lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/snakefmt Snakefile workflow/rules
 
 clean:
 	rm -rf results resources/mock_sky .snakemake

@@ -83,7 +83,6 @@ if SPECTRAFM:
     include: "workflow/rules/spectrafm.smk"
 
 
-
 rule all:
     default_target: True
     input:

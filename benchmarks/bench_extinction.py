@@ -6,6 +6,7 @@ Builds a small mock sky in a temporary folder (or uses --sky), takes the same st
 methods, and prints star-samples per second for each and their ratio (measured side by side,
 in one run). The per-star loop calls mwdust's own ``Combined19()(l, b, d)`` once per star.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,10 @@ def main():
     print(f"speed-up: {t_loop / t_dask:.1f}x (target >= 20x)")
     # same estimator, different random draws: agree to Monte Carlo precision
     ok = np.isfinite(med_d) & np.isfinite(med_l)
-    print(f"median |difference| of logebv between methods: {np.median(np.abs(med_d[ok] - med_l[ok])):.2e} "
-          f"(Monte Carlo noise ~ {np.median(mad_d[ok]) / np.sqrt(args.samples):.1e})")
+    print(
+        f"median |difference| of logebv between methods: {np.median(np.abs(med_d[ok] - med_l[ok])):.2e} "
+        f"(Monte Carlo noise ~ {np.median(mad_d[ok]) / np.sqrt(args.samples):.1e})"
+    )
 
 
 if __name__ == "__main__":

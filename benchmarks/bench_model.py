@@ -8,6 +8,7 @@ AdamW steps; reports stars per second and peak memory (CPU: the process's peak r
 CUDA: torch's peak allocated). Inference: 63 inputs per star, 3 requests, no gradients.
 Synthetic standardised values: the speed does not depend on them. Only torch is needed.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -3,6 +3,7 @@
     PYTHONPATH=/tmp/site:src python3 benchmarks/gpu_experiments.py OUT_DIR
 Carries the token store and .gpu/ (slim catalog ids and truth, see gpu_session.sh).
 """
+
 import json
 import logging
 import sys
@@ -29,8 +30,13 @@ RUNS = RUNS_LONG if len(sys.argv) > 2 and sys.argv[2] == "long" else RUNS_FIRST
 rows = []
 for name, p, over, tc in RUNS:
     t = time.time()
-    _, hist = train("results/tokens/stars.zarr", f"/tmp/{name}", preset(p, **over),
-                    TrainConfig(device="cuda", num_workers=6, checkpoint_every=1000, **tc), resume=False)
+    _, hist = train(
+        "results/tokens/stars.zarr",
+        f"/tmp/{name}",
+        preset(p, **over),
+        TrainConfig(device="cuda", num_workers=6, checkpoint_every=1000, **tc),
+        resume=False,
+    )
     secs = time.time() - t
     r = heldout_check(f"/tmp/{name}", "results/tokens/stars.zarr", ".gpu/catalog_ids.parquet", ".gpu/truth_slim.parquet")
     json.dump({"config": tc, "model": over, "heldout": r, "history": hist}, open(f"{out}/{name}.json", "w"), indent=1)

@@ -1,4 +1,5 @@
 """Shared fixtures. DUST_DIR is set before anything imports mwdust (it reads it at import time)."""
+
 import os
 import subprocess
 import sys
@@ -58,3 +59,10 @@ def small_sky(tmp_path_factory):
     out = tmp_path_factory.mktemp("sky")
     manifest = build_sky(SkyConfig(n_stars=600, seed=7, nside=8, xp_partitions=2), out)
     return out, manifest
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that needs the session's whole-workflow run is ``slow``: ``make test-fast`` leaves them out."""
+    for item in items:
+        if "tiny_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

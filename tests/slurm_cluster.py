@@ -7,6 +7,7 @@ folder (CPUs from nproc, memory from what is free, accounting off). Clients find
 inner ``srun``, through a copy at /etc/slurm/slurm.conf as well, which is written only where no
 configuration exists and removed again. Everything started is stopped again by pid.
 """
+
 from __future__ import annotations
 
 import os
@@ -94,14 +95,14 @@ SlurmdPort={_free_port()}
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket={d / 'munge' / 'munge.socket'}
+AuthInfo=socket={d / "munge" / "munge.socket"}
 CredType=cred/munge
-StateSaveLocation={d / 'state'}
-SlurmdSpoolDir={d / 'spool'}
-SlurmctldPidFile={d / 'slurmctld.pid'}
-SlurmdPidFile={d / 'slurmd.pid'}
-SlurmctldLogFile={d / 'slurmctld.log'}
-SlurmdLogFile={d / 'slurmd.log'}
+StateSaveLocation={d / "state"}
+SlurmdSpoolDir={d / "spool"}
+SlurmctldPidFile={d / "slurmctld.pid"}
+SlurmdPidFile={d / "slurmd.pid"}
+SlurmctldLogFile={d / "slurmctld.log"}
+SlurmdLogFile={d / "slurmd.log"}
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SchedulerType=sched/backfill
@@ -129,10 +130,23 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         except OSError as exc:
             raise ClusterUnavailable(f"cannot write {SYSTEM_CONF} ({exc}); the job steps' srun would find no configuration") from None
         try:
-            self._start("munged", [_which("munged"), "--force", "--socket", str(d / "munge" / "munge.socket"),
-                                   "--pid-file", str(d / "munge" / "munged.pid"), "--log-file", str(d / "munge" / "munged.log"),
-                                   "--seed-file", str(d / "munge" / "munged.seed")],
-                        d / "munge" / "munged.pid", env)
+            self._start(
+                "munged",
+                [
+                    _which("munged"),
+                    "--force",
+                    "--socket",
+                    str(d / "munge" / "munge.socket"),
+                    "--pid-file",
+                    str(d / "munge" / "munged.pid"),
+                    "--log-file",
+                    str(d / "munge" / "munged.log"),
+                    "--seed-file",
+                    str(d / "munge" / "munged.seed"),
+                ],
+                d / "munge" / "munged.pid",
+                env,
+            )
             self._start("slurmctld", [_which("slurmctld"), "-f", str(conf)], d / "slurmctld.pid", env)
             self._start("slurmd", [_which("slurmd"), "-f", str(conf)], d / "slurmd.pid", env)
             for _ in range(150):  # until the node takes jobs
@@ -146,8 +160,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             raise
 
     def log_tail(self, n=3000) -> str:
-        return "".join(f"--- {p.name}\n{p.read_text()[-n:]}\n" for p in (self.dir / "slurmctld.log", self.dir / "slurmd.log")
-                       if p.exists())
+        return "".join(f"--- {p.name}\n{p.read_text()[-n:]}\n" for p in (self.dir / "slurmctld.log", self.dir / "slurmd.log") if p.exists())
 
     def __exit__(self, *exc):
         for _name, pid in reversed(self.pids):

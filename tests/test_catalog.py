@@ -1,4 +1,5 @@
 """The catalog stage on a mock sky, against its truth, and on bad input."""
+
 import shutil
 
 import numpy as np
@@ -97,6 +98,7 @@ def test_extinction_on_a_distributed_local_cluster(small_sky):
 
 
 # --- bad input -------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def sky_copy(small_sky, tmp_path):

@@ -1,4 +1,5 @@
 """Each physical step of the catalog stage against numbers worked out by hand."""
+
 import numpy as np
 import pytest
 
@@ -66,8 +67,13 @@ def test_xp_and_parallax_cuts_with_nan():
 
 def test_extra_offset_and_solution_flags():
     np.testing.assert_allclose(extra_zero_point_mas([12.0, 14.0, 18.0]), [0.0, 0.005, 0.020])
-    off, flag = parallax_offset_mas(np.array([15.0, 15.0, 15.0]), np.array([1.55, np.nan, np.nan]), np.array([np.nan, 1.5, np.nan]),
-                                    np.array([20.0, 20.0, 20.0]), np.array([31, 95, 3]))
+    off, flag = parallax_offset_mas(
+        np.array([15.0, 15.0, 15.0]),
+        np.array([1.55, np.nan, np.nan]),
+        np.array([np.nan, 1.5, np.nan]),
+        np.array([20.0, 20.0, 20.0]),
+        np.array([31, 95, 3]),
+    )
     assert flag[0] == FLAG_OK and flag[1] == FLAG_OK and flag[2] == FLAG_NO_SOLUTION
     assert off[2] == 0.0 and -0.05 < off[0] - 0.010 < 0.0  # Z_gdr3 is negative, extra is +10 uas at G = 15
 

@@ -1,4 +1,5 @@
 """The rules' conda environments (workflow/envs/*.yaml) agree with the pins of pyproject.toml."""
+
 import re
 import tomllib
 

@@ -1,5 +1,6 @@
 """The evaluation stage's science functions (checked by hand or against the paper), its metrics,
 its cache files, and the agreement of its registries with the workflow."""
+
 from pathlib import Path
 
 import numpy as np
@@ -149,8 +150,9 @@ def test_extinction_reference_reads_the_training_split_not_the_test_stars(tmp_pa
 
     n = 400
     rng = np.random.default_rng(1)
-    cat = pd.DataFrame({"source_id": np.arange(1, n + 1), "apogee_id": [f"2M{i:08d}" for i in range(n)],
-                        "phot_g_mean_mag": rng.uniform(9, 15, n)})
+    cat = pd.DataFrame(
+        {"source_id": np.arange(1, n + 1), "apogee_id": [f"2M{i:08d}" for i in range(n)], "phot_g_mean_mag": rng.uniform(9, 15, n)}
+    )
     for t in vocabulary():
         cat[t], cat[f"{t}_err"] = rng.normal(size=n), np.full(n, 0.1)
     build_token_store(cat, tmp_path / "stars.zarr", vocabulary(), chunk_stars=128)

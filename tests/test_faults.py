@@ -8,6 +8,7 @@ uninterrupted run's outputs (to the reproducibility stated in model/train.py).
 The workflow-level faults share the session's one tiny run (conftest.tiny_run): each works on a
 copy of it, so they neither rerun the chain nor disturb the other tests.
 """
+
 import hashlib
 import json
 import os
@@ -40,8 +41,13 @@ def _config(tmp: Path, **blocks) -> Path:
 
 
 def _real_inputs(data: Path) -> dict:
-    return {"allstar": str(data / "allStar.fits"), "gaia_source": str(data / "gaia_source.parquet"),
-            "xp_continuous": str(data / "xp_continuous"), "dust_dir": str(data / "dust"), "distmass": str(data / "distmass.fits")}
+    return {
+        "allstar": str(data / "allStar.fits"),
+        "gaia_source": str(data / "gaia_source.parquet"),
+        "xp_continuous": str(data / "xp_continuous"),
+        "dust_dir": str(data / "dust"),
+        "distmass": str(data / "distmass.fits"),
+    }
 
 
 def _leftover_temporaries(folder: Path) -> list:
@@ -65,8 +71,12 @@ def data_folder(small_sky, tmp_path):
 def test_a_missing_input_is_an_error_and_no_other_input_file_changes(data_folder, tmp_path, force):
     before = _hashes(data_folder)
     (data_folder / "dust/combined19/combine19.h5").unlink()
-    cfg = _config(tmp_path, mock=False, inputs=_real_inputs(data_folder),
-                  paths={"mock_sky": str(tmp_path / "mock"), "results": str(tmp_path / "results")})
+    cfg = _config(
+        tmp_path,
+        mock=False,
+        inputs=_real_inputs(data_folder),
+        paths={"mock_sky": str(tmp_path / "mock"), "results": str(tmp_path / "results")},
+    )
     proc = run_snakemake("--cores", "1", *TINY, str(cfg), *(["-F"] if force else []))
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0
@@ -78,8 +88,12 @@ def test_a_missing_input_is_an_error_and_no_other_input_file_changes(data_folder
 
 
 def test_with_mock_false_there_is_no_sky_rule(data_folder, tmp_path):
-    cfg = _config(tmp_path, mock=False, inputs=_real_inputs(data_folder),
-                  paths={"mock_sky": str(tmp_path / "mock"), "results": str(tmp_path / "results")})
+    cfg = _config(
+        tmp_path,
+        mock=False,
+        inputs=_real_inputs(data_folder),
+        paths={"mock_sky": str(tmp_path / "mock"), "results": str(tmp_path / "results")},
+    )
     proc = run_snakemake("--cores", "1", *TINY, str(cfg), "-n", "-F")
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = proc.stdout + proc.stderr
@@ -87,8 +101,12 @@ def test_with_mock_false_there_is_no_sky_rule(data_folder, tmp_path):
 
 
 def test_results_inside_a_folder_of_inputs_are_refused(data_folder, tmp_path):
-    cfg = _config(tmp_path, mock=False, inputs=_real_inputs(data_folder),
-                  paths={"mock_sky": str(tmp_path / "mock"), "results": str(data_folder / "results")})
+    cfg = _config(
+        tmp_path,
+        mock=False,
+        inputs=_real_inputs(data_folder),
+        paths={"mock_sky": str(tmp_path / "mock"), "results": str(data_folder / "results")},
+    )
     proc = run_snakemake("--cores", "1", *TINY, str(cfg), "-n")
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "which holds inputs." in text and "paths.results" in text, text[-2000:]
@@ -132,30 +150,52 @@ def _xp_csv(data: Path, dest: Path):
 
 FAULTS = {
     # name: (how to make it from the data folder -> kwargs of build_catalog, expected message parts)
-    "truncated allStar FITS": (lambda d, t: {"allstar_path": _truncate(d / "allStar.fits", t / "allStar.fits")},
-                               ["allStar.fits", "could not be read", "truncated"]),
-    "truncated gaia_source Parquet": (lambda d, t: {"gaia_path": _truncate(d / "gaia_source.parquet", t / "gaia_source.parquet")},
-                                      ["gaia_source.parquet", "could not be read", "truncated"]),
-    "truncated XP Parquet partition": (lambda d, t: {"xp_path": _truncate(sorted((d / "xp_continuous").glob("*.parquet"))[0],
-                                                                          t / "XpContinuousMeanSpectrum_000001-000002.parquet")},
-                                       ["XpContinuousMeanSpectrum_000001-000002.parquet", "could not be read"]),
-    "truncated XP CSV partition": (lambda d, t: {"xp_path": _truncate(_xp_csv(d, t / "full.csv"), t / "Xp_cut.csv", 0.61)},
-                                   ["Xp_cut.csv", "cut short"]),
-    "TEFF holding text": (lambda d, t: {"allstar_path": _fits_with(d / "allStar.fits", t / "allStar.fits",
-                                                                   TEFF=lambda c: np.array(["hot"] * len(c)))},
-                          ["allStar.fits", "column TEFF must hold numbers", "'hot'"]),
-    "all-NaN TEFF": (lambda d, t: {"allstar_path": _fits_with(d / "allStar.fits", t / "allStar.fits",
-                                                              TEFF=lambda c: np.full(len(c), np.nan, np.float32))},
-                     ["allStar.fits", "column TEFF has no usable value"]),
-    "every label flagged": (lambda d, t: {"allstar_path": _fits_with(d / "allStar.fits", t / "allStar.fits",
-                                                                     STARFLAG=lambda c: np.ones(len(c), c.dtype))},
-                            ["allStar.fits", "is flagged", "catalog.require_starflag_zero"]),
-    "empty gaia_source table": (lambda d, t: {"gaia_path": _write(pd.read_parquet(d / "gaia_source.parquet").iloc[:0], t / "gaia.parquet")},
-                                ["gaia.parquet", "the table is empty"]),
-    "header-only gaia_source CSV": (lambda d, t: {"gaia_path": _write(pd.read_parquet(d / "gaia_source.parquet").iloc[:0], t / "gaia.csv")},
-                                    ["gaia.csv", "the table is empty"]),
-    "gaia_source column renamed": (lambda d, t: {"gaia_path": _write(pd.read_parquet(d / "gaia_source.parquet").rename(
-        columns={"parallax": "plx"}), t / "gaia.parquet")}, ["gaia.parquet", "missing required column", "parallax"]),
+    "truncated allStar FITS": (
+        lambda d, t: {"allstar_path": _truncate(d / "allStar.fits", t / "allStar.fits")},
+        ["allStar.fits", "could not be read", "truncated"],
+    ),
+    "truncated gaia_source Parquet": (
+        lambda d, t: {"gaia_path": _truncate(d / "gaia_source.parquet", t / "gaia_source.parquet")},
+        ["gaia_source.parquet", "could not be read", "truncated"],
+    ),
+    "truncated XP Parquet partition": (
+        lambda d, t: {
+            "xp_path": _truncate(sorted((d / "xp_continuous").glob("*.parquet"))[0], t / "XpContinuousMeanSpectrum_000001-000002.parquet")
+        },
+        ["XpContinuousMeanSpectrum_000001-000002.parquet", "could not be read"],
+    ),
+    "truncated XP CSV partition": (
+        lambda d, t: {"xp_path": _truncate(_xp_csv(d, t / "full.csv"), t / "Xp_cut.csv", 0.61)},
+        ["Xp_cut.csv", "cut short"],
+    ),
+    "TEFF holding text": (
+        lambda d, t: {"allstar_path": _fits_with(d / "allStar.fits", t / "allStar.fits", TEFF=lambda c: np.array(["hot"] * len(c)))},
+        ["allStar.fits", "column TEFF must hold numbers", "'hot'"],
+    ),
+    "all-NaN TEFF": (
+        lambda d, t: {
+            "allstar_path": _fits_with(d / "allStar.fits", t / "allStar.fits", TEFF=lambda c: np.full(len(c), np.nan, np.float32))
+        },
+        ["allStar.fits", "column TEFF has no usable value"],
+    ),
+    "every label flagged": (
+        lambda d, t: {"allstar_path": _fits_with(d / "allStar.fits", t / "allStar.fits", STARFLAG=lambda c: np.ones(len(c), c.dtype))},
+        ["allStar.fits", "is flagged", "catalog.require_starflag_zero"],
+    ),
+    "empty gaia_source table": (
+        lambda d, t: {"gaia_path": _write(pd.read_parquet(d / "gaia_source.parquet").iloc[:0], t / "gaia.parquet")},
+        ["gaia.parquet", "the table is empty"],
+    ),
+    "header-only gaia_source CSV": (
+        lambda d, t: {"gaia_path": _write(pd.read_parquet(d / "gaia_source.parquet").iloc[:0], t / "gaia.csv")},
+        ["gaia.csv", "the table is empty"],
+    ),
+    "gaia_source column renamed": (
+        lambda d, t: {
+            "gaia_path": _write(pd.read_parquet(d / "gaia_source.parquet").rename(columns={"parallax": "plx"}), t / "gaia.parquet")
+        },
+        ["gaia.parquet", "missing required column", "parallax"],
+    ),
 }
 
 
@@ -169,8 +209,12 @@ def test_a_wrong_input_is_named_where_it_is_read(fault, data_folder, tmp_path, m
     from pipeline.catalog.build import CatalogConfig, build_catalog
 
     make, expected = FAULTS[fault]
-    kwargs = {"allstar_path": data_folder / "allStar.fits", "gaia_path": data_folder / "gaia_source.parquet",
-              "xp_path": data_folder / "xp_continuous", "dust_dir": data_folder / "dust"}
+    kwargs = {
+        "allstar_path": data_folder / "allStar.fits",
+        "gaia_path": data_folder / "gaia_source.parquet",
+        "xp_path": data_folder / "xp_continuous",
+        "dust_dir": data_folder / "dust",
+    }
     kwargs.update(make(data_folder, tmp_path))
     with pytest.raises(ValueError) as err:
         build_catalog(cfg=CatalogConfig(extinction={"n_samples": 5, "chunk_stars": 500, "seed": 1, "cluster": "local"}), **kwargs)
@@ -201,8 +245,12 @@ def test_predict_on_empty_or_foreign_tables_says_what_is_wrong(tmp_path, capsys)
 
     store = _tiny_store(tmp_path, n=300)
     train(store, tmp_path / "m", preset("tiny"), TrainConfig(epochs_per_cycle=1, cycles=1, batch_size=64, threads=1), resume=False)
-    cases = {"empty.csv": ("", "the file is empty"), "header.csv": ("teff,logg\n", "the table is empty"),
-             "foreign.csv": ("a,b\n1,2\n", "none of its columns"), "text.csv": ("teff,logg\nhot,2.5\n", "column teff must hold numbers")}
+    cases = {
+        "empty.csv": ("", "the file is empty"),
+        "header.csv": ("teff,logg\n", "the table is empty"),
+        "foreign.csv": ("a,b\n1,2\n", "none of its columns"),
+        "text.csv": ("teff,logg\nhot,2.5\n", "column teff must hold numbers"),
+    }
     for name, (text, message) in cases.items():
         (tmp_path / name).write_text(text)
         out = tmp_path / f"{name}.out.csv"
@@ -223,8 +271,12 @@ def _free_port() -> int:
 
 
 def test_an_unreachable_tracking_server_fails_at_once_and_says_how_to_go_on(data_folder, tmp_path):
-    cfg = _config(tmp_path, mock=False, inputs=_real_inputs(data_folder),
-                  paths={"mock_sky": str(tmp_path / "mock"), "results": str(tmp_path / "results")})
+    cfg = _config(
+        tmp_path,
+        mock=False,
+        inputs=_real_inputs(data_folder),
+        paths={"mock_sky": str(tmp_path / "mock"), "results": str(tmp_path / "results")},
+    )
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{_free_port()}"}
     t0 = time.perf_counter()
     proc = run_snakemake("--cores", "1", *TINY, str(cfg), env=env)
@@ -269,8 +321,9 @@ def test_a_full_disk_says_so_and_leaves_nothing_half_written(full_disk, tmp_path
 
     store = _tiny_store(tmp_path, n=300)
     with pytest.raises(DiskFullError, match=r"no space left on device while writing .*\.pt"):
-        train(store, full_disk / "model", preset("small"), TrainConfig(epochs_per_cycle=1, cycles=1, batch_size=64, threads=1),
-              resume=False)
+        train(
+            store, full_disk / "model", preset("small"), TrainConfig(epochs_per_cycle=1, cycles=1, batch_size=64, threads=1), resume=False
+        )
     assert _leftover_temporaries(full_disk) == [] and not (full_disk / "model/last.pt").exists()
     (full_disk / "filler").write_bytes(b"\0" * 300_000)
     with pytest.raises(DiskFullError, match="no space left on device while writing .*metrics.json"):
@@ -314,8 +367,13 @@ def _kill_at_random_point(folder, args, target, script, benchmark, rng, force=Tr
     point of its runtime in the uninterrupted run (read from that job's benchmark file). Only that
     job may run: the copy's upstream outputs are up to date."""
     bench = float(pd.read_csv(folder / "results/benchmarks" / benchmark, sep="\t").s.iloc[-1])
-    proc = subprocess.Popen([SNAKEMAKE, *args, *(["--force"] if force else []), "--", str(target)], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [SNAKEMAKE, *args, *(["--force"] if force else []), "--", str(target)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     job = _job_process(proc, script)
     delay = float(rng.uniform(0.3, 0.85)) * bench
     time.sleep(max(0.0, delay - (time.time() - job.create_time())))
@@ -330,8 +388,11 @@ def _kill_at_random_point(folder, args, target, script, benchmark, rng, force=Tr
 
 
 def _numbers(obj, skip=("seconds",)):
-    return {k: v for k, v in __import__("pipeline.tracking", fromlist=["flatten"]).flatten(obj).items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k.split(".")[-1] not in skip}
+    return {
+        k: v
+        for k, v in __import__("pipeline.tracking", fromlist=["flatten"]).flatten(obj).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k.split(".")[-1] not in skip
+    }
 
 
 def test_a_deleted_output_and_kill_9_in_the_catalog_then_rerun_gives_the_same_catalog(run_copy):
@@ -339,8 +400,9 @@ def test_a_deleted_output_and_kill_9_in_the_catalog_then_rerun_gives_the_same_ca
     res = folder / "results"
     original = pd.read_parquet(res / "catalog/catalog.parquet"), json.loads((res / "catalog/counts.json").read_text())
     (res / "catalog/counts.json").unlink()  # an output deleted by hand: the next run remakes it (and only its job)
-    _, out = _kill_at_random_point(folder, args, res / "catalog/counts.json", "catalog.py", "catalog.tsv",
-                                   np.random.default_rng(1), force=False)
+    _, out = _kill_at_random_point(
+        folder, args, res / "catalog/counts.json", "catalog.py", "catalog.tsv", np.random.default_rng(1), force=False
+    )
     assert "Missing output files" in out
     assert not (res / "catalog/catalog.parquet").exists() and not (res / "catalog/counts.json").exists()
     proc = run_snakemake(*args, "--", str(res / "catalog/counts.json"))
@@ -367,8 +429,9 @@ def test_kill_9_in_training_then_rerun_resumes_to_the_same_model_and_marks_the_r
     assert worst < 1e-3, worst  # 2 threads: within the stated tolerance (bit for bit needs train.threads: 1)
     assert _leftover_temporaries(res) == []
     client = MlflowClient(f"sqlite:///{res / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("stellar-fm").experiment_id],
-                              filter_string="attributes.run_name = 'train[name=tiny]'")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("stellar-fm").experiment_id], filter_string="attributes.run_name = 'train[name=tiny]'"
+    )
     assert "KILLED" in {r.info.status for r in runs}, [r.info.status for r in runs]
     assert not [r for r in runs if r.info.status == "RUNNING"]
     finished = [r for r in runs if r.info.status == "FINISHED" and "benchmark_s" in r.data.metrics]
@@ -380,8 +443,9 @@ def test_kill_9_in_an_evaluation_then_rerun_gives_the_same_metrics(run_copy):
     res = folder / "results"
     task = res / "eval/spectra_to_parameters"
     original = json.loads((task / "metrics.json").read_text())
-    _kill_at_random_point(folder, args, task / "metrics.json", "evaluate.py", "evaluate_spectra_to_parameters.tsv",
-                          np.random.default_rng(3))
+    _kill_at_random_point(
+        folder, args, task / "metrics.json", "evaluate.py", "evaluate_spectra_to_parameters.tsv", np.random.default_rng(3)
+    )
     assert not (task / "metrics.json").exists()
     proc = run_snakemake(*args, "--", str(task / "metrics.json"))
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,4 +1,5 @@
 """The Snakefile's guards (src/pipeline/guards.py) and the rules' benchmark files, without Snakemake."""
+
 import re
 from types import SimpleNamespace
 
@@ -19,8 +20,11 @@ from pipeline.jobs import benchmark_path
 def test_command_line_strings_become_booleans_and_numbers():
     # what snakemake --config mlflow='{enabled: false}' train='{epochs_per_cycle: 3}' hands the Snakefile
     cli = {"mlflow": {"enabled": "false"}, "train": {"epochs_per_cycle": "3", "name": "run_7"}, "tokens": {"extra": ["mass"]}}
-    config = {"mlflow": {"enabled": "false", "experiment": "x"}, "train": {"epochs_per_cycle": "3", "name": "run_7", "lr": 0.1},
-              "tokens": {"extra": ["mass"]}}
+    config = {
+        "mlflow": {"enabled": "false", "experiment": "x"},
+        "train": {"epochs_per_cycle": "3", "name": "run_7", "lr": 0.1},
+        "tokens": {"extra": ["mass"]},
+    }
     coerce_command_line_values(config, cli)
     assert config["mlflow"] == {"enabled": False, "experiment": "x"}
     assert config["train"] == {"epochs_per_cycle": 3, "name": "run_7", "lr": 0.1}

@@ -1,6 +1,7 @@
 """The package's layers and the rerun decisions derived from them (pipeline.codedeps): the mock sky is
 imported by nobody but itself and the evaluation's truth module, and every rule lists as inputs the
 code its script reaches, so an edit reruns exactly the steps that run the edited code."""
+
 import re
 import textwrap
 from pathlib import Path
@@ -13,8 +14,18 @@ from pipeline.codedeps import _imported_modules, code_of
 
 SRC = REPO / "src"
 # rules whose scripts run on real data; none may reach the mock sky's code
-REAL_DATA_SCRIPTS = ("catalog", "tokens", "train", "import_model", "model_check", "baselines", "search_train",
-                     "apogee_spectra", "spectrafm_train", "mass_age_catalog")
+REAL_DATA_SCRIPTS = (
+    "catalog",
+    "tokens",
+    "train",
+    "import_model",
+    "model_check",
+    "baselines",
+    "search_train",
+    "apogee_spectra",
+    "spectrafm_train",
+    "mass_age_catalog",
+)
 
 
 def _write(root: Path, files: dict):
@@ -25,15 +36,18 @@ def _write(root: Path, files: dict):
 
 
 def test_code_of_follows_relative_lazy_and_package_imports(tmp_path):
-    _write(tmp_path / "src/pipeline", {
-        "__init__.py": "",
-        "a.py": "from .b import x\n\ndef later():\n    from .c.d import y\n",
-        "b.py": "x = 1\n",
-        "c/__init__.py": "",
-        "c/d.py": "from .. import e\ny = 2\n",
-        "e.py": "import numpy\n",
-        "unused.py": "from . import a\n",
-    })
+    _write(
+        tmp_path / "src/pipeline",
+        {
+            "__init__.py": "",
+            "a.py": "from .b import x\n\ndef later():\n    from .c.d import y\n",
+            "b.py": "x = 1\n",
+            "c/__init__.py": "",
+            "c/d.py": "from .. import e\ny = 2\n",
+            "e.py": "import numpy\n",
+            "unused.py": "from . import a\n",
+        },
+    )
     (tmp_path / "script.py").write_text("import os\nfrom pipeline.a import later\n")
     got = {Path(f).relative_to(tmp_path / "src/pipeline").as_posix() for f in code_of(tmp_path / "script.py", tmp_path / "src")}
     assert got == {"__init__.py", "a.py", "b.py", "c/__init__.py", "c/d.py", "e.py"}
@@ -46,8 +60,9 @@ def _modules():
 
 def test_only_the_sky_and_the_truth_module_import_the_mock_sky():
     allowed = lambda rel: rel.startswith("sky/") or rel == "evaluate/truth.py"  # noqa: E731
-    offenders = {rel: sorted(m for m in _imported_modules(SRC, f) if m.startswith("pipeline.sky"))
-                 for rel, f in _modules() if not allowed(rel)}
+    offenders = {
+        rel: sorted(m for m in _imported_modules(SRC, f) if m.startswith("pipeline.sky")) for rel, f in _modules() if not allowed(rel)
+    }
     assert not {k: v for k, v in offenders.items() if v}
 
 
@@ -81,13 +96,27 @@ def test_each_rule_lists_the_code_its_script_runs(small_sky, tmp_path, mock):
     sky, _ = small_sky
     cfg = {"paths": {"mock_sky": str(tmp_path / "mock"), "results": str(tmp_path / "results")}}
     if not mock:
-        cfg |= {"mock": False, "inputs": {"allstar": str(sky / "allStar.fits"), "gaia_source": str(sky / "gaia_source.parquet"),
-                                          "xp_continuous": str(sky / "xp_continuous"), "dust_dir": str(sky / "dust"),
-                                          "distmass": str(sky / "distmass.fits")}}
+        cfg |= {
+            "mock": False,
+            "inputs": {
+                "allstar": str(sky / "allStar.fits"),
+                "gaia_source": str(sky / "gaia_source.parquet"),
+                "xp_continuous": str(sky / "xp_continuous"),
+                "dust_dir": str(sky / "dust"),
+                "distmass": str(sky / "distmass.fits"),
+            },
+        }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     inputs = _rule_inputs(("--cores", "1", "--configfile", "configs/tiny.yaml", str(tmp_path / "c.yaml")))
-    scripts = {"evaluate": "evaluate", "figure": "figure", "catalog": "catalog", "tokens": "tokens", "train": "train",
-               "summary": "summary", **({"apogee_spectra": "apogee_spectra_mock"} if mock else {})}  # real: with inputs.aspcapstar
+    scripts = {
+        "evaluate": "evaluate",
+        "figure": "figure",
+        "catalog": "catalog",
+        "tokens": "tokens",
+        "train": "train",
+        "summary": "summary",
+        **({"apogee_spectra": "apogee_spectra_mock"} if mock else {}),
+    }  # real: with inputs.aspcapstar
     for rule, script in scripts.items():
         assert _code(inputs[rule]) == set(code_of(f"workflow/scripts/{script}.py", "src")), rule
     assert "src/pipeline/sky/sed.py" in inputs["evaluate"]  # evaluate[extinction_curve] runs the mock's SED

@@ -1,5 +1,6 @@
 """The published network and its model format: parity with the reference code's own answers,
 import and export, and the errors of folders we cannot read."""
+
 import json
 import shutil
 from pathlib import Path
@@ -14,14 +15,24 @@ from pipeline.model.lb23 import LB23FormatError, export_lb23, import_lb23, lb23_
 from pipeline.model.model import StellarTransformer
 
 PUBLISHED = Path(__file__).resolve().parents[1].parent / "shared" / "lb23-published-format"
-needs_published = pytest.mark.skipif(not (PUBLISHED / "weights.pt").is_file(),
-                                     reason=f"{PUBLISHED} (a model folder in the reference code's format) is absent")
+needs_published = pytest.mark.skipif(
+    not (PUBLISHED / "weights.pt").is_file(), reason=f"{PUBLISHED} (a model folder in the reference code's format) is absent"
+)
 
 # Leung & Bovy's model_torch/config.json, nn_config of the published model
 PUBLISHED_NN_CONFIG = {
-    "backend_framewoark": "torch-2.1.0", "context_length": 64, "embedding_dim": 128, "embedding_activation": "gelu",
-    "encoder_head_num": 16, "encoder_dense_num": 1024, "encoder_dropout_rate": 0.1, "encoder_activation": "gelu",
-    "decoder_head_num": 16, "decoder_dense_num": 3096, "decoder_dropout_rate": 0.1, "decoder_activation": "gelu",
+    "backend_framewoark": "torch-2.1.0",
+    "context_length": 64,
+    "embedding_dim": 128,
+    "embedding_activation": "gelu",
+    "encoder_head_num": 16,
+    "encoder_dense_num": 1024,
+    "encoder_dropout_rate": 0.1,
+    "encoder_activation": "gelu",
+    "decoder_head_num": 16,
+    "decoder_dense_num": 3096,
+    "decoder_dropout_rate": 0.1,
+    "decoder_activation": "gelu",
 }
 
 
@@ -32,10 +43,15 @@ def test_the_published_nn_config_builds_8845529_parameters():
 
 def test_state_dict_names_map_onto_the_reference_codes():
     names = {lb23_key(k) for k in StellarTransformer(model_config(PUBLISHED_NN_CONFIG, 118)).state_dict()}
-    assert {"embedding_layer.embeddings", "torch_encoder.encoder_transformer_block_2.attention.bias_k",
-            "torch_decoder.decoder_transformer_block_3.dense_2.weight", "torch_decoder.decoder_dense_6.bias",
-            "torch_decoder.decoder_logvar_out.weight", "torch_encoder.encoder_transformer_block_1.layernorm_2.bias",
-            "torch_decoder.decoder_transformer_block_1.attention.out_proj.weight"} <= names
+    assert {
+        "embedding_layer.embeddings",
+        "torch_encoder.encoder_transformer_block_2.attention.bias_k",
+        "torch_decoder.decoder_transformer_block_3.dense_2.weight",
+        "torch_decoder.decoder_dense_6.bias",
+        "torch_decoder.decoder_logvar_out.weight",
+        "torch_encoder.encoder_transformer_block_1.layernorm_2.bias",
+        "torch_decoder.decoder_transformer_block_1.attention.out_proj.weight",
+    } <= names
 
 
 def _reference_cases():
@@ -74,8 +90,25 @@ def test_predict_cli_takes_the_imported_model(tmp_path):
     assert main(["import-lb23", str(PUBLISHED), str(tmp_path / "m")]) == 0
     case = _reference_cases()[0]
     _table(case).to_csv(tmp_path / "stars.csv", index=False)
-    assert main(["predict", "--model", str(tmp_path / "m"), "--input", str(tmp_path / "stars.csv"),
-                 "--request", "teff", "logg", "--output", str(tmp_path / "out.csv"), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(tmp_path / "m"),
+                "--input",
+                str(tmp_path / "stars.csv"),
+                "--request",
+                "teff",
+                "logg",
+                "--output",
+                str(tmp_path / "out.csv"),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     out = pd.read_csv(tmp_path / "out.csv")
     np.testing.assert_allclose(out["teff"], case["expected"]["teff"], rtol=0, atol=1e-4 * 1000)
     assert main(["import-lb23", str(PUBLISHED), str(tmp_path / "m")]) == 2  # never overwrites a model
@@ -140,21 +173,26 @@ def _broken(tmp_path, edit):
 
 
 @needs_published
-@pytest.mark.parametrize("edit, message", [
-    (lambda c, s: c["nn_config"].update(embedding_dropout_rate=0.1), r"unknown key\(s\) \['embedding_dropout_rate'\]"),
-    (lambda c, s: c["nn_config"].pop("decoder_dense_num"), r"nn_config lacks \['decoder_dense_num'\]"),
-    (lambda c, s: c["nn_config"].update(decoder_activation="relu"), "one activation for all its parts"),
-    (lambda c, s: c["nn_config"].update(encoder_head_num=3), "encoder_heads"),
-    (lambda c, s: c["nn_config"].update(embedding_dim=48), r"embedding_layer.embeddings has shape|does not fit"),
-    (lambda c, s: c["tokenizer_config"].update(vocabs=c["tokenizer_config"]["vocabs"][:-1] + ["mass", "age"],
-                                               vocab_tokens=list(range(1, 120))),
-     r"norm_config._input_mean has 119 entries; the vocabulary needs 120"),
-    (lambda c, s: c["tokenizer_config"].update(vocab_tokens=[0] + c["tokenizer_config"]["vocab_tokens"][1:]),
-     "the ids must be 1..118"),
-    (lambda c, s: c["norm_config"]["_input_standardized"].__setitem__(5, False), "_input_standardized is false for"),
-    (lambda c, s: c.pop("norm_config"), "no norm_config section"),
-    (lambda c, s: (s / "weights.pt").write_bytes(b"not a checkpoint"), "weights.pt: not a torch checkpoint"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c, s: c["nn_config"].update(embedding_dropout_rate=0.1), r"unknown key\(s\) \['embedding_dropout_rate'\]"),
+        (lambda c, s: c["nn_config"].pop("decoder_dense_num"), r"nn_config lacks \['decoder_dense_num'\]"),
+        (lambda c, s: c["nn_config"].update(decoder_activation="relu"), "one activation for all its parts"),
+        (lambda c, s: c["nn_config"].update(encoder_head_num=3), "encoder_heads"),
+        (lambda c, s: c["nn_config"].update(embedding_dim=48), r"embedding_layer.embeddings has shape|does not fit"),
+        (
+            lambda c, s: c["tokenizer_config"].update(
+                vocabs=c["tokenizer_config"]["vocabs"][:-1] + ["mass", "age"], vocab_tokens=list(range(1, 120))
+            ),
+            r"norm_config._input_mean has 119 entries; the vocabulary needs 120",
+        ),
+        (lambda c, s: c["tokenizer_config"].update(vocab_tokens=[0] + c["tokenizer_config"]["vocab_tokens"][1:]), "the ids must be 1..118"),
+        (lambda c, s: c["norm_config"]["_input_standardized"].__setitem__(5, False), "_input_standardized is false for"),
+        (lambda c, s: c.pop("norm_config"), "no norm_config section"),
+        (lambda c, s: (s / "weights.pt").write_bytes(b"not a checkpoint"), "weights.pt: not a torch checkpoint"),
+    ],
+)
 def test_folders_we_cannot_read_get_an_error_naming_the_key(tmp_path, edit, message):
     with pytest.raises(LB23FormatError, match=message):
         import_lb23(_broken(tmp_path, edit), tmp_path / "out")
@@ -168,6 +206,7 @@ def test_a_vocabulary_that_disagrees_with_the_weights_is_refused(tmp_path):
         c["tokenizer_config"]["vocab_tokens"].append(119)
         for k in ("_input_mean", "_input_std", "_input_standardized"):
             c["norm_config"][k].append(c["norm_config"][k][-1])
+
     with pytest.raises(LB23FormatError, match=r"has 119 rows; the vocabulary of .* has 119 tokens"):
         import_lb23(_broken(tmp_path, add_token), tmp_path / "out")
 
@@ -184,11 +223,13 @@ def test_train_import_from_runs_the_evaluation_on_the_published_model(tiny_run, 
     for part in ("sky", "results"):
         shutil.copytree(src / part, tmp_path / part, symlinks=True)
     cfg = tmp_path / "import.yaml"
-    cfg.write_text(yaml.safe_dump({"paths": {"mock_sky": str(tmp_path / "sky"), "results": str(tmp_path / "results")},
-                                   "train": {"import_from": str(PUBLISHED)}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {"paths": {"mock_sky": str(tmp_path / "sky"), "results": str(tmp_path / "results")}, "train": {"import_from": str(PUBLISHED)}}
+        )
+    )
     args = ("--cores", "2", "--configfile", "configs/tiny.yaml", str(cfg))
-    targets = ["--", str(tmp_path / "results/models/tiny/heldout.json"),
-               str(tmp_path / "results/eval/spectra_to_parameters/metrics.json")]
+    targets = ["--", str(tmp_path / "results/models/tiny/heldout.json"), str(tmp_path / "results/eval/spectra_to_parameters/metrics.json")]
     proc = run_snakemake(*args, *targets)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = proc.stdout + proc.stderr

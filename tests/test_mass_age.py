@@ -1,5 +1,6 @@
 """Mass and age tokens of evolved stars: the VAC reader, the cuts and join, starting from a trained
 model with a larger vocabulary, and the physics of the mass-luminosity figure."""
+
 import json
 import logging
 
@@ -20,10 +21,17 @@ from pipeline.vac.mass_age import MassAgeCuts, join_mass_age, read_mass_age_tabl
 
 
 def _vac(tmp_path, **cols):
-    t = Table({"APOGEE_ID": ["2M0001", "2M0002", "2M0003", "2M0002", "2M0009"],
-               "MASS": [1.2, 0.9, 5.0, 0.8, 1.0], "MASS_ERR": [0.1, 0.05, 0.2, 0.05, 0.1],
-               "AGE": [4.0, 9.0, 0.5, 2.0, 3.0], "AGE_ERR": [1.0, 2.0, 0.1, 0.5, 0.5],
-               "EVSTATE": [1, 2, 1, 1, 0], **cols})
+    t = Table(
+        {
+            "APOGEE_ID": ["2M0001", "2M0002", "2M0003", "2M0002", "2M0009"],
+            "MASS": [1.2, 0.9, 5.0, 0.8, 1.0],
+            "MASS_ERR": [0.1, 0.05, 0.2, 0.05, 0.1],
+            "AGE": [4.0, 9.0, 0.5, 2.0, 3.0],
+            "AGE_ERR": [1.0, 2.0, 0.1, 0.5, 0.5],
+            "EVSTATE": [1, 2, 1, 1, 0],
+            **cols,
+        }
+    )
     path = tmp_path / "distmass.fits"
     t.write(path)
     return path
@@ -38,8 +46,10 @@ def test_reader_takes_configured_columns_and_keeps_the_first_duplicate(tmp_path,
     assert vac.set_index("apogee_id").loc["2M0002", "mass"] == pytest.approx(0.9)  # the first row of 2M0002
     t = Table({"id": ["a", "b"], "m": [1.0, 2.0], "m16": [0.9, 1.8], "m84": [1.1, 2.4], "tau": [3.0, 4.0], "tau_e": [0.3, 0.4]})
     t.write(tmp_path / "other.fits")
-    other = read_mass_age_table(tmp_path / "other.fits", {"apogee_id": "id", "mass": "m", "mass_err": ["m16", "m84"],
-                                                          "age": "tau", "age_err": "tau_e", "evstate": None})
+    other = read_mass_age_table(
+        tmp_path / "other.fits",
+        {"apogee_id": "id", "mass": "m", "mass_err": ["m16", "m84"], "age": "tau", "age_err": "tau_e", "evstate": None},
+    )
     np.testing.assert_allclose(other.mass_err, [0.1, 0.3])  # half of p84 - p16
     assert "evstate" not in other
     with pytest.raises(ValueError, match=r"missing required column\(s\) \['APOGEE_ID', 'MASS'.*mass_age.columns"):
@@ -49,8 +59,9 @@ def test_reader_takes_configured_columns_and_keeps_the_first_duplicate(tmp_path,
 def test_reader_takes_a_real_asteroseismic_catalogue():
     """95 real APOGEE DR17 giants with Montalban et al. (2021) masses and ages (16th/84th percentiles)."""
     path = real_sample("apogee_dr17_allstar_95giants.fits")
-    vac = read_mass_age_table(path, {"mass": "mass", "mass_err": ["mass_16", "mass_84"], "age": "age",
-                                     "age_err": ["age_16", "age_84"], "evstate": None})
+    vac = read_mass_age_table(
+        path, {"mass": "mass", "mass_err": ["mass_16", "mass_84"], "age": "age", "age_err": ["age_16", "age_84"], "evstate": None}
+    )
     assert len(vac) == 95 and vac.apogee_id.str.startswith("2M").all()
     assert vac.mass.between(0.7, 2.0).all() and (vac.mass_err > 0).all() and vac.age.between(1, 18).all()
     cat = pd.DataFrame({"apogee_id": vac.apogee_id, "teff": 4700.0, "logg": 2.5})
@@ -60,8 +71,13 @@ def test_reader_takes_a_real_asteroseismic_catalogue():
 
 def test_join_keeps_rows_and_order_and_applies_each_cut(tmp_path):
     vac = read_mass_age_table(_vac(tmp_path))
-    cat = pd.DataFrame({"apogee_id": ["2M0003", "2M0001", "2M0007", "2M0002", "2M0009"],
-                        "teff": [4500.0, 4800.0, 5000.0, 4600.0, 4700.0], "logg": [2.0, 2.4, 2.0, 3.9, 2.0]})
+    cat = pd.DataFrame(
+        {
+            "apogee_id": ["2M0003", "2M0001", "2M0007", "2M0002", "2M0009"],
+            "teff": [4500.0, 4800.0, 5000.0, 4600.0, 4700.0],
+            "logg": [2.0, 2.4, 2.0, 3.9, 2.0],
+        }
+    )
     out, counts = join_mass_age(cat, vac, MassAgeCuts())
     assert out.apogee_id.tolist() == cat.apogee_id.tolist()
     # 2M0003: mass 5 > 4; 2M0007: not in the VAC; 2M0002: logg 3.9; 2M0009: EVSTATE 0
@@ -123,8 +139,9 @@ def test_training_from_a_base_model_starts_where_it_ended(tmp_path):
     cat["mass"], cat["mass_err"], cat["age"], cat["age_err"] = np.nan, np.nan, np.nan, np.nan
     build_token_store(cat, tmp_path / "ext.zarr", vocabulary(["mass", "age"]), chunk_stars=128)
     one = TrainConfig(epochs_per_cycle=1, cycles=1, batch_size=64, threads=1, lr=1e-6)
-    _, warm = train(tmp_path / "ext.zarr", tmp_path / "warm", preset("tiny", vocab_size=120), one, resume=False,
-                    init_from=tmp_path / "base")
+    _, warm = train(
+        tmp_path / "ext.zarr", tmp_path / "warm", preset("tiny", vocab_size=120), one, resume=False, init_from=tmp_path / "base"
+    )
     _, cold = train(tmp_path / "ext.zarr", tmp_path / "cold", preset("tiny", vocab_size=120), one, resume=False)
     assert warm[0]["val_loss"] < cold[0]["val_loss"]
     assert abs(warm[0]["val_loss"] - base_hist[-1]["val_loss"]) < 0.1

@@ -1,5 +1,6 @@
 """APOGEE-like spectra (issue 8, first part): the ASPCAP grid, line depths by hand, the synthetic gap
 between the two versions, noise and bad pixels, and the aspcapStar reader."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,7 +40,7 @@ def test_brackett_lines_broaden_with_gravity():
     from pipeline.sky.apogee import brackett_sigma_aa
 
     assert brackett_sigma_aa(2.5) == pytest.approx(1.0)
-    assert brackett_sigma_aa(4.5) == pytest.approx(10 ** 0.7)  # ~5 A in dwarfs
+    assert brackett_sigma_aa(4.5) == pytest.approx(10**0.7)  # ~5 A in dwarfs
     labels = dict(teff_k=[5200.0] * 2, logg_dex=[1.5, 4.5], fe_h=[0.0] * 2, o_fe=[0.0] * 2, mg_fe=[0.0] * 2)
     f = normalised_spectra(**labels)
     wing = _line_core(f, 16811.11 + 6.0)  # 6 A from Br 11's centre: continuum in the giant, in the wing of the dwarf
@@ -82,7 +83,12 @@ def _aspcapstar(path, n, with_header=True):
     lam_grid = 10 ** (4.179 + 6e-6 * np.arange(8575))
     flux = np.ones(n, np.float32)
     flux[:10] = 0.0  # gaps / unusable pixels are zeros in the file
-    hdus = [fits.PrimaryHDU(), fits.ImageHDU(flux), fits.ImageHDU(np.full(n, 0.01, np.float32)), fits.ImageHDU(np.full(n, 0.99, np.float32))]
+    hdus = [
+        fits.PrimaryHDU(),
+        fits.ImageHDU(flux),
+        fits.ImageHDU(np.full(n, 0.01, np.float32)),
+        fits.ImageHDU(np.full(n, 0.99, np.float32)),
+    ]
     if with_header:
         hdus[1].header["CRVAL1"], hdus[1].header["CDELT1"] = 4.179, 6e-6
     fits.HDUList(hdus).writeto(path)

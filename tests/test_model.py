@@ -1,4 +1,5 @@
 """The stellar Transformer: architecture, sampler, loss, exact resumption, inference API and CLI."""
+
 import json
 
 import numpy as np
@@ -234,7 +235,9 @@ def test_inference_api(trained):
     from pipeline.model.api import StellarModel
 
     m = StellarModel.load(trained, device="cpu")
-    table = pd.DataFrame({"bp0": [0.1, -0.3, np.nan], "rp1": [0.2, 0.0, 0.5], "teff": [np.nan, 5000.0, np.nan], "teff_err": [np.nan, 50.0, np.nan]})
+    table = pd.DataFrame(
+        {"bp0": [0.1, -0.3, np.nan], "rp1": [0.2, 0.0, 0.5], "teff": [np.nan, 5000.0, np.nan], "teff_err": [np.nan, 50.0, np.nan]}
+    )
     out = m.predict(table, ["teff", "logg"], batch_size=2)
     assert list(out.columns) == ["teff", "teff_err", "logg", "logg_err"] and len(out) == 3
     assert (out.teff_err > 0).all() and np.isfinite(out.to_numpy()).all()
@@ -260,12 +263,41 @@ def test_cli_predict(trained, tmp_path):
     from pipeline.__main__ import main
 
     pd.DataFrame({"bp0": [0.1, 0.2], "jh": [0.5, 0.6], "name": ["a", "b"]}).to_csv(tmp_path / "in.csv", index=False)
-    assert main(["predict", "--model", str(trained), "--input", str(tmp_path / "in.csv"), "--request", "teff", "m_h",
-                 "--output", str(tmp_path / "out.csv")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(trained),
+                "--input",
+                str(tmp_path / "in.csv"),
+                "--request",
+                "teff",
+                "m_h",
+                "--output",
+                str(tmp_path / "out.csv"),
+            ]
+        )
+        == 0
+    )
     out = pd.read_csv(tmp_path / "out.csv")
     assert {"teff", "teff_err", "m_h", "m_h_err"} <= set(out.columns) and len(out) == 2
-    assert main(["predict", "--model", str(trained), "--input", str(tmp_path / "in.csv"), "--request", "nope",
-                 "--output", str(tmp_path / "o2.csv")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(trained),
+                "--input",
+                str(tmp_path / "in.csv"),
+                "--request",
+                "nope",
+                "--output",
+                str(tmp_path / "o2.csv"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_identity_fraction_withholds_targets_from_the_inputs():
@@ -276,8 +308,9 @@ def test_identity_fraction_withholds_targets_from_the_inputs():
     errors = np.abs(values) * 0.1
 
     def share_in_inputs(frac):
-        ids, vals, mask, tid, target, terr, ok = sample_batch(values, errors, np.random.default_rng(4), context=64,
-                                                              min_inputs=64, n_targets=3, identity_fraction=frac)
+        ids, vals, mask, tid, target, terr, ok = sample_batch(
+            values, errors, np.random.default_rng(4), context=64, min_inputs=64, n_targets=3, identity_fraction=frac
+        )
         given = np.zeros((2000, 118), bool)
         given[np.nonzero(mask)[0], ids[mask]] = True
         return np.take_along_axis(given, tid, axis=1)[ok].mean(), mask.sum(axis=1)
@@ -299,9 +332,16 @@ def test_label_input_fraction_gives_stars_only_labels_and_asks_for_spectra():
     values = rng.normal(size=(4000, 118))
     values[:, 30:55] = np.nan  # bp30-54 missing: fewer candidates, as for real stars
     spectral = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in BASE_VOCABULARY])
-    ids, vals, mask, tid, target, terr, ok = sample_batch(values, np.abs(values) * 0.1, np.random.default_rng(6), context=64,
-                                                          n_targets=2, identity_fraction=0.1, spectral=spectral,
-                                                          label_input_fraction=0.25)
+    ids, vals, mask, tid, target, terr, ok = sample_batch(
+        values,
+        np.abs(values) * 0.1,
+        np.random.default_rng(6),
+        context=64,
+        n_targets=2,
+        identity_fraction=0.1,
+        spectral=spectral,
+        label_input_fraction=0.25,
+    )
     labels_only = ~(spectral[ids] & mask).any(axis=1)
     assert abs(labels_only.mean() - 0.25) < 0.03
     assert spectral[tid[labels_only]].all() and ok[labels_only].all()  # they are asked for XP only
@@ -311,9 +351,17 @@ def test_label_input_fraction_gives_stars_only_labels_and_asks_for_spectra():
     # the luminosity too, as the trainer asks (a spectrum at 10 pc needs it)
     wanted = spectral | (np.array(BASE_VOCABULARY) == "g_fakemag")
     weight = np.where(np.array(BASE_VOCABULARY) == "g_fakemag", 20.0, 1.0)
-    ids, _, mask, tid, _, _, ok = sample_batch(values, np.abs(values) * 0.1, np.random.default_rng(7), context=64,
-                                               target_weight=weight, n_targets=2, spectral=spectral,
-                                               label_input_fraction=0.25, spectrum_targets=wanted)
+    ids, _, mask, tid, _, _, ok = sample_batch(
+        values,
+        np.abs(values) * 0.1,
+        np.random.default_rng(7),
+        context=64,
+        target_weight=weight,
+        n_targets=2,
+        spectral=spectral,
+        label_input_fraction=0.25,
+        spectrum_targets=wanted,
+    )
     labels_only = ~(spectral[ids] & mask).any(axis=1)
     asked = tid[labels_only]
     assert wanted[asked].all() and (asked == BASE_VOCABULARY.index("g_fakemag")).any(axis=1).mean() > 0.2
@@ -364,8 +412,7 @@ def test_stars_with_keeps_only_the_stars_that_have_the_token(tmp_path):
 
 
 def test_label_input_targets_add_to_what_label_only_stars_are_asked(tmp_path):
-    s = TokenStream(_tiny_store(tmp_path), "train", 64, 64, seed=3, n_targets=2, label_input_fraction=1.0,
-                    label_input_targets=("teff",))
+    s = TokenStream(_tiny_store(tmp_path), "train", 64, 64, seed=3, n_targets=2, label_input_fraction=1.0, label_input_targets=("teff",))
     s.set_epoch(0)
     vocab = np.array(s.vocab)
     asked = np.concatenate([vocab[tid.numpy()[ok.numpy()]] for *_, tid, _, _, ok in s])

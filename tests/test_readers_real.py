@@ -1,4 +1,5 @@
 """The readers take the real files users download (skipped where ../shared/real-samples is absent)."""
+
 import numpy as np
 import pytest
 
@@ -27,21 +28,39 @@ def test_real_xp_flat_fits():
 
 
 def test_real_gaia_source_json_with_all_solution_types():
-    g = read_gaia_source(real_sample("gaia_dr3_source_50stars_cone.json"),
-                         ["source_id", "parallax", "parallax_error", "phot_g_mean_mag", "nu_eff_used_in_astrometry",
-                          "pseudocolour", "ecl_lat", "astrometric_params_solved", "ruwe"])
+    g = read_gaia_source(
+        real_sample("gaia_dr3_source_50stars_cone.json"),
+        [
+            "source_id",
+            "parallax",
+            "parallax_error",
+            "phot_g_mean_mag",
+            "nu_eff_used_in_astrometry",
+            "pseudocolour",
+            "ecl_lat",
+            "astrometric_params_solved",
+            "ruwe",
+        ],
+    )
     assert len(g) == 50 and set(g.astrometric_params_solved) == {3, 31, 95}
     assert g.loc[g.astrometric_params_solved == 3, "parallax"].isna().all()
     from pipeline.catalog.zeropoint import FLAG_NO_SOLUTION, parallax_offset_mas
 
-    off, flag = parallax_offset_mas(g.phot_g_mean_mag.to_numpy(), g.nu_eff_used_in_astrometry.to_numpy(), g.pseudocolour.to_numpy(),
-                                    g.ecl_lat.to_numpy(), g.astrometric_params_solved.to_numpy())
+    off, flag = parallax_offset_mas(
+        g.phot_g_mean_mag.to_numpy(),
+        g.nu_eff_used_in_astrometry.to_numpy(),
+        g.pseudocolour.to_numpy(),
+        g.ecl_lat.to_numpy(),
+        g.astrometric_params_solved.to_numpy(),
+    )
     assert (flag[g.astrometric_params_solved.to_numpy() == 3] == FLAG_NO_SOLUTION).all()
     assert np.isfinite(off).all()
 
 
 def test_real_gaia_source_in_other_formats(tmp_path):
-    g = read_gaia_source(real_sample("gaia_dr3_source_50stars_cone.json"), ["source_id", "ra", "dec", "parallax", "astrometric_params_solved"])
+    g = read_gaia_source(
+        real_sample("gaia_dr3_source_50stars_cone.json"), ["source_id", "ra", "dec", "parallax", "astrometric_params_solved"]
+    )
     from astropy.table import Table
 
     g.to_csv(tmp_path / "g.csv", index=False)
@@ -55,7 +74,9 @@ def test_real_gaia_source_in_other_formats(tmp_path):
 
 
 def test_real_allstar_dr17():
-    a = read_allstar(real_sample("apogee_dr17_allstar_95giants.fits"), ["APOGEE_ID", "GAIAEDR3_SOURCE_ID", "STARFLAG", "ASPCAPFLAG", "J", "TEFF"])
+    a = read_allstar(
+        real_sample("apogee_dr17_allstar_95giants.fits"), ["APOGEE_ID", "GAIAEDR3_SOURCE_ID", "STARFLAG", "ASPCAPFLAG", "J", "TEFF"]
+    )
     assert len(a) == 95 and a.GAIAEDR3_SOURCE_ID.dtype == np.int64 and a.TEFF.dtype == np.float32
 
 
@@ -75,7 +96,7 @@ def test_real_xp_rows_as_archive_ecsv_with_bracketed_multiline_arrays(tmp_path):
         for i, name in enumerate(header):
             if name.endswith(("coefficients", "errors", "correlations")) and r[i]:
                 vals = r[i].strip("()").split(", ")
-                r[i] = "[" + ",\n".join(",".join(vals[k:k + 10]) for k in range(0, len(vals), 10)) + "]"
+                r[i] = "[" + ",\n".join(",".join(vals[k : k + 10]) for k in range(0, len(vals), 10)) + "]"
     path = tmp_path / "xp.ecsv"
     with open(path, "w", newline="") as f:
         f.write("# %ECSV 1.0\n# ---\n# delimiter: ','\n# datatype:\n# -\n#   name: source_id\n#   datatype: int64\n")

@@ -1,4 +1,5 @@
 """Hand-checked numbers for the small physical steps of the mock sky."""
+
 import numpy as np
 import pytest
 

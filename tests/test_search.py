@@ -1,4 +1,5 @@
 """The contrastive star search of appendix C: the loss of eqs. C1-C6, training, the database, queries, CLI."""
+
 import math
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The mock sky's files: deterministic, in the real formats, readable by the real tools."""
+
 import hashlib
 import warnings
 from pathlib import Path
@@ -43,9 +44,32 @@ def test_allstar_opens_with_astropy_and_has_dr17_columns(small_sky):
 
     sky, manifest = small_sky
     t = Table.read(sky / "allStar.fits", hdu=1)
-    for col in ("APOGEE_ID", "GAIAEDR3_SOURCE_ID", "RA", "DEC", "GLON", "GLAT", "TEFF", "TEFF_ERR", "LOGG", "LOGG_ERR",
-                "M_H", "M_H_ERR", "STARFLAG", "ASPCAPFLAG", "J", "J_ERR", "H", "H_ERR", "K", "K_ERR", "SNR",
-                "GAIAEDR3_PHOT_G_MEAN_MAG", "EXTRATARG", "TELESCOPE"):
+    for col in (
+        "APOGEE_ID",
+        "GAIAEDR3_SOURCE_ID",
+        "RA",
+        "DEC",
+        "GLON",
+        "GLAT",
+        "TEFF",
+        "TEFF_ERR",
+        "LOGG",
+        "LOGG_ERR",
+        "M_H",
+        "M_H_ERR",
+        "STARFLAG",
+        "ASPCAPFLAG",
+        "J",
+        "J_ERR",
+        "H",
+        "H_ERR",
+        "K",
+        "K_ERR",
+        "SNR",
+        "GAIAEDR3_PHOT_G_MEAN_MAG",
+        "EXTRATARG",
+        "TELESCOPE",
+    ):
         assert col in t.colnames, col
     assert len(t) == manifest["counts"]["allstar_rows"]
     ids, counts = np.unique(t["APOGEE_ID"], return_counts=True)
@@ -64,9 +88,28 @@ def test_gaia_source_opens_with_pyarrow_and_has_archive_columns(small_sky):
 
     sky, _ = small_sky
     t = pq.read_table(sky / "gaia_source.parquet").to_pandas()
-    for col in ("source_id", "ra", "dec", "l", "b", "parallax", "parallax_error", "ruwe", "phot_g_mean_mag", "phot_bp_mean_mag",
-                "phot_rp_mean_mag", "phot_g_mean_flux_over_error", "phot_bp_mean_flux_over_error", "phot_rp_mean_flux_over_error",
-                "bp_rp", "phot_bp_rp_excess_factor", "nu_eff_used_in_astrometry", "pseudocolour", "ecl_lat", "astrometric_params_solved"):
+    for col in (
+        "source_id",
+        "ra",
+        "dec",
+        "l",
+        "b",
+        "parallax",
+        "parallax_error",
+        "ruwe",
+        "phot_g_mean_mag",
+        "phot_bp_mean_mag",
+        "phot_rp_mean_mag",
+        "phot_g_mean_flux_over_error",
+        "phot_bp_mean_flux_over_error",
+        "phot_rp_mean_flux_over_error",
+        "bp_rp",
+        "phot_bp_rp_excess_factor",
+        "nu_eff_used_in_astrometry",
+        "pseudocolour",
+        "ecl_lat",
+        "astrometric_params_solved",
+    ):
         assert col in t.columns, col
     assert t.source_id.is_unique
     assert set(np.unique(t.astrometric_params_solved)) <= {3, 31, 95} and 31 in set(t.astrometric_params_solved)
@@ -133,15 +176,25 @@ def test_xp_partitions_open_with_gaiaxpy_and_calibrate_to_the_model_spectrum(sma
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         spectra, grid = calibrate(rows, save_file=False)
-    model = model_spectrum(bright.teff.to_numpy(), bright.logg.to_numpy(), bright.m_h.to_numpy(), bright.radius.to_numpy(),
-                           bright.distance_kpc.to_numpy() * 1000, bright.ebv_true.to_numpy())
+    model = model_spectrum(
+        bright.teff.to_numpy(),
+        bright.logg.to_numpy(),
+        bright.m_h.to_numpy(),
+        bright.radius.to_numpy(),
+        bright.distance_kpc.to_numpy() * 1000,
+        bright.ebv_true.to_numpy(),
+    )
     core = (grid > 400) & (grid < 950)
     for i in range(len(rows)):
         flux = np.asarray(spectra.flux.iloc[i])
         err = np.asarray(spectra.flux_error.iloc[i])
         # noise: calibrate(observed) against calibrate(true coefficients) is consistent with gaiaxpy's errors
-        noiseless = gaia_xp.calibrated_flux({"bp": np.stack(bright.bp_coefficients_true.to_numpy())[i:i + 1],
-                                        "rp": np.stack(bright.rp_coefficients_true.to_numpy())[i:i + 1]})[0]
+        noiseless = gaia_xp.calibrated_flux(
+            {
+                "bp": np.stack(bright.bp_coefficients_true.to_numpy())[i : i + 1],
+                "rp": np.stack(bright.rp_coefficients_true.to_numpy())[i : i + 1],
+            }
+        )[0]
         chi = (flux - noiseless) / err
         assert np.sqrt(np.mean(chi[core] ** 2)) < 3.0
         # and the true coefficients reproduce the model spectrum at XP resolution
@@ -180,8 +233,14 @@ def test_archive_csv_round_trips_and_parses_like_the_real_file(small_sky, tmp_pa
     sky, _ = small_sky
     part = sorted((sky / "xp_continuous").glob("*.parquet"))[0]
     t = pq.read_table(part).to_pandas().iloc[:5]
-    cols = {k: (np.stack([np.full(55 if "correl" not in k else 1485, np.nan) if v is None else v for v in t[k]])
-                if k.endswith(("coefficients", "errors", "correlations")) else t[k].to_numpy()) for k in t.columns}
+    cols = {
+        k: (
+            np.stack([np.full(55 if "correl" not in k else 1485, np.nan) if v is None else v for v in t[k]])
+            if k.endswith(("coefficients", "errors", "correlations"))
+            else t[k].to_numpy()
+        )
+        for k in t.columns
+    }
     cols["bp_coefficients"][2] = np.nan  # one star without BP, as in the archive
     path = tmp_path / "xp.csv"
     write_xp_archive_csv(path, cols)

@@ -3,6 +3,7 @@
 Needs Debian's slurm-wlm and munge: installed with apt when absent and we are root (as in CI),
 otherwise the tests skip and say why. The daemons started here are stopped by pid at the end.
 """
+
 import json
 import os
 from pathlib import Path
@@ -51,8 +52,16 @@ def _test_profile(folder: Path, logdir: Path) -> Path:
         for key in ("gpu", "gpu_model", "gres", "slurm_partition"):
             res.pop(key, None)
         res["mem_mb"] = min(res.get("mem_mb", mem), mem)
-    cfg.update({"slurm-status-command": "squeue", "slurm-no-account": True, "slurm-logdir": str(logdir),
-                "slurm-keep-successful-logs": True, "slurm-init-seconds-before-status-checks": 2, "latency-wait": 5})
+    cfg.update(
+        {
+            "slurm-status-command": "squeue",
+            "slurm-no-account": True,
+            "slurm-logdir": str(logdir),
+            "slurm-keep-successful-logs": True,
+            "slurm-init-seconds-before-status-checks": 2,
+            "latency-wait": 5,
+        }
+    )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
     return folder
@@ -66,18 +75,19 @@ def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(slurm, tiny
     logdir = tmp_path / "slurm_logs"
     profile = _test_profile(tmp_path / "profile", logdir)
     targets = [str(tmp_path / "results/models/tiny/heldout.json")]
-    proc = run_snakemake(*targets, "--profile", str(profile), "--configfile", "configs/tiny.yaml", str(paths),
-                         env=env, timeout=1500)
+    proc = run_snakemake(*targets, "--profile", str(profile), "--configfile", "configs/tiny.yaml", str(paths), env=env, timeout=1500)
     assert proc.returncode == 0, proc.stderr[-4000:] + cluster.log_tail()
     # every job went through sbatch: each rule has its SLURM log, with a numeric job id as name
     for rule in STAGES:
         logs = list((logdir / f"rule_{rule}").rglob("*.log"))
         assert logs and all(p.stem.isdigit() for p in logs), (rule, sorted(logdir.rglob("*")))
     # ... and the outputs equal the local run's
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results/catalog/catalog.parquet"),
-                                  pd.read_parquet(local / "results/catalog/catalog.parquet"))
-    assert json.loads((tmp_path / "results/catalog/counts.json").read_text()) == \
-        json.loads((local / "results/catalog/counts.json").read_text())
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "results/catalog/catalog.parquet"), pd.read_parquet(local / "results/catalog/catalog.parquet")
+    )
+    assert json.loads((tmp_path / "results/catalog/counts.json").read_text()) == json.loads(
+        (local / "results/catalog/counts.json").read_text()
+    )
     from pipeline.tokens.store import open_token_store
 
     a, b = open_token_store(tmp_path / "results/tokens/stars.zarr"), open_token_store(local / "results/tokens/stars.zarr")
@@ -106,16 +116,30 @@ def test_dask_stage_on_slurm_worker_jobs_matches_local_threads(slurm, tiny_run):
     from pipeline.dask_cluster import dask_client
 
     cat = pd.read_parquet(local / "results/catalog/catalog.parquet").head(300)
-    args = (cat.parallax_corrected_mas.to_numpy(), cat.parallax_error_mas.to_numpy(), cat.l.to_numpy(), cat.b.to_numpy(),
-            str(local / "sky/dust"))
+    args = (
+        cat.parallax_corrected_mas.to_numpy(),
+        cat.parallax_error_mas.to_numpy(),
+        cat.l.to_numpy(),
+        cat.b.to_numpy(),
+        str(local / "sky/dust"),
+    )
     kw = {"n_samples": 100, "chunk_stars": 100, "seed": 3}
     expect = log_ebv_dask(*args, **kw)
     saved = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = env["SLURM_CONF"]  # sbatch, from dask-jobqueue, finds the test cluster
     try:
-        cfg = {"cluster": "slurm", "jobs": 1, "wait_s": 240,
-               "slurm": {"cores": 1, "memory": "1GB", "walltime": "00:10:00", "queue": "debug",
-                         "job_extra_directives": [f"--output={cluster.dir}/dask-%j.out"]}}
+        cfg = {
+            "cluster": "slurm",
+            "jobs": 1,
+            "wait_s": 240,
+            "slurm": {
+                "cores": 1,
+                "memory": "1GB",
+                "walltime": "00:10:00",
+                "queue": "debug",
+                "job_extra_directives": [f"--output={cluster.dir}/dask-%j.out"],
+            },
+        }
         with dask_client(cfg) as client:
             assert client is not None and len(client.scheduler_info()["workers"]) >= 1
             got = log_ebv_dask(*args, **kw, client=client)

@@ -1,5 +1,6 @@
 """SpectraFM (issue 8): the pixel store (mock and real aspcapStar files), the model with its
 wavelength encoding, chunked prediction, frozen fine-tunes, the FCNN and the attention read-out."""
+
 import math
 
 import numpy as np
@@ -42,8 +43,9 @@ def _fake_sky(tmp_path, n=400, seed=3):
     rng = np.random.default_rng(seed)
     ids = [f"2M{i:08d}+0000000" for i in range(n)]
     m_h = np.where(rng.random(n) < 0.33, rng.uniform(-2.3, -1.1, n), rng.uniform(-0.8, 0.4, n))
-    truth = pd.DataFrame({"apogee_id": ids, "teff": rng.uniform(3900, 6200, n), "logg": rng.uniform(1.0, 4.6, n), "m_h": m_h,
-                          "labels_good": True})
+    truth = pd.DataFrame(
+        {"apogee_id": ids, "teff": rng.uniform(3900, 6200, n), "logg": rng.uniform(1.0, 4.6, n), "m_h": m_h, "labels_good": True}
+    )
     truth.to_parquet(tmp_path / "truth.parquet")
     Table({"APOGEE_ID": ids, "SNR": rng.uniform(50, 300, n)}).write(tmp_path / "allStar.fits")
     return truth
@@ -53,8 +55,9 @@ def _fake_sky(tmp_path, n=400, seed=3):
 def mock_store(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sfm")
     truth = _fake_sky(tmp)
-    build_mock_store(tmp / "truth.parquet", tmp / "allStar.fits", tmp / "spectra.zarr", n_stars=300, metal_poor_fraction=0.25,
-                     split=(0.6, 0.2, 0.2))
+    build_mock_store(
+        tmp / "truth.parquet", tmp / "allStar.fits", tmp / "spectra.zarr", n_stars=300, metal_poor_fraction=0.25, split=(0.6, 0.2, 0.2)
+    )
     return tmp, truth
 
 
@@ -92,7 +95,9 @@ def test_real_store_reads_aspcapstar_files_and_allstar_labels(tmp_path):
         cols[c] = [4500.0 + j for j in range(4)] if c == "TEFF" else [0.1 * j for j in range(4)]
         cols[c + "_ERR"] = [0.01] * 4
     Table(cols).write(tmp_path / "allStar.fits")
-    build_real_store(sorted(tmp_path.glob("aspcapStar-*.fits")), tmp_path / "allStar.fits", tmp_path / "real.zarr", split=(1 / 3, 1 / 3, 1 / 3))
+    build_real_store(
+        sorted(tmp_path.glob("aspcapStar-*.fits")), tmp_path / "allStar.fits", tmp_path / "real.zarr", split=(1 / 3, 1 / 3, 1 / 3)
+    )
     s = SpectraStore(tmp_path / "real.zarr")
     assert s.root["observed"].shape == (3, 7514) and s.root.attrs["source"] == "aspcapStar"
     assert s.stars.apogee_id.tolist() == ids and s.stars.teff.tolist() == [4502.0, 4501.0, 4500.0]  # joined by APOGEE_ID
@@ -216,7 +221,7 @@ def test_prediction_averages_the_chunks(stages):
     flux = s.read("observed", np.arange(5), cols)
     lam = s.wavelength_aa[cols]
     whole = predict(stages / "pretrain", flux, lam)
-    parts = [predict(stages / "pretrain", flux[:, k:k + 64], lam[k:k + 64]) for k in (0, 64)]
+    parts = [predict(stages / "pretrain", flux[:, k : k + 64], lam[k : k + 64]) for k in (0, 64)]
     for label in LABELS:
         assert np.allclose(whole[label][0], (parts[0][label][0] + parts[1][label][0]) / 2, rtol=1e-5, atol=1e-4)
         assert np.allclose(whole[label][1] ** 2, (parts[0][label][1] ** 2 + parts[1][label][1] ** 2) / 2, rtol=1e-4)
@@ -236,7 +241,9 @@ def test_fcnn_reads_its_window_and_refuses_others(stages):
 def test_attention_read_out_is_a_distribution_over_pixels(stages):
     s = SpectraStore(stages / "spectra.zarr")
     cols = np.arange(7514)
-    summary, profile = attention(stages / "pretrain", s.read("synthetic", np.arange(6), cols), s.wavelength_aa, "fe_h", line_list(), top_k=3)
+    summary, profile = attention(
+        stages / "pretrain", s.read("synthetic", np.arange(6), cols), s.wavelength_aa, "fe_h", line_list(), top_k=3
+    )
     assert summary["element"] == "Fe" and 0 <= summary["top_fraction_near_lines"] <= 1
     assert 0 < summary["random_fraction_near_lines"] < 0.5
     assert profile.shape == (7514,) and np.nanmean(profile) == pytest.approx(1.0, rel=0.05)  # 1 = uniform on average
@@ -259,8 +266,9 @@ def test_a_resumed_stage_and_fcnn_end_with_the_same_weights(mock_store, tmp_path
     resumed, history = train_stage(store, tmp_path / "cut", stage, cfg)
     _same_weights(full, resumed)
     assert len(history) == 3 and (tmp_path / "cut/model.pt").exists()
-    fe = StageConfig(spectra="observed", window_centre_aa=16165.0, targets=("fe_h",), n_stars=100, fe_h_min=-1.0, epochs=4,
-                     batch_size=25, threads=1)
+    fe = StageConfig(
+        spectra="observed", window_centre_aa=16165.0, targets=("fe_h",), n_stars=100, fe_h_min=-1.0, epochs=4, batch_size=25, threads=1
+    )
     full, _ = train_fcnn(store, tmp_path / "fcnn_full", fe, FCNNConfig(hidden=(32, 32, 32)))
     train_fcnn(store, tmp_path / "fcnn_cut", fe, FCNNConfig(hidden=(32, 32, 32)), stop_after_epoch=1)
     resumed, _ = train_fcnn(store, tmp_path / "fcnn_cut", fe, FCNNConfig(hidden=(32, 32, 32)))

@@ -1,4 +1,5 @@
 """MLflow provenance helpers (src/pipeline/tracking.py), without a workflow."""
+
 import hashlib
 import json
 import os
@@ -21,11 +22,13 @@ def test_tracking_uri_precedence(monkeypatch, tmp_path):
 
 
 def test_numeric_metrics_keep_finite_numbers_with_their_path():
-    doc = {"targets": {"teff": {"scatter": 163.4, "calibrated": True, "note": "text", "nan": float("nan")}},
-           "ratios": [1.2, 1.15], "bad key (x+y)": 3}
+    doc = {
+        "targets": {"teff": {"scatter": 163.4, "calibrated": True, "note": "text", "nan": float("nan")}},
+        "ratios": [1.2, 1.15],
+        "bad key (x+y)": 3,
+    }
     m = tracking.numeric_metrics(doc)
-    assert m == {"targets.teff.scatter": 163.4, "targets.teff.calibrated": 1.0, "ratios.0": 1.2, "ratios.1": 1.15,
-                 "bad key _x_y_": 3.0}
+    assert m == {"targets.teff.scatter": 163.4, "targets.teff.calibrated": 1.0, "ratios.0": 1.2, "ratios.1": 1.15, "bad key _x_y_": 3.0}
 
 
 def test_manifest_lists_sizes_and_sha256(tmp_path):

@@ -1,4 +1,5 @@
 """The Snakemake workflow end to end on the tiny preset, and its lint."""
+
 import json
 import subprocess
 import sys
@@ -119,8 +120,24 @@ def test_tiny_workflow_trains_and_scores_the_star_search(tiny_run):
     assert all(0 <= v["rate"] <= 1 for v in rec.values()) and rec["top_1000"]["rate"] == 1.0
     assert rec["top_100"]["random"] == pytest.approx(min(1.0, 100 / m["n_database"]))
     assert [q["query"] for q in m["queries"]][0] == {"teff": 4700.0, "logg": 2.5}
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "search", "--model", str(tmp / "results/search"),
-                           "--query", "teff=4700", "logg=2.5", "--top", "5"], capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "search",
+            "--model",
+            str(tmp / "results/search"),
+            "--query",
+            "teff=4700",
+            "logg=2.5",
+            "--top",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert proc.returncode == 0 and "similarity" in proc.stdout, proc.stderr
 
 
@@ -133,14 +150,20 @@ def test_tiny_workflow_pretrains_and_fine_tunes_spectrafm(tiny_run):
     stars = pd.read_parquet(tmp / "results/spectrafm/spectra.zarr/stars.parquet")
     assert len(stars) == 300 and {"teff", "fe_h_err", "true_mg_fe", "split"} <= set(stars.columns)
     assert len(pd.read_csv(tmp / "results/spectrafm/lines.csv")) > 400
-    ck = {s: torch.load(tmp / f"results/spectrafm/{s}/model.pt", weights_only=False) for s in ("pretrain", "finetune_real", "finetune_fe", "fcnn")}
+    ck = {
+        s: torch.load(tmp / f"results/spectrafm/{s}/model.pt", weights_only=False)
+        for s in ("pretrain", "finetune_real", "finetune_fe", "fcnn")
+    }
     assert ck["pretrain"]["stage"]["spectra"] == "synthetic" and ck["finetune_real"]["stage"]["pixels_aa"][1] < 16050
     assert ck["finetune_fe"]["stage"]["n_train"] == ck["fcnn"]["stage"]["n_train"] == 100
     assert ck["finetune_fe"]["median"] == ck["pretrain"]["median"]  # fine-tunes keep the pre-training's label scale
     m = json.loads((tmp / "results/eval/spectrafm/metrics.json").read_text())
     assert m["reference"] == "truth" and m["fe_h_window"]["n_fe_h_poor"] > 0
-    assert {(r["model"], r["spectra"]) for r in m["table1"]["rows"]} == {("pretrain", "synthetic"), ("pretrain", "observed"),
-                                                                           ("finetune_real", "observed")}
+    assert {(r["model"], r["spectra"]) for r in m["table1"]["rows"]} == {
+        ("pretrain", "synthetic"),
+        ("pretrain", "observed"),
+        ("finetune_real", "observed"),
+    }
     for model in ("fcnn", "pretrain", "finetune_real", "finetune_fe"):
         assert m["fe_h_window"]["models"][model]["rmse_all"] > 0
     assert [a["label"] for a in m["attention"]] == ["teff", "logg", "fe_h", "o_fe", "mg_fe"]
@@ -158,8 +181,9 @@ def test_a_failed_stage_leaves_no_output(tiny_run, tmp_path):
 
     pd.read_parquet(tmp / "sky/gaia_source.parquet").drop(columns=["ruwe"]).to_parquet(bad)
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text(yaml.safe_dump({"paths": {"mock_sky": str(tmp / "sky"), "results": str(tmp_path / "results")},
-                                   "inputs": {"gaia_source": str(bad)}}))
+    cfg.write_text(
+        yaml.safe_dump({"paths": {"mock_sky": str(tmp / "sky"), "results": str(tmp_path / "results")}, "inputs": {"gaia_source": str(bad)}})
+    )
     proc = _run(f"{tmp_path}/results/catalog/catalog.parquet", "--cores", "1", "--configfile", "configs/tiny.yaml", str(cfg))
     assert proc.returncode != 0
     log = (tmp_path / "results/logs/catalog.log").read_text()
@@ -251,9 +275,18 @@ def test_html_report_shows_the_figures_in_headless_chromium(tiny_run, tmp_path):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = browser
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-              "--disable-background-networking", "--disable-component-update", "--window-size=1400,1000",
-              f"--user-data-dir={tmp_path / 'chromium'}"):
+    for a in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-sync",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+    ):
         opts.add_argument(a)
     web = webdriver.Chrome(service=Service(driver), options=opts)
 
@@ -329,8 +362,9 @@ def test_changing_an_evaluation_setting_reruns_only_that_evaluation(tiny_run, tm
 def test_changing_a_quality_cut_reruns_the_catalog_and_after_but_not_the_sky(tiny_run, tmp_path):
     _, args = tiny_run
     jobs = _dry_run_jobs(args, {"catalog": {"ruwe_max": 1.3}}, tmp_path)
-    assert {"catalog", "catalog_validation", "tokens", "train", "model_check", "baselines", "evaluate", "figure",
-            "summary"} <= set(jobs), jobs
+    assert {"catalog", "catalog_validation", "tokens", "train", "model_check", "baselines", "evaluate", "figure", "summary"} <= set(jobs), (
+        jobs
+    )
     assert not SKY_RULES & set(jobs), jobs
 
 
@@ -401,8 +435,34 @@ def test_mlflow_tracking_uri_overrides_the_default_store(tiny_run, tmp_path):
     tmp, args = tiny_run
     other = tmp_path / "other.db"
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{other}"}
-    proc = subprocess.run([SNAKEMAKE, *args, "--forcerun", "summary", "--until", "summary"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [SNAKEMAKE, *args, "--forcerun", "summary", "--until", "summary"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     _, runs = _mlflow(other)
     assert sorted(r.data.tags["rule"] for r in runs) == ["summary", "workflow"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "module, rerun, kept",
+    [
+        ("evaluate/figures/common.py", {"figure"}, {"evaluate", "train", "catalog", "summary", "evaluate_spectrafm"}),
+        (
+            "stats.py",
+            {"tokens", "train", "baselines", "evaluate", "figure", "summary", "spectrafm_train", "sky_realism"},
+            {"sky", "catalog", "mass_age_catalog"},
+        ),
+        ("catalog/combined19.py", {"sky", "catalog"}, set()),
+        ("io/atomic.py", {"sky", "catalog", "tokens", "train", "evaluate", "figure", "summary", "apogee_spectra"}, set()),
+    ],
+)
+def test_an_edit_reruns_exactly_the_rules_whose_scripts_reach_the_module(tiny_run, module, rerun, kept):
+    """Rerun decisions come from each script's import closure (pipeline.codedeps): an edit of a
+    module reschedules the rules that run it (and what consumes their outputs), never the others."""
+    _, args = tiny_run
+    jobs = set(_dry_run_jobs(args, edit=REPO / "src/pipeline" / module))
+    assert rerun <= jobs, (module, sorted(jobs))
+    assert not kept & jobs, (module, sorted(kept & jobs))
+    if module.startswith("evaluate/figures"):
+        assert jobs == {"figure", "all"}, jobs

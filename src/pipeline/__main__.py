@@ -6,6 +6,7 @@
     python -m pipeline import-lb23 model_torch/ results/models/published   # Leung & Bovy's format -> ours
     python -m pipeline export-lb23 results/models/small/ small_lb23/       # ours -> theirs
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,10 @@ def predict(args):
     keep = [c for c in table.columns if c in model.token_index or (c.endswith("_err") and c[:-4] in model.token_index)]
     ignored = [c for c in table.columns if c not in keep]
     if not keep:
-        raise ValueError(f"{args.input}: none of its columns {list(table.columns)[:10]} is a token of the model "
-                         f"(e.g. {list(model.token_index)[:5]}, with <token>_err beside them)")
+        raise ValueError(
+            f"{args.input}: none of its columns {list(table.columns)[:10]} is a token of the model "
+            f"(e.g. {list(model.token_index)[:5]}, with <token>_err beside them)"
+        )
     from .io.readers import numeric_columns
 
     numeric_columns(table, args.input, keep)
@@ -87,8 +90,13 @@ def import_lb23(args):
     from .model.lb23 import import_lb23 as run
 
     meta = run(args.src, args.out)
-    logging.info("wrote %s: the published-format model of %s (%d parameters, %d tokens)", args.out, args.src,
-                 meta["n_parameters"], len(meta["vocabulary"]))
+    logging.info(
+        "wrote %s: the published-format model of %s (%d parameters, %d tokens)",
+        args.out,
+        args.src,
+        meta["n_parameters"],
+        len(meta["vocabulary"]),
+    )
 
 
 def export_lb23(args):
@@ -113,8 +121,13 @@ def main(argv=None):
     p.set_defaults(func=predict)
     p = sub.add_parser("search", help="find the test-split stars whose XP spectra best match parameters and colours")
     p.add_argument("--model", default="results/search", help="search folder (search.pt, config.json, database.parquet)")
-    p.add_argument("--query", required=True, nargs="+", metavar="TOKEN=VALUE",
-                   help="any of the search's query tokens, e.g. teff=4700 logg=2.5, or jh=0.6")
+    p.add_argument(
+        "--query",
+        required=True,
+        nargs="+",
+        metavar="TOKEN=VALUE",
+        help="any of the search's query tokens, e.g. teff=4700 logg=2.5, or jh=0.6",
+    )
     p.add_argument("--top", type=int, default=100, help="how many stars to return")
     p.add_argument("--output", default=None, help="write the matches here (.csv or .parquet) instead of printing them")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cpu)")

@@ -5,6 +5,7 @@ that an edit of any module a rule's script reaches, directly or through other mo
 imports inside functions, which run when called), reruns that rule, and an edit elsewhere does
 not. Read from the sources with ``ast``; nothing is imported. Standard library only.
 """
+
 from __future__ import annotations
 
 import ast
@@ -12,6 +13,9 @@ from functools import cache
 from pathlib import Path
 
 PACKAGE = "pipeline"
+# Plumbing: how a job is tracked and logged, not what it computes. A script's imports of these do
+# not make them its code (an edit of the MLflow logging reruns nothing); science code never imports them.
+PLUMBING = ("pipeline.tracking", "pipeline.jobs", "pipeline.logs", "pipeline.model.mlflow_model")
 
 
 def _module_file(src: Path, module: str) -> Path | None:
@@ -60,6 +64,8 @@ def _closure(src: str, start: tuple[str, ...]) -> tuple[str, ...]:
     todo = list(start)
     while todo:
         module = todo.pop()
+        if module.startswith(PLUMBING):
+            continue
         parts = module.split(".")
         for i in range(1, len(parts) + 1):  # a module's packages run their __init__ first
             f = _module_file(root, ".".join(parts[:i]))
@@ -79,7 +85,7 @@ def code_of(script, src="src") -> list[str]:
             names |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
             names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-    start = tuple(sorted(n for n in names if n.split(".")[0] == PACKAGE))
+    start = tuple(sorted(n for n in names if n.split(".")[0] == PACKAGE and not n.startswith(PLUMBING)))
     return list(_closure(str(src), start))
 
 

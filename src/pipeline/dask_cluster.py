@@ -16,6 +16,7 @@ results do not depend on where they were computed, so changing it reruns nothing
 With ``slurm`` the rule's job starts a scheduler, submits ``jobs`` worker jobs with sbatch, and
 cancels them when the stage is done.
 """
+
 from __future__ import annotations
 
 import contextlib

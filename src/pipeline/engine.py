@@ -21,6 +21,7 @@ machine and torch build); with more CPU threads, or on CUDA, reductions inside m
 in a varying order and two uninterrupted runs already differ in the last bits, as a resumed run
 does (tested below 1e-3 after a few epochs).
 """
+
 from __future__ import annotations
 
 import csv
@@ -91,9 +92,17 @@ def autocast(device, dtype):
 
 
 def _state(model, opt, sched, scaler, epoch, history, signature):
-    return {"signature": signature, "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None, "epoch": epoch, "history": history,
-            "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    return {
+        "signature": signature,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "epoch": epoch,
+        "history": history,
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
 
 
 def _restore(state, model, opt, sched, scaler):
@@ -151,9 +160,23 @@ def _epoch(job, model, opt, sched, scaler, epoch, grad_clip, on_step, step_every
     return total, count, stars, lr_used
 
 
-def fit(out_dir, model, job: Job, schedule: Schedule, signature: str, *, param_groups=None, scaler=None, name: str = "epoch",
-        resume: bool = True, stop_after_epoch: int | None = None, on_epoch: Callable | None = None,
-        on_step: Callable | None = None, step_every: int = 10, log_every: int = 1):
+def fit(
+    out_dir,
+    model,
+    job: Job,
+    schedule: Schedule,
+    signature: str,
+    *,
+    param_groups=None,
+    scaler=None,
+    name: str = "epoch",
+    resume: bool = True,
+    stop_after_epoch: int | None = None,
+    on_epoch: Callable | None = None,
+    on_step: Callable | None = None,
+    step_every: int = 10,
+    log_every: int = 1,
+):
     """Train ``model`` (already on its device) on ``job``; writes ``history.csv``, ``last.pt`` and
     ``checkpoints/`` in ``out_dir`` and returns (model, history). ``param_groups``: lists of
     parameters, one per entry of ``schedule.lr`` (default: every parameter that requires a gradient).
@@ -188,15 +211,30 @@ def fit(out_dir, model, job: Job, schedule: Schedule, signature: str, *, param_g
         with torch.no_grad():
             val = job.validation_loss(model)
         model.train()
-        row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val, "lr": lr_used,
-               "seconds": round(dt, 3), "stars_per_s": round(stars / max(dt, 1e-9), 1)}
+        row = {
+            "epoch": epoch,
+            "train_loss": total / max(count, 1),
+            "val_loss": val,
+            "lr": lr_used,
+            "seconds": round(dt, 3),
+            "stars_per_s": round(stars / max(dt, 1e-9), 1),
+        }
         history.append(row)
         if on_epoch:
             on_epoch(row)
         eta = (time.perf_counter() - t_run) / (epoch + 1 - start) * (schedule.epochs - epoch - 1)
         if (epoch + 1) % log_every == 0 or epoch + 1 == schedule.epochs:
-                log.info("%s %4d/%d  train %.4f  val %.4f  lr %.2e  %8.0f stars/s  ETA %s", name, epoch + 1, schedule.epochs,
-                     row["train_loss"], val, lr_used, row["stars_per_s"], time.strftime("%H:%M:%S", time.gmtime(eta)))
+            log.info(
+                "%s %4d/%d  train %.4f  val %.4f  lr %.2e  %8.0f stars/s  ETA %s",
+                name,
+                epoch + 1,
+                schedule.epochs,
+                row["train_loss"],
+                val,
+                lr_used,
+                row["stars_per_s"],
+                time.strftime("%H:%M:%S", time.gmtime(eta)),
+            )
         write_history(out / "history.csv", history)
         final = epoch + 1 == schedule.epochs
         stopping = stop_after_epoch is not None and epoch >= stop_after_epoch

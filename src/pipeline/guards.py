@@ -3,6 +3,7 @@ and that the user's survey files are read-only to the workflow.
 
 Functions of plain dicts and paths, so that each guard is tested without Snakemake.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,10 +25,12 @@ INPUTS = {
 def _key(key: str) -> str:
     """The config key of an input: inputs.<key>, or a dotted key of its own (train.import_from)."""
     return key if "." in key else f"inputs.{key}"
+
+
 RETIRED = {  # keys of earlier versions -> what became of them
     ("paths", "sky"): "was renamed to paths.mock_sky (where the mock sky is written; your survey files go in inputs.*)",
     ("mass_age", "experts"): "was removed: the mass/age task compares with XGBoost on the model's two input sets "
-                             "(src/pipeline/evaluate/registry.py:MASS_AGE_SETS)",
+    "(src/pipeline/evaluate/registry.py:MASS_AGE_SETS)",
 }
 
 
@@ -97,8 +100,10 @@ def check_inputs_exist(inputs: dict[str, Path]) -> None:
         ok = {"file": path.is_file(), "folder": path.is_dir(), "file or folder": path.exists()}[want]
         if not ok:
             found = "is not a " + want if path.exists() else "does not exist"
-            raise ConfigError(f"{_key(key)}: {path} {found}. The workflow reads your files and never makes them: "
-                              "fix the path, or leave the key empty to use the mock sky (mock: true)")
+            raise ConfigError(
+                f"{_key(key)}: {path} {found}. The workflow reads your files and never makes them: "
+                "fix the path, or leave the key empty to use the mock sky (mock: true)"
+            )
 
 
 def _written_path(pattern: str, is_directory: bool) -> tuple[Path, bool]:
@@ -124,9 +129,11 @@ def check_no_writes_into(protected: dict[str, Path], written: list[tuple[str, Pa
             inside = path == folder or folder in path.parents
             above = open_below and path in folder.parents
             if inside or above:
-                raise ConfigError(f"rule {rule} would write {path}, {'inside' if inside else 'above'} {folder}, "
-                                  f"which holds {_key(key)}: the workflow never writes where your files are. "
-                                  "Choose paths.results (and paths.mock_sky) outside your data folders")
+                raise ConfigError(
+                    f"rule {rule} would write {path}, {'inside' if inside else 'above'} {folder}, "
+                    f"which holds {_key(key)}: the workflow never writes where your files are. "
+                    "Choose paths.results (and paths.mock_sky) outside your data folders"
+                )
 
 
 def check_inputs_read_only(config: dict, rules) -> None:

@@ -1,4 +1,5 @@
 """The one hash of a configuration used across the pipeline (token stores, checkpoints, MLflow tags)."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,6 +1,7 @@
 """The workflow's jobs as the tracking store sees them: the store's health, checked once at the
 start; runs of jobs that were killed (their process or SLURM job gone), marked KILLED; and each
 job's ``benchmark:`` file, logged to its run at the end of the invocation."""
+
 from __future__ import annotations
 
 import contextlib
@@ -25,8 +26,10 @@ def check_tracking_store(uri: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None
     store's folder must be writable."""
     from urllib.parse import urlparse
 
-    advice = ("Start the server, point MLFLOW_TRACKING_URI (or mlflow.tracking_uri) at a store you can reach, "
-              "or run without tracking: mlflow: {enabled: false} in your config, or --config mlflow='{enabled: false}'")
+    advice = (
+        "Start the server, point MLFLOW_TRACKING_URI (or mlflow.tracking_uri) at a store you can reach, "
+        "or run without tracking: mlflow: {enabled: false} in your config, or --config mlflow='{enabled: false}'"
+    )
     parsed = urlparse(uri)
     if parsed.scheme in ("http", "https"):
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
@@ -93,9 +96,17 @@ def read_benchmark(path) -> dict:
     if not rows:
         return {}
     row = rows[-1]
-    names = {"s": "benchmark_s", "max_rss": "benchmark_max_rss_mb", "max_vms": "benchmark_max_vms_mb", "max_uss": "benchmark_max_uss_mb",
-             "max_pss": "benchmark_max_pss_mb", "io_in": "benchmark_io_in_mb", "io_out": "benchmark_io_out_mb",
-             "mean_load": "benchmark_mean_load", "cpu_time": "benchmark_cpu_time_s"}
+    names = {
+        "s": "benchmark_s",
+        "max_rss": "benchmark_max_rss_mb",
+        "max_vms": "benchmark_max_vms_mb",
+        "max_uss": "benchmark_max_uss_mb",
+        "max_pss": "benchmark_max_pss_mb",
+        "io_in": "benchmark_io_in_mb",
+        "io_out": "benchmark_io_out_mb",
+        "mean_load": "benchmark_mean_load",
+        "cpu_time": "benchmark_cpu_time_s",
+    }
     out = {}
     for k, name in names.items():
         with contextlib.suppress(KeyError, TypeError, ValueError):
@@ -106,8 +117,9 @@ def read_benchmark(path) -> dict:
 def log_job_benchmarks(client, uri: str, parent_run_id: str) -> int:
     """Each job run of this invocation gets its benchmark file's figures (metrics) and the file."""
     parent = client.get_run(parent_run_id)
-    runs = _locked(uri, client.search_runs, [parent.info.experiment_id],
-                   filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=5000)
+    runs = _locked(
+        uri, client.search_runs, [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=5000
+    )
     n = 0
     for r in runs:
         logfile = r.data.tags.get("log_file")

@@ -1,4 +1,5 @@
 """Logging for rule scripts: to the rule's log file and to stderr, with timestamps."""
+
 from __future__ import annotations
 
 import logging

@@ -6,6 +6,7 @@ dataclass's value. Unknown keys are an error naming the key and where it was fou
 tuples where the default is a tuple; nested dataclasses are built the same way; dict-valued
 settings are merged over their defaults (a block that sets one column keeps the others).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,8 +25,11 @@ def from_dict(cls, d: dict | None, where: str | None = None, ignore=(), hint: st
     out = {}
     for name, value in d.items():
         f = fields[name]
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        default = (
+            f.default
+            if f.default is not dataclasses.MISSING
+            else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        )
         kind = hints.get(name)
         if dataclasses.is_dataclass(kind) and value is None:
             continue  # a nested block left empty: its defaults

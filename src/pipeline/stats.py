@@ -1,4 +1,5 @@
 """Robust statistics used across stages."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -24,6 +24,7 @@ when SQLite still reports a lock. Tracking failures when a job starts fail it (n
 has run yet); failures after the work is done are logged as warnings, so a finished result is
 never thrown away for want of a tracking server.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,10 +54,10 @@ ENV_COMMIT = "PIPELINE_GIT_COMMIT"
 DEFAULTS = {
     "enabled": True,
     "experiment": "stellar-fm",
-    "tracking_uri": "",         # empty: sqlite:///<results>/mlflow.db (MLFLOW_TRACKING_URI overrides both)
-    "artifact_root": "",        # empty: <results>/mlartifacts (for experiments this pipeline creates)
-    "max_file_mb": 20.0,        # larger outputs, and folders, are logged as a manifest
-    "checksums": True,          # SHA-256 of every file in a manifest
+    "tracking_uri": "",  # empty: sqlite:///<results>/mlflow.db (MLFLOW_TRACKING_URI overrides both)
+    "artifact_root": "",  # empty: <results>/mlartifacts (for experiments this pipeline creates)
+    "max_file_mb": 20.0,  # larger outputs, and folders, are logged as a manifest
+    "checksums": True,  # SHA-256 of every file in a manifest
     "register_model": True,
     "registered_model_name": "stellar-transformer",
 }
@@ -85,7 +86,7 @@ def artifact_root(config: dict) -> str:
 
 
 def _sqlite_path(uri: str) -> Path | None:
-    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
 
 @contextlib.contextmanager
@@ -124,8 +125,9 @@ def git_commit(repo: str | Path = ".") -> str:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=20)
         if head.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, timeout=20).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, timeout=20
+        ).stdout.strip()
         return head.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
@@ -170,10 +172,21 @@ def manifest(path: str | Path, checksums: bool = True) -> dict:
     """Files under ``path`` (or the file itself) with sizes and SHA-256."""
     path = Path(path)
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    entries = [{"path": str(p.relative_to(path)) if path.is_dir() else p.name, "bytes": p.stat().st_size,
-                **({"sha256": _file_sha256(p)} if checksums else {})} for p in files]
-    return {"path": str(path), "kind": "folder" if path.is_dir() else "file", "n_files": len(entries),
-            "bytes": int(sum(e["bytes"] for e in entries)), "files": entries}
+    entries = [
+        {
+            "path": str(p.relative_to(path)) if path.is_dir() else p.name,
+            "bytes": p.stat().st_size,
+            **({"sha256": _file_sha256(p)} if checksums else {}),
+        }
+        for p in files
+    ]
+    return {
+        "path": str(path),
+        "kind": "folder" if path.is_dir() else "file",
+        "n_files": len(entries),
+        "bytes": int(sum(e["bytes"] for e in entries)),
+        "files": entries,
+    }
 
 
 class _Null:
@@ -207,9 +220,15 @@ class RuleRun:
         wildcards = {k: v for k, v in sm.wildcards.items()}
         name = sm.rule + ("[" + ",".join(f"{k}={v}" for k, v in wildcards.items()) + "]" if wildcards else "")
         exp_id = ensure_experiment(self.client, self.uri, sm.config)
-        tags = {"rule": sm.rule, "job_id": job_id(), "git_commit": git_commit(self.repo), "log_file": str(Path(sm.log[0]).resolve()) if sm.log else "",
-                "config_hash": config_hash(sm.config), "threads": str(sm.threads),
-                **{f"wildcard.{k}": str(v) for k, v in wildcards.items()}}
+        tags = {
+            "rule": sm.rule,
+            "job_id": job_id(),
+            "git_commit": git_commit(self.repo),
+            "log_file": str(Path(sm.log[0]).resolve()) if sm.log else "",
+            "config_hash": config_hash(sm.config),
+            "threads": str(sm.threads),
+            **{f"wildcard.{k}": str(v) for k, v in wildcards.items()},
+        }
         if os.environ.get(ENV_PARENT):
             tags["mlflow.parentRunId"] = os.environ[ENV_PARENT]
         run = self._call(self.client.create_run, exp_id, run_name=name, tags=tags)
@@ -231,7 +250,7 @@ class RuleRun:
         now = int(time.time() * 1000)
         items = [Metric(k, v, now, step or 0) for k, v in numeric_metrics(metrics).items()][:MAX_METRICS]
         for i in range(0, len(items), 1000):
-            self._call(self.client.log_batch, self.run_id, metrics=items[i:i + 1000])
+            self._call(self.client.log_batch, self.run_id, metrics=items[i : i + 1000])
 
     def log_logs(self):
         for p in map(Path, self.sm.log):
@@ -279,10 +298,9 @@ class RuleRun:
 def _log_params(client, uri: str, run_id: str, params: dict):
     from mlflow.entities import Param
 
-    items = [Param(str(k)[:250], (v if isinstance(v, str) else json.dumps(v, default=str))[:MAX_PARAM_CHARS])
-             for k, v in params.items()]
+    items = [Param(str(k)[:250], (v if isinstance(v, str) else json.dumps(v, default=str))[:MAX_PARAM_CHARS]) for k, v in params.items()]
     for i in range(0, len(items), 100):
-        _locked(uri, client.log_batch, run_id, params=items[i:i + 100])
+        _locked(uri, client.log_batch, run_id, params=items[i : i + 100])
 
 
 def ensure_experiment(client, uri: str, config: dict) -> str:
@@ -339,9 +357,19 @@ def start_workflow_run(config: dict, targets=(), repo: str | Path = ".") -> str 
     commit = git_commit(repo)
     os.environ[ENV_COMMIT] = commit
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    run = _locked(uri, client.create_run, exp_id, run_name=f"workflow {stamp}",
-                  tags={"rule": "workflow", "git_commit": commit, "config_hash": config_hash(config), "job_id": job_id(),
-                        "targets": " ".join(map(str, targets))[:5000]})
+    run = _locked(
+        uri,
+        client.create_run,
+        exp_id,
+        run_name=f"workflow {stamp}",
+        tags={
+            "rule": "workflow",
+            "git_commit": commit,
+            "config_hash": config_hash(config),
+            "job_id": job_id(),
+            "targets": " ".join(map(str, targets))[:5000],
+        },
+    )
     _log_params(client, uri, run.info.run_id, flatten(config))
     os.environ[ENV_PARENT] = run.info.run_id
     log.info("MLflow parent run %s in %s", run.info.run_id, uri)
@@ -364,5 +392,4 @@ def end_workflow_run(config: dict, status: str = "FINISHED"):
         log_job_benchmarks(client, uri, run_id)
         _locked(uri, client.set_terminated, run_id, status)
     except Exception as exc:
-        log.warning("MLflow: could not close the workflow run %s as %s (%s); the workflow's outputs are unaffected",
-                    run_id, status, exc)
+        log.warning("MLflow: could not close the workflow run %s as %s (%s); the workflow's outputs are unaffected", run_id, status, exc)

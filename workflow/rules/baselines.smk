@@ -8,18 +8,18 @@ rule baselines:
     output:
         metrics=f"{RESULTS}/baselines/{{expert}}/metrics.json",
         predictions=f"{RESULTS}/baselines/{{expert}}/predictions.parquet",
-    params:
-        targets=lambda w: config["baselines"]["experts"][w.expert],
-        xgboost=config.get("baselines", {}).get("xgboost", {}),
     log:
         f"{RESULTS}/logs/baselines_{{expert}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/baselines_{{expert}}.tsv",
+        f"{RESULTS}/benchmarks/baselines_{{expert}}.tsv"
+    conda:
+        "../envs/model.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../envs/model.yaml"
+    params:
+        targets=lambda w: config["baselines"]["experts"][w.expert],
+        xgboost=config.get("baselines", {}).get("xgboost", {}),
     script:
         "../scripts/baselines.py"

@@ -11,19 +11,19 @@ rule catalog:
     output:
         catalog=f"{RESULTS}/catalog/catalog.parquet",
         counts=f"{RESULTS}/catalog/counts.json",
-    params:
-        catalog=config.get("catalog", {}),
-        dust_dir=lambda w, input: str(Path(input.dust).parent.parent),
     log:
         f"{RESULTS}/logs/catalog.log",
     benchmark:
-        f"{RESULTS}/benchmarks/catalog.tsv",
+        f"{RESULTS}/benchmarks/catalog.tsv"
+    conda:
+        "../envs/catalog.yaml"
     threads: 4
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../envs/catalog.yaml"
+    params:
+        catalog=config.get("catalog", {}),
+        dust_dir=lambda w, input: str(Path(input.dust).parent.parent),
     script:
         "../scripts/catalog.py"
 
@@ -42,17 +42,17 @@ if MOCK:
                 caption="../report/validation.rst",
                 category="Catalog",
             ),
-        params:
-            validation=config.get("validation", {}),
         log:
             f"{RESULTS}/logs/catalog_validation.log",
         benchmark:
-            f"{RESULTS}/benchmarks/catalog_validation.tsv",
+            f"{RESULTS}/benchmarks/catalog_validation.tsv"
+        conda:
+            "../envs/catalog.yaml"
         threads: 1
         resources:
             mem_mb=4000,
             runtime=10,
-        conda:
-            "../envs/catalog.yaml"
+        params:
+            validation=config.get("validation", {}),
         script:
             "../scripts/catalog_validation.py"

@@ -43,7 +43,9 @@ def upstream(*keys):
 
 # SpectraFM (Koblischke & Bovy 2024): on the mock when sky.apogee_spectra.enabled, on real data
 # when inputs.aspcapstar names a folder of aspcapStar files.
-SPECTRAFM = bool(config["sky"].get("apogee_spectra", {}).get("enabled", False)) if MOCK else bool((config.get("inputs") or {}).get("aspcapstar"))
+SPECTRAFM = (
+    bool(config["sky"].get("apogee_spectra", {}).get("enabled", False)) if MOCK else bool((config.get("inputs") or {}).get("aspcapstar"))
+)
 SPECTRAFM_CFG = config.get("spectrafm", {})
 SPECTRAFM_STAGES = SPECTRAFM_CFG.get("stages", {})
 
@@ -66,6 +68,8 @@ TRAINED_MODEL_NAMES = f"(?!{re.escape(BASE_MODEL)}$)[^/]+" if IMPORT_FROM else "
 def published_model_files():
     """The files of train.import_from, a model folder in Leung & Bovy's format."""
     return [str(Path(IMPORT_FROM) / name) for name in ("config.json", "weights.pt")]
+
+
 MASS_AGE_MODEL = config.get("mass_age", {}).get("train", {}).get("name", "mass_age")
 
 

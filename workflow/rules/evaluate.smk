@@ -12,20 +12,20 @@ rule evaluate:
     output:
         metrics=f"{RESULTS}/eval/{{task}}/metrics.json",
         predictions=f"{RESULTS}/eval/{{task}}/predictions.parquet",
-    params:
-        settings=evaluate_settings,
-    wildcard_constraints:
-        task="|".join(MODEL_TASKS),
     log:
         f"{RESULTS}/logs/evaluate_{{task}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_{{task}}.tsv",
+        f"{RESULTS}/benchmarks/evaluate_{{task}}.tsv"
+    wildcard_constraints:
+        task="|".join(MODEL_TASKS),
+    conda:
+        "../envs/model.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=30,
-    conda:
-        "../envs/model.yaml"
+    params:
+        settings=evaluate_settings,
     script:
         "../scripts/evaluate.py"
 
@@ -42,22 +42,22 @@ rule figure:
             category="Evaluation",
             subcategory="{task}",
         ),
-    params:
-        caption=lambda w: CAPTIONS[w.task][w.figure],
-        dpi=config["evaluate"].get("dpi", 110),
-    wildcard_constraints:
-        task="|".join(FIGURES),
-        figure="[a-z0-9_]+",
     log:
         f"{RESULTS}/logs/figure_{{task}}_{{figure}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/figure_{{task}}_{{figure}}.tsv",
+        f"{RESULTS}/benchmarks/figure_{{task}}_{{figure}}.tsv"
+    wildcard_constraints:
+        task="|".join(FIGURES),
+        figure="[a-z0-9_]+",
+    conda:
+        "../envs/model.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../envs/model.yaml"
+    params:
+        caption=lambda w: CAPTIONS[w.task][w.figure],
+        dpi=config["evaluate"].get("dpi", 110),
     script:
         "../scripts/figure.py"
 
@@ -71,12 +71,12 @@ rule summary:
     log:
         f"{RESULTS}/logs/summary.log",
     benchmark:
-        f"{RESULTS}/benchmarks/summary.tsv",
+        f"{RESULTS}/benchmarks/summary.tsv"
+    conda:
+        "../envs/model.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=5,
-    conda:
-        "../envs/model.yaml"
     script:
         "../scripts/summary.py"

@@ -13,18 +13,18 @@ rule mass_age_catalog:
     output:
         catalog=f"{RESULTS}/mass_age/catalog.parquet",
         counts=f"{RESULTS}/mass_age/counts.json",
-    params:
-        mass_age=MASS_AGE_JOIN,
     log:
         f"{RESULTS}/logs/mass_age_catalog.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mass_age_catalog.tsv",
+        f"{RESULTS}/benchmarks/mass_age_catalog.tsv"
+    conda:
+        "../envs/catalog.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=10,
-    conda:
-        "../envs/catalog.yaml"
+    params:
+        mass_age=MASS_AGE_JOIN,
     script:
         "../scripts/mass_age_catalog.py"
 
@@ -35,13 +35,13 @@ use rule tokens as mass_age_tokens with:
         code=code_of("tokens"),
     output:
         directory(f"{RESULTS}/mass_age/tokens.zarr"),
-    params:
-        tokens={**config.get("tokens", {}), "extra": [*config.get("tokens", {}).get("extra", []), "mass", "age"]},
-        upstream={**upstream("sky", "inputs", "catalog", "tokens"), "mass_age": MASS_AGE_JOIN},
     log:
         f"{RESULTS}/logs/mass_age_tokens.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mass_age_tokens.tsv",
+        f"{RESULTS}/benchmarks/mass_age_tokens.tsv"
+    params:
+        tokens={**config.get("tokens", {}), "extra": [*config.get("tokens", {}).get("extra", []), "mass", "age"]},
+        upstream={**upstream("sky", "inputs", "catalog", "tokens"), "mass_age": MASS_AGE_JOIN},
 
 
 use rule baselines as mass_age_baselines with:
@@ -51,10 +51,10 @@ use rule baselines as mass_age_baselines with:
     output:
         metrics=f"{RESULTS}/mass_age/baselines/{{expert}}/metrics.json",
         predictions=f"{RESULTS}/mass_age/baselines/{{expert}}/predictions.parquet",
-    params:
-        targets=["mass", "age"],
-        xgboost=config.get("baselines", {}).get("xgboost", {}),
     log:
         f"{RESULTS}/logs/mass_age_baselines_{{expert}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mass_age_baselines_{{expert}}.tsv",
+        f"{RESULTS}/benchmarks/mass_age_baselines_{{expert}}.tsv"
+    params:
+        targets=["mass", "age"],
+        xgboost=config.get("baselines", {}).get("xgboost", {}),

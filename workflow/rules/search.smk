@@ -13,18 +13,18 @@ rule search_train:
         config=f"{RESULTS}/search/config.json",
         history=f"{RESULTS}/search/history.csv",
         database=f"{RESULTS}/search/database.parquet",
-    params:
-        search={k: v for k, v in config.get("search", {}).items() if k != "queries"},
     log:
         f"{RESULTS}/logs/search_train.log",
     benchmark:
-        f"{RESULTS}/benchmarks/search_train.tsv",
+        f"{RESULTS}/benchmarks/search_train.tsv"
+    conda:
+        "../envs/model.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=120,
         gpu=config["train"].get("gpus", 0),
-    conda:
-        "../envs/model.yaml"
+    params:
+        search={k: v for k, v in config.get("search", {}).items() if k != "queries"},
     script:
         "../scripts/search_train.py"

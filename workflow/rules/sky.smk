@@ -12,18 +12,18 @@ rule sky:
         distmass=f"{SKY}/distmass.fits",
         truth=f"{SKY}/truth.parquet",
         manifest=f"{SKY}/manifest.json",
-    params:
-        sky=SKY_CORE,
     log:
         f"{RESULTS}/logs/sky.log",
     benchmark:
-        f"{RESULTS}/benchmarks/sky.tsv",
+        f"{RESULTS}/benchmarks/sky.tsv"
+    conda:
+        "../envs/sky.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=30,
-    conda:
-        "../envs/sky.yaml"
+    params:
+        sky=SKY_CORE,
     script:
         "../scripts/sky.py"
 
@@ -41,18 +41,18 @@ rule sky_realism:
             caption="../report/realism.rst",
             category="Mock sky",
         ),
-    params:
-        realism=config.get("realism", {}),
     log:
         f"{RESULTS}/logs/sky_realism.log",
     benchmark:
-        f"{RESULTS}/benchmarks/sky_realism.tsv",
+        f"{RESULTS}/benchmarks/sky_realism.tsv"
+    conda:
+        "../envs/sky.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=10,
-    conda:
-        "../envs/sky.yaml"
+    params:
+        realism=config.get("realism", {}),
     script:
         "../scripts/sky_realism.py"
 
@@ -70,17 +70,17 @@ rule sky_difficulty:
             caption="../report/difficulty.rst",
             category="Mock sky",
         ),
-    params:
-        difficulty=config.get("difficulty", {}),
     log:
         f"{RESULTS}/logs/sky_difficulty.log",
     benchmark:
-        f"{RESULTS}/benchmarks/sky_difficulty.tsv",
+        f"{RESULTS}/benchmarks/sky_difficulty.tsv"
+    conda:
+        "../envs/sky.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        "../envs/sky.yaml"
+    params:
+        difficulty=config.get("difficulty", {}),
     script:
         "../scripts/sky_difficulty.py"

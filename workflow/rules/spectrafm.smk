@@ -13,19 +13,19 @@ rule apogee_spectra:
     output:
         store=directory(f"{RESULTS}/spectrafm/spectra.zarr"),
         lines=f"{RESULTS}/spectrafm/lines.csv",
-    params:
-        mock=config["sky"].get("apogee_spectra", {}) if MOCK else None,
-        split=SPECTRAFM_CFG.get("split", {}),
     log:
         f"{RESULTS}/logs/apogee_spectra.log",
     benchmark:
-        f"{RESULTS}/benchmarks/apogee_spectra.tsv",
+        f"{RESULTS}/benchmarks/apogee_spectra.tsv"
+    conda:
+        "../envs/catalog.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=30,
-    conda:
-        "../envs/catalog.yaml"
+    params:
+        mock=config["sky"].get("apogee_spectra", {}) if MOCK else None,
+        split=SPECTRAFM_CFG.get("split", {}),
     script:
         f"../scripts/{APOGEE_SPECTRA_SCRIPT}.py"
 
@@ -38,23 +38,23 @@ rule spectrafm_train:
     output:
         model=f"{RESULTS}/spectrafm/{{stage}}/model.pt",
         history=f"{RESULTS}/spectrafm/{{stage}}/history.csv",
-    params:
-        stage=lambda w: SPECTRAFM_STAGES[w.stage],
-        model={k: SPECTRAFM_CFG.get(k) for k in ("preset", "model")},
-        device=SPECTRAFM_CFG.get("device", "auto"),
-    wildcard_constraints:
-        stage="|".join(SPECTRAFM_STAGES),
     log:
         f"{RESULTS}/logs/spectrafm_train_{{stage}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/spectrafm_train_{{stage}}.tsv",
+        f"{RESULTS}/benchmarks/spectrafm_train_{{stage}}.tsv"
+    wildcard_constraints:
+        stage="|".join(SPECTRAFM_STAGES),
+    conda:
+        "../envs/model.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=120,
         gpu=SPECTRAFM_CFG.get("gpus", 0),
-    conda:
-        "../envs/model.yaml"
+    params:
+        stage=lambda w: SPECTRAFM_STAGES[w.stage],
+        model={k: SPECTRAFM_CFG.get(k) for k in ("preset", "model")},
+        device=SPECTRAFM_CFG.get("device", "auto"),
     script:
         "../scripts/spectrafm_train.py"
 
@@ -66,20 +66,23 @@ rule spectrafm_fcnn:
     output:
         model=f"{RESULTS}/spectrafm/fcnn/model.pt",
         history=f"{RESULTS}/spectrafm/fcnn/history.csv",
-    params:
-        stage={**SPECTRAFM_STAGES.get("finetune_fe", {}), **{k: v for k, v in SPECTRAFM_CFG.get("fcnn", {}).items() if k not in ("hidden", "dropout")}},
-        fcnn={k: v for k, v in SPECTRAFM_CFG.get("fcnn", {}).items() if k in ("hidden", "dropout")},
-        device=SPECTRAFM_CFG.get("device", "auto"),
     log:
         f"{RESULTS}/logs/spectrafm_fcnn.log",
     benchmark:
-        f"{RESULTS}/benchmarks/spectrafm_fcnn.tsv",
+        f"{RESULTS}/benchmarks/spectrafm_fcnn.tsv"
+    conda:
+        "../envs/model.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../envs/model.yaml"
+    params:
+        stage={
+            **SPECTRAFM_STAGES.get("finetune_fe", {}),
+            **{k: v for k, v in SPECTRAFM_CFG.get("fcnn", {}).items() if k not in ("hidden", "dropout")},
+        },
+        fcnn={k: v for k, v in SPECTRAFM_CFG.get("fcnn", {}).items() if k in ("hidden", "dropout")},
+        device=SPECTRAFM_CFG.get("device", "auto"),
     script:
         "../scripts/spectrafm_train.py"
 
@@ -93,17 +96,17 @@ rule evaluate_spectrafm:
     output:
         metrics=f"{RESULTS}/eval/spectrafm/metrics.json",
         predictions=f"{RESULTS}/eval/spectrafm/predictions.parquet",
-    params:
-        settings=config["evaluate"].get("spectrafm", {}),
     log:
         f"{RESULTS}/logs/evaluate_spectrafm.log",
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate_spectrafm.tsv",
+        f"{RESULTS}/benchmarks/evaluate_spectrafm.tsv"
+    conda:
+        "../envs/model.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=30,
-    conda:
-        "../envs/model.yaml"
+    params:
+        settings=config["evaluate"].get("spectrafm", {}),
     script:
         "../scripts/spectrafm_evaluate.py"

@@ -7,18 +7,18 @@ rule tokens:
         code=code_of("tokens"),
     output:
         directory(f"{RESULTS}/tokens/stars.zarr"),
-    params:
-        tokens=config.get("tokens", {}),
-        upstream=upstream("sky", "inputs", "catalog", "tokens"),
     log:
         f"{RESULTS}/logs/tokens.log",
     benchmark:
-        f"{RESULTS}/benchmarks/tokens.tsv",
+        f"{RESULTS}/benchmarks/tokens.tsv"
+    conda:
+        "../envs/catalog.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=20,
-    conda:
-        "../envs/catalog.yaml"
+    params:
+        tokens=config.get("tokens", {}),
+        upstream=upstream("sky", "inputs", "catalog", "tokens"),
     script:
         "../scripts/tokens.py"

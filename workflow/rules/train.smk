@@ -2,9 +2,6 @@
 
 
 rule train:
-    # with train.import_from the base model is imported (rule import_model), not trained
-    wildcard_constraints:
-        name=TRAINED_MODEL_NAMES,
     input:
         tokens=lambda w: token_store(w.name),
         init=lambda w: init_model(w.name),
@@ -13,22 +10,25 @@ rule train:
         model=f"{RESULTS}/models/{{name}}/model.pt",
         config=f"{RESULTS}/models/{{name}}/config.json",
         history=f"{RESULTS}/models/{{name}}/history.csv",
-    params:
-        train=lambda w: train_settings(w.name),
     log:
         f"{RESULTS}/logs/train_{{name}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/train_{{name}}.tsv",
+        f"{RESULTS}/benchmarks/train_{{name}}.tsv"
+    # with train.import_from the base model is imported (rule import_model), not trained
+    wildcard_constraints:
+        name=TRAINED_MODEL_NAMES,
     # the model is the critical path (evaluation, search, mass/age wait on it): on a few cores it
     # runs before the XGBoost baselines rather than after them
     priority: 50
+    conda:
+        "../envs/model.yaml"
     threads: 2
     resources:
         mem_mb=16000,
         runtime=720,
         gpu=lambda w: train_settings(w.name).get("gpus", 0),
-    conda:
-        "../envs/model.yaml"
+    params:
+        train=lambda w: train_settings(w.name),
     script:
         "../scripts/train.py"
 
@@ -44,18 +44,18 @@ if IMPORT_FROM:
         output:
             model=f"{RESULTS}/models/{BASE_MODEL}/model.pt",
             config=f"{RESULTS}/models/{BASE_MODEL}/config.json",
-        params:
-            source=IMPORT_FROM,
         log:
             f"{RESULTS}/logs/import_model_{BASE_MODEL}.log",
         benchmark:
-            f"{RESULTS}/benchmarks/import_model_{BASE_MODEL}.tsv",
+            f"{RESULTS}/benchmarks/import_model_{BASE_MODEL}.tsv"
+        conda:
+            "../envs/model.yaml"
         threads: 1
         resources:
             mem_mb=4000,
             runtime=10,
-        conda:
-            "../envs/model.yaml"
+        params:
+            source=IMPORT_FROM,
         script:
             "../scripts/import_model.py"
 
@@ -76,12 +76,12 @@ rule model_check:
     log:
         f"{RESULTS}/logs/model_check_{{name}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/model_check_{{name}}.tsv",
+        f"{RESULTS}/benchmarks/model_check_{{name}}.tsv"
+    conda:
+        "../envs/model.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=30,
-    conda:
-        "../envs/model.yaml"
     script:
         "../scripts/model_check.py"

@@ -1,4 +1,5 @@
 """Rule catalog_validation: the catalog against the mock sky's truth."""
+
 import pandas as pd
 
 from pipeline.catalog.validate import TRUTH_COLUMNS, validate_catalog
@@ -9,10 +10,19 @@ sm = snakemake  # noqa: F821
 with rule_run(sm) as run:
     log = run.log
     p = sm.params.validation
-    report = validate_catalog(pd.read_parquet(sm.input.catalog), pd.read_parquet(sm.input.truth, columns=list(TRUTH_COLUMNS)),
-                              g_max=p.get("zero_point_g_max", 17.0), zp_bar_uas=p.get("zero_point_bar_uas", 3.0))
+    report = validate_catalog(
+        pd.read_parquet(sm.input.catalog),
+        pd.read_parquet(sm.input.truth, columns=list(TRUTH_COLUMNS)),
+        g_max=p.get("zero_point_g_max", 17.0),
+        zp_bar_uas=p.get("zero_point_bar_uas", 3.0),
+    )
     write_json(report, sm.output[0])
     zp = report["parallax_zero_point"]
-    log.info("zero point: median(corrected - true) = %.2f uas (uncorrected %.2f) over %d stars: %s",
-             zp["median_corrected_minus_true_uas"], zp["median_uncorrected_minus_true_uas"], zp["n_stars"], "ok" if zp["pass"] else "FAILS BAR")
+    log.info(
+        "zero point: median(corrected - true) = %.2f uas (uncorrected %.2f) over %d stars: %s",
+        zp["median_corrected_minus_true_uas"],
+        zp["median_uncorrected_minus_true_uas"],
+        zp["n_stars"],
+        "ok" if zp["pass"] else "FAILS BAR",
+    )
     log.info("logebv: robust scatter against truth %.4f", report["logebv"]["robust_scatter_vs_true"])

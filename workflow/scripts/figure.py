@@ -1,4 +1,5 @@
 """Rule figure: one PNG drawn from a task's cached predictions and metrics."""
+
 from pipeline.evaluate.figures import draw
 from pipeline.tracking import rule_run
 

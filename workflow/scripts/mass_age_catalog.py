@@ -13,8 +13,10 @@ with rule_run(sm) as run:
     vac = read_mass_age_table(sm.input.vac, cfg.columns)
     table, counts = join_mass_age(pd.read_parquet(sm.input.catalog), vac, cfg.cuts)
     if counts["with mass and age tokens"] == 0:
-        raise ValueError(f"{sm.input.vac}: no catalog star kept a mass and an age ({counts}); check mass_age.columns "
-                         "(APOGEE_ID must match the allStar's) and mass_age.cuts")
+        raise ValueError(
+            f"{sm.input.vac}: no catalog star kept a mass and an age ({counts}); check mass_age.columns "
+            "(APOGEE_ID must match the allStar's) and mass_age.cuts"
+        )
     write_parquet(table, sm.output.catalog)
     write_json(counts, sm.output.counts)
     log.info("mass/age: %d of %d catalog stars have both tokens", counts["with mass and age tokens"], len(table))

@@ -1,4 +1,5 @@
 """Rule model_check: the trained model on held-out stars (parameters from XP and colours)."""
+
 from pathlib import Path
 
 from pipeline.io.atomic import write_json
@@ -12,5 +13,10 @@ with rule_run(sm) as run:
     report = heldout_check(Path(sm.input.model).parent, sm.input.tokens, sm.input.catalog, truth)
     write_json(report, sm.output[0])
     for t, row in report["targets"].items():
-        log.info("%-5s scatter vs labels %.4g, vs truth %s, z robust std %.2f", t, row["robust_scatter_vs_labels"],
-                 f"{row.get('robust_scatter_vs_truth', float('nan')):.4g}", row["z_robust_std"])
+        log.info(
+            "%-5s scatter vs labels %.4g, vs truth %s, z robust std %.2f",
+            t,
+            row["robust_scatter_vs_labels"],
+            f"{row.get('robust_scatter_vs_truth', float('nan')):.4g}",
+            row["z_robust_std"],
+        )

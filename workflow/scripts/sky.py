@@ -1,4 +1,5 @@
 """Rule sky: build the mock sky into the folder of its outputs."""
+
 from pathlib import Path
 
 from pipeline.sky.build import SkyConfig, build_sky

@@ -1,4 +1,5 @@
 """Rule sky_difficulty: an XGBoost expert on the mock, against the paper's expert."""
+
 from pathlib import Path
 
 from pipeline.io.atomic import write_json
@@ -13,5 +14,11 @@ with rule_run(sm) as run:
     report = difficulty_report(Path(snakemake.input.allstar).parent, n_jobs=snakemake.threads, **p, **xgb)  # noqa: F821
     write_json(report, snakemake.output[0])  # noqa: F821
     for name, row in report["targets"].items():
-        log.info("%-5s robust scatter %.4g (paper expert %.4g, ratio %.2f) %s", name, row["robust_scatter_vs_labels"],
-                 row["paper_expert"], row["ratio_to_paper"], "ok" if row["pass"] else "OUTSIDE BAR")
+        log.info(
+            "%-5s robust scatter %.4g (paper expert %.4g, ratio %.2f) %s",
+            name,
+            row["robust_scatter_vs_labels"],
+            row["paper_expert"],
+            row["ratio_to_paper"],
+            "ok" if row["pass"] else "OUTSIDE BAR",
+        )

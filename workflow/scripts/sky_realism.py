@@ -1,4 +1,5 @@
 """Rule sky_realism: mock medians and MAD-std beside the real training set's."""
+
 from pathlib import Path
 
 from pipeline.io.atomic import write_json
@@ -11,5 +12,12 @@ with rule_run(sm) as run:
     report = realism_report(Path(snakemake.input.allstar).parent, **snakemake.params.realism)  # noqa: F821
     write_json(report, snakemake.output[0])  # noqa: F821
     for name, row in report["quantities"].items():
-        log.info("%-10s mock %.4g / %.4g  real %.4g / %.4g  %s", name, row["mock_median"], row["mock_mad_std"],
-                 row["real_median"], row["real_mad_std"], "ok" if row["pass"] else "OUTSIDE BAR")
+        log.info(
+            "%-10s mock %.4g / %.4g  real %.4g / %.4g  %s",
+            name,
+            row["mock_median"],
+            row["mock_mad_std"],
+            row["real_median"],
+            row["real_mad_std"],
+            "ok" if row["pass"] else "OUTSIDE BAR",
+        )

@@ -1,4 +1,5 @@
 """Rule evaluate_spectrafm: Table 1, the [Fe/H] transfer test and the attention read-out -> metrics.json + predictions.parquet."""
+
 import time
 from pathlib import Path
 
@@ -15,7 +16,12 @@ with rule_run(sm) as run:
     t0 = time.perf_counter()
     models = {Path(p).parent.name: Path(p).parent for p in sm.input.models}
     metrics, tables = spectrafm(sm.input.store, models, dict(sm.params.settings), pd.read_csv(sm.input.lines))
-    metrics = {"task": "spectrafm", "issue_letter": "8", "paper_figures": "Koblischke & Bovy 2024, Table 1, Figs. 4-5",
-               "seconds": round(time.perf_counter() - t0, 2), **metrics}
+    metrics = {
+        "task": "spectrafm",
+        "issue_letter": "8",
+        "paper_figures": "Koblischke & Bovy 2024, Table 1, Figs. 4-5",
+        "seconds": round(time.perf_counter() - t0, 2),
+        **metrics,
+    }
     write_tables(sm.output.predictions, tables)
     write_json(metrics, sm.output.metrics)

@@ -1,4 +1,5 @@
 """Rules spectrafm_train (one stage of SpectraFM) and spectrafm_fcnn (the network from scratch)."""
+
 from pathlib import Path
 
 from pipeline.spectrafm.model import FCNNConfig, preset

@@ -1,4 +1,5 @@
 """Rule summary: every task's headline metrics -> results/eval/summary.csv."""
+
 from pipeline.evaluate.summary import write_summary
 from pipeline.tracking import rule_run
 

@@ -1,4 +1,5 @@
 """Rule train: token store -> results/models/<name>/ (from scratch, or from another model's weights)."""
+
 from pathlib import Path
 
 from pipeline.model.mlflow_model import log_pyfunc
@@ -17,7 +18,14 @@ with rule_run(sm) as run:
         p.pop(k, None)
     cfg = TrainConfig.from_dict({**p, "threads": p.get("threads") or sm.threads})
     out = Path(sm.output.model).parent
-    train(sm.input.tokens, out, model_cfg, cfg, resume=True, init_from=init,
-          on_epoch=lambda row: run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]),
-          on_step=lambda step, loss, lr: run.log_metrics({"step_train_loss": loss, "step_lr": lr}, step=step))
+    train(
+        sm.input.tokens,
+        out,
+        model_cfg,
+        cfg,
+        resume=True,
+        init_from=init,
+        on_epoch=lambda row: run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"]),
+        on_step=lambda step, loss, lr: run.log_metrics({"step_train_loss": loss, "step_lr": lr}, step=step),
+    )
     run.log_model(out, log_pyfunc)

@@ -12,6 +12,7 @@ Input sets are named after the tasks of Leung & Bovy that compare the Transforme
 that predict rp0 from parameters (``params``, ``params_2mass``, ``params_2mass_bprp``), and
 ``xp29_colours_params`` for the mass and age of giants (Zhang et al. 2026).
 """
+
 from __future__ import annotations
 
 import json
@@ -90,25 +91,59 @@ def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1)
     usable_te = present(test) & test[target].notna()
     if usable_tr.sum() < 10:
         need = "every input" if complete else "any input"
-        raise ValueError(f"expert {inputs}->{target}: only {int(usable_tr.sum())} train stars have {need} and a label; "
-                         f"set baselines.xgboost.complete_inputs: false or choose other inputs")
+        raise ValueError(
+            f"expert {inputs}->{target}: only {int(usable_tr.sum())} train stars have {need} and a label; "
+            f"set baselines.xgboost.complete_inputs: false or choose other inputs"
+        )
     t0 = time.perf_counter()
-    model = xgb.XGBRegressor(n_estimators=cfg.n_estimators, max_depth=cfg.max_depth, learning_rate=cfg.learning_rate,
-                             subsample=cfg.subsample, tree_method="hist", device=_device(cfg.device), n_jobs=n_jobs,
-                             random_state=cfg.seed)
+    model = xgb.XGBRegressor(
+        n_estimators=cfg.n_estimators,
+        max_depth=cfg.max_depth,
+        learning_rate=cfg.learning_rate,
+        subsample=cfg.subsample,
+        tree_method="hist",
+        device=_device(cfg.device),
+        n_jobs=n_jobs,
+        random_state=cfg.seed,
+    )
     model.fit(train.loc[usable_tr, list(feats)].to_numpy(np.float32), train.loc[usable_tr, target].to_numpy(np.float32))
     te = test[usable_te]
     pred = model.predict(te[list(feats)].to_numpy(np.float32))
     resid = pred - te[target].to_numpy()
     bias, scatter = median_mad_std(resid)
     p16, p50, p84 = np.percentile(resid, [16, 50, 84]) if resid.size else (np.nan,) * 3
-    metrics = {"inputs": inputs if isinstance(inputs, str) else list(inputs), "target": target, "n_train": int(usable_tr.sum()),
-               "n_test": int(usable_te.sum()), "complete_inputs": complete, "bias": bias, "robust_scatter": scatter, "p16": float(p16), "p50": float(p50),
-               "p84": float(p84), "seconds": round(time.perf_counter() - t0, 2), "device": _device(cfg.device)}
-    preds = pd.DataFrame({"row": te.row.to_numpy(), "source_id": te.source_id.to_numpy(), target: pred,
-                          f"{target}_label": te[target].to_numpy(), f"{target}_label_err": te[f"{target}_err"].to_numpy()})
-    log.info("expert %s -> %s: robust scatter %.4g on %d test stars (%d train, %.1f s)", metrics["inputs"], target, scatter,
-             metrics["n_test"], metrics["n_train"], metrics["seconds"])
+    metrics = {
+        "inputs": inputs if isinstance(inputs, str) else list(inputs),
+        "target": target,
+        "n_train": int(usable_tr.sum()),
+        "n_test": int(usable_te.sum()),
+        "complete_inputs": complete,
+        "bias": bias,
+        "robust_scatter": scatter,
+        "p16": float(p16),
+        "p50": float(p50),
+        "p84": float(p84),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "device": _device(cfg.device),
+    }
+    preds = pd.DataFrame(
+        {
+            "row": te.row.to_numpy(),
+            "source_id": te.source_id.to_numpy(),
+            target: pred,
+            f"{target}_label": te[target].to_numpy(),
+            f"{target}_label_err": te[f"{target}_err"].to_numpy(),
+        }
+    )
+    log.info(
+        "expert %s -> %s: robust scatter %.4g on %d test stars (%d train, %.1f s)",
+        metrics["inputs"],
+        target,
+        scatter,
+        metrics["n_test"],
+        metrics["n_train"],
+        metrics["seconds"],
+    )
     return model, metrics, preds
 
 

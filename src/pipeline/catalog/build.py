@@ -6,6 +6,7 @@ missing or failed its cut, plus identifiers and bookkeeping (apogee_id, source_i
 dec, l, b, phot_g_mean_mag, parallax_corrected_mas, zp_offset_mas, zp_flag, has_xp,
 labels_good, parallax_usable).
 """
+
 from __future__ import annotations
 
 import logging
@@ -95,12 +96,16 @@ def require_labels(allstar: pd.DataFrame, good_labels, path):
         v = allstar[col].to_numpy(float)
         usable = np.isfinite(v) & (v > -9000)
         if not usable.any():
-            raise InputFileError(f"{path}: column {col} has no usable value (all {v.size} rows are NaN or -9999); "
-                                 "the model needs labels: is this the allStar file with ASPCAP's parameters?")
+            raise InputFileError(
+                f"{path}: column {col} has no usable value (all {v.size} rows are NaN or -9999); "
+                "the model needs labels: is this the allStar file with ASPCAP's parameters?"
+            )
         if not (usable & good_labels).any():
-            raise InputFileError(f"{path}: every row with a {col} is flagged (STARFLAG != 0 or ASPCAPFLAG bits "
-                                 "catalog.aspcapflag_bad_bits set); no star keeps a label. Check the flags, or the "
-                                 "catalog.require_starflag_zero and catalog.aspcapflag_bad_bits settings")
+            raise InputFileError(
+                f"{path}: every row with a {col} is flagged (STARFLAG != 0 or ASPCAPFLAG bits "
+                "catalog.aspcapflag_bad_bits set); no star keeps a label. Check the flags, or the "
+                "catalog.require_starflag_zero and catalog.aspcapflag_bad_bits settings"
+            )
 
 
 def _cut(counts: dict, name: str, n: int, total: int):
@@ -139,8 +144,14 @@ def _xp_columns(out: pd.DataFrame, cat: pd.DataFrame, g_mag, xp_path, cfg: Catal
         coef, n_clip = percentile_clip(coef, xp_ok, cfg.xp_clip_percentiles)
         _cut(cuts, f"{b} coefficients clipped at {cfg.xp_clip_percentiles} percentiles", n_clip, int(xp_ok.sum()) * N_COEFF)
         err = np.where(np.isfinite(coef), err, np.nan)
-        out = pd.concat([out, pd.DataFrame(coef, columns=[f"{b}{k}" for k in range(N_COEFF)]),
-                         pd.DataFrame(err, columns=[f"{b}{k}_err" for k in range(N_COEFF)])], axis=1)
+        out = pd.concat(
+            [
+                out,
+                pd.DataFrame(coef, columns=[f"{b}{k}" for k in range(N_COEFF)]),
+                pd.DataFrame(err, columns=[f"{b}{k}_err" for k in range(N_COEFF)]),
+            ],
+            axis=1,
+        )
     out["has_xp"] = xp_ok
     return out
 
@@ -159,8 +170,9 @@ def _label_columns(out: pd.DataFrame, cat: pd.DataFrame, cfg: CatalogConfig, cut
     out["labels_good"] = good_labels
 
 
-def build_catalog(allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig, n_workers: int = 1,
-                  client=None) -> tuple[pd.DataFrame, dict]:
+def build_catalog(
+    allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig, n_workers: int = 1, client=None
+) -> tuple[pd.DataFrame, dict]:
     """Run the whole catalog stage in memory; returns (catalog, counts)."""
     t0 = time.perf_counter()
     cuts: dict = {}
@@ -177,14 +189,27 @@ def build_catalog(allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig
     _cut(cuts, "matched by position", (cat.match == "position").sum(), n)
     _cut(cuts, "without a Gaia match", (cat.match == "none").sum(), n)
 
-    out = pd.DataFrame({"apogee_id": cat.APOGEE_ID.to_numpy(), "source_id": cat.source_id.to_numpy().astype(np.int64),
-                        "match": cat.match.to_numpy(), "ra": cat.RA.to_numpy(), "dec": cat.DEC.to_numpy(),
-                        "l": cat.GLON.to_numpy(), "b": cat.GLAT.to_numpy(), "phot_g_mean_mag": cat.phot_g_mean_mag.to_numpy()})
+    out = pd.DataFrame(
+        {
+            "apogee_id": cat.APOGEE_ID.to_numpy(),
+            "source_id": cat.source_id.to_numpy().astype(np.int64),
+            "match": cat.match.to_numpy(),
+            "ra": cat.RA.to_numpy(),
+            "dec": cat.DEC.to_numpy(),
+            "l": cat.GLON.to_numpy(),
+            "b": cat.GLAT.to_numpy(),
+            "phot_g_mean_mag": cat.phot_g_mean_mag.to_numpy(),
+        }
+    )
     g_mag = cat.phot_g_mean_mag.to_numpy(float)
     bad_g = ~np.isfinite(g_mag) & (cat.match != "none").to_numpy()
     if bad_g.any():
-        log.warning("gaia_source %s: %d matched stars have NaN/inf phot_g_mean_mag (e.g. source_id %s): no XP, no luminosity for them",
-                    gaia_path, bad_g.sum(), cat.source_id[bad_g].head(3).tolist())
+        log.warning(
+            "gaia_source %s: %d matched stars have NaN/inf phot_g_mean_mag (e.g. source_id %s): no XP, no luminosity for them",
+            gaia_path,
+            bad_g.sum(),
+            cat.source_id[bad_g].head(3).tolist(),
+        )
         g_mag = np.where(np.isfinite(g_mag), g_mag, np.nan)
 
     _label_columns(out, cat, cfg, cuts, allstar_path)
@@ -221,9 +246,19 @@ def build_catalog(allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig
     # extinction, through the dust map, for stars with a usable parallax
     ext = cfg.extinction
     lp = np.where(usable, plx, np.nan)
-    le, lee = log_ebv_dask(lp, np.where(usable, plx_err, np.nan), out.l.to_numpy(), out.b.to_numpy(), dust_dir,
-                           n_samples=int(ext["n_samples"]), chunk_stars=int(ext["chunk_stars"]), seed=int(ext["seed"]),
-                           n_workers=n_workers, cluster=ext.get("cluster", "local"), client=client)
+    le, lee = log_ebv_dask(
+        lp,
+        np.where(usable, plx_err, np.nan),
+        out.l.to_numpy(),
+        out.b.to_numpy(),
+        dust_dir,
+        n_samples=int(ext["n_samples"]),
+        chunk_stars=int(ext["chunk_stars"]),
+        seed=int(ext["seed"]),
+        n_workers=n_workers,
+        cluster=ext.get("cluster", "local"),
+        client=client,
+    )
     out["logebv"], out["logebv_err"] = le, lee
     _cut(cuts, "with logebv", np.isfinite(le).sum(), n)
 

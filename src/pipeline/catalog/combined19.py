@@ -6,6 +6,7 @@ SFD scale along the line of sight at the 120 distance moduli 4, 4.125, ..., 18.8
 ``healpix_index`` and ``nside`` and a ``best_fit`` array of shape (n_pixels, 120). This module
 reads (and, for the mock sky, writes) that layout and evaluates it as mwdust does, vectorised.
 """
+
 from __future__ import annotations
 
 import h5py

@@ -1,4 +1,5 @@
 """Join APOGEE allStar to Gaia on the source id (never by row order), by position where it is missing."""
+
 from __future__ import annotations
 
 import logging
@@ -8,11 +9,48 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-ALLSTAR_COLUMNS = ("APOGEE_ID", "GAIAEDR3_SOURCE_ID", "RA", "DEC", "GLON", "GLAT", "SNR", "STARFLAG", "ASPCAPFLAG",
-                   "TEFF", "TEFF_ERR", "LOGG", "LOGG_ERR", "M_H", "M_H_ERR", "J", "J_ERR", "H", "H_ERR", "K", "K_ERR")
-GAIA_COLUMNS = ("source_id", "ra", "dec", "parallax", "parallax_error", "ruwe", "phot_g_mean_mag", "phot_bp_mean_mag",
-                "phot_rp_mean_mag", "phot_bp_mean_flux_over_error", "phot_rp_mean_flux_over_error", "bp_rp",
-                "phot_bp_rp_excess_factor", "nu_eff_used_in_astrometry", "pseudocolour", "ecl_lat", "astrometric_params_solved")
+ALLSTAR_COLUMNS = (
+    "APOGEE_ID",
+    "GAIAEDR3_SOURCE_ID",
+    "RA",
+    "DEC",
+    "GLON",
+    "GLAT",
+    "SNR",
+    "STARFLAG",
+    "ASPCAPFLAG",
+    "TEFF",
+    "TEFF_ERR",
+    "LOGG",
+    "LOGG_ERR",
+    "M_H",
+    "M_H_ERR",
+    "J",
+    "J_ERR",
+    "H",
+    "H_ERR",
+    "K",
+    "K_ERR",
+)
+GAIA_COLUMNS = (
+    "source_id",
+    "ra",
+    "dec",
+    "parallax",
+    "parallax_error",
+    "ruwe",
+    "phot_g_mean_mag",
+    "phot_bp_mean_mag",
+    "phot_rp_mean_mag",
+    "phot_bp_mean_flux_over_error",
+    "phot_rp_mean_flux_over_error",
+    "bp_rp",
+    "phot_bp_rp_excess_factor",
+    "nu_eff_used_in_astrometry",
+    "pseudocolour",
+    "ecl_lat",
+    "astrometric_params_solved",
+)
 
 
 def best_visit_per_star(allstar: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -55,12 +93,17 @@ def crossmatch(allstar: pd.DataFrame, gaia: pd.DataFrame, radius_arcsec: float =
         rows = np.nonzero(need)[0]
         a.loc[rows[got], "source_id"] = gaia.source_id.to_numpy()[idx[got]]
         a.loc[rows[got], "match"] = "position"
-        log.info("crossmatch: %d stars without a source id, %d matched by position within %.2f arcsec", need.sum(), got.sum(), radius_arcsec)
+        log.info(
+            "crossmatch: %d stars without a source id, %d matched by position within %.2f arcsec", need.sum(), got.sum(), radius_arcsec
+        )
     taken = a.source_id[a.match != "none"]
     dup = taken[taken.duplicated()].unique()
     if dup.size:
-        log.warning("crossmatch: %d Gaia sources claimed by more than one APOGEE star (e.g. %s); keeping the highest-SNR star",
-                    dup.size, dup[:3].tolist())
+        log.warning(
+            "crossmatch: %d Gaia sources claimed by more than one APOGEE star (e.g. %s); keeping the highest-SNR star",
+            dup.size,
+            dup[:3].tolist(),
+        )
         matched = a[a.match != "none"].sort_values("SNR", ascending=False)
         losers = matched.index[matched.duplicated("source_id")]
         a.loc[losers, "match"] = "none"

@@ -10,6 +10,7 @@ interpolation in distance modulus that mwdust uses (k = 1), but vectorised over 
 a chunk of stars. Chunks run in parallel with Dask; each chunk's random numbers come from
 (seed, chunk index), so the result does not depend on the scheduler or the number of workers.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,7 +43,9 @@ def load_combined19(dust_dir):
         return _MAPS[dust_dir]
     path = Path(dust_dir) / "combined19" / "combine19.h5"
     if not path.exists():
-        raise FileNotFoundError(f"{path}: Combined19 dust map not found; set catalog.extinction.dust_dir (DUST_DIR) to the folder holding combined19/combine19.h5")
+        raise FileNotFoundError(
+            f"{path}: Combined19 dust map not found; set catalog.extinction.dust_dir (DUST_DIR) to the folder holding combined19/combine19.h5"
+        )
     os.environ.setdefault("DUST_DIR", dust_dir)
     import mwdust  # noqa: F401
 
@@ -149,8 +152,19 @@ def _chunk_task(block, dust_dir, n_samples, seed, block_id):
     return np.stack([med, mad], axis=1)
 
 
-def log_ebv_dask(parallax_mas, parallax_error_mas, l_deg, b_deg, dust_dir, n_samples=1000, chunk_stars=2000,
-                 seed=0, n_workers=1, cluster="local", client=None):
+def log_ebv_dask(
+    parallax_mas,
+    parallax_error_mas,
+    l_deg,
+    b_deg,
+    dust_dir,
+    n_samples=1000,
+    chunk_stars=2000,
+    seed=0,
+    n_workers=1,
+    cluster="local",
+    client=None,
+):
     """logebv and error for every star; stars without a usable parallax (NaN inputs) get NaN.
 
     ``cluster``: ``local`` runs Dask's threaded scheduler with ``n_workers`` threads;

@@ -1,4 +1,5 @@
 """Colours, G-band normalisation of XP and the pseudo-luminosity, each with its uncertainty."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Validation of the catalog against the mock sky's truth (``validation.json``)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,17 +30,35 @@ def validate_catalog(cat: pd.DataFrame, truth: pd.DataFrame, g_max: float = 17.0
         "parallax_zero_point": {
             "median_corrected_minus_true_uas": med_uas,
             "median_uncorrected_minus_true_uas": float(np.median(raw) * 1000) if raw.size else float("nan"),
-            "n_stars": int(plx_ok.sum()), "g_max": g_max, "bar_uas": zp_bar_uas, "pass": bool(abs(med_uas) < zp_bar_uas),
+            "n_stars": int(plx_ok.sum()),
+            "g_max": g_max,
+            "bar_uas": zp_bar_uas,
+            "pass": bool(abs(med_uas) < zp_bar_uas),
         },
-        "logebv": {"median_minus_true": le_med, "robust_scatter_vs_true": le_scatter, "pull_median": pull_med,
-                   "pull_robust_std": pull_std, "n_stars": int(le_ok.sum())},
-        "crossmatch": {"by_source_id": int(sid.sum()), "by_position": int(pos.sum()), "by_position_correct": pos_right,
-                       "by_source_id_correct": int((cat.source_id.to_numpy()[sid] == t.source_id.to_numpy()[sid]).sum())},
+        "logebv": {
+            "median_minus_true": le_med,
+            "robust_scatter_vs_true": le_scatter,
+            "pull_median": pull_med,
+            "pull_robust_std": pull_std,
+            "n_stars": int(le_ok.sum()),
+        },
+        "crossmatch": {
+            "by_source_id": int(sid.sum()),
+            "by_position": int(pos.sum()),
+            "by_position_correct": pos_right,
+            "by_source_id_correct": int((cat.source_id.to_numpy()[sid] == t.source_id.to_numpy()[sid]).sum()),
+        },
         "counts_vs_truth": {
             "stars": {"catalog": int(len(cat)), "truth": int(len(truth))},
-            "with_xp": {"catalog": int(cat.has_xp.sum()), "truth_published": int(truth.has_xp.sum()),
-                        "note": "catalog applies the G, BP-RP and excess cuts on top of publication"},
-            "with_good_labels": {"catalog": int(cat[["teff", "logg", "m_h"]].notna().all(axis=1).sum()), "truth": int(truth.labels_good.sum())},
+            "with_xp": {
+                "catalog": int(cat.has_xp.sum()),
+                "truth_published": int(truth.has_xp.sum()),
+                "note": "catalog applies the G, BP-RP and excess cuts on top of publication",
+            },
+            "with_good_labels": {
+                "catalog": int(cat[["teff", "logg", "m_h"]].notna().all(axis=1).sum()),
+                "truth": int(truth.labels_good.sum()),
+            },
             "in_gaia": {"catalog": int((cat.match != "none").sum()), "truth": int(truth.in_gaia.sum())},
             "with_2mass": {"catalog": int(cat.jk.notna().sum()), "truth": int(truth.has_2mass.sum())},
         },

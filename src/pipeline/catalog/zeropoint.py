@@ -1,4 +1,5 @@
 """Gaia DR3 parallax zero point: Lindegren et al. (2021) plus the extra term of eq. 7."""
+
 from __future__ import annotations
 
 import warnings
@@ -8,8 +9,6 @@ import numpy as np
 from ..gaia.photometry import extra_zero_point_mas
 
 FLAG_OK, FLAG_NO_SOLUTION, FLAG_EXTRAPOLATED = 0, 1, 2
-
-
 
 
 def parallax_offset_mas(g_mag, nu_eff, pseudocolour, ecl_lat_deg, params_solved):

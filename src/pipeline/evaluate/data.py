@@ -6,6 +6,7 @@ colours, ln E(B-V), g_fakemag and the G-normalised noise-free XP coefficients, a
 ``true_distance_kpc``. On real data there is no truth: tasks compare with the observed tokens
 (APOGEE labels, measured coefficients) and say so (``reference: labels``).
 """
+
 from __future__ import annotations
 
 import json
@@ -56,12 +57,15 @@ def load_test_stars(store_path, catalog_path, truth_path=None) -> pd.DataFrame:
         truth = pd.read_parquet(truth_path).drop_duplicates("apogee_id").set_index("apogee_id")
         missing = ~df.apogee_id.isin(truth.index)
         if missing.any():
-            raise ValueError(f"{truth_path}: {int(missing.sum())} test stars (e.g. {df.apogee_id[missing].iloc[0]}) have no truth row; "
-                             "the truth file must come from the sky that made the catalog")
+            raise ValueError(
+                f"{truth_path}: {int(missing.sum())} test stars (e.g. {df.apogee_id[missing].iloc[0]}) have no truth row; "
+                "the truth file must come from the sky that made the catalog"
+            )
         tt = truth_tokens(truth.loc[df.apogee_id])
         df = pd.concat([df, tt.set_index(df.index)], axis=1)
     df.attrs["token_store"] = str(store_path)  # training_stars reads the train split of the same store
     return df
+
 
 def training_stars(test_stars: pd.DataFrame, tokens) -> pd.DataFrame:
     """The training split of the token store the test stars came from (``load_test_stars``), for
@@ -110,8 +114,7 @@ def noise_floor(df, token, rows=None) -> float:
 
 
 def summary_row(task, target, metric, model, xgboost=float("nan"), floor=float("nan")) -> dict:
-    return {"task": task, "target": target, "metric": metric, "model": float(model), "xgboost": float(xgboost),
-            "noise_floor": float(floor)}
+    return {"task": task, "target": target, "metric": metric, "model": float(model), "xgboost": float(xgboost), "noise_floor": float(floor)}
 
 
 # -- the cache: one Parquet file per task holding its named tables ----------------------------

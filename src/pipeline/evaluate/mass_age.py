@@ -7,6 +7,7 @@ logg, [M/H]: 64 tokens, the model's context). Scores against the mock's true mas
 (Gyr) when the mock is known, else against the catalogue's values; the catalogue's own scatter
 about the truth is reported as its noise floor. Same contract as ``parameters``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,27 +37,46 @@ def mass_age(model, df, cfg, experts_dir):
     """Mass and age of test-split giants from the two input sets; model, expert, calibration and figure tables."""
     for t in TARGETS:
         if t not in model.token_index:
-            raise ValueError(f"the model in use has no {t!r} token: the mass_age task needs the model trained with mass_age "
-                             "enabled (results/models/<mass_age.train.name>)")
+            raise ValueError(
+                f"the model in use has no {t!r} token: the mass_age task needs the model trained with mass_age "
+                "enabled (results/models/<mass_age.train.name>)"
+            )
     sel = df.mass.notna() & df.age.notna() & df[list(INPUT_SETS["xp30_colours"])].notna().any(axis=1)
     d = df[sel].reset_index(drop=True)
     if len(d) < 10:
         raise ValueError(f"mass_age: only {len(d)} test-split stars have mass, age and XP; the catalogue join or cuts left too few")
     log.info("mass_age: %d test giants with mass, age and XP/colour inputs", len(d))
     refs = {t: reference(d, t) for t in TARGETS}
-    base = pd.DataFrame({"row": d.row, "teff": d.teff, "logg": d.logg, "m_h": d.m_h,
-                         **{f"ref_{t}": refs[t] for t in TARGETS}, **{f"label_{t}": d[t].to_numpy() for t in TARGETS}})
-    base["log_l_lsun"] = (science.log_luminosity_from_radius(d.true_radius_rsun, d.true_teff) if "true_radius_rsun" in d
-                          else science.log_luminosity_from_mass(refs["mass"], d.teff, d.logg))
-    metrics = {"reference": reference_kind(d), "n_stars": int(len(d)), "units": {"mass": "Msun", "age": "Gyr"},
-               "zhang_2026_real_data": PAPER, "panels": {}}
+    base = pd.DataFrame(
+        {
+            "row": d.row,
+            "teff": d.teff,
+            "logg": d.logg,
+            "m_h": d.m_h,
+            **{f"ref_{t}": refs[t] for t in TARGETS},
+            **{f"label_{t}": d[t].to_numpy() for t in TARGETS},
+        }
+    )
+    base["log_l_lsun"] = (
+        science.log_luminosity_from_radius(d.true_radius_rsun, d.true_teff)
+        if "true_radius_rsun" in d
+        else science.log_luminosity_from_mass(refs["mass"], d.teff, d.logg)
+    )
+    metrics = {
+        "reference": reference_kind(d),
+        "n_stars": int(len(d)),
+        "units": {"mass": "Msun", "age": "Gyr"},
+        "zhang_2026_real_data": PAPER,
+        "panels": {},
+    }
     tables = []
     for s in MASS_AGE_SETS:
         inputs = d[list(INPUT_SETS[s])]
         pred = model.predict(inputs, TARGETS, batch_size=cfg.get("batch_size", 4096))
         xgb = {t: expert_predict(experts_dir, s, t, d) for t in TARGETS}
-        t_model = base.assign(panel=f"model_{s}", **{t: pred[t].to_numpy() for t in TARGETS},
-                              **{f"{t}_err": pred[f"{t}_err"].to_numpy() for t in TARGETS})
+        t_model = base.assign(
+            panel=f"model_{s}", **{t: pred[t].to_numpy() for t in TARGETS}, **{f"{t}_err": pred[f"{t}_err"].to_numpy() for t in TARGETS}
+        )
         t_xgb = base.assign(panel=f"xgboost_{s}", **xgb)
         tables += [t_model, t_xgb]
         pm, px = {}, {}
@@ -69,10 +89,26 @@ def mass_age(model, df, cfg, experts_dir):
         metrics["panels"][f"model_{s}"], metrics["panels"][f"xgboost_{s}"] = pm, px
     p = metrics["panels"]
     metrics["noise_floor"] = {t: noise_floor(d, t) for t in TARGETS}
-    metrics["checks"] = {t: {f"scatter_ratio_model_to_xgboost_{s}": p[f"model_{s}"][t]["robust_scatter"] / p[f"xgboost_{s}"][t]["robust_scatter"]
-                             for s in MASS_AGE_SETS} for t in TARGETS}
-    metrics["summary"] = [summary_row("mass_age", t, f"robust_scatter {s}", p[f"model_{s}"][t]["robust_scatter"],
-                                      p[f"xgboost_{s}"][t]["robust_scatter"], metrics["noise_floor"][t]) for s in MASS_AGE_SETS for t in TARGETS]
-    metrics["summary"] += [summary_row("mass_age", t, "z robust std xp30_colours", p["model_xp30_colours"][t]["z_robust_std"])
-                           for t in TARGETS]
+    metrics["checks"] = {
+        t: {
+            f"scatter_ratio_model_to_xgboost_{s}": p[f"model_{s}"][t]["robust_scatter"] / p[f"xgboost_{s}"][t]["robust_scatter"]
+            for s in MASS_AGE_SETS
+        }
+        for t in TARGETS
+    }
+    metrics["summary"] = [
+        summary_row(
+            "mass_age",
+            t,
+            f"robust_scatter {s}",
+            p[f"model_{s}"][t]["robust_scatter"],
+            p[f"xgboost_{s}"][t]["robust_scatter"],
+            metrics["noise_floor"][t],
+        )
+        for s in MASS_AGE_SETS
+        for t in TARGETS
+    ]
+    metrics["summary"] += [
+        summary_row("mass_age", t, "z robust std xp30_colours", p["model_xp30_colours"][t]["z_robust_std"]) for t in TARGETS
+    ]
     return metrics, {"predictions": pd.concat(tables, ignore_index=True)}

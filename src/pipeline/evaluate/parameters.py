@@ -4,6 +4,7 @@ Every task takes the trained model (``StellarModel``), the test stars (``data.lo
 and its settings, and returns (metrics, tables): metrics for ``metrics.json`` (with a
 ``summary`` list for summary.csv) and the tables that the figures draw from.
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,8 +75,7 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
     }
     tables, metrics = [], {"reference": reference_kind(d), "n_stars": int(len(d)), "panels": {}}
     xgb_pred = {t: expert_predict(experts_dir, "xp30_colours", t, d) for t in LABELS}
-    base = pd.DataFrame({"row": d.row, **{f"ref_{t}": reference(d, t) for t in LABELS},
-                         **{f"label_{t}": d[t].to_numpy() for t in LABELS}})
+    base = pd.DataFrame({"row": d.row, **{f"ref_{t}": reference(d, t) for t in LABELS}, **{f"label_{t}": d[t].to_numpy() for t in LABELS}})
     tables.append(base.assign(panel="xgboost_xp30_colours", **{t: xgb_pred[t] for t in LABELS}))
     metrics["panels"]["xgboost_xp30_colours"] = {t: regression_metrics(xgb_pred[t], reference(d, t)) for t in LABELS}
     for name, inputs in panels.items():
@@ -113,7 +113,8 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
             # same stars, or (where the full panel itself knows little) reach 80% of the label's own spread
             "uninformative_has_large_sigma": bool(
                 (low["median_sigma"] >= 1.5 * full["median_sigma"] and low["robust_scatter"] >= 1.5 * full["robust_scatter"])
-                or (low["median_sigma"] >= 0.8 * spread[t] and low["robust_scatter"] >= 0.8 * spread[t])),
+                or (low["median_sigma"] >= 0.8 * spread[t] and low["robust_scatter"] >= 0.8 * spread[t])
+            ),
             "label_spread_on_xp_high_stars": spread[t],
             # the answer among the inputs: returned nearly unchanged (scatter about the input < 1/3 of the full-XP panel's)
             "identity_when_given": bool(ident["vs_input"]["robust_scatter"] < full["robust_scatter"] / 3),
@@ -122,12 +123,28 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
     metrics["summary"] = []
     for t in LABELS:
         fl = noise_floor(d, t)
-        metrics["summary"].append(summary_row("spectra_to_parameters", t, "robust_scatter xp30+colours",
-                                              p["model_xp30_colours"][t]["robust_scatter"], p["xgboost_xp30_colours"][t]["robust_scatter"], fl))
+        metrics["summary"].append(
+            summary_row(
+                "spectra_to_parameters",
+                t,
+                "robust_scatter xp30+colours",
+                p["model_xp30_colours"][t]["robust_scatter"],
+                p["xgboost_xp30_colours"][t]["robust_scatter"],
+                fl,
+            )
+        )
         for name in ("model_xp5_colours", "model_random64", "model_xp_high"):
-            metrics["summary"].append(summary_row("spectra_to_parameters", t, f"robust_scatter {name[6:]}", p[name][t]["robust_scatter"], floor=fl))
-        metrics["summary"].append(summary_row("spectra_to_parameters", t, "robust_scatter vs input (labels given)",
-                                              p["model_xp_high_labels"][t]["vs_input"]["robust_scatter"]))
+            metrics["summary"].append(
+                summary_row("spectra_to_parameters", t, f"robust_scatter {name[6:]}", p[name][t]["robust_scatter"], floor=fl)
+            )
+        metrics["summary"].append(
+            summary_row(
+                "spectra_to_parameters",
+                t,
+                "robust_scatter vs input (labels given)",
+                p["model_xp_high_labels"][t]["vs_input"]["robust_scatter"],
+            )
+        )
     return metrics, {"predictions": pred_all}
 
 
@@ -147,8 +164,11 @@ def perception(model, df, cfg, experts_dir=None):
     else:  # real data: the inverse zero-point-corrected parallax, from the observed g_fakemag
         out["ref_distance_kpc"] = science.distance_kpc_from_fakemag(d.g_fakemag, d.g_mag)
     frac = (out.distance_kpc - out.ref_distance_kpc) / out.ref_distance_kpc
-    metrics = {"reference": reference_kind(d), "n_stars": int(len(d)),
-               "targets": {t: regression_metrics(out[t], out[f"ref_{t}"], out[f"{t}_err"]) for t in req}}
+    metrics = {
+        "reference": reference_kind(d),
+        "n_stars": int(len(d)),
+        "targets": {t: regression_metrics(out[t], out[f"ref_{t}"], out[f"{t}_err"]) for t in req},
+    }
     ebv, ebv_ref = np.exp(out.logebv), np.exp(out.ref_logebv)
     metrics["targets"]["ebv"] = regression_metrics(ebv, ebv_ref)
     metrics["targets"]["distance_fractional"] = regression_metrics(frac, np.zeros(len(frac)), out.distance_frac_err)
@@ -174,23 +194,46 @@ def parameters_to_parameters(model, df, cfg, experts_dir=None):
     m_h = np.arange(g.get("m_h_min", -2.0), g.get("m_h_max", 0.5) + 1e-9, g.get("m_h_step", 0.02))
     lg, mh = (a.ravel() for a in np.meshgrid(logg, m_h, indexing="ij"))
     pred = model.predict(pd.DataFrame({"logg": lg, "m_h": mh}), ["teff", "g_fakemag"], batch_size=cfg.get("batch_size", 4096))
-    grid = pd.DataFrame({"logg": lg, "m_h": mh, "teff": pred.teff.to_numpy(), "teff_err": pred.teff_err.to_numpy(),
-                         "g_fakemag": pred.g_fakemag.to_numpy(), "log_lum": science.log_luminosity_g(pred.g_fakemag.to_numpy())})
+    grid = pd.DataFrame(
+        {
+            "logg": lg,
+            "m_h": mh,
+            "teff": pred.teff.to_numpy(),
+            "teff_err": pred.teff_err.to_numpy(),
+            "g_fakemag": pred.g_fakemag.to_numpy(),
+            "log_lum": science.log_luminosity_g(pred.g_fakemag.to_numpy()),
+        }
+    )
     d = df[df.logg.notna() & df.m_h.notna() & df.teff.notna()].reset_index(drop=True)
-    observed = pd.DataFrame({"teff": reference(d, "teff"), "logg": reference(d, "logg"), "m_h": reference(d, "m_h"),
-                             "log_lum": science.log_luminosity_g(reference(d, "g_fakemag"))})
+    observed = pd.DataFrame(
+        {
+            "teff": reference(d, "teff"),
+            "logg": reference(d, "logg"),
+            "m_h": reference(d, "m_h"),
+            "log_lum": science.log_luminosity_g(reference(d, "g_fakemag")),
+        }
+    )
     back = model.predict(observed[["logg", "m_h"]], ["teff"], batch_size=cfg.get("batch_size", 4096))
     giants = observed.logg.to_numpy() < 3.5
-    metrics = {"reference": reference_kind(d), "grid_points": int(len(grid)),
-               "teff_from_logg_m_h": {"giants": regression_metrics(back.teff[giants], observed.teff[giants], back.teff_err[giants]),
-                                      "dwarfs": regression_metrics(back.teff[~giants], observed.teff[~giants], back.teff_err[~giants])}}
+    metrics = {
+        "reference": reference_kind(d),
+        "grid_points": int(len(grid)),
+        "teff_from_logg_m_h": {
+            "giants": regression_metrics(back.teff[giants], observed.teff[giants], back.teff_err[giants]),
+            "dwarfs": regression_metrics(back.teff[~giants], observed.teff[~giants], back.teff_err[~giants]),
+        },
+    }
     solar_rgb = (grid.m_h.abs() < 0.011) & grid.logg.between(1.5, 3.5)
     metrics["solar_giants_minus_eq13_k"] = float(np.median(grid.teff[solar_rgb] - science.teff_rgb(grid.logg[solar_rgb])))
-    metrics["median_teff_sigma_k"] = {"giants": float(np.median(grid.teff_err[grid.logg < 3.5])),
-                                      "dwarfs": float(np.median(grid.teff_err[grid.logg >= 3.5]))}
+    metrics["median_teff_sigma_k"] = {
+        "giants": float(np.median(grid.teff_err[grid.logg < 3.5])),
+        "dwarfs": float(np.median(grid.teff_err[grid.logg >= 3.5])),
+    }
     m = metrics["teff_from_logg_m_h"]
-    metrics["summary"] = [summary_row("parameters_to_parameters", "teff", f"robust_scatter from logg, m_h ({k})", m[k]["robust_scatter"])
-                          for k in ("giants", "dwarfs")]
+    metrics["summary"] = [
+        summary_row("parameters_to_parameters", "teff", f"robust_scatter from logg, m_h ({k})", m[k]["robust_scatter"])
+        for k in ("giants", "dwarfs")
+    ]
     return metrics, {"grid": grid, "observed": observed}
 
 
@@ -203,13 +246,17 @@ def never_requested(model, df, cfg, experts_dir=None):
     out = pd.DataFrame({"row": d.row})
     metrics = {"reference": reference_kind(d), "n_stars": int(len(d)), "inputs": "bp0-31, rp0-31", "targets": {}, "summary": []}
     for t in req:
-        out[t], out[f"{t}_err"], out[f"ref_{t}"], out[f"obs_{t}"] = pred[t].to_numpy(), pred[f"{t}_err"].to_numpy(), reference(d, t), d[t].to_numpy()
+        out[t], out[f"{t}_err"], out[f"ref_{t}"], out[f"obs_{t}"] = (
+            pred[t].to_numpy(),
+            pred[f"{t}_err"].to_numpy(),
+            reference(d, t),
+            d[t].to_numpy(),
+        )
         metrics["targets"][t] = regression_metrics(out[t], out[f"ref_{t}"], out[f"{t}_err"])
-        metrics["summary"].append(summary_row("never_requested", t, "robust_scatter", metrics["targets"][t]["robust_scatter"],
-                                              floor=noise_floor(d, t)))
+        metrics["summary"].append(
+            summary_row("never_requested", t, "robust_scatter", metrics["targets"][t]["robust_scatter"], floor=noise_floor(d, t))
+        )
     return metrics, {"predictions": out}
-
-
 
 
 def rp0_experts(model, df, cfg, experts_dir):
@@ -222,12 +269,16 @@ def rp0_experts(model, df, cfg, experts_dir):
         feats = list(INPUT_SETS[s])
         pred = model.predict(d[feats], ["rp0"], batch_size=cfg.get("batch_size", 4096))
         xg = expert_predict(experts_dir, s, "rp0", d)
-        tables.append(pd.DataFrame({"row": d.row, "set": s, "ref_rp0": ref, "rp0": pred.rp0.to_numpy(),
-                                    "rp0_err": pred.rp0_err.to_numpy(), "xgboost_rp0": xg}))
+        tables.append(
+            pd.DataFrame(
+                {"row": d.row, "set": s, "ref_rp0": ref, "rp0": pred.rp0.to_numpy(), "rp0_err": pred.rp0_err.to_numpy(), "xgboost_rp0": xg}
+            )
+        )
         mm, mx = regression_metrics(pred.rp0, ref, pred.rp0_err), regression_metrics(xg, ref)
         metrics["sets"][s] = {"model": mm, "xgboost": mx}
-        metrics["summary"].append(summary_row("rp0_experts", "rp0", f"robust_scatter {s}", mm["robust_scatter"], mx["robust_scatter"],
-                                              noise_floor(d, "rp0")))
+        metrics["summary"].append(
+            summary_row("rp0_experts", "rp0", f"robust_scatter {s}", mm["robust_scatter"], mx["robust_scatter"], noise_floor(d, "rp0"))
+        )
     return metrics, {"predictions": pd.concat(tables, ignore_index=True)}
 
 
@@ -246,8 +297,9 @@ def attention(model, df, cfg, experts_dir=None):
     d = df[df.teff.notna() & df.m_h.notna()].reset_index(drop=True).iloc[: cfg.get("n_stars", 2000)]
     maps, rows = {}, []
     for case, ebv in (("zero", 0.0), ("high", ebv_high)):
-        inputs = pd.DataFrame({"teff": reference(d, "teff"), "m_h": reference(d, "m_h"),
-                               "logebv": np.full(len(d), float(science.log_ebv_c19(ebv)))})
+        inputs = pd.DataFrame(
+            {"teff": reference(d, "teff"), "m_h": reference(d, "m_h"), "logebv": np.full(len(d), float(science.log_ebv_c19(ebv)))}
+        )
         _, attn = model.predict(inputs, ATTENTION_REQUESTS, return_attention=True, batch_size=cfg.get("batch_size", 4096))
         # attn: (stars, requests, blocks, context); the inputs sit first, in column order
         w = attn[..., : len(ATTENTION_INPUTS)].mean(axis=(0, 2))  # (requests, inputs)
@@ -256,11 +308,20 @@ def attention(model, df, cfg, experts_dir=None):
             rows += [{"case": case, "ebv": ebv, "request": r, "input": x, "weight": float(w[i, j])} for j, x in enumerate(ATTENTION_INPUTS)]
     k = {x: j for j, x in enumerate(ATTENTION_INPUTS)}
     z, h = maps["zero"], maps["high"]
-    metrics = {"ebv_high": ebv_high, "n_stars": int(len(d)),
-               "weights": {c: {r: dict(zip(ATTENTION_INPUTS, map(float, m[i]))) for i, r in enumerate(ATTENTION_REQUESTS)} for c, m in maps.items()},
-               "checks": {"teff_attends_teff": bool(z[0].argmax() == k["teff"] and h[0].argmax() == k["teff"]),
-                          "m_h_attends_m_h": bool(z[1].argmax() == k["m_h"] and h[1].argmax() == k["m_h"]),
-                          "bp0_rp0_shift_to_logebv_at_high_extinction": bool((h[2:, k["logebv"]] > z[2:, k["logebv"]]).all())}}
-    metrics["summary"] = [summary_row("attention", r, "logebv weight high - zero E(B-V)", h[i, k["logebv"]] - z[i, k["logebv"]])
-                          for i, r in enumerate(ATTENTION_REQUESTS)]
+    metrics = {
+        "ebv_high": ebv_high,
+        "n_stars": int(len(d)),
+        "weights": {
+            c: {r: dict(zip(ATTENTION_INPUTS, map(float, m[i]))) for i, r in enumerate(ATTENTION_REQUESTS)} for c, m in maps.items()
+        },
+        "checks": {
+            "teff_attends_teff": bool(z[0].argmax() == k["teff"] and h[0].argmax() == k["teff"]),
+            "m_h_attends_m_h": bool(z[1].argmax() == k["m_h"] and h[1].argmax() == k["m_h"]),
+            "bp0_rp0_shift_to_logebv_at_high_extinction": bool((h[2:, k["logebv"]] > z[2:, k["logebv"]]).all()),
+        },
+    }
+    metrics["summary"] = [
+        summary_row("attention", r, "logebv weight high - zero E(B-V)", h[i, k["logebv"]] - z[i, k["logebv"]])
+        for i, r in enumerate(ATTENTION_REQUESTS)
+    ]
     return metrics, {"weights": pd.DataFrame(rows)}

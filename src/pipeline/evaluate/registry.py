@@ -3,6 +3,7 @@ the star search and SpectraFM's. Light on purpose (no numerical imports): the wo
 build its rules (workflow/rules/common.smk), ``tasks.run_task`` to run one, the figures module to
 draw theirs. Each task's figures are named where they are drawn (``figures.FIGURES``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

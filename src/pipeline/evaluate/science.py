@@ -4,6 +4,7 @@ Sequences of Zhang et al. (2023) used by Leung & Bovy (eqs. 12-13), the pseudo-l
 g_fakemag turned into an absolute magnitude, a distance and a flux at 10 pc, XP coefficients
 into a spectrum, and the extinction curve of eq. 15.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,11 @@ def log_luminosity_from_radius(radius_rsun, teff_k):
 
 def log_luminosity_from_mass(mass_msun, teff_k, logg_dex):
     """L = 4 pi G M sigma Teff^4 / g: log10 L/Lsun = log10 M/Msun + 4 log10 Teff/Teff_sun - (log g - log g_sun)."""
-    return (np.log10(np.asarray(mass_msun, float)) + 4.0 * np.log10(np.asarray(teff_k, float) / TEFF_SUN_K)
-            - (np.asarray(logg_dex, float) - LOGG_SUN_DEX))
+    return (
+        np.log10(np.asarray(mass_msun, float))
+        + 4.0 * np.log10(np.asarray(teff_k, float) / TEFF_SUN_K)
+        - (np.asarray(logg_dex, float) - LOGG_SUN_DEX)
+    )
 
 
 def teff_rgb(logg_dex):

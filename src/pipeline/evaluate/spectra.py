@@ -6,6 +6,7 @@ Spectra are the model's G-normalised BP/RP coefficients turned into flux with ga
 flux of the absolute magnitude implied by the requested g_fakemag. On the mock sky, the truth is
 the mock's own model SED for the same parameters, passed through the same XP representation.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,10 +76,19 @@ def parameters_to_spectra(model, df, cfg, experts_dir=None):
             seq["median_abs_fractional_difference_vs_truth"] = [float(x) for x in median_fractional_difference(fnorm, truth, grid)]
         metrics["sequences"][name] = seq
         for i in range(len(inp)):
-            rows.append({"sequence": name, "teff": float(inp.teff.iloc[i]) if "teff" in inp else float("nan"),
-                         "logg": float(inp.logg.iloc[i]), "m_h": float(inp.m_h.iloc[i]), "absolute_g_mag": float(m_g[i]),
-                         "wavelength_nm": grid, "flux_10pc": f10[i], "flux_g_normalised": fnorm[i],
-                         "true_flux_g_normalised": truth[i] if truth is not None else np.full(grid.size, np.nan)})
+            rows.append(
+                {
+                    "sequence": name,
+                    "teff": float(inp.teff.iloc[i]) if "teff" in inp else float("nan"),
+                    "logg": float(inp.logg.iloc[i]),
+                    "m_h": float(inp.m_h.iloc[i]),
+                    "absolute_g_mag": float(m_g[i]),
+                    "wavelength_nm": grid,
+                    "flux_10pc": f10[i],
+                    "flux_g_normalised": fnorm[i],
+                    "true_flux_g_normalised": truth[i] if truth is not None else np.full(grid.size, np.nan),
+                }
+            )
     # Fig. B3: the first five BP and RP coefficients of test stars from their parameters and ln E(B-V)
     inputs = ["teff", "logg", "m_h", "logebv"]
     first = [f"bp{k}" for k in range(5)] + [f"rp{k}" for k in range(5)]
@@ -88,10 +98,22 @@ def parameters_to_spectra(model, df, cfg, experts_dir=None):
     metrics["coefficients"] = {}
     metrics["summary"] = []
     for c in first:
-        coef[c], coef[f"{c}_err"], coef[f"ref_{c}"], coef[f"obs_{c}"] = pred[c].to_numpy(), pred[f"{c}_err"].to_numpy(), reference(d, c), d[c].to_numpy()
+        coef[c], coef[f"{c}_err"], coef[f"ref_{c}"], coef[f"obs_{c}"] = (
+            pred[c].to_numpy(),
+            pred[f"{c}_err"].to_numpy(),
+            reference(d, c),
+            d[c].to_numpy(),
+        )
         metrics["coefficients"][c] = regression_metrics(coef[c], coef[f"ref_{c}"], coef[f"{c}_err"])
-        metrics["summary"].append(summary_row("parameters_to_spectra", c, "robust_scatter from teff, logg, m_h, logebv",
-                                              metrics["coefficients"][c]["robust_scatter"], floor=noise_floor(d, c)))
+        metrics["summary"].append(
+            summary_row(
+                "parameters_to_spectra",
+                c,
+                "robust_scatter from teff, logg, m_h, logebv",
+                metrics["coefficients"][c]["robust_scatter"],
+                floor=noise_floor(d, c),
+            )
+        )
     for name in ("dwarfs", "giants", "dwarfs_m_h"):
         v = metrics["sequences"][name].get("median_abs_fractional_difference_vs_truth")
         if v:
@@ -124,19 +146,36 @@ def spectra_to_spectra(model, df, cfg, experts_dir=None):
         frac = median_fractional_difference(spec_pred, f_ref, grid, lo, hi)
         frac_obs = median_fractional_difference(spec_obs, f_ref, grid, lo, hi)
         metrics["directions"][direction] = {
-            "coefficients": {c: m for c, m in zip(asked, per_coeff)}, "noise_floor": dict(zip(asked, floor)),
-            "spectrum_window_nm": [lo, hi], "median_abs_fractional_flux_difference": float(np.nanmedian(frac)),
-            "median_abs_fractional_flux_difference_observed": float(np.nanmedian(frac_obs))}
+            "coefficients": {c: m for c, m in zip(asked, per_coeff)},
+            "noise_floor": dict(zip(asked, floor)),
+            "spectrum_window_nm": [lo, hi],
+            "median_abs_fractional_flux_difference": float(np.nanmedian(frac)),
+            "median_abs_fractional_flux_difference_observed": float(np.nanmedian(frac_obs)),
+        }
         t = pd.DataFrame(p, columns=asked).assign(row=d.row.to_numpy(), direction=direction, frac_flux_difference=frac)
-        t = pd.concat([t, pd.DataFrame(ref, columns=[f"ref_{c}" for c in asked]), pd.DataFrame(obs, columns=[f"obs_{c}" for c in asked]),
-                       pd.DataFrame(pred[[f"{c}_err" for c in asked]].to_numpy(), columns=[f"{c}_err" for c in asked])], axis=1)
+        t = pd.concat(
+            [
+                t,
+                pd.DataFrame(ref, columns=[f"ref_{c}" for c in asked]),
+                pd.DataFrame(obs, columns=[f"obs_{c}" for c in asked]),
+                pd.DataFrame(pred[[f"{c}_err" for c in asked]].to_numpy(), columns=[f"{c}_err" for c in asked]),
+            ],
+            axis=1,
+        )
         tables.append(t)
         for k in range(5):
-            metrics["summary"].append(summary_row("spectra_to_spectra", asked[k], f"robust_scatter {direction}",
-                                                  per_coeff[k]["robust_scatter"], floor=floor[k]))
-        metrics["summary"].append(summary_row("spectra_to_spectra", direction, f"median |flux/true - 1| {lo:.0f}-{hi:.0f} nm",
-                                              metrics["directions"][direction]["median_abs_fractional_flux_difference"],
-                                              floor=metrics["directions"][direction]["median_abs_fractional_flux_difference_observed"]))
+            metrics["summary"].append(
+                summary_row("spectra_to_spectra", asked[k], f"robust_scatter {direction}", per_coeff[k]["robust_scatter"], floor=floor[k])
+            )
+        metrics["summary"].append(
+            summary_row(
+                "spectra_to_spectra",
+                direction,
+                f"median |flux/true - 1| {lo:.0f}-{hi:.0f} nm",
+                metrics["directions"][direction]["median_abs_fractional_flux_difference"],
+                floor=metrics["directions"][direction]["median_abs_fractional_flux_difference_observed"],
+            )
+        )
     out = pd.concat(tables, ignore_index=True)
     out["teff"], out["logg"], out["m_h"] = (np.tile(reference(d, t), 2) for t in ("teff", "logg", "m_h"))
     out["logebv"] = np.tile(reference(d, "logebv"), 2)
@@ -156,8 +195,10 @@ def reference_ebv_c19(df, cfg) -> float:
         return float(ref)
     giants = df[(df.logg >= cfg.get("logg_min", 1.0)) & (df.logg <= cfg.get("logg_max", 2.5)) & np.isfinite(df.logebv)]
     if len(giants) < 20:
-        raise ValueError(f"evaluate.extinction_curve.reference_ebv_c19 is auto but only {len(giants)} giants have logg "
-                         "and logebv; give the reference E(B-V)_C19 as a number (0: the paper's)")
+        raise ValueError(
+            f"evaluate.extinction_curve.reference_ebv_c19 is auto but only {len(giants)} giants have logg "
+            "and logebv; give the reference E(B-V)_C19 as a number (0: the paper's)"
+        )
     return float(np.exp(np.percentile(giants.logebv.to_numpy(float), cfg.get("reference_percentile", 1.0))))
 
 
@@ -186,7 +227,7 @@ def extinction_curve(model, df, cfg, experts_dir=None):
     reddened = ebvs[1:][None, :]
 
     def median_curve(f, k):  # eq. 15 against column k (0: the chosen reference, 1: E = 0), median over the grid
-        r = science.extinction_curve(f[:, k:k + 1], f[:, 2:], reddened, asked[k]).reshape(-1, grid.size)
+        r = science.extinction_curve(f[:, k : k + 1], f[:, 2:], reddened, asked[k]).reshape(-1, grid.size)
         return np.nanmedian(r, axis=0), np.nanstd(r, axis=0)
 
     med, std = median_curve(flux, 0)
@@ -197,9 +238,16 @@ def extinction_curve(model, df, cfg, experts_dir=None):
     def rms(curve, against=injected):
         return float(np.sqrt(np.nanmean((curve[w] - against[w]) ** 2)))
 
-    metrics = {"wavelength_range_nm": [lo, hi], "ebv_c19": ebvs.tolist(), "n_giants": int(logg.size), "injected_r_v": INJECTED_R_V,
-               "reference_ebv_c19": e_ref, "reference_ln_ebv": float(science.log_ebv_c19(np.array([e_ref]))[0]),
-               "rms_model_vs_injected": rms(med), "rms_model_vs_injected_zero_reference": rms(med_zero)}
+    metrics = {
+        "wavelength_range_nm": [lo, hi],
+        "ebv_c19": ebvs.tolist(),
+        "n_giants": int(logg.size),
+        "injected_r_v": INJECTED_R_V,
+        "reference_ebv_c19": e_ref,
+        "reference_ln_ebv": float(science.log_ebv_c19(np.array([e_ref]))[0]),
+        "rms_model_vs_injected": rms(med),
+        "rms_model_vs_injected_zero_reference": rms(med_zero),
+    }
     # the same recipe applied to the mock's own spectra (through the XP representation): what a perfect model would give
     c = true_xp_coefficients(science.teff_rgb(lg), lg, np.zeros(lg.size), science.EBV_TRUE_PER_C19 * e, radius_rsun=10.0)
     _, f_true_xp = science.xp_spectrum(c["bp"], c["rp"])
@@ -208,13 +256,32 @@ def extinction_curve(model, df, cfg, experts_dir=None):
     metrics["rms_model_vs_fitzpatrick"] = {f"R_V={rv}": rms(med, science.fitzpatrick_r(grid, rv)) for rv in (2.5, 3.1, 4.0)}
     bar = cfg.get("rms_bar", 0.35)
     metrics["checks"] = {"rms_bar": bar, "within_bar": bool(metrics["rms_model_vs_injected"] < bar)}
-    metrics["summary"] = [summary_row("extinction_curve", "R(lambda)", f"rms vs injected {lo:.0f}-{hi:.0f} nm",
-                                      metrics["rms_model_vs_injected"], floor=metrics["rms_xp_truth_vs_injected"]),
-                          summary_row("extinction_curve", "R(lambda)", f"rms vs injected {lo:.0f}-{hi:.0f} nm, E(B-V) = 0 reference (paper)",
-                                      metrics["rms_model_vs_injected_zero_reference"])]
+    metrics["summary"] = [
+        summary_row(
+            "extinction_curve",
+            "R(lambda)",
+            f"rms vs injected {lo:.0f}-{hi:.0f} nm",
+            metrics["rms_model_vs_injected"],
+            floor=metrics["rms_xp_truth_vs_injected"],
+        ),
+        summary_row(
+            "extinction_curve",
+            "R(lambda)",
+            f"rms vs injected {lo:.0f}-{hi:.0f} nm, E(B-V) = 0 reference (paper)",
+            metrics["rms_model_vs_injected_zero_reference"],
+        ),
+    ]
     spectra = pd.DataFrame({"logg": lg, "teff": inp.teff, "ebv_c19": e, "absolute_g_mag": m_g})
     spectra["wavelength_nm"] = [grid] * len(spectra)
     spectra["flux_10pc"] = list(flux.reshape(-1, grid.size))
-    curve = pd.DataFrame({"lambda_nm": grid, "r_median": med, "r_std": std, "r_median_zero_reference": med_zero,
-                          "r_injected": injected, "r_xp_truth": r_true})
+    curve = pd.DataFrame(
+        {
+            "lambda_nm": grid,
+            "r_median": med,
+            "r_std": std,
+            "r_median_zero_reference": med_zero,
+            "r_injected": injected,
+            "r_xp_truth": r_true,
+        }
+    )
     return metrics, {"spectra": spectra, "curve": curve}

@@ -13,6 +13,7 @@
    against the share of all pixels (what attention blind to lines would give).
 References are the mock's true labels (``true_<label>``) when present, else the observed labels.
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,9 +28,18 @@ from .data import summary_row
 log = logging.getLogger(__name__)
 
 PAPER_TABLE1 = {  # scatter: (pre-trained on synthetic, fine-tuned on real), Table 1
-    "teff": (183.0, 19.0), "logg": (0.326, 0.056), "o_fe": (0.038, 0.021), "mg_fe": (0.034, 0.019), "fe_h": (0.048, 0.019)}
+    "teff": (183.0, 19.0),
+    "logg": (0.326, 0.056),
+    "o_fe": (0.038, 0.021),
+    "mg_fe": (0.034, 0.019),
+    "fe_h": (0.048, 0.019),
+}
 PAPER_FE_RMSE = {  # Section 4.1: (all, [Fe/H] < -1)
-    "fcnn": (None, 0.510), "pretrain": (0.254, None), "finetune_real": (0.210, 0.763), "finetune_fe": (0.094, 0.232)}
+    "fcnn": (None, 0.510),
+    "pretrain": (0.254, None),
+    "finetune_real": (0.210, 0.763),
+    "finetune_fe": (0.094, 0.232),
+}
 FE_MODELS = ("fcnn", "pretrain", "finetune_real", "finetune_fe")
 
 
@@ -54,10 +64,31 @@ def table1(store: SpectraStore, rows, models: dict, cfg: dict):
             ref = _reference(stars, label)
             d = (mean - ref)[sel]
             d = d[np.isfinite(d)]
-            out.append({"model": model, "spectra": kind, "label": label, "n": int(d.size), "scatter": float(np.median(np.abs(d))),
-                        "bias": float(np.median(d)), "paper": PAPER_TABLE1.get(label, (np.nan, np.nan))[model == "finetune_real"]})
-            preds.append(pd.DataFrame({"model": model, "spectra": kind, "label": label, "apogee_id": stars["apogee_id"].to_numpy(),
-                                       "reference": ref, "prediction": mean, "sigma": sigma, "selected": sel}))
+            out.append(
+                {
+                    "model": model,
+                    "spectra": kind,
+                    "label": label,
+                    "n": int(d.size),
+                    "scatter": float(np.median(np.abs(d))),
+                    "bias": float(np.median(d)),
+                    "paper": PAPER_TABLE1.get(label, (np.nan, np.nan))[model == "finetune_real"],
+                }
+            )
+            preds.append(
+                pd.DataFrame(
+                    {
+                        "model": model,
+                        "spectra": kind,
+                        "label": label,
+                        "apogee_id": stars["apogee_id"].to_numpy(),
+                        "reference": ref,
+                        "prediction": mean,
+                        "sigma": sigma,
+                        "selected": sel,
+                    }
+                )
+            )
     return out, pd.concat(preds, ignore_index=True), [float(store.wavelength_aa[cols[0]]), float(store.wavelength_aa[cols[-1]])]
 
 
@@ -74,10 +105,17 @@ def fe_window(store: SpectraStore, rows, models: dict, cfg: dict):
     for model in FE_MODELS:
         mean, sigma = predict(models[model], flux, store.wavelength_aa[cols], labels=["fe_h"])["fe_h"]
         r = mean - ref
-        out[model] = {"rmse_all": _rmse(r), "rmse_fe_h_poor": _rmse(r[poor]), "bias_fe_h_poor": float(np.nanmedian(r[poor])) if poor.any() else np.nan,
-                      "rmse_fe_h_rich": _rmse(r[~poor]), "paper_rmse_all": PAPER_FE_RMSE[model][0], "paper_rmse_fe_h_poor": PAPER_FE_RMSE[model][1]}
-        preds.append(pd.DataFrame({"model": model, "apogee_id": stars["apogee_id"].to_numpy(), "reference": ref, "prediction": mean,
-                                   "sigma": sigma}))
+        out[model] = {
+            "rmse_all": _rmse(r),
+            "rmse_fe_h_poor": _rmse(r[poor]),
+            "bias_fe_h_poor": float(np.nanmedian(r[poor])) if poor.any() else np.nan,
+            "rmse_fe_h_rich": _rmse(r[~poor]),
+            "paper_rmse_all": PAPER_FE_RMSE[model][0],
+            "paper_rmse_fe_h_poor": PAPER_FE_RMSE[model][1],
+        }
+        preds.append(
+            pd.DataFrame({"model": model, "apogee_id": stars["apogee_id"].to_numpy(), "reference": ref, "prediction": mean, "sigma": sigma})
+        )
     window = [float(store.wavelength_aa[cols[0]]), float(store.wavelength_aa[cols[-1]])]
     return out, pd.concat(preds, ignore_index=True), window, int(poor.sum()), int(stage.get("n_train", 0))
 
@@ -89,8 +127,15 @@ def attention_maps(store: SpectraStore, rows, models: dict, cfg: dict, lines: pd
     flux = store.read("synthetic", rows, cols)
     summaries, profiles = [], []
     for label in a.get("labels", ["teff", "logg", "fe_h", "o_fe", "mg_fe"]):
-        s, prof = attention(models["pretrain"], flux, store.wavelength_aa, label, lines, top_k=int(a.get("top_k", 5)),
-                            tolerance_aa=float(a.get("tolerance_aa", 1.0)))
+        s, prof = attention(
+            models["pretrain"],
+            flux,
+            store.wavelength_aa,
+            label,
+            lines,
+            top_k=int(a.get("top_k", 5)),
+            tolerance_aa=float(a.get("tolerance_aa", 1.0)),
+        )
         summaries.append(s)
         profiles.append(pd.DataFrame({"label": label, "wavelength_aa": store.wavelength_aa, "attention": prof}))
     return summaries, pd.concat(profiles, ignore_index=True)
@@ -114,21 +159,42 @@ def spectrafm(store_path, models: dict, cfg: dict, lines: pd.DataFrame):
     fe, fe_pred, window, n_poor, n_fe_train = fe_window(store, rows, models, cfg)
     att, profiles = attention_maps(store, rows, models, cfg, lines)
     for s in att:
-        log.info("attention %s: %.1f%% of the top-%d pixels within %.1f A of %s lines (%.1f%% of all pixels)", s["label"],
-                 100 * s["top_fraction_near_lines"], s["top_k"], s["tolerance_aa"], s["element"], 100 * s["random_fraction_near_lines"])
+        log.info(
+            "attention %s: %.1f%% of the top-%d pixels within %.1f A of %s lines (%.1f%% of all pixels)",
+            s["label"],
+            100 * s["top_fraction_near_lines"],
+            s["top_k"],
+            s["tolerance_aa"],
+            s["element"],
+            100 * s["random_fraction_near_lines"],
+        )
     for m, v in fe.items():
-        log.info("[Fe/H] from %.0f-%.0f A, %s: RMSE %.3f (all), %.3f ([Fe/H] < -1, %d stars)", *window, m, v["rmse_all"],
-                 v["rmse_fe_h_poor"], n_poor)
-    metrics = {"reference": reference, "n_test": int(rows.size), "table1": {"range_aa": t1_range, "logg_range": list(cfg.get("logg_range", (1.0, 3.5))),
-               "rows": t1}, "fe_h_window": {"window_aa": window, "n_fe_h_poor": n_poor, "n_finetune_stars": n_fe_train, "models": fe},
-               "attention": att,
-               "fine_tuned_beats_fcnn_on_iron_poor": bool(fe["finetune_fe"]["rmse_fe_h_poor"] < fe["fcnn"]["rmse_fe_h_poor"])}
-    summary = [summary_row("spectrafm", r["label"], f"Table 1 scatter, {r['model']} on {r['spectra']} spectra", r["scatter"])
-               for r in t1]
-    summary += [summary_row("spectrafm", "fe_h", f"RMSE {part} ({m})", fe[m][f"rmse_{part}"]) for m in FE_MODELS
-                for part in ("all", "fe_h_poor")]
-    summary += [summary_row("spectrafm", s["label"], f"attention: top-{s['top_k']} share near {s['element']} lines / share of all pixels",
-                            s["enrichment"]) for s in att]
+        log.info(
+            "[Fe/H] from %.0f-%.0f A, %s: RMSE %.3f (all), %.3f ([Fe/H] < -1, %d stars)",
+            *window,
+            m,
+            v["rmse_all"],
+            v["rmse_fe_h_poor"],
+            n_poor,
+        )
+    metrics = {
+        "reference": reference,
+        "n_test": int(rows.size),
+        "table1": {"range_aa": t1_range, "logg_range": list(cfg.get("logg_range", (1.0, 3.5))), "rows": t1},
+        "fe_h_window": {"window_aa": window, "n_fe_h_poor": n_poor, "n_finetune_stars": n_fe_train, "models": fe},
+        "attention": att,
+        "fine_tuned_beats_fcnn_on_iron_poor": bool(fe["finetune_fe"]["rmse_fe_h_poor"] < fe["fcnn"]["rmse_fe_h_poor"]),
+    }
+    summary = [summary_row("spectrafm", r["label"], f"Table 1 scatter, {r['model']} on {r['spectra']} spectra", r["scatter"]) for r in t1]
+    summary += [
+        summary_row("spectrafm", "fe_h", f"RMSE {part} ({m})", fe[m][f"rmse_{part}"]) for m in FE_MODELS for part in ("all", "fe_h_poor")
+    ]
+    summary += [
+        summary_row(
+            "spectrafm", s["label"], f"attention: top-{s['top_k']} share near {s['element']} lines / share of all pixels", s["enrichment"]
+        )
+        for s in att
+    ]
     metrics["summary"] = summary
     tables = {"table1": t1_pred, "fe_h": fe_pred, "attention": profiles, "lines": lines}
     return metrics, tables

@@ -1,5 +1,6 @@
 """results/eval/summary.csv: one row per (task, target, metric) with the model, the XGBoost expert
 on the same inputs (where there is one) and the noise floor (where the mock knows one)."""
+
 from __future__ import annotations
 
 import pandas as pd

@@ -1,4 +1,5 @@
 """Running one evaluation task (registry.TASKS): its function, its test stars, its outputs."""
+
 from __future__ import annotations
 
 import logging
@@ -42,8 +43,14 @@ def run_task(task, model_dir, store_path, catalog_path, truth_path, experts_dir,
     stars = load_test_stars(store_path, catalog_path, truth_path)
     cfg = {**{k: v for k, v in settings.items() if k not in TASKS}, **(settings.get(task) or {})}
     metrics, tables = fn(model, stars, cfg, experts_dir)
-    metrics = {"task": task, "issue_letter": letter, "paper_figures": figs, "model": str(model_dir),
-               "seconds": round(time.perf_counter() - t0, 2), **metrics}
+    metrics = {
+        "task": task,
+        "issue_letter": letter,
+        "paper_figures": figs,
+        "model": str(model_dir),
+        "seconds": round(time.perf_counter() - t0, 2),
+        **metrics,
+    }
     out = Path(out_dir)
     write_tables(out / "predictions.parquet", tables)
     write_json(metrics, out / "metrics.json")

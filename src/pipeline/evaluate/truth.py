@@ -2,6 +2,7 @@
 representation, and the extinction law it injects. The one module outside ``sky/`` that imports
 the mock; the tasks that compare with the mock's truth take it from here.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,14 @@ __all__ = ["INJECTED_R_V", "true_normalised_coefficients", "true_xp_coefficients
 def true_xp_coefficients(teff, logg, m_h, ebv_true, radius_rsun=1.0, distance_pc=10.0):
     """The mock's noise-free XP coefficients ({"bp", "rp"}: stars x 55) of stars with these parameters."""
     n = np.size(teff)
-    flux = model_spectrum(np.atleast_1d(teff), np.atleast_1d(logg), np.atleast_1d(m_h), np.broadcast_to(radius_rsun, (n,)),
-                          np.broadcast_to(distance_pc, (n,)), np.broadcast_to(ebv_true, (n,)))
+    flux = model_spectrum(
+        np.atleast_1d(teff),
+        np.atleast_1d(logg),
+        np.atleast_1d(m_h),
+        np.broadcast_to(radius_rsun, (n,)),
+        np.broadcast_to(distance_pc, (n,)),
+        np.broadcast_to(ebv_true, (n,)),
+    )
     return project_spectrum(flux)
 
 

@@ -1,4 +1,5 @@
 """Gaia DR3 constants and formulae shared by the mock sky (which injects) and the catalog (which corrects)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,6 +5,7 @@
 matrices and w the BP/RP merge weights (``calibrated_flux``). Synthetic G, BP and RP come from
 the same coefficients through gaiaxpy's ``Gaia_DR3_Vega`` photometric system (``synthetic_gaia_mags``).
 """
+
 from __future__ import annotations
 
 import functools

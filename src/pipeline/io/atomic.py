@@ -7,6 +7,7 @@ anything that a rerun (or Snakemake) would take for a finished output. A full di
 as such, naming the file and the free space, instead of the writer's own message (torch says
 "unexpected pos ... vs ...").
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -89,9 +90,12 @@ def atomic_path(path):
         _remove(tmp)
         if full:
             free = shutil.disk_usage(path.parent).free
-            raise DiskFullError(errno.ENOSPC, f"no space left on device while writing {path} "
-                                f"({free / 1e6:.1f} MB free under {path.parent} after removing the partial file); "
-                                "free some space or point paths.results elsewhere, then rerun") from exc
+            raise DiskFullError(
+                errno.ENOSPC,
+                f"no space left on device while writing {path} "
+                f"({free / 1e6:.1f} MB free under {path.parent} after removing the partial file); "
+                "free some space or point paths.results elsewhere, then rerun",
+            ) from exc
         raise
 
 

@@ -4,6 +4,7 @@ Every reader turns a failure of the library underneath (a truncated FITS or Parq
 CSV that is not one) into an ``InputFileError`` that names the file and says what to check,
 instead of "buffer is too small for requested array" or "magic bytes not found in footer".
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,8 +36,10 @@ def reading(path, what: str):
         builtin = isinstance(exc, (OSError, ValueError, TypeError, KeyError, IndexError, EOFError, RuntimeError))
         if not builtin and type(exc).__module__.split(".")[0] not in ("pyarrow", "astropy", "pandas", "numpy", "h5py"):
             raise
-        raise InputFileError(f"{path}: could not be read as {what} ({type(exc).__name__}: {exc}). Is the file complete "
-                             "(an interrupted download or copy leaves a truncated file) and in that format?") from exc
+        raise InputFileError(
+            f"{path}: could not be read as {what} ({type(exc).__name__}: {exc}). Is the file complete "
+            "(an interrupted download or copy leaves a truncated file) and in that format?"
+        ) from exc
 
 
 def require_whole_text_file(path):
@@ -49,8 +52,9 @@ def require_whole_text_file(path):
     with open(p, "rb") as f:
         f.seek(-1, 2)
         if f.read(1) not in (b"\n", b"\r"):
-            raise InputFileError(f"{path}: ends in the middle of a line: the file was cut short (an interrupted "
-                                 "download or copy?); fetch it again")
+            raise InputFileError(
+                f"{path}: ends in the middle of a line: the file was cut short (an interrupted download or copy?); fetch it again"
+            )
 
 
 def numeric_columns(df: pd.DataFrame, path, columns) -> pd.DataFrame:
@@ -63,8 +67,10 @@ def numeric_columns(df: pd.DataFrame, path, columns) -> pd.DataFrame:
         values = pd.to_numeric(text.where(text.ne("") & text.str.lower().ne("nan")), errors="coerce")
         bad = values.isna() & text.ne("") & text.str.lower().ne("nan") & df[c].notna()
         if bad.any():
-            raise InputFileError(f"{path}: column {c} must hold numbers; row {int(np.argmax(bad.to_numpy()))} holds "
-                                 f"{text[bad].iloc[0]!r} ({int(bad.sum())} such rows)")
+            raise InputFileError(
+                f"{path}: column {c} must hold numbers; row {int(np.argmax(bad.to_numpy()))} holds "
+                f"{text[bad].iloc[0]!r} ({int(bad.sum())} such rows)"
+            )
         df[c] = values.astype(float)
     return df
 
@@ -123,7 +129,9 @@ def _read_archive_json(path) -> pd.DataFrame:
     names = [m["name"] for m in doc["metadata"]]
     df = pd.DataFrame(doc["data"], columns=names)
     for m in doc["metadata"]:
-        kind = {"long": "Int64", "int": "Int64", "short": "Int64", "double": "float64", "float": "float64", "boolean": "boolean"}.get(m.get("datatype"))
+        kind = {"long": "Int64", "int": "Int64", "short": "Int64", "double": "float64", "float": "float64", "boolean": "boolean"}.get(
+            m.get("datatype")
+        )
         if kind and m.get("arraysize") in (None, "1"):
             df[m["name"]] = df[m["name"]].astype(kind)
     return df
@@ -177,7 +185,9 @@ def read_gaia_source(path, columns) -> pd.DataFrame:
     numeric_columns(df, path, [c for c in df.columns if df[c].dtype == object])
     if "source_id" in df:
         if df.source_id.isna().any():
-            raise InputFileError(f"{path}: column source_id has empty values in rows {np.nonzero(df.source_id.isna().to_numpy())[0][:10].tolist()}")
+            raise InputFileError(
+                f"{path}: column source_id has empty values in rows {np.nonzero(df.source_id.isna().to_numpy())[0][:10].tolist()}"
+            )
         df["source_id"] = df.source_id.astype(np.int64)
         dup = df.source_id[df.source_id.duplicated()].unique()
         if dup.size:
@@ -284,7 +294,9 @@ def _list_column_to_2d(col, path, name, width=55) -> np.ndarray:
     lengths = col.value_lengths().to_numpy(zero_copy_only=False)
     bad = valid & (lengths != width)
     if bad.any():
-        raise InputFileError(f"{path}: column {name} has arrays of length {sorted(set(lengths[bad].tolist()))[:5]} in rows {np.nonzero(bad)[0][:10].tolist()}; expected {width}")
+        raise InputFileError(
+            f"{path}: column {name} has arrays of length {sorted(set(lengths[bad].tolist()))[:5]} in rows {np.nonzero(bad)[0][:10].tolist()}; expected {width}"
+        )
     flat = col.flatten().to_numpy(zero_copy_only=False)
     out[valid] = flat.reshape(-1, width)
     return out

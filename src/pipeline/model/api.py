@@ -11,6 +11,7 @@ and unknown column names are errors. Returned uncertainties are the model's pred
 with ``n_mc > 0`` and input errors given, the inputs are also resampled from their errors and
 the spread of the answers is added in quadrature.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,8 +76,10 @@ class StellarModel:
         too_many = present.sum(axis=1) > self.context
         if too_many.any():
             rows = table.index[too_many][:5].tolist()
-            raise ValueError(f"{int(too_many.sum())} star(s) (e.g. rows {rows}) give more than the model's context of "
-                             f"{self.context} tokens; pass at most {self.context} observations per star")
+            raise ValueError(
+                f"{int(too_many.sum())} star(s) (e.g. rows {rows}) give more than the model's context of "
+                f"{self.context} tokens; pass at most {self.context} observations per star"
+            )
         none = ~present.any(axis=1)
         if none.any():
             raise ValueError(f"{int(none.sum())} star(s) (e.g. rows {table.index[none][:5].tolist()}) have no observation at all")
@@ -138,7 +141,7 @@ class StellarModel:
         parts, attns = [], []
         rng = np.random.default_rng(seed)
         for start in range(0, len(table), batch_size):
-            chunk = table.iloc[start:start + batch_size]
+            chunk = table.iloc[start : start + batch_size]
             res = self.request(self.perceive(chunk[names]), tokens, return_attention)
             out, attn = res if return_attention else (res, None)
             errs = [n for n in names if f"{n}_err" in chunk.columns]

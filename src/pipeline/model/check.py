@@ -5,6 +5,7 @@ Given bp0-29, rp0-29, J-H, J-K and BP-RP of test stars, the model is asked for T
 one), and the calibration of the uncertainties: the standard deviation of (prediction - label)
 / sqrt(sigma_model^2 + sigma_label^2), which should be near 1.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,10 +42,15 @@ def heldout_check(model_dir, store_path, catalog_path=None, truth_path=None, bat
         resid = pred[t].to_numpy()[ok] - df[t].to_numpy()[ok]
         sig = np.hypot(pred[f"{t}_err"].to_numpy()[ok], np.nan_to_num(df[f"{t}_err"].to_numpy()[ok]))
         z = resid / sig
-        row = {"n": int(ok.sum()), "bias_vs_labels": median_mad_std(resid)[0], "robust_scatter_vs_labels": median_mad_std(resid)[1],
-               "median_sigma_model": float(np.median(pred[f"{t}_err"].to_numpy()[ok])),
-               "z_std": float(np.std(z)), "z_robust_std": median_mad_std(z)[1],
-               "calibrated": bool(0.7 <= median_mad_std(z)[1] <= 1.4)}
+        row = {
+            "n": int(ok.sum()),
+            "bias_vs_labels": median_mad_std(resid)[0],
+            "robust_scatter_vs_labels": median_mad_std(resid)[1],
+            "median_sigma_model": float(np.median(pred[f"{t}_err"].to_numpy()[ok])),
+            "z_std": float(np.std(z)),
+            "z_robust_std": median_mad_std(z)[1],
+            "calibrated": bool(0.7 <= median_mad_std(z)[1] <= 1.4),
+        }
         if truth is not None:
             rt = pred[t].to_numpy()[ok] - truth[t].to_numpy()[ok]
             zt = rt / pred[f"{t}_err"].to_numpy()[ok]

@@ -23,6 +23,7 @@ the named tokens (the giants with a mass or an age), so a fine-tune spends its e
 Randomness comes from (seed, epoch, chunk), so an epoch's batches are the same however many
 DataLoader workers read them, and a resumed run sees the data an uninterrupted one would.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,8 +38,19 @@ def standardise(values, errors, median, mad_std):
     return (values - median) / mad_std, errors / mad_std
 
 
-def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_weight=None, n_targets: int = 1,
-                 identity_fraction: float = 1.0, spectral=None, label_input_fraction: float = 0.0, spectrum_targets=None):
+def sample_batch(
+    values,
+    errors,
+    rng,
+    context: int,
+    min_inputs: int = 5,
+    target_weight=None,
+    n_targets: int = 1,
+    identity_fraction: float = 1.0,
+    spectral=None,
+    label_input_fraction: float = 0.0,
+    spectrum_targets=None,
+):
     """Inputs and targets for each star of a (stars x vocabulary) block of standardised tokens.
 
     Returns numpy arrays: ids (B, context) int64, vals (B, context) float32, mask (B, context)
@@ -94,8 +106,15 @@ def sample_batch(values, errors, rng, context: int, min_inputs: int = 5, target_
         ids = np.pad(ids, ((0, 0), (0, pad)))
         vals = np.pad(vals, ((0, 0), (0, pad)))
         mask = np.pad(mask, ((0, 0), (0, pad)))
-    return (ids.astype(np.int64), vals.astype(np.float32), mask, target_id.astype(np.int64),
-            target.astype(np.float32), target_err.astype(np.float32), ok)
+    return (
+        ids.astype(np.int64),
+        vals.astype(np.float32),
+        mask,
+        target_id.astype(np.int64),
+        target.astype(np.float32),
+        target_err.astype(np.float32),
+        ok,
+    )
 
 
 class TokenStream(IterableDataset):
@@ -105,10 +124,24 @@ class TokenStream(IterableDataset):
     ``num_workers``-th chunk. Call ``set_epoch`` before iterating.
     """
 
-    def __init__(self, store_path, split: str, batch_size: int, context: int, seed: int = 0,
-                 held_out=("bprp", "jk"), min_inputs: int = 5, shuffle: bool = True, target_tokens=None, n_targets: int = 1,
-                 target_weights=None, identity_fraction: float = 1.0, label_input_fraction: float = 0.0, stars_with=None,
-                 label_input_targets=()):
+    def __init__(
+        self,
+        store_path,
+        split: str,
+        batch_size: int,
+        context: int,
+        seed: int = 0,
+        held_out=("bprp", "jk"),
+        min_inputs: int = 5,
+        shuffle: bool = True,
+        target_tokens=None,
+        n_targets: int = 1,
+        target_weights=None,
+        identity_fraction: float = 1.0,
+        label_input_fraction: float = 0.0,
+        stars_with=None,
+        label_input_targets=(),
+    ):
         from ..tokens.store import SPLIT_NAMES, open_token_store
 
         self.path, self.batch_size, self.context, self.seed = str(store_path), batch_size, context, seed
@@ -119,15 +152,18 @@ class TokenStream(IterableDataset):
         self.median = np.asarray(root.attrs["median"], np.float64)
         self.mad = np.asarray(root.attrs["mad_std"], np.float64)
         self.store_hash = root.attrs.get("config_hash")
-        for key, names in (("held_out", held_out), ("target_weights", target_weights or {}),
-                           ("label_input_targets", label_input_targets), ("stars_with", stars_with or ())):
+        for key, names in (
+            ("held_out", held_out),
+            ("target_weights", target_weights or {}),
+            ("label_input_targets", label_input_targets),
+            ("stars_with", stars_with or ()),
+        ):
             unknown = [t for t in names if t not in self.vocab]
             if unknown:
                 raise ValueError(f"train.{key} names {unknown}, which are not in the vocabulary of {store_path}")
         allowed = set(target_tokens) if target_tokens else set(self.vocab)
         weights = target_weights or {}
-        self.target_weight = np.array([float(weights.get(t, 1.0)) if t in allowed and t not in held_out else 0.0
-                                       for t in self.vocab])
+        self.target_weight = np.array([float(weights.get(t, 1.0)) if t in allowed and t not in held_out else 0.0 for t in self.vocab])
         spectral = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in self.vocab])
         self.spectrum_targets = spectral | np.isin(self.vocab, ["g_fakemag", *label_input_targets])
         # label-only inputs leave out the XP coefficients and the held-out outputs: bprp and jk,
@@ -142,7 +178,7 @@ class TokenStream(IterableDataset):
             cols = [self.vocab.index(t) for t in stars_with]
             in_split &= np.isfinite(root["values"].oindex[:, cols]).any(axis=1)
         # chunks holding at least one star of this split, with the rows of the split in each
-        self.chunks = [(s, np.nonzero(in_split[s:s + self.chunk])[0] + s) for s in range(0, n, self.chunk)]
+        self.chunks = [(s, np.nonzero(in_split[s : s + self.chunk])[0] + s) for s in range(0, n, self.chunk)]
         self.chunks = [(s, rows) for s, rows in self.chunks if rows.size]
         self.n_stars = int(sum(rows.size for _, rows in self.chunks))
         self._root = None
@@ -173,14 +209,24 @@ class TokenStream(IterableDataset):
             rng = np.random.default_rng([self.seed, self.epoch, int(c)])
             local = rows - start
             with reading(self.path, "a Zarr token store (a chunk of values or errors)"):
-                vals = values_z[start:start + self.chunk][local].astype(np.float64)
-                errs = errors_z[start:start + self.chunk][local].astype(np.float64)
+                vals = values_z[start : start + self.chunk][local].astype(np.float64)
+                errs = errors_z[start : start + self.chunk][local].astype(np.float64)
             vals, errs = standardise(vals, errs, self.median, self.mad)
             if self.shuffle:
                 perm = rng.permutation(len(rows))
                 vals, errs = vals[perm], errs[perm]
             for i in range(0, len(rows), self.batch_size):
-                batch = sample_batch(vals[i:i + self.batch_size], errs[i:i + self.batch_size], rng, self.context,
-                                     self.min_inputs, self.target_weight, self.n_targets, self.identity_fraction,
-                                     self.not_label_input, self.label_input_fraction, self.spectrum_targets)
+                batch = sample_batch(
+                    vals[i : i + self.batch_size],
+                    errs[i : i + self.batch_size],
+                    rng,
+                    self.context,
+                    self.min_inputs,
+                    self.target_weight,
+                    self.n_targets,
+                    self.identity_fraction,
+                    self.not_label_input,
+                    self.label_input_fraction,
+                    self.spectrum_targets,
+                )
                 yield tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in batch)

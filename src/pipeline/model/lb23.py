@@ -11,6 +11,7 @@ standardisation change.
     python -m pipeline import-lb23 model_torch/ results/models/published
     python -m pipeline export-lb23 results/models/small/ small_lb23/
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,10 @@ NN_CONFIG = {
     "decoder_head_num": "decoder_heads",
     "decoder_dense_num": "decoder_ffn",
 }
-SHARED = {"activation": ("embedding_activation", "encoder_activation", "decoder_activation"),
-          "dropout": ("encoder_dropout_rate", "decoder_dropout_rate")}
+SHARED = {
+    "activation": ("embedding_activation", "encoder_activation", "decoder_activation"),
+    "dropout": ("encoder_dropout_rate", "decoder_dropout_rate"),
+}
 BACKEND_KEYS = ("backend_framewoark", "backend_framework")  # the reference code's spelling, and SpectraFM's
 
 # our state-dict names -> theirs, applied in order
@@ -113,8 +116,10 @@ def _vocabulary(cfg: dict, where: str):
             raise LB23FormatError(f"{where}: tokenizer_config.{key} is missing or not a list")
     vocab, ids = [str(v) for v in tok["vocabs"]], [int(i) for i in tok["vocab_tokens"]]
     if len(vocab) != len(ids) or len(set(vocab)) != len(vocab) or sorted(ids) != list(range(1, len(vocab) + 1)):
-        raise LB23FormatError(f"{where}: tokenizer_config: {len(vocab)} vocabs ({len(set(vocab))} distinct) with "
-                              f"vocab_tokens {ids[:5]}...; the ids must be 1..{len(vocab)}, one per name")
+        raise LB23FormatError(
+            f"{where}: tokenizer_config: {len(vocab)} vocabs ({len(set(vocab))} distinct) with "
+            f"vocab_tokens {ids[:5]}...; the ids must be 1..{len(vocab)}, one per name"
+        )
     return vocab, ids
 
 
@@ -164,20 +169,24 @@ def read_lb23(src):
     missing = sorted(v for v in names.values() if v not in theirs)
     extra = sorted(set(theirs) - set(names.values()))
     if missing or extra:
-        raise LB23FormatError(f"{src / 'weights.pt'}: model_state_dict does not fit the nn_config of {where}: "
-                              f"missing {missing[:4]}, unexpected {extra[:4]}")
+        raise LB23FormatError(
+            f"{src / 'weights.pt'}: model_state_dict does not fit the nn_config of {where}: missing {missing[:4]}, unexpected {extra[:4]}"
+        )
     rows = torch.tensor([0] + ids)  # our row j + 1 holds their token ids[j]
     state = {}
     for k, v in ours.items():
         t = theirs[names[k]]
         if k.startswith("embedding."):
             if t.shape[0] != len(vocab) + 1:
-                raise LB23FormatError(f"{src / 'weights.pt'}: {names[k]} has {t.shape[0]} rows; the vocabulary of "
-                                      f"{where} has {len(vocab)} tokens (+1 padding)")
+                raise LB23FormatError(
+                    f"{src / 'weights.pt'}: {names[k]} has {t.shape[0]} rows; the vocabulary of "
+                    f"{where} has {len(vocab)} tokens (+1 padding)"
+                )
             t = t[rows]
         if t.shape != v.shape:
-            raise LB23FormatError(f"{src / 'weights.pt'}: {names[k]} has shape {tuple(t.shape)}; the nn_config of {where} "
-                                  f"implies {tuple(v.shape)}")
+            raise LB23FormatError(
+                f"{src / 'weights.pt'}: {names[k]} has shape {tuple(t.shape)}; the nn_config of {where} implies {tuple(v.shape)}"
+            )
         state[k] = t.to(v.dtype).contiguous()
     return model_cfg, state, vocab, median, mad
 
@@ -209,8 +218,11 @@ def import_lb23(src, out) -> dict:
         "mad_std": mad,
         "held_out_outputs": [],
         "n_parameters": net.n_parameters(),
-        "imported_from": {"path": str(src.resolve()), "format": "lb23",
-                          "weights_sha256": hashlib.sha256((src / "weights.pt").read_bytes()).hexdigest()},
+        "imported_from": {
+            "path": str(src.resolve()),
+            "format": "lb23",
+            "weights_sha256": hashlib.sha256((src / "weights.pt").read_bytes()).hexdigest(),
+        },
     }
     _write_folder(out, {"model.pt": lambda p: torch.save(state, p), "config.json": lambda p: p.write_text(json.dumps(meta, indent=1))})
     return meta
@@ -228,17 +240,26 @@ def export_lb23(src, out) -> dict:
     n = len(vocab)
     if model_cfg.vocab_size != n:
         raise LB23FormatError(f"{src / 'config.json'}: vocabulary of {n} tokens but model.vocab_size {model_cfg.vocab_size}")
-    nn_config = {"backend_framewoark": f"torch-{torch.__version__[:5]}",
-                 **{theirs: getattr(model_cfg, ours) for theirs, ours in NN_CONFIG.items()},
-                 **{k: getattr(model_cfg, ours) for ours, keys in SHARED.items() for k in keys}}
+    nn_config = {
+        "backend_framewoark": f"torch-{torch.__version__[:5]}",
+        **{theirs: getattr(model_cfg, ours) for theirs, ours in NN_CONFIG.items()},
+        **{k: getattr(model_cfg, ours) for ours, keys in SHARED.items() for k in keys},
+    }
     config = {
         "nn_config": nn_config,
         "tokenizer_config": {"vocabs": vocab, "vocab_tokens": list(range(1, n + 1))},
-        "norm_config": {"_input_mean": [0.0] + [float(x) for x in meta["median"]],
-                        "_input_std": [1.0] + [float(x) for x in meta["mad_std"]],
-                        "_input_standardized": [False] + [True] * n},
+        "norm_config": {
+            "_input_mean": [0.0] + [float(x) for x in meta["median"]],
+            "_input_std": [1.0] + [float(x) for x in meta["mad_std"]],
+            "_input_standardized": [False] + [True] * n,
+        },
     }
     theirs = {lb23_key(k): v.detach().cpu().contiguous() for k, v in state.items()}
-    _write_folder(out, {"weights.pt": lambda p: torch.save({"model_state_dict": theirs, "epoch": None}, p),
-                        "config.json": lambda p: p.write_text(json.dumps(config, indent=4))})
+    _write_folder(
+        out,
+        {
+            "weights.pt": lambda p: torch.save({"model_state_dict": theirs, "epoch": None}, p),
+            "config.json": lambda p: p.write_text(json.dumps(config, indent=4)),
+        },
+    )
     return config

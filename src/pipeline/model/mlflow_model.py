@@ -8,6 +8,7 @@ absent = not observed) and ``request`` as a parameter; the output has ``<token>`
 ``<token>_err`` for each requested token. The model folder (weights, config.json) travels as an
 artifact and this package as code, so the logged model loads without the pipeline installed.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,10 +60,15 @@ def log_pyfunc(run_id: str, tracking_uri: str, model_dir, registered_name: str |
             for f, src in files.items():
                 shutil.copy2(src, Path(tmp) / f)
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=StellarPyfunc(), artifacts={"model_dir": tmp},
+                name="model",
+                python_model=StellarPyfunc(),
+                artifacts={"model_dir": tmp},
                 code_paths=[str(Path(__file__).resolve().parents[1])],
-                signature=signature(meta["vocabulary"]), registered_model_name=registered_name,
-                pip_requirements=_requirements(), await_registration_for=0)
+                signature=signature(meta["vocabulary"]),
+                registered_model_name=registered_name,
+                pip_requirements=_requirements(),
+                await_registration_for=0,
+            )
     return info
 
 

@@ -17,6 +17,7 @@ both in the token's standardised units. No positional encoding: order carries no
 
 Read top to bottom: config, embedding, attention, block, the model, the loss.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,10 @@ class ModelConfig:
             for i in range(blocks):
                 h = heads >> i
                 if h < 1 or self.embed_dim % h:
-                    raise ValueError(f"model.{name}: {heads} halves to {h} heads in block {i + 1}, which must divide "
-                                     f"embed_dim {self.embed_dim}; use a multiple of {2 ** (blocks - 1)} that divides it")
+                    raise ValueError(
+                        f"model.{name}: {heads} halves to {h} heads in block {i + 1}, which must divide "
+                        f"embed_dim {self.embed_dim}; use a multiple of {2 ** (blocks - 1)} that divides it"
+                    )
         for name, n in (("encoder_ffn", ENCODER_BLOCKS), ("decoder_ffn", MLP_LAYERS)):
             if getattr(self, name) >> (n - 1) < 1:
                 raise ValueError(f"model.{name}: {getattr(self, name)} is too small to halve {n - 1} times")
@@ -63,7 +66,12 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d):
-        return from_dict(cls, d, "model", hint="A model folder from before the published architecture (n_heads, output_mlp) must be retrained or re-imported")
+        return from_dict(
+            cls,
+            d,
+            "model",
+            hint="A model folder from before the published architecture (n_heads, output_mlp) must be retrained or re-imported",
+        )
 
 
 # Presets: `paper` is the published network (8,845,529 parameters with the 118-token vocabulary);

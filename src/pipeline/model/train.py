@@ -4,6 +4,7 @@ validation, progress, history and exact resumption (see its docstring for what "
 This module supplies the token store's batches and eq. 11's loss in standardised units, and
 writes the self-describing model folder.
 """
+
 from __future__ import annotations
 
 import json
@@ -125,8 +126,10 @@ def init_from_model(model: StellarTransformer, vocab, model_dir) -> str:
             raise ValueError(f"{d}: its weights have {name}, which this model lacks; init_from needs the same architecture")
         per_token = name in ("embedding.weight", "embedding.bias")
         if tensor.shape[per_token:] != target[name].shape[per_token:]:
-            raise ValueError(f"{d}: {name} has shape {tuple(tensor.shape)}, this model {tuple(target[name].shape)}; "
-                             "init_from needs the same preset and model overrides")
+            raise ValueError(
+                f"{d}: {name} has shape {tuple(tensor.shape)}, this model {tuple(target[name].shape)}; "
+                "init_from needs the same preset and model overrides"
+            )
         if per_token:  # rows by token name (row 0 is padding, vocabulary index i is row i + 1)
             new_rows = torch.tensor([0] + [i + 1 for i, _ in shared])
             old_rows = torch.tensor([0] + [j + 1 for _, j in shared])
@@ -144,17 +147,47 @@ def init_from_model(model: StellarTransformer, vocab, model_dir) -> str:
 
 def _streams(store_path, model_cfg: ModelConfig, cfg: TrainConfig):
     """The sampled training stream and the fixed validation sample of the token store."""
-    train_stream = TokenStream(store_path, "train", cfg.batch_size, model_cfg.context, cfg.seed, cfg.held_out, cfg.min_inputs,
-                               n_targets=cfg.targets_per_star, target_weights=cfg.target_weights,
-                               identity_fraction=cfg.identity_fraction, label_input_fraction=cfg.label_input_fraction,
-                               stars_with=cfg.stars_with, label_input_targets=cfg.label_input_targets)
-    val_stream = TokenStream(store_path, "val", cfg.batch_size, model_cfg.context, cfg.seed + 1, cfg.held_out, cfg.min_inputs,
-                             shuffle=False, stars_with=cfg.stars_with)
+    train_stream = TokenStream(
+        store_path,
+        "train",
+        cfg.batch_size,
+        model_cfg.context,
+        cfg.seed,
+        cfg.held_out,
+        cfg.min_inputs,
+        n_targets=cfg.targets_per_star,
+        target_weights=cfg.target_weights,
+        identity_fraction=cfg.identity_fraction,
+        label_input_fraction=cfg.label_input_fraction,
+        stars_with=cfg.stars_with,
+        label_input_targets=cfg.label_input_targets,
+    )
+    val_stream = TokenStream(
+        store_path,
+        "val",
+        cfg.batch_size,
+        model_cfg.context,
+        cfg.seed + 1,
+        cfg.held_out,
+        cfg.min_inputs,
+        shuffle=False,
+        stars_with=cfg.stars_with,
+    )
     return train_stream, val_stream
 
 
-def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume: bool = True, stop_after_epoch: int | None = None,
-          on_epoch=None, on_step=None, step_every: int = 10, init_from=None):
+def train(
+    store_path,
+    out_dir,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    resume: bool = True,
+    stop_after_epoch: int | None = None,
+    on_epoch=None,
+    on_step=None,
+    step_every: int = 10,
+    init_from=None,
+):
     """Train on the token store's train split; writes model.pt, config.json, history.csv, checkpoints/.
 
     ``stop_after_epoch`` ends the run early (as an interruption would), leaving a resumable checkpoint.
@@ -176,17 +209,40 @@ def train(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume:
     model = model.to(device)
     # Workers are started afresh each epoch (no persistent_workers): each gets a copy of the
     # stream made after set_epoch, so every epoch draws new subsets and targets.
-    loader = torch.utils.data.DataLoader(train_stream, batch_size=None, num_workers=cfg.num_workers,
-                                         pin_memory=device.type == "cuda")
+    loader = torch.utils.data.DataLoader(train_stream, batch_size=None, num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
     job = TokenJob(train_stream, val_stream, loader, device, amp_dtype)
-    log.info("training %d parameters on %s (%s), %d train / %d val stars, %d epochs of %d batches",
-             model.n_parameters(), device, amp_dtype or "float32", train_stream.n_stars, val_stream.n_stars, cfg.epochs,
-             max(len(train_stream), 1))
-    schedule = Schedule(epochs=cfg.epochs, lr=cfg.lr, lr_min=cfg.lr_min, cycle_epochs=cfg.epochs_per_cycle,
-                        weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip, checkpoint_every=cfg.checkpoint_every)
-    model, history = fit(out, model, job, schedule, run_signature(model_cfg, cfg, train_stream.store_hash, init_hash),
-                         scaler=torch.amp.GradScaler("cuda") if need_scaler else None, resume=resume,
-                         stop_after_epoch=stop_after_epoch, on_epoch=on_epoch, on_step=on_step, step_every=step_every)
+    log.info(
+        "training %d parameters on %s (%s), %d train / %d val stars, %d epochs of %d batches",
+        model.n_parameters(),
+        device,
+        amp_dtype or "float32",
+        train_stream.n_stars,
+        val_stream.n_stars,
+        cfg.epochs,
+        max(len(train_stream), 1),
+    )
+    schedule = Schedule(
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        lr_min=cfg.lr_min,
+        cycle_epochs=cfg.epochs_per_cycle,
+        weight_decay=cfg.weight_decay,
+        grad_clip=cfg.grad_clip,
+        checkpoint_every=cfg.checkpoint_every,
+    )
+    model, history = fit(
+        out,
+        model,
+        job,
+        schedule,
+        run_signature(model_cfg, cfg, train_stream.store_hash, init_hash),
+        scaler=torch.amp.GradScaler("cuda") if need_scaler else None,
+        resume=resume,
+        stop_after_epoch=stop_after_epoch,
+        on_epoch=on_epoch,
+        on_step=on_step,
+        step_every=step_every,
+    )
     if len(history) == cfg.epochs:
         write_model(out, model, model_cfg, cfg, train_stream)
     return model, history

@@ -14,6 +14,7 @@ partial query such as Teff = 4700 K, logg = 2.5.
 
 Read top to bottom: config, encoder, loss, training, database, search.
 """
+
 from __future__ import annotations
 
 import copy
@@ -131,7 +132,7 @@ def _embed(encoder, tensors, batch_size=4096):
     out = []
     with torch.no_grad():
         for s in range(0, ids.shape[0], batch_size):
-            out.append(encoder(ids[s:s + batch_size], vals[s:s + batch_size], mask[s:s + batch_size]).float().cpu())
+            out.append(encoder(ids[s : s + batch_size], vals[s : s + batch_size], mask[s : s + batch_size]).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
 
 
@@ -153,7 +154,7 @@ class SearchJob:
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
         qm = self.train[1][2]
         for i in range(self.n_batches()):
-            b = perm[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size].to(self.device)
+            b = perm[i * self.cfg.batch_size : (i + 1) * self.cfg.batch_size].to(self.device)
             yield b, partial_queries(qm[b], self.cfg.partial_query_fraction, gen)
 
     def stars(self, batch):
@@ -202,13 +203,35 @@ def train_search(base_dir, store_path, out_dir, cfg: SearchConfig, on_epoch=None
     if len(data["train"]) < cfg.batch_size // 4:
         raise ValueError(f"{store_path}: only {len(data['train'])} train stars have XP and teff, logg, m_h for the search")
     job = SearchJob({s: (_tensors(base, d, cfg.spectra_tokens), _tensors(base, d, cfg.query_tokens)) for s, d in data.items()}, cfg, device)
-    log.info("contrastive search: %d train / %d val stars, %d epochs of %d batches, tau %.3g",
-             job.n, len(data["val"]), cfg.epochs, job.n_batches(), cfg.temperature)
-    signature = config_hash({"search": _jsonable(asdict(cfg)), "code": code_hash(__file__), "rows": len(data["train"]),
-                             "base": hashlib.sha256((Path(base_dir) / "model.pt").read_bytes()).hexdigest()[:16]})
+    log.info(
+        "contrastive search: %d train / %d val stars, %d epochs of %d batches, tau %.3g",
+        job.n,
+        len(data["val"]),
+        cfg.epochs,
+        job.n_batches(),
+        cfg.temperature,
+    )
+    signature = config_hash(
+        {
+            "search": _jsonable(asdict(cfg)),
+            "code": code_hash(__file__),
+            "rows": len(data["train"]),
+            "base": hashlib.sha256((Path(base_dir) / "model.pt").read_bytes()).hexdigest()[:16],
+        }
+    )
     schedule = Schedule(epochs=cfg.epochs, lr=lrs, weight_decay=cfg.weight_decay, grad_clip=None)
-    model, history = fit(out, model, job, schedule, signature, param_groups=groups, name="search epoch", resume=resume,
-                         stop_after_epoch=stop_after_epoch, on_epoch=on_epoch)
+    model, history = fit(
+        out,
+        model,
+        job,
+        schedule,
+        signature,
+        param_groups=groups,
+        name="search epoch",
+        resume=resume,
+        stop_after_epoch=stop_after_epoch,
+        on_epoch=on_epoch,
+    )
     if len(history) < cfg.epochs:
         return history
     model.eval()
@@ -225,8 +248,9 @@ def _val_loss(model, tensors, cfg):
     with torch.no_grad():
         for s in range(0, m, cfg.batch_size):
             sl = slice(s, s + cfg.batch_size)
-            losses.append(float(soft_contrastive_loss(model.spectra(si[sl], sv[sl], sm[sl]), model.params(qi[sl], qv[sl], qm[sl]),
-                                                      cfg.temperature)))
+            losses.append(
+                float(soft_contrastive_loss(model.spectra(si[sl], sv[sl], sm[sl]), model.params(qi[sl], qv[sl], qm[sl]), cfg.temperature))
+            )
     return float(np.mean(losses)) if losses else float("nan")
 
 
@@ -287,9 +311,9 @@ class StarSearch:
         q = self.embed_queries(table[list(self.cfg.query_tokens)])
         ranks = np.empty(len(q), np.int64)
         for s in range(0, len(q), 2048):  # (queries x database) similarities, a block at a time
-            sim = q[s:s + 2048] @ self.matrix.T
+            sim = q[s : s + 2048] @ self.matrix.T
             own = sim[np.arange(sim.shape[0]), np.arange(s, s + sim.shape[0])]  # the same product: no rounding mismatch
-            ranks[s:s + 2048] = (sim > own[:, None]).sum(axis=1)
+            ranks[s : s + 2048] = (sim > own[:, None]).sum(axis=1)
         return ranks
 
 

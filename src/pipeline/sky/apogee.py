@@ -12,6 +12,7 @@ sensitivity of Campbell et al. 2022). Profiles are Gaussians of the instrument's
 systematic gap (observed depths scaled, lines the synthetic model lacks, a continuum ripple),
 Gaussian noise of 1/SNR and bad pixels (NaN).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,9 +28,45 @@ C_KMS = 299_792.458
 # line strength parameters: (chi_teff, chi_logg) per element, and each feature's base strength s0
 CHI = {"Fe": (0.25, 0.05), "Mg": (0.2, 0.1), "O": (0.6, 0.1), "Si": (0.15, 0.05), "H": (-0.4, 0.0)}
 FEATURE_S0 = (
-    1.2, 1.5, 1.3, 0.8, 1.0, 1.0, 1.4, 0.9, 0.9, 1.1, 1.1, 1.0, 1.3, 1.2, 1.0, 1.0,
-    1.2, 2.0, 2.2, 2.4, 0.8, 0.7, 0.6, 0.7, 0.8, 0.7, 0.6, 0.9, 1.4, 1.0, 1.1, 1.2,
-    1.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0,
+    1.2,
+    1.5,
+    1.3,
+    0.8,
+    1.0,
+    1.0,
+    1.4,
+    0.9,
+    0.9,
+    1.1,
+    1.1,
+    1.0,
+    1.3,
+    1.2,
+    1.0,
+    1.0,
+    1.2,
+    2.0,
+    2.2,
+    2.4,
+    0.8,
+    0.7,
+    0.6,
+    0.7,
+    0.8,
+    0.7,
+    0.6,
+    0.9,
+    1.4,
+    1.0,
+    1.1,
+    1.2,
+    1.3,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+    0.9,
+    1.0,
 )
 # (element, vacuum wavelength in Angstrom, base strength s0, chi_teff, chi_logg)
 LINES = tuple((el, w, s0, *CHI[el]) for (el, w), s0 in zip(APOGEE_FEATURES, FEATURE_S0))
@@ -97,8 +134,9 @@ class SyntheticGap:
     ripple_period_aa: float = 180.0
 
 
-def normalised_spectra(teff_k, logg_dex, fe_h, o_fe, mg_fe, wavelength_aa=None, depth_scale: float = 1.0,
-                       skip_lines=(), chunk: int = 256) -> np.ndarray:
+def normalised_spectra(
+    teff_k, logg_dex, fe_h, o_fe, mg_fe, wavelength_aa=None, depth_scale: float = 1.0, skip_lines=(), chunk: int = 256
+) -> np.ndarray:
     """Continuum-normalised flux (stars x pixels) from the line list; ``skip_lines`` (indices) left out."""
     lam = aspcap_wavelength_aa() if wavelength_aa is None else np.asarray(wavelength_aa, float)
     teff, logg, fe, o, mg = (np.atleast_1d(np.asarray(x, float)) for x in (teff_k, logg_dex, fe_h, o_fe, mg_fe))
@@ -197,9 +235,19 @@ def select_mock_stars(truth: pd.DataFrame, n_stars: int, metal_poor_fraction: fl
     return np.sort(picked)
 
 
-def build_mock_store(truth_path, allstar_path, out_path, n_stars: int = 3000, metal_poor_fraction: float = 0.25,
-                     gap: SyntheticGap | None = None, bad_pixel_fraction: float = 0.02, split=(0.8, 0.1, 0.1),
-                     seed: int = 8, split_seed: int = 8, chunk_stars: int = 256):
+def build_mock_store(
+    truth_path,
+    allstar_path,
+    out_path,
+    n_stars: int = 3000,
+    metal_poor_fraction: float = 0.25,
+    gap: SyntheticGap | None = None,
+    bad_pixel_fraction: float = 0.02,
+    split=(0.8, 0.1, 0.1),
+    seed: int = 8,
+    split_seed: int = 8,
+    chunk_stars: int = 256,
+):
     """Mock APOGEE spectra for a subset of the sky's APOGEE stars.
 
     The observed spectrum is made from the true labels (with the synthetic gap, a continuum ripple,
@@ -218,13 +266,28 @@ def build_mock_store(truth_path, allstar_path, out_path, n_stars: int = 3000, me
     true = pd.DataFrame({"teff": stars["teff"], "logg": stars["logg"], "fe_h": stars["m_h"], "o_fe": o_fe, "mg_fe": mg_fe})
     errors = aspcap_label_errors(snr)
     labels = pd.DataFrame({k: true[k] + errors[k] * rng.standard_normal(len(true)) for k in LABELS})
-    table = pd.DataFrame({"apogee_id": stars["apogee_id"].astype(str), **labels, **{f"{k}_err": errors[k] for k in LABELS},
-                          **{f"true_{k}": true[k] for k in LABELS}, "snr": snr})
+    table = pd.DataFrame(
+        {
+            "apogee_id": stars["apogee_id"].astype(str),
+            **labels,
+            **{f"{k}_err": errors[k] for k in LABELS},
+            **{f"true_{k}": true[k] for k in LABELS},
+            "snr": snr,
+        }
+    )
 
     def spectra(start, stop):
         sl = slice(start, stop)
         observed, err = observed_spectra(true.iloc[sl], snr[sl], np.random.default_rng([seed, start]), gap, bad_pixel_fraction)
         return synthetic_spectra(labels.iloc[sl], gap), observed, err
 
-    write_spectra_store(out_path, aspcap_wavelength_aa(), table, spectra, split, split_seed, chunk_stars,
-                        attrs={"source": "mock", "gap": vars(gap or SyntheticGap()), "bad_pixel_fraction": bad_pixel_fraction})
+    write_spectra_store(
+        out_path,
+        aspcap_wavelength_aa(),
+        table,
+        spectra,
+        split,
+        split_seed,
+        chunk_stars,
+        attrs={"source": "mock", "gap": vars(gap or SyntheticGap()), "bad_pixel_fraction": bad_pixel_fraction},
+    )

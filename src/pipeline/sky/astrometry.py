@@ -6,6 +6,7 @@ pseudocolour), ecliptic latitude and solution type; ``extra`` is the additional 
 term of Leung et al. (2023) (eq. 7 of Leung & Bovy). A catalog that subtracts both recovers
 the true parallax on average.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -30,8 +31,12 @@ def gdr3_zero_point_mas(g_mag, nu_eff, pseudocolour, ecl_lat_deg, params_solved)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out[ok] = zpt.get_zpt(
-                np.asarray(g_mag, float)[ok], np.asarray(nu_eff, float)[ok], np.asarray(pseudocolour, float)[ok],
-                np.asarray(ecl_lat_deg, float)[ok], np.asarray(params_solved)[ok], _warnings=True,
+                np.asarray(g_mag, float)[ok],
+                np.asarray(nu_eff, float)[ok],
+                np.asarray(pseudocolour, float)[ok],
+                np.asarray(ecl_lat_deg, float)[ok],
+                np.asarray(params_solved)[ok],
+                _warnings=True,
             )
     return out
 
@@ -108,5 +113,8 @@ def twomass_designation(ra_deg, dec_deg):
     dm = np.floor((ad - dd) * 60).astype(int)
     ds = ((ad - dd) * 60 - dm) * 60
     return np.array(
-        [f"2M{h:02d}{m:02d}{int(s * 100):04d}{sg}{d:02d}{n:02d}{int(x * 10):03d}" for h, m, s, sg, d, n, x in zip(hh, mm, ss, sign, dd, dm, ds)]
+        [
+            f"2M{h:02d}{m:02d}{int(s * 100):04d}{sg}{d:02d}{n:02d}{int(x * 10):03d}"
+            for h, m, s, sg, d, n, x in zip(hh, mm, ss, sign, dd, dm, ds)
+        ]
     )

@@ -12,6 +12,7 @@
 
 Files appear whole or not at all (``io.atomic``), the manifest last.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,10 +38,31 @@ EBV_TRUE_PER_SFD = 0.884  # Schlafly & Finkbeiner (2011), eq. 10 of Leung & Bovy
 R_V = 3.1
 XP_G_LIMIT = 17.65  # Gaia DR3 published XP continuous spectra for G < 17.65
 GAIA_G_LIMIT = 20.9
-STARFLAG_BITS = {0: "BAD_PIXELS", 2: "BRIGHT_NEIGHBOR", 3: "VERY_BRIGHT_NEIGHBOR", 4: "LOW_SNR", 9: "PERSIST_HIGH",
-                 11: "PERSIST_LOW", 16: "SUSPECT_RV_COMBINATION", 17: "SUSPECT_BROAD_LINES", 19: "RV_WARN"}
-ASPCAPFLAG_BITS = {0: "TEFF_WARN", 1: "LOGG_WARN", 2: "VMICRO_WARN", 3: "M_H_WARN", 6: "N_M_WARN", 7: "STAR_WARN",
-                   8: "CHI2_WARN", 16: "TEFF_BAD", 17: "LOGG_BAD", 19: "M_H_BAD", 23: "STAR_BAD", 24: "CHI2_BAD"}
+STARFLAG_BITS = {
+    0: "BAD_PIXELS",
+    2: "BRIGHT_NEIGHBOR",
+    3: "VERY_BRIGHT_NEIGHBOR",
+    4: "LOW_SNR",
+    9: "PERSIST_HIGH",
+    11: "PERSIST_LOW",
+    16: "SUSPECT_RV_COMBINATION",
+    17: "SUSPECT_BROAD_LINES",
+    19: "RV_WARN",
+}
+ASPCAPFLAG_BITS = {
+    0: "TEFF_WARN",
+    1: "LOGG_WARN",
+    2: "VMICRO_WARN",
+    3: "M_H_WARN",
+    6: "N_M_WARN",
+    7: "STAR_WARN",
+    8: "CHI2_WARN",
+    16: "TEFF_BAD",
+    17: "LOGG_BAD",
+    19: "M_H_BAD",
+    23: "STAR_BAD",
+    24: "CHI2_BAD",
+}
 M_H_BAD_BIT, STAR_BAD_BIT = 19, 23
 
 
@@ -121,13 +143,19 @@ def build_sky(cfg: SkyConfig, out_dir: str | Path) -> dict:
     truth = truth_table(pop, los, xp_true, tm, phot, astro, apogee, giants, dup)
     n = cfg.n_stars
     counts = {
-        "stars": n, "allstar_rows": int(n + dup.size), "gaia_source_rows": int(gaia_source["source_id"].size),
-        "xp_rows": int(xp_table["source_id"].size), "with_xp": int(astro["has_xp"].sum()),
+        "stars": n,
+        "allstar_rows": int(n + dup.size),
+        "gaia_source_rows": int(gaia_source["source_id"].size),
+        "xp_rows": int(xp_table["source_id"].size),
+        "with_xp": int(astro["has_xp"].sum()),
         "with_good_labels": int(apogee["labels_good"].sum()),
         "xp_without_good_labels": int((astro["has_xp"] & ~apogee["labels_good"]).sum()),
         "good_labels_without_xp": int((apogee["labels_good"] & ~astro["has_xp"]).sum()),
-        "not_in_gaia": int((~astro["in_gaia"]).sum()), "without_gaia_id_in_allstar": int((apogee["gaia_id_in_allstar"] == 0).sum()),
-        "without_2mass": int((~tm["has_2mass"]).sum()), "distmass_rows": int(giants.sum()), "gaia_neighbours": n_neighbours,
+        "not_in_gaia": int((~astro["in_gaia"]).sum()),
+        "without_gaia_id_in_allstar": int((apogee["gaia_id_in_allstar"] == 0).sum()),
+        "without_2mass": int((~tm["has_2mass"]).sum()),
+        "distmass_rows": int(giants.sum()),
+        "gaia_neighbours": n_neighbours,
     }
     manifest = {"config": _jsonable(asdict(cfg)), "counts": counts}
     write_sky(Path(out_dir), cfg, allstar, gaia_source, xp_table, (hpx, best_fit), distmass, truth, manifest)
@@ -214,9 +242,11 @@ def gaia_photometry(xp_true: dict, pop: dict, rng) -> dict:
     """Observed G, BP, RP (mag) and their flux/error, and the BP/RP flux excess factor, raised in
     12% of stars of crowded bulge fields (|b| < 6, |l| < 40)."""
     n = pop["teff"].size
-    foe = {"g": flux_over_error(xp_true["g_true"], photometry.G_ZEROPOINT_MAG, 0.004, 3e-4),
-           "bp": flux_over_error(xp_true["bp_true"], photometry.BP_ZEROPOINT_MAG, 0.12, 1.2e-3),
-           "rp": flux_over_error(xp_true["rp_true"], photometry.RP_ZEROPOINT_MAG, 0.08, 1.0e-3)}
+    foe = {
+        "g": flux_over_error(xp_true["g_true"], photometry.G_ZEROPOINT_MAG, 0.004, 3e-4),
+        "bp": flux_over_error(xp_true["bp_true"], photometry.BP_ZEROPOINT_MAG, 0.12, 1.2e-3),
+        "rp": flux_over_error(xp_true["rp_true"], photometry.RP_ZEROPOINT_MAG, 0.08, 1.0e-3),
+    }
     obs = {b: xp_true[f"{b}_true"] + 1.0857 / foe[b] * rng.standard_normal(n) for b in ("g", "bp", "rp")}
     f_bp = 10 ** ((photometry.BP_ZEROPOINT_MAG - obs["bp"]) / 2.5)
     f_rp = 10 ** ((photometry.RP_ZEROPOINT_MAG - obs["rp"]) / 2.5)
@@ -242,7 +272,9 @@ def gaia_astrometry(pop: dict, phot: dict, los: dict, rng) -> dict:
     ruwe = astrometry.draw_ruwe(n, rng)
     bprp_obs = phot["bp_obs"] - phot["rp_obs"]
     nu_eff = np.where(params_solved == 31, astrometry.nu_eff_from_bprp(bprp_obs), np.nan)
-    pseudocolour = np.where(params_solved == 95, np.clip(astrometry.nu_eff_from_bprp(bprp_obs) + rng.normal(0, 0.03, n), 1.24, 1.72), np.nan)
+    pseudocolour = np.where(
+        params_solved == 95, np.clip(astrometry.nu_eff_from_bprp(bprp_obs) + rng.normal(0, 0.03, n), 1.24, 1.72), np.nan
+    )
     zp_gdr3 = astrometry.gdr3_zero_point_mas(g_obs, nu_eff, pseudocolour, ecl_lat, params_solved)
     zp_extra = photometry.extra_zero_point_mas(g_obs)  # the term the catalog removes
     plx_err = astrometry.parallax_error_mas(g_obs) * np.where(params_solved == 95, 1.3, 1.0) * np.where(ruwe > 1.4, np.sqrt(ruwe), 1.0)
@@ -256,10 +288,25 @@ def gaia_astrometry(pop: dict, phot: dict, los: dict, rng) -> dict:
     plx_err[two_param] = np.nan
     has_xp = in_gaia & (g_obs < XP_G_LIMIT) & (rng.random(n) > 0.06)
     missing_bp = has_xp & (rng.random(n) < 0.002)
-    return {"ra": ra, "dec": dec, "ecl_lat": ecl_lat, "in_gaia": in_gaia, "source_id": source_id, "params_solved": params_solved,
-            "ruwe": ruwe, "bprp_obs": bprp_obs, "nu_eff": nu_eff, "pseudocolour": pseudocolour, "zp_gdr3": zp_gdr3,
-            "zp_extra": zp_extra, "parallax": plx, "parallax_error": plx_err, "parallax_true": plx_true,
-            "has_xp": has_xp, "missing_bp": missing_bp}
+    return {
+        "ra": ra,
+        "dec": dec,
+        "ecl_lat": ecl_lat,
+        "in_gaia": in_gaia,
+        "source_id": source_id,
+        "params_solved": params_solved,
+        "ruwe": ruwe,
+        "bprp_obs": bprp_obs,
+        "nu_eff": nu_eff,
+        "pseudocolour": pseudocolour,
+        "zp_gdr3": zp_gdr3,
+        "zp_extra": zp_extra,
+        "parallax": plx,
+        "parallax_error": plx_err,
+        "parallax_true": plx_true,
+        "has_xp": has_xp,
+        "missing_bp": missing_bp,
+    }
 
 
 # -- 8. APOGEE: labels, their errors, flags, SNR ------------------------------------------------
@@ -276,28 +323,57 @@ def apogee_labels(pop: dict, tm: dict, astro: dict, rng) -> dict:
     logg_obs = pop["logg"] + rng.normal(0, 1, n) * np.hypot(logg_err, 0.05)
     m_h_obs = pop["m_h"] + rng.normal(0, 1, n) * np.hypot(m_h_err, 0.03)
     sb = {
-        0: rng.random(n) < 0.025, 2: rng.random(n) < 0.04, 3: rng.random(n) < 0.015, 4: snr < 30,
-        9: rng.random(n) < 0.05, 11: rng.random(n) < 0.04, 16: rng.random(n) < 0.02,
-        17: (pop["evol_class"] == "hot") | (rng.random(n) < 0.01), 19: rng.random(n) < 0.01,
+        0: rng.random(n) < 0.025,
+        2: rng.random(n) < 0.04,
+        3: rng.random(n) < 0.015,
+        4: snr < 30,
+        9: rng.random(n) < 0.05,
+        11: rng.random(n) < 0.04,
+        16: rng.random(n) < 0.02,
+        17: (pop["evol_class"] == "hot") | (rng.random(n) < 0.01),
+        19: rng.random(n) < 0.01,
     }
     starflag, starflags = _flags(sb, STARFLAG_BITS, n)
     extreme = (pop["teff"] > 7000) | (pop["teff"] < 3500) | (pop["logg"] < 0.9)
     star_bad = extreme & (rng.random(n) < 0.8) | (rng.random(n) < 0.08) | (snr < 20)
     m_h_bad = (rng.random(n) < 0.02) | ((pop["m_h"] < -2.0) & (rng.random(n) < 0.5))
     ab = {
-        0: rng.random(n) < 0.08, 1: rng.random(n) < 0.10, 2: rng.random(n) < 0.15, 3: m_h_bad | (rng.random(n) < 0.03),
-        6: rng.random(n) < 0.3, 7: star_bad | (rng.random(n) < 0.1), 8: rng.random(n) < 0.05,
-        16: star_bad & (rng.random(n) < 0.3), 17: star_bad & (rng.random(n) < 0.3), 19: m_h_bad, 23: star_bad,
+        0: rng.random(n) < 0.08,
+        1: rng.random(n) < 0.10,
+        2: rng.random(n) < 0.15,
+        3: m_h_bad | (rng.random(n) < 0.03),
+        6: rng.random(n) < 0.3,
+        7: star_bad | (rng.random(n) < 0.1),
+        8: rng.random(n) < 0.05,
+        16: star_bad & (rng.random(n) < 0.3),
+        17: star_bad & (rng.random(n) < 0.3),
+        19: m_h_bad,
+        23: star_bad,
         24: star_bad & (rng.random(n) < 0.2),
     }
     aspcapflag, aspcapflags = _flags(ab, ASPCAPFLAG_BITS, n)
     aspcap_failed = rng.random(n) < 0.02
-    labels_good = (starflag == 0) & ~(aspcapflag >> M_H_BAD_BIT & 1).astype(bool) & ~(aspcapflag >> STAR_BAD_BIT & 1).astype(bool) & ~aspcap_failed
+    labels_good = (
+        (starflag == 0) & ~(aspcapflag >> M_H_BAD_BIT & 1).astype(bool) & ~(aspcapflag >> STAR_BAD_BIT & 1).astype(bool) & ~aspcap_failed
+    )
     gaia_id_in_allstar = np.where(astro["in_gaia"] & (rng.random(n) > 0.015), astro["source_id"], 0)
-    return {"snr": snr, "teff": teff_obs, "teff_err": teff_err, "logg": logg_obs, "logg_err": logg_err, "m_h": m_h_obs,
-            "m_h_err": m_h_err, "starflag": starflag, "starflags": starflags, "aspcapflag": aspcapflag, "aspcapflags": aspcapflags,
-            "aspcap_failed": aspcap_failed, "labels_good": labels_good, "apogee_id": astrometry.twomass_designation(astro["ra"], astro["dec"]),
-            "gaia_id_in_allstar": gaia_id_in_allstar}
+    return {
+        "snr": snr,
+        "teff": teff_obs,
+        "teff_err": teff_err,
+        "logg": logg_obs,
+        "logg_err": logg_err,
+        "m_h": m_h_obs,
+        "m_h_err": m_h_err,
+        "starflag": starflag,
+        "starflags": starflags,
+        "aspcapflag": aspcapflag,
+        "aspcapflags": aspcapflags,
+        "aspcap_failed": aspcap_failed,
+        "labels_good": labels_good,
+        "apogee_id": astrometry.twomass_designation(astro["ra"], astro["dec"]),
+        "gaia_id_in_allstar": gaia_id_in_allstar,
+    }
 
 
 def _jsonable(d):

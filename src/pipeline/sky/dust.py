@@ -12,6 +12,7 @@ E(B-V) on the SFD scale along the line of sight at the 120 distance moduli 4, 4.
 ``combine19.h5``: a ``pixel_info`` table with ``healpix_index`` and ``nside`` and a
 ``best_fit`` array of shape (n_pixels, 120).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ class DustModel:
         r = np.hypot(x_kpc, y_kpc)
         h_z = self.h_z_kpc * np.exp((r - R0_KPC) / self.flare_kpc)
         base = self.ebv_per_kpc * np.exp(-(r - R0_KPC) / self.h_r_kpc) * np.exp(-np.abs(z_kpc) / h_z)
-        base *= (self.h_z_kpc / h_z)  # keep the column roughly constant as the disc flares
+        base *= self.h_z_kpc / h_z  # keep the column roughly constant as the disc flares
         if self.n_waves == 0:
             return base
         k, phase = self.waves()

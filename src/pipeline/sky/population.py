@@ -9,6 +9,7 @@ logg are mutually consistent. Distances are drawn later, once the star's luminos
 (``sample_distances``), from the component's density along the line of sight and the
 survey's H-band magnitude limits.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -127,9 +128,19 @@ def draw_population(n_stars: int, rng: np.random.Generator) -> dict[str, np.ndar
     logg[hot] = rng.uniform(3.8, 4.3, hot.sum())
     # non-giants: mass from the MS for subgiants kept as drawn (giant branch above)
     return {
-        "l": l, "b": b, "field": field, "field_type": ftype, "component": comp, "evol_class": cls,
-        "teff": teff, "logg": logg, "m_h": m_h, "mass": mass, "age": age,
-        "field_l": l_c, "field_b": b_c,
+        "l": l,
+        "b": b,
+        "field": field,
+        "field_type": ftype,
+        "component": comp,
+        "evol_class": cls,
+        "teff": teff,
+        "logg": logg,
+        "m_h": m_h,
+        "mass": mass,
+        "age": age,
+        "field_l": l_c,
+        "field_b": b_c,
     }
 
 
@@ -164,7 +175,7 @@ def sample_distances(pop, abs_h_mag, a_h_of_d, rng, d_grid_kpc=None):
     h_app = abs_h_mag[:, None] + 5.0 * np.log10(d_grid_kpc[None, :] * 100.0) + a_h
     weight = rho * d_grid_kpc[None, :] ** 3 * ((h_app > h_bright[:, None]) & (h_app < h_lim[:, None]))
     # bright targets are drawn from the bright end: weight them towards their brightest allowed magnitudes
-    weight[h_bright < 7.0] *= (h_app[h_bright < 7.0] < 6.0)
+    weight[h_bright < 7.0] *= h_app[h_bright < 7.0] < 6.0
     total = weight.sum(axis=1)
     cdf = np.cumsum(weight, axis=1) / np.where(total > 0, total, 1.0)[:, None]
     u = rng.random(n)

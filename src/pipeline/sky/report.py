@@ -6,6 +6,7 @@ basic cuts: good labels (STARFLAG == 0, ASPCAPFLAG without bits 19 and 23), usab
 The one exception is ln E(B-V): until the catalog stage samples it through the dust map, the
 realism report takes the map's value at each star's true distance from ``truth.parquet``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,14 @@ from ..stats import median_mad_std
 
 # Leung & Bovy's training-set median and MAD standard deviation (shared/real-samples/README.md).
 REAL_REFERENCE = {
-    "teff": (4746.27, 487.80), "logg": (2.5655, 1.3087), "m_h": (-0.1734, 0.3153), "logebv": (-2.408, 1.834),
-    "g_fakemag": (243.67, 214.28), "bprp": (1.356, 0.550), "bp0": (0.05725, 0.01117), "rp0": (0.08117, 0.01844),
+    "teff": (4746.27, 487.80),
+    "logg": (2.5655, 1.3087),
+    "m_h": (-0.1734, 0.3153),
+    "logebv": (-2.408, 1.834),
+    "g_fakemag": (243.67, 214.28),
+    "bprp": (1.356, 0.550),
+    "bp0": (0.05725, 0.01117),
+    "rp0": (0.08117, 0.01844),
 }
 # Median significance |c_k| / sigma_k of the coefficients k >= 10 of stars with c_0 > 1e4 e-/s, and
 # their median relevant-bases count, measured on the real 2000-star DR3 sample
@@ -79,16 +86,27 @@ def realism_report(sky_dir, tolerance=0.35, logebv_tolerance=0.5) -> dict:
         else:
             ok_med = abs(med - real_med) <= tolerance * abs(real_med)
         ok_std = abs(std - real_std) <= tolerance * real_std
-        rows[name] = {"mock_median": med, "mock_mad_std": std, "real_median": real_med, "real_mad_std": real_std,
-                      "median_ratio": med / real_med, "mad_std_ratio": std / real_std, "n": int(np.isfinite(v[name]).sum()),
-                      "pass": bool(ok_med and ok_std)}
+        rows[name] = {
+            "mock_median": med,
+            "mock_mad_std": std,
+            "real_median": real_med,
+            "real_mad_std": real_std,
+            "median_ratio": med / real_med,
+            "mad_std_ratio": std / real_std,
+            "n": int(np.isfinite(v[name]).sum()),
+            "pass": bool(ok_med and ok_std),
+        }
         passed &= ok_med and ok_std
     xp_rows = xp_high_order_significance(Path(sky_dir) / "xp_continuous")
     passed &= all(r["pass"] for r in xp_rows.values())
-    return {"quantities": rows, "xp_high_order": xp_rows, "pass": bool(passed),
-            "bar": f"median and MAD-std within {tolerance:.0%} of real (logebv median within {logebv_tolerance}); "
-                   f"XP coefficients k >= {XP_HIGH_ORDER_FROM} of bright stars at most twice as significant as real ones",
-            "note": "logebv is ln of the dust map's E(B-V) at the true distance until the catalog stage samples it"}
+    return {
+        "quantities": rows,
+        "xp_high_order": xp_rows,
+        "pass": bool(passed),
+        "bar": f"median and MAD-std within {tolerance:.0%} of real (logebv median within {logebv_tolerance}); "
+        f"XP coefficients k >= {XP_HIGH_ORDER_FROM} of bright stars at most twice as significant as real ones",
+        "note": "logebv is ln of the dust map's E(B-V) at the true distance until the catalog stage samples it",
+    }
 
 
 def xp_high_order_significance(xp_source) -> dict:
@@ -104,14 +122,20 @@ def xp_high_order_significance(xp_source) -> dict:
         c, e, n = xpd[b]
         bright = np.nan_to_num(c[:, 0]) > XP_BRIGHT_C0
         sig = float(np.nanmedian(np.abs(c[bright, XP_HIGH_ORDER_FROM:]) / e[bright, XP_HIGH_ORDER_FROM:])) if bright.any() else float("nan")
-        out[b] = {"n_bright": int(bright.sum()), "mock_median_significance": sig, "real_median_significance": real_sig,
-                  "mock_median_relevant_bases": float(np.median(n[bright])) if bright.any() else float("nan"),
-                  "real_median_relevant_bases": real_n, "pass": bool(sig <= 2 * real_sig) if bright.any() else True}
+        out[b] = {
+            "n_bright": int(bright.sum()),
+            "mock_median_significance": sig,
+            "real_median_significance": real_sig,
+            "mock_median_relevant_bases": float(np.median(n[bright])) if bright.any() else float("nan"),
+            "real_median_relevant_bases": real_n,
+            "pass": bool(sig <= 2 * real_sig) if bright.any() else True,
+        }
     return out
 
 
-def difficulty_report(sky_dir, seed=0, test_fraction=0.2, n_estimators=600, max_depth=6, learning_rate=0.05, n_jobs=2,
-                      paper_scatter=None, factor=3.0) -> dict:
+def difficulty_report(
+    sky_dir, seed=0, test_fraction=0.2, n_estimators=600, max_depth=6, learning_rate=0.05, n_jobs=2, paper_scatter=None, factor=3.0
+) -> dict:
     """XGBoost from G-normalised bp0-29, rp0-29, J-H, J-K, BP-RP to Teff, logg, [M/H] on held-out stars."""
     import xgboost as xgb
 
@@ -125,8 +149,14 @@ def difficulty_report(sky_dir, seed=0, test_fraction=0.2, n_estimators=600, max_
     for target in ("teff", "logg", "m_h"):
         usable = v[features].notna().all(axis=1) & v[target].notna()
         tr, te = usable & ~is_test, usable & is_test
-        model = xgb.XGBRegressor(n_estimators=n_estimators, max_depth=max_depth, learning_rate=learning_rate,
-                                 tree_method="hist", n_jobs=n_jobs, random_state=seed)
+        model = xgb.XGBRegressor(
+            n_estimators=n_estimators,
+            max_depth=max_depth,
+            learning_rate=learning_rate,
+            tree_method="hist",
+            n_jobs=n_jobs,
+            random_state=seed,
+        )
         model.fit(v.loc[tr, features].to_numpy(), v.loc[tr, target].to_numpy())
         pred = model.predict(v.loc[te, features].to_numpy())
         resid = pred - v.loc[te, target].to_numpy()
@@ -135,10 +165,20 @@ def difficulty_report(sky_dir, seed=0, test_fraction=0.2, n_estimators=600, max_
         lo, hi = paper_scatter[target] / factor, paper_scatter[target] * factor
         ok = lo <= scatter <= hi
         passed &= ok
-        out[target] = {"robust_scatter_vs_labels": scatter, "robust_scatter_vs_truth": median_mad_std(resid_truth)[1],
-                       "bias": float(np.median(resid)), "paper_expert": paper_scatter[target], "ratio_to_paper": scatter / paper_scatter[target],
-                       "n_train": int(tr.sum()), "n_test": int(te.sum()), "pass": bool(ok)}
-    return {"targets": out, "pass": bool(passed), "features": features,
-            "bar": f"robust scatter within a factor {factor} of the paper's XGBoost expert",
-            "xgboost": {"n_estimators": n_estimators, "max_depth": max_depth, "learning_rate": learning_rate, "seed": seed}}
-
+        out[target] = {
+            "robust_scatter_vs_labels": scatter,
+            "robust_scatter_vs_truth": median_mad_std(resid_truth)[1],
+            "bias": float(np.median(resid)),
+            "paper_expert": paper_scatter[target],
+            "ratio_to_paper": scatter / paper_scatter[target],
+            "n_train": int(tr.sum()),
+            "n_test": int(te.sum()),
+            "pass": bool(ok),
+        }
+    return {
+        "targets": out,
+        "pass": bool(passed),
+        "features": features,
+        "bar": f"robust scatter within a factor {factor} of the paper's XGBoost expert",
+        "xgboost": {"n_estimators": n_estimators, "max_depth": max_depth, "learning_rate": learning_rate, "seed": seed},
+    }

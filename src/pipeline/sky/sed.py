@@ -14,6 +14,7 @@ XP coefficients encode is known exactly, without a fine grid.
 Units: wavelengths in nm, flux densities in W m^-2 nm^-1 (the units of ``gaiaxpy.calibrate``),
 temperatures in K, radii in solar radii, distances in pc or kpc as named.
 """
+
 from __future__ import annotations
 
 import numpy as np

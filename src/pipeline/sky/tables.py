@@ -1,6 +1,7 @@
 """The mock sky's survey files as the archives ship them: allStar (with repeat observations),
 gaia_source (with faint neighbours), xp_continuous, a DistMass-like catalogue, the truth, and
 writing them (``build.build_sky`` makes the stars they describe)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,19 +30,36 @@ def allstar_table(pop: dict, tm: dict, phot: dict, astro: dict, apogee: dict, rn
     def twomass(values, band):
         return np.where(has_2mass, values[band], 99.999).astype(np.float32)
 
-    fields = [f"F{f:04d}_{int(lc):03d}{int(bc):+03d}" for f, lc, bc in zip(pop["field"], pop["field_l"][pop["field"]], pop["field_b"][pop["field"]])]
+    fields = [
+        f"F{f:04d}_{int(lc):03d}{int(bc):+03d}"
+        for f, lc, bc in zip(pop["field"], pop["field_l"][pop["field"]], pop["field_b"][pop["field"]])
+    ]
     table = {
         "APOGEE_ID": apogee["apogee_id"].astype("S30"),
         "TELESCOPE": np.where(pop["b"] < -20, "lco25m", "apo25m").astype("S6"),
         "FIELD": np.array(fields).astype("S20"),
-        "RA": astro["ra"], "DEC": astro["dec"], "GLON": pop["l"], "GLAT": pop["b"],
-        "J": twomass(tm["obs"], "J"), "J_ERR": twomass(tm["err"], "J"), "H": twomass(tm["obs"], "H"), "H_ERR": twomass(tm["err"], "H"),
-        "K": twomass(tm["obs"], "K"), "K_ERR": twomass(tm["err"], "K"),
-        "SNR": apogee["snr"].astype(np.float32), "STARFLAG": apogee["starflag"], "STARFLAGS": apogee["starflags"].astype("S160"),
-        "ASPCAPFLAG": apogee["aspcapflag"], "ASPCAPFLAGS": apogee["aspcapflags"].astype("S200"), "EXTRATARG": np.zeros(n, np.int32),
-        "TEFF": nan_if_failed(apogee["teff"]), "TEFF_ERR": nan_if_failed(apogee["teff_err"]),
-        "LOGG": nan_if_failed(apogee["logg"]), "LOGG_ERR": nan_if_failed(apogee["logg_err"]),
-        "M_H": nan_if_failed(apogee["m_h"]), "M_H_ERR": nan_if_failed(apogee["m_h_err"]),
+        "RA": astro["ra"],
+        "DEC": astro["dec"],
+        "GLON": pop["l"],
+        "GLAT": pop["b"],
+        "J": twomass(tm["obs"], "J"),
+        "J_ERR": twomass(tm["err"], "J"),
+        "H": twomass(tm["obs"], "H"),
+        "H_ERR": twomass(tm["err"], "H"),
+        "K": twomass(tm["obs"], "K"),
+        "K_ERR": twomass(tm["err"], "K"),
+        "SNR": apogee["snr"].astype(np.float32),
+        "STARFLAG": apogee["starflag"],
+        "STARFLAGS": apogee["starflags"].astype("S160"),
+        "ASPCAPFLAG": apogee["aspcapflag"],
+        "ASPCAPFLAGS": apogee["aspcapflags"].astype("S200"),
+        "EXTRATARG": np.zeros(n, np.int32),
+        "TEFF": nan_if_failed(apogee["teff"]),
+        "TEFF_ERR": nan_if_failed(apogee["teff_err"]),
+        "LOGG": nan_if_failed(apogee["logg"]),
+        "LOGG_ERR": nan_if_failed(apogee["logg_err"]),
+        "M_H": nan_if_failed(apogee["m_h"]),
+        "M_H_ERR": nan_if_failed(apogee["m_h_err"]),
         "GAIAEDR3_SOURCE_ID": apogee["gaia_id_in_allstar"].astype(np.int64),
         "GAIAEDR3_PHOT_G_MEAN_MAG": np.where(astro["in_gaia"], phot["g_obs"], np.nan).astype(np.float32),
         "GAIAEDR3_PARALLAX": np.where(astro["in_gaia"], astro["parallax"], np.nan).astype(np.float32),
@@ -76,9 +94,20 @@ def faint_neighbours(astro: dict, g_rows, rng) -> dict:
     plx_err = astrometry.parallax_error_mas(g)
     gal = SkyCoord(ra=nb_ra * u.deg, dec=nb_dec * u.deg).galactic
     plx = rng.exponential(0.3, n_nb) + plx_err * rng.standard_normal(n_nb)
-    return {"n": n_nb, "ra": nb_ra, "dec": nb_dec, "g": g, "bprp": bprp, "params": params, "plx_err": plx_err, "plx": plx,
-            "nu": np.where(params == 31, astrometry.nu_eff_from_bprp(bprp), np.nan),
-            "pc": np.where(params == 95, astrometry.nu_eff_from_bprp(bprp), np.nan), "l": gal.l.deg, "b": gal.b.deg}
+    return {
+        "n": n_nb,
+        "ra": nb_ra,
+        "dec": nb_dec,
+        "g": g,
+        "bprp": bprp,
+        "params": params,
+        "plx_err": plx_err,
+        "plx": plx,
+        "nu": np.where(params == 31, astrometry.nu_eff_from_bprp(bprp), np.nan),
+        "pc": np.where(params == 95, astrometry.nu_eff_from_bprp(bprp), np.nan),
+        "l": gal.l.deg,
+        "b": gal.b.deg,
+    }
 
 
 def gaia_source_table(pop: dict, phot: dict, astro: dict, rng):
@@ -123,20 +152,22 @@ def xp_continuous_table(astro: dict, xp_true: dict, rng) -> dict:
         gone = astro["missing_bp"][x_rows] if b == "bp" else np.zeros(x_rows.size, bool)
         n_meas = rng.integers(600, 6000, x_rows.size)
         std = rng.lognormal(np.log(1.05), 0.08, x_rows.size)
-        table.update({
-            f"{b}_basis_function_id": np.full(x_rows.size, 56 + i, np.int16),
-            f"{b}_degrees_of_freedom": (n_meas - 55).astype(np.int16),
-            f"{b}_n_parameters": np.full(x_rows.size, 55, np.int16),
-            f"{b}_n_measurements": n_meas.astype(np.int16),
-            f"{b}_n_rejected_measurements": rng.poisson(0.004 * n_meas).astype(np.int16),
-            f"{b}_standard_deviation": std.astype(np.float32),
-            f"{b}_chi_squared": (std**2 * (n_meas - 55)).astype(np.float32),
-            f"{b}_coefficients": np.where(gone[:, None], np.nan, noisy),
-            f"{b}_coefficient_errors": np.where(gone[:, None], np.nan, err),
-            f"{b}_coefficient_correlations": np.where(gone[:, None], np.nan, np.zeros((x_rows.size, 55 * 54 // 2), np.float32)),
-            f"{b}_n_relevant_bases": nrel.astype(np.int16),
-            f"{b}_relative_shrinking": np.ones(x_rows.size, np.float32),
-        })
+        table.update(
+            {
+                f"{b}_basis_function_id": np.full(x_rows.size, 56 + i, np.int16),
+                f"{b}_degrees_of_freedom": (n_meas - 55).astype(np.int16),
+                f"{b}_n_parameters": np.full(x_rows.size, 55, np.int16),
+                f"{b}_n_measurements": n_meas.astype(np.int16),
+                f"{b}_n_rejected_measurements": rng.poisson(0.004 * n_meas).astype(np.int16),
+                f"{b}_standard_deviation": std.astype(np.float32),
+                f"{b}_chi_squared": (std**2 * (n_meas - 55)).astype(np.float32),
+                f"{b}_coefficients": np.where(gone[:, None], np.nan, noisy),
+                f"{b}_coefficient_errors": np.where(gone[:, None], np.nan, err),
+                f"{b}_coefficient_correlations": np.where(gone[:, None], np.nan, np.zeros((x_rows.size, 55 * 54 // 2), np.float32)),
+                f"{b}_n_relevant_bases": nrel.astype(np.int16),
+                f"{b}_relative_shrinking": np.ones(x_rows.size, np.float32),
+            }
+        )
     return table
 
 
@@ -152,9 +183,12 @@ def distmass_table(pop: dict, los: dict, apogee: dict, rng):
     dist_err = dist * rng.uniform(0.03, 0.12, gi.size)
     table = {
         "APOGEE_ID": apogee["apogee_id"][gi].astype("S30"),
-        "MASS": (mass + mass_err * rng.standard_normal(gi.size)).astype(np.float32), "MASS_ERR": mass_err.astype(np.float32),
-        "AGE": np.clip(age + age_err * rng.standard_normal(gi.size), 0.05, None).astype(np.float32), "AGE_ERR": age_err.astype(np.float32),
-        "DIST": (dist + dist_err * rng.standard_normal(gi.size)).astype(np.float32), "DIST_ERR": dist_err.astype(np.float32),
+        "MASS": (mass + mass_err * rng.standard_normal(gi.size)).astype(np.float32),
+        "MASS_ERR": mass_err.astype(np.float32),
+        "AGE": np.clip(age + age_err * rng.standard_normal(gi.size), 0.05, None).astype(np.float32),
+        "AGE_ERR": age_err.astype(np.float32),
+        "DIST": (dist + dist_err * rng.standard_normal(gi.size)).astype(np.float32),
+        "DIST_ERR": dist_err.astype(np.float32),
         "EVSTATE": np.where(pop["evol_class"][gi] == "rc", 2, 1).astype(np.int16),
     }
     return table, giants
@@ -166,16 +200,42 @@ def truth_table(pop, los, xp_true, tm, phot, astro, apogee, giants, dup) -> dict
     n = pop["teff"].size
     in_gaia = astro["in_gaia"]
     return {
-        "apogee_id": apogee["apogee_id"], "source_id": np.where(in_gaia, astro["source_id"], 0), "ra": astro["ra"], "dec": astro["dec"],
-        "l": pop["l"], "b": pop["b"], "distance_kpc": los["distance_kpc"], "parallax_true_mas": astro["parallax_true"],
-        "zp_gdr3_mas": astro["zp_gdr3"], "zp_extra_mas": astro["zp_extra"],
-        "teff": pop["teff"], "logg": pop["logg"], "m_h": pop["m_h"], "mass": pop["mass"], "age": pop["age"], "radius": pop["radius_rsun"],
-        "component": pop["component"], "evol_class": pop["evol_class"], "field_type": pop["field_type"], "h_limit": los["h_limit"],
-        "ebv_c19": los["ebv_c19"], "ebv_true": los["ebv_true"], "a_v": los["a_v"],
-        "g_true": xp_true["g_true"], "bp_true": xp_true["bp_true"], "rp_true": xp_true["rp_true"],
-        "j_true": tm["true"]["J"], "h_true": tm["true"]["H"], "k_true": tm["true"]["K"],
-        "in_gaia": in_gaia, "has_xp": astro["has_xp"], "missing_bp": astro["missing_bp"], "has_2mass": tm["has_2mass"],
-        "labels_good": apogee["labels_good"], "aspcap_failed": apogee["aspcap_failed"], "in_distmass": giants,
+        "apogee_id": apogee["apogee_id"],
+        "source_id": np.where(in_gaia, astro["source_id"], 0),
+        "ra": astro["ra"],
+        "dec": astro["dec"],
+        "l": pop["l"],
+        "b": pop["b"],
+        "distance_kpc": los["distance_kpc"],
+        "parallax_true_mas": astro["parallax_true"],
+        "zp_gdr3_mas": astro["zp_gdr3"],
+        "zp_extra_mas": astro["zp_extra"],
+        "teff": pop["teff"],
+        "logg": pop["logg"],
+        "m_h": pop["m_h"],
+        "mass": pop["mass"],
+        "age": pop["age"],
+        "radius": pop["radius_rsun"],
+        "component": pop["component"],
+        "evol_class": pop["evol_class"],
+        "field_type": pop["field_type"],
+        "h_limit": los["h_limit"],
+        "ebv_c19": los["ebv_c19"],
+        "ebv_true": los["ebv_true"],
+        "a_v": los["a_v"],
+        "g_true": xp_true["g_true"],
+        "bp_true": xp_true["bp_true"],
+        "rp_true": xp_true["rp_true"],
+        "j_true": tm["true"]["J"],
+        "h_true": tm["true"]["H"],
+        "k_true": tm["true"]["K"],
+        "in_gaia": in_gaia,
+        "has_xp": astro["has_xp"],
+        "missing_bp": astro["missing_bp"],
+        "has_2mass": tm["has_2mass"],
+        "labels_good": apogee["labels_good"],
+        "aspcap_failed": apogee["aspcap_failed"],
+        "in_distmass": giants,
         "n_allstar_rows": 1 + np.isin(np.arange(n), dup),
         "bp_coefficients_true": list(xp_true["coeffs"]["bp"].astype(np.float32)),
         "rp_coefficients_true": list(xp_true["coeffs"]["rp"].astype(np.float32)),
@@ -186,8 +246,9 @@ def write_sky(out: Path, cfg, allstar, gaia_source, xp_table, dust, distmass, tr
     """Every file of the sky, each whole or not at all (io.atomic), the manifest last."""
     hpx, best_fit = dust
     files = {
-        "allStar.fits": lambda p: write_fits_table(p, allstar, hdu_name="ALLSTAR", header={"ORIGIN": "stellar-fm-pipeline mock sky",
-                                                                                          "SKYSEED": cfg.seed}),
+        "allStar.fits": lambda p: write_fits_table(
+            p, allstar, hdu_name="ALLSTAR", header={"ORIGIN": "stellar-fm-pipeline mock sky", "SKYSEED": cfg.seed}
+        ),
         "gaia_source.parquet": lambda p: write_parquet(p, gaia_source, metadata={"origin": "mock sky", "seed": cfg.seed}),
         "xp_continuous": lambda p: write_xp_partitions(p, xp_table, cfg.xp_partitions, cfg.xp_format),
         "dust/combined19/combine19.h5": lambda p: write_combined19(p, hpx, cfg.nside, best_fit),

@@ -5,6 +5,7 @@
 - Gaia DR3 ``xp_continuous`` (Parquet partitions, or the archive's CSV layout)
 - a DistMass-like value-added catalogue (FITS)
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,11 +17,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 XP_ARCHIVE_COLUMNS = (
-    "source_id", "solution_id",
-    *[f"{b}_{c}" for b in ("bp", "rp") for c in (
-        "basis_function_id", "degrees_of_freedom", "n_parameters", "n_measurements", "n_rejected_measurements",
-        "standard_deviation", "chi_squared", "coefficients", "coefficient_errors", "coefficient_correlations",
-        "n_relevant_bases", "relative_shrinking")],
+    "source_id",
+    "solution_id",
+    *[
+        f"{b}_{c}"
+        for b in ("bp", "rp")
+        for c in (
+            "basis_function_id",
+            "degrees_of_freedom",
+            "n_parameters",
+            "n_measurements",
+            "n_rejected_measurements",
+            "standard_deviation",
+            "chi_squared",
+            "coefficients",
+            "coefficient_errors",
+            "coefficient_correlations",
+            "n_relevant_bases",
+            "relative_shrinking",
+        )
+    ],
 )
 XP_ARRAY_SUFFIXES = ("coefficients", "coefficient_errors", "coefficient_correlations")
 N_CORRELATIONS = 55 * 54 // 2

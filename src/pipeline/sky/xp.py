@@ -19,6 +19,7 @@ directions; the mock's are the minimum-norm ones there. The prior keeps orders k
 noise, as in real DR3 (the realism report checks their significance against real bright stars),
 so, as in the paper, bp/rp 25-54 carry almost no information about the star.
 """
+
 from __future__ import annotations
 
 import functools

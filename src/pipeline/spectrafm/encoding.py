@@ -9,6 +9,7 @@ The paper prints k / d_model in both lines; the published code (Koblischke & Bov
 ``positional_encoding_spectral``) gives each cos the frequency of the sin before it, the usual
 Transformer pairing, and its models were trained so: the code is followed here.
 """
+
 from __future__ import annotations
 
 import numpy as np

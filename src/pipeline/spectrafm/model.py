@@ -9,6 +9,7 @@ tell pixels apart. Labels (teff, logg, fe_h, o_fe, mg_fe) are ordinary tokens, i
 given as inputs and they are what the decoder is asked for. Everything else (encoder, decoder,
 output head, the robust loss) is the tabular model's (model/model.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -52,7 +53,9 @@ class SpectraFMConfig:
 
     @classmethod
     def from_dict(cls, d):
-        return from_dict(cls, d, "spectrafm model", hint="A SpectraFM model from before the published blocks (n_heads, output_mlp) must be retrained")
+        return from_dict(
+            cls, d, "spectrafm model", hint="A SpectraFM model from before the published blocks (n_heads, output_mlp) must be retrained"
+        )
 
 
 # small: the CPU default run; paper: the published SpectraFM (Koblischke & Bovy's config.json):
@@ -168,6 +171,8 @@ def init_weights_like(model: nn.Module, state: dict):
     own = model.state_dict()
     bad = [k for k in own if k not in state or state[k].shape != own[k].shape]
     if bad:
-        raise ValueError(f"the starting model's weights do not fit this architecture ({bad[:3]}); "
-                         "every stage must use the same spectrafm preset and model overrides")
+        raise ValueError(
+            f"the starting model's weights do not fit this architecture ({bad[:3]}); "
+            "every stage must use the same spectrafm preset and model overrides"
+        )
     model.load_state_dict(state)

@@ -1,5 +1,6 @@
 """Reading a trained SpectraFM stage: its checkpoint, predictions over spectra of any length (by
 chunks of the model's context, averaged), and where its decoder looks (attention against lines)."""
+
 from __future__ import annotations
 
 import warnings
@@ -14,8 +15,17 @@ from .model import FCNN, FCNNConfig, SpectraFM, SpectraFMConfig, pixel_tokens
 
 def save_checkpoint(path, model, cfg, median, scale, stage: dict):
     kind = "fcnn" if isinstance(model, FCNN) else "spectrafm"
-    torch_save({"format": f"{kind}/1", "config": cfg.to_dict(), "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "median": [float(x) for x in median], "scale": [float(x) for x in scale], "stage": stage}, path)
+    torch_save(
+        {
+            "format": f"{kind}/1",
+            "config": cfg.to_dict(),
+            "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "median": [float(x) for x in median],
+            "scale": [float(x) for x in scale],
+            "stage": stage,
+        },
+        path,
+    )
 
 
 def load_checkpoint(model_dir) -> dict:
@@ -57,7 +67,7 @@ def chunk_batches(flux, wavelength_aa, context: int, batch_size: int, device):
     for i in range(0, n, per_batch):
         k = min(per_batch, n - i)
         item_cols = np.tile(cols, (k, 1))
-        f = torch.from_numpy(flux[i:i + k][:, cols].reshape(item_cols.shape)).to(device)
+        f = torch.from_numpy(flux[i : i + k][:, cols].reshape(item_cols.shape)).to(device)
         w = torch.from_numpy(np.tile(lam, (k, 1))).to(device)
         yield (i, item_cols, *pixel_tokens(f), w)
 
@@ -76,7 +86,7 @@ def predict(model_dir, flux, wavelength_aa, labels=None, batch_size: int = 256, 
     if ckpt["kind"] == "fcnn":
         if p != cfg.n_pixels:
             raise ValueError(f"{model_dir}: the FCNN reads {cfg.n_pixels} pixels; got {p}")
-        outs = [model(torch.from_numpy(flux[i:i + batch_size]).to(device)) for i in range(0, n, batch_size)]
+        outs = [model(torch.from_numpy(flux[i : i + batch_size]).to(device)) for i in range(0, n, batch_size)]
         mean = torch.cat([o[0] for o in outs]).cpu().numpy()
         var = torch.cat([o[1] for o in outs]).exp().cpu().numpy()
         idx = [list(cfg.labels).index(t) for t in labels]
@@ -91,8 +101,8 @@ def predict(model_dir, flux, wavelength_aa, labels=None, batch_size: int = 256, 
         empty = ~mask.any(1)
         m[empty], lv[empty] = float("nan"), float("nan")
         k = ids.shape[0] // n_chunks
-        means[i:i + k] = m.float().cpu().numpy().reshape(k, n_chunks, len(idx))
-        varis[i:i + k] = lv.float().exp().cpu().numpy().reshape(k, n_chunks, len(idx))
+        means[i : i + k] = m.float().cpu().numpy().reshape(k, n_chunks, len(idx))
+        varis[i : i + k] = lv.float().exp().cpu().numpy().reshape(k, n_chunks, len(idx))
     with warnings.catch_warnings():  # a star without a valid pixel in any chunk stays NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, var = np.nanmean(means, axis=1), np.nanmean(varis, axis=1)
@@ -112,7 +122,9 @@ def near_lines(wavelength_aa, element, lines, tolerance_aa: float = 1.0) -> np.n
 
 
 @torch.no_grad()
-def attention(model_dir, flux, wavelength_aa, label: str, lines, top_k: int = 5, tolerance_aa: float = 1.0, batch_size: int = 128, device="cpu"):
+def attention(
+    model_dir, flux, wavelength_aa, label: str, lines, top_k: int = 5, tolerance_aa: float = 1.0, batch_size: int = 128, device="cpu"
+):
     """Where the decoder looks when asked for ``label``: the cross-attention from the request to the
     pixels, averaged over the decoder blocks and heads, in chunks of the model's context.
 
@@ -144,8 +156,14 @@ def attention(model_dir, flux, wavelength_aa, label: str, lines, top_k: int = 5,
         rel = a * m.sum(1, keepdims=True)  # 1 = uniform over the chunk's valid pixels
         np.add.at(profile, c[m], rel[m])
         np.add.at(counts, c[m], 1)
-    summary = {"label": label, "element": LINE_ELEMENT.get(label) or "any", "top_k": k, "tolerance_aa": tolerance_aa,
-               "top_fraction_near_lines": hits / max(picks, 1), "random_fraction_near_lines": valid_near / max(valid, 1)}
+    summary = {
+        "label": label,
+        "element": LINE_ELEMENT.get(label) or "any",
+        "top_k": k,
+        "tolerance_aa": tolerance_aa,
+        "top_fraction_near_lines": hits / max(picks, 1),
+        "random_fraction_near_lines": valid_near / max(valid, 1),
+    }
     summary["enrichment"] = summary["top_fraction_near_lines"] / max(summary["random_fraction_near_lines"], 1e-12)
     with np.errstate(invalid="ignore"):
         return summary, profile / counts

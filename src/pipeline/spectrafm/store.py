@@ -11,6 +11,7 @@ Every pixel is a token (one shared value embedding plus the wavelength encoding,
 the labels are ordinary tokens. Mock spectra come from the sky's truth (sky.apogee.build_mock_store);
 real ones from ``aspcapStar-dr17-*.fits`` files and the allStar labels (``build_real_store``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,8 +47,13 @@ def build_real_store(aspcapstar_paths, allstar_path, out_path, split=(0.8, 0.1, 
     if missing:
         raise ValueError(f"{allstar_path}: {len(missing)} aspcapStar files have no allStar row (APOGEE_ID), e.g. {missing[:3]}")
     rows = allstar.loc[ids]
-    table = pd.DataFrame({"apogee_id": ids, **{k: rows[ALLSTAR_LABELS[k]].to_numpy(float) for k in LABELS},
-                          **{f"{k}_err": rows[ALLSTAR_LABELS[k] + "_ERR"].to_numpy(float) for k in LABELS}})
+    table = pd.DataFrame(
+        {
+            "apogee_id": ids,
+            **{k: rows[ALLSTAR_LABELS[k]].to_numpy(float) for k in LABELS},
+            **{f"{k}_err": rows[ALLSTAR_LABELS[k] + "_ERR"].to_numpy(float) for k in LABELS},
+        }
+    )
     lam = read_aspcapstar(paths[0])[0]
 
     def spectra(start, stop):

@@ -14,6 +14,7 @@ tabular model in standardised label units (the pre-training's medians and MAD-st
 the fine-tunes). Predictions for longer spectra average those of consecutive chunks of
 ``context`` pixels (the last chunk ends at the last pixel), as in the paper.
 """
+
 from __future__ import annotations
 
 import logging
@@ -117,8 +118,13 @@ class Windows:
         cols = start[:, None] + np.arange(self.context)
         flux = self.flux[np.asarray(idx)[:, None], cols]
         tid = np.broadcast_to(self.request, (len(idx), self.request.size))
-        return (torch.from_numpy(flux), torch.from_numpy(self.wavelength[cols]), torch.from_numpy(np.ascontiguousarray(tid)),
-                torch.from_numpy(self.y[idx]), torch.from_numpy(self.yerr[idx]))
+        return (
+            torch.from_numpy(flux),
+            torch.from_numpy(self.wavelength[cols]),
+            torch.from_numpy(np.ascontiguousarray(tid)),
+            torch.from_numpy(self.y[idx]),
+            torch.from_numpy(self.yerr[idx]),
+        )
 
 
 def _loss(model, batch, device, amp_dtype):
@@ -148,7 +154,7 @@ class WindowJob:
         order = rng.permutation(len(self.train))
         bs = self.stage.batch_size
         for i in range(self.n_batches()):
-            yield self.train.batch(order[i * bs:(i + 1) * bs], rng)
+            yield self.train.batch(order[i * bs : (i + 1) * bs], rng)
 
     def stars(self, batch):
         return len(batch[0])
@@ -168,13 +174,28 @@ def _signature(stage: StageConfig, model_cfg, store: SpectraStore, rows, init_fr
     from ..hashing import config_hash
 
     start = hashlib.sha256((Path(init_from) / "model.pt").read_bytes()).hexdigest()[:16] if init_from else None
-    return config_hash({"stage": {k: v for k, v in asdict(stage).items() if k not in ("threads", "device")}, "model": model_cfg.to_dict(),
-                        "store": [str(store.path.resolve()), len(store.stars), store.wavelength_aa.size], "rows": [int(r) for r in rows],
-                        "init": start, "code": code_hash(__file__)})
+    return config_hash(
+        {
+            "stage": {k: v for k, v in asdict(stage).items() if k not in ("threads", "device")},
+            "model": model_cfg.to_dict(),
+            "store": [str(store.path.resolve()), len(store.stars), store.wavelength_aa.size],
+            "rows": [int(r) for r in rows],
+            "init": start,
+            "code": code_hash(__file__),
+        }
+    )
 
 
-def train_stage(store_path, out_dir, stage: StageConfig, model_cfg: SpectraFMConfig | None = None, init_from=None, on_epoch=None,
-                resume: bool = True, stop_after_epoch=None):
+def train_stage(
+    store_path,
+    out_dir,
+    stage: StageConfig,
+    model_cfg: SpectraFMConfig | None = None,
+    init_from=None,
+    on_epoch=None,
+    resume: bool = True,
+    stop_after_epoch=None,
+):
     """Train one stage through the shared engine (resumable); writes ``model.pt`` (weights,
     architecture, label standardisation, stage) and ``history.csv`` in out_dir. ``init_from``: the
     folder of the stage to start from (its architecture and standardisation are kept); otherwise
@@ -209,17 +230,52 @@ def train_stage(store_path, out_dir, stage: StageConfig, model_cfg: SpectraFMCon
     val = Windows(store, val_stage, stage_rows(store, val_stage, "val"), cols, median, scale, labels, model_cfg.context)
     job = WindowJob(train, val, stage, device, amp_dtype)
     params = [p for p in model.parameters() if p.requires_grad]
-    log.info("stage on %s spectra %.0f-%.0f A (%d pixels, context %d): %d train / %d val stars, %d trainable of %d parameters "
-             "(frozen: %s), %s %s, %d epochs of %d batches", stage.spectra, train.wavelength[0], train.wavelength[-1], cols.size,
-             train.context, len(train), len(val), sum(p.numel() for p in params), sum(p.numel() for p in model.parameters()),
-             ", ".join(frozen) or "none", device, amp_dtype or "float32", stage.epochs, job.n_batches())
-    schedule = Schedule(epochs=stage.epochs, lr=stage.lr, lr_min=stage.lr_min, cycle_epochs=stage.restart_epochs,
-                        weight_decay=stage.weight_decay, grad_clip=stage.grad_clip)
-    model, history = fit(out, model, job, schedule, _signature(stage, model_cfg, store, rows, init_from), param_groups=[params],
-                         resume=resume, stop_after_epoch=stop_after_epoch, on_epoch=on_epoch)
+    log.info(
+        "stage on %s spectra %.0f-%.0f A (%d pixels, context %d): %d train / %d val stars, %d trainable of %d parameters "
+        "(frozen: %s), %s %s, %d epochs of %d batches",
+        stage.spectra,
+        train.wavelength[0],
+        train.wavelength[-1],
+        cols.size,
+        train.context,
+        len(train),
+        len(val),
+        sum(p.numel() for p in params),
+        sum(p.numel() for p in model.parameters()),
+        ", ".join(frozen) or "none",
+        device,
+        amp_dtype or "float32",
+        stage.epochs,
+        job.n_batches(),
+    )
+    schedule = Schedule(
+        epochs=stage.epochs,
+        lr=stage.lr,
+        lr_min=stage.lr_min,
+        cycle_epochs=stage.restart_epochs,
+        weight_decay=stage.weight_decay,
+        grad_clip=stage.grad_clip,
+    )
+    model, history = fit(
+        out,
+        model,
+        job,
+        schedule,
+        _signature(stage, model_cfg, store, rows, init_from),
+        param_groups=[params],
+        resume=resume,
+        stop_after_epoch=stop_after_epoch,
+        on_epoch=on_epoch,
+    )
     if len(history) == stage.epochs:
-        save_checkpoint(out / "model.pt", model, model_cfg, median, scale,
-                        {**asdict(stage), "n_train": len(train), "pixels_aa": [float(train.wavelength[0]), float(train.wavelength[-1])]})
+        save_checkpoint(
+            out / "model.pt",
+            model,
+            model_cfg,
+            median,
+            scale,
+            {**asdict(stage), "n_train": len(train), "pixels_aa": [float(train.wavelength[0]), float(train.wavelength[-1])]},
+        )
     return model, history
 
 
@@ -251,7 +307,7 @@ class FcnnJob:
 
     def batches(self, epoch):
         order = torch.from_numpy(np.random.default_rng([self.stage.seed, epoch]).permutation(self.n)).to(self.device)
-        return (order[i:i + self.stage.batch_size] for i in range(0, self.n, self.stage.batch_size))
+        return (order[i : i + self.stage.batch_size] for i in range(0, self.n, self.stage.batch_size))
 
     def stars(self, b):
         return len(b)
@@ -281,14 +337,42 @@ def train_fcnn(store_path, out_dir, stage: StageConfig, fcnn_cfg: FCNNConfig, on
     median, scale = label_standardisation(store, rows, labels)
     data = Windows(store, stage, rows, cols, median, scale, labels, cols.size)
     model = FCNN(fcnn_cfg).to(device)
-    log.info("FCNN: %d parameters, %d stars x %d pixels (%.0f-%.0f A), %d epochs", model.n_parameters(), len(data), cols.size,
-             data.wavelength[0], data.wavelength[-1], stage.epochs)
-    schedule = Schedule(epochs=stage.epochs, lr=stage.lr, lr_min=stage.lr_min, weight_decay=stage.weight_decay,
-                        grad_clip=stage.grad_clip, checkpoint_every=max(1, stage.epochs // 10))
-    model, history = fit(out, model, FcnnJob(data, stage, device), schedule, _signature(stage, fcnn_cfg, store, rows, None),
-                         name="FCNN epoch", resume=resume, stop_after_epoch=stop_after_epoch, on_epoch=on_epoch,
-                         log_every=max(1, stage.epochs // 10))
+    log.info(
+        "FCNN: %d parameters, %d stars x %d pixels (%.0f-%.0f A), %d epochs",
+        model.n_parameters(),
+        len(data),
+        cols.size,
+        data.wavelength[0],
+        data.wavelength[-1],
+        stage.epochs,
+    )
+    schedule = Schedule(
+        epochs=stage.epochs,
+        lr=stage.lr,
+        lr_min=stage.lr_min,
+        weight_decay=stage.weight_decay,
+        grad_clip=stage.grad_clip,
+        checkpoint_every=max(1, stage.epochs // 10),
+    )
+    model, history = fit(
+        out,
+        model,
+        FcnnJob(data, stage, device),
+        schedule,
+        _signature(stage, fcnn_cfg, store, rows, None),
+        name="FCNN epoch",
+        resume=resume,
+        stop_after_epoch=stop_after_epoch,
+        on_epoch=on_epoch,
+        log_every=max(1, stage.epochs // 10),
+    )
     if len(history) == stage.epochs:
-        save_checkpoint(out / "model.pt", model, fcnn_cfg, median, scale,
-                        {**asdict(stage), "n_train": len(data), "pixels_aa": [float(data.wavelength[0]), float(data.wavelength[-1])]})
+        save_checkpoint(
+            out / "model.pt",
+            model,
+            fcnn_cfg,
+            median,
+            scale,
+            {**asdict(stage), "n_train": len(data), "pixels_aa": [float(data.wavelength[0]), float(data.wavelength[-1])]},
+        )
     return model, history

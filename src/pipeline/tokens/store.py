@@ -8,6 +8,7 @@ Layout (DESIGN.md stage 3):
 - attributes: ``vocabulary`` (in order), ``median`` and ``mad_std`` per token over the train
   split (the standardisation), ``split_names``, ``config_hash``, ``n_stars``
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +30,7 @@ def assign_split(n: int, fractions=(0.8, 0.1, 0.1), seed: int = 0) -> np.ndarray
     n_val, n_test = int(round(fractions[1] * n)), int(round(fractions[2] * n))
     split = np.zeros(n, np.int8)
     split[order[:n_val]] = 1
-    split[order[n_val:n_val + n_test]] = 2
+    split[order[n_val : n_val + n_test]] = 2
     return split
 
 
@@ -48,8 +49,10 @@ def write_token_store(path, values, errors, source_id, split, vocab, attrs: dict
     path = Path(path)
     n, v = values.shape
     if errors.shape != (n, v) or len(vocab) != v or len(source_id) != n or len(split) != n:
-        raise ValueError(f"token store: inconsistent shapes values {values.shape}, errors {errors.shape}, vocabulary {len(vocab)}, "
-                         f"source_id {len(source_id)}, split {len(split)}")
+        raise ValueError(
+            f"token store: inconsistent shapes values {values.shape}, errors {errors.shape}, vocabulary {len(vocab)}, "
+            f"source_id {len(source_id)}, split {len(split)}"
+        )
     with atomic_path(path) as tmp:
         _write_arrays(tmp, values, errors, vocab, source_id, split, chunk_stars, attrs)
 
@@ -64,7 +67,7 @@ def _write_arrays(tmp, values, errors, vocab, source_id, split, chunk_stars, att
     for name, arr in (("values", values), ("errors", errors)):
         z = root.create_array(name, shape=(n, v), chunks=(chunk, v), dtype="float32", fill_value=np.nan, config=every_chunk)
         for start in range(0, n, chunk):  # one write per Zarr chunk
-            z[start:start + chunk] = np.asarray(arr[start:start + chunk], np.float32)
+            z[start : start + chunk] = np.asarray(arr[start : start + chunk], np.float32)
     root.create_array("source_id", shape=(n,), chunks=(chunk,), dtype="int64", config=every_chunk)[:] = np.asarray(source_id, np.int64)
     root.create_array("split", shape=(n,), chunks=(chunk,), dtype="int8", config=every_chunk)[:] = np.asarray(split, np.int8)
     root.attrs.update({"vocabulary": list(vocab), "split_names": list(SPLIT_NAMES), "n_stars": int(n), **attrs})
@@ -93,8 +96,10 @@ def open_token_store(path):
         for name in STORE_ARRAYS:
             arr = root[name]
             if arr.shape[0] != n or arr.nchunks_initialized != arr.nchunks:
-                raise InputFileError(f"{path}: array {name} is damaged ({arr.nchunks_initialized} of {arr.nchunks} chunk "
-                                     f"files, {arr.shape[0]} of {n} rows); delete the store and rerun the tokens rule")
+                raise InputFileError(
+                    f"{path}: array {name} is damaged ({arr.nchunks_initialized} of {arr.nchunks} chunk "
+                    f"files, {arr.shape[0]} of {n} rows); delete the store and rerun the tokens rule"
+                )
     return root
 
 
@@ -137,7 +142,12 @@ def build_token_store(catalog, path, vocab, split_fractions=(0.8, 0.1, 0.1), spl
     errors = np.where(np.isfinite(values), errors, np.nan)
     split = assign_split(len(catalog), split_fractions, split_seed)
     med, mad = robust_standardisation(values, split == 0)
-    attrs = {"median": [float(x) for x in med], "mad_std": [float(x) for x in mad],
-             "split_fractions": list(split_fractions), "split_seed": int(split_seed), "config_hash": config_hash(config or {})}
+    attrs = {
+        "median": [float(x) for x in med],
+        "mad_std": [float(x) for x in mad],
+        "split_fractions": list(split_fractions),
+        "split_seed": int(split_seed),
+        "config_hash": config_hash(config or {}),
+    }
     write_token_store(path, values, errors, catalog.source_id.to_numpy(), split, vocab, attrs, chunk_stars)
     return attrs

@@ -1,9 +1,9 @@
 """The vocabulary: Leung & Bovy's 118 tokens in the paper's order, extendable by configured columns."""
+
 from __future__ import annotations
 
 BASE_VOCABULARY = tuple(
-    [f"bp{k}" for k in range(55)] + [f"rp{k}" for k in range(55)]
-    + ["bprp", "jh", "jk", "teff", "logg", "m_h", "logebv", "g_fakemag"]
+    [f"bp{k}" for k in range(55)] + [f"rp{k}" for k in range(55)] + ["bprp", "jh", "jk", "teff", "logg", "m_h", "logebv", "g_fakemag"]
 )
 
 

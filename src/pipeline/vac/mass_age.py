@@ -9,6 +9,7 @@ usable entry, which the token store turns into two more tokens.
 An error may be a column or a pair of percentile columns ``[p16, p84]`` (half their distance,
 as asteroseismic catalogues give it).
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,14 @@ from ..settings import from_dict
 
 log = logging.getLogger(__name__)
 
-DEFAULT_COLUMNS = {"apogee_id": "APOGEE_ID", "mass": "MASS", "mass_err": "MASS_ERR", "age": "AGE", "age_err": "AGE_ERR",
-                   "evstate": "EVSTATE"}
+DEFAULT_COLUMNS = {
+    "apogee_id": "APOGEE_ID",
+    "mass": "MASS",
+    "mass_err": "MASS_ERR",
+    "age": "AGE",
+    "age_err": "AGE_ERR",
+    "evstate": "EVSTATE",
+}
 
 
 @dataclass
@@ -78,15 +85,22 @@ def read_mass_age_table(path, columns: dict | None = None) -> pd.DataFrame:
         raise MissingColumnsError(f"{e} Name the VAC's columns in mass_age.columns of the config.") from None
     ids = raw[cols["apogee_id"]]
     ids = ids.map(lambda s: s.decode() if isinstance(s, bytes) else str(s)).str.strip()
-    out = pd.DataFrame({"apogee_id": ids.to_numpy(),
-                        "mass": raw[cols["mass"]].to_numpy(float), "mass_err": _error(raw, cols["mass_err"], path, "mass_err"),
-                        "age": raw[cols["age"]].to_numpy(float), "age_err": _error(raw, cols["age_err"], path, "age_err")})
+    out = pd.DataFrame(
+        {
+            "apogee_id": ids.to_numpy(),
+            "mass": raw[cols["mass"]].to_numpy(float),
+            "mass_err": _error(raw, cols["mass_err"], path, "mass_err"),
+            "age": raw[cols["age"]].to_numpy(float),
+            "age_err": _error(raw, cols["age_err"], path, "age_err"),
+        }
+    )
     if cols.get("evstate"):
         out["evstate"] = pd.to_numeric(raw[cols["evstate"]], errors="coerce").to_numpy(float)
     dup = out.apogee_id.duplicated()
     if dup.any():
-        log.warning("%s: %d repeated APOGEE_IDs (e.g. %s); keeping the first row of each", path, dup.sum(),
-                    out.apogee_id[dup].head(3).tolist())
+        log.warning(
+            "%s: %d repeated APOGEE_IDs (e.g. %s); keeping the first row of each", path, dup.sum(), out.apogee_id[dup].head(3).tolist()
+        )
         out = out[~dup].reset_index(drop=True)
     return out
 

@@ -4,6 +4,7 @@ Restyling a figure reruns only its figure rule: nothing here touches the model. 
 maps task -> figure name -> function(tables, metrics) returning a matplotlib Figure; the
 captions shown in the HTML report live in workflow/report/figures.yaml under the same names.
 """
+
 from __future__ import annotations
 
 from ..data import read_metrics, read_tables
@@ -24,8 +25,11 @@ FIGURES = {
     "never_requested": {"colours": colours_fig},
     "rp0_experts": {"rp0": rp0_fig},
     "attention": {"attention": attention_fig},
-    "mass_age": {"mass": _mass_age_panels("mass", r"$M_\odot$"), "age": _mass_age_panels("age", "Gyr"),
-                 "mass_luminosity": mass_luminosity_fig},
+    "mass_age": {
+        "mass": _mass_age_panels("mass", r"$M_\odot$"),
+        "age": _mass_age_panels("age", "Gyr"),
+        "mass_luminosity": mass_luminosity_fig,
+    },
     "search": {"recovery": recovery_fig, "queries": queries_fig},
     "spectrafm": {"fe_h": spectrafm_fe_fig, "table1": spectrafm_table1_fig, "attention": spectrafm_attention_fig},
 }

@@ -1,10 +1,18 @@
 """What every figure shares: matplotlib set up for files, labels, the one-to-one panel and its numbers."""
+
 from __future__ import annotations
 
 import numpy as np
 
-LABEL = {"teff": r"$T_\mathrm{eff}$ [K]", "logg": r"$\log g$ [dex]", "m_h": "[M/H] [dex]", "logebv": r"$\ln E(B-V)$",
-         "bprp": r"$G_\mathrm{BP}-G_\mathrm{RP}$", "jk": r"$J-K$", "rp0": "rp0 / $F_G$"}
+LABEL = {
+    "teff": r"$T_\mathrm{eff}$ [K]",
+    "logg": r"$\log g$ [dex]",
+    "m_h": "[M/H] [dex]",
+    "logebv": r"$\ln E(B-V)$",
+    "bprp": r"$G_\mathrm{BP}-G_\mathrm{RP}$",
+    "jk": r"$J-K$",
+    "rp0": "rp0 / $F_G$",
+}
 # a few line positions (nm) drawn on spectra, as in Figs. 6-7
 LINES_NM = {"H": (410.2, 434.0, 486.1, 656.3), "metal": (516.9, 527.0, 589.3), "CaT": (849.8, 854.2, 866.2)}
 
@@ -48,6 +56,7 @@ def _stats_text(m):
 def _one_to_one_panels(panels, target, label, layout, figsize):
     """A figure function: predicted against reference ``target`` for each (panel, title) of a task's
     predictions table, coloured by the predicted sigma where the panel has one."""
+
     def draw(tables, metrics):
         plt = _plt()
         p = tables["predictions"]
@@ -55,10 +64,18 @@ def _one_to_one_panels(panels, target, label, layout, figsize):
         for ax, (panel, title) in zip(np.ravel(axes), panels):
             t = p[p.panel == panel]
             c = t[f"{target}_err"].to_numpy() if f"{target}_err" in t and t[f"{target}_err"].notna().any() else None
-            _one_to_one(ax, t[f"ref_{target}"].to_numpy(), t[target].to_numpy(), c, f"predicted $\\sigma$ {label}", fig=fig,
-                        text=_stats_text(metrics["panels"][panel][target]))
+            _one_to_one(
+                ax,
+                t[f"ref_{target}"].to_numpy(),
+                t[target].to_numpy(),
+                c,
+                f"predicted $\\sigma$ {label}",
+                fig=fig,
+                text=_stats_text(metrics["panels"][panel][target]),
+            )
             ax.set_title(title, fontsize=10)
             ax.set_xlabel(f"{metrics['reference']} {label}")
             ax.set_ylabel(f"predicted {label}")
         return fig
+
     return draw

@@ -1,4 +1,5 @@
 """Figures of the mass/age task (Zhang et al. 2026, Fig. 5)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,12 @@ import numpy as np
 from .common import _one_to_one_panels, _plt
 
 # -- mass and age (Zhang et al. 2026) -------------------------------------------------------------
-MASS_AGE_PANELS = (("xgboost_xp30_colours", "XGBoost: bp/rp 0-29 + colours"), ("model_xp30_colours", "Model: bp/rp 0-29 + colours"),
-                   ("xgboost_xp29_colours_params", "XGBoost: + teff, logg, [M/H]"), ("model_xp29_colours_params", "Model: + teff, logg, [M/H]"))
+MASS_AGE_PANELS = (
+    ("xgboost_xp30_colours", "XGBoost: bp/rp 0-29 + colours"),
+    ("model_xp30_colours", "Model: bp/rp 0-29 + colours"),
+    ("xgboost_xp29_colours_params", "XGBoost: + teff, logg, [M/H]"),
+    ("model_xp29_colours_params", "Model: + teff, logg, [M/H]"),
+)
 
 
 def _mass_age_panels(target, unit):

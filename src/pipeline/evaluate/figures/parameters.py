@@ -1,4 +1,5 @@
 """Figures of the tasks that ask for parameters: a (Fig. 4), b (Fig. 5), e (Fig. 10), g, h, i (Figs. 12-14)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +7,14 @@ import numpy as np
 from .common import LABEL, _one_to_one, _one_to_one_panels, _plt, _stats_text
 
 # -- a ---------------------------------------------------------------------------------------------
-PANELS_A = (("xgboost_xp30_colours", "XGBoost: bp/rp 0-29 + colours"), ("model_xp30_colours", "Model: bp/rp 0-29 + colours"),
-            ("model_xp5_colours", "Model: bp/rp 0-4 + colours"), ("model_random64", "Model: 64 random of 113, any order"),
-            ("model_xp_high", "Model: bp/rp 25-54 only"), ("model_xp_high_labels", "Model: bp/rp 25-54 + teff, logg, m_h"))
+PANELS_A = (
+    ("xgboost_xp30_colours", "XGBoost: bp/rp 0-29 + colours"),
+    ("model_xp30_colours", "Model: bp/rp 0-29 + colours"),
+    ("model_xp5_colours", "Model: bp/rp 0-4 + colours"),
+    ("model_random64", "Model: 64 random of 113, any order"),
+    ("model_xp_high", "Model: bp/rp 25-54 only"),
+    ("model_xp_high_labels", "Model: bp/rp 25-54 + teff, logg, m_h"),
+)
 
 
 def _task_a(target):
@@ -28,12 +34,26 @@ def perception_fig(tables, metrics):
     ax[0].set_ylabel("predicted " + LABEL["logg"])
     ax[0].set_title("Kiel diagram from bp/rp 0-29 + colours")
     t = metrics["targets"]
-    _one_to_one(ax[1], p.ref_logebv.to_numpy(), p.logebv.to_numpy(), p.logebv_err.to_numpy(), "predicted $\\sigma$", fig=fig,
-                text=_stats_text(t["logebv"]))
+    _one_to_one(
+        ax[1],
+        p.ref_logebv.to_numpy(),
+        p.logebv.to_numpy(),
+        p.logebv_err.to_numpy(),
+        "predicted $\\sigma$",
+        fig=fig,
+        text=_stats_text(t["logebv"]),
+    )
     ax[1].set_xlabel(f"{metrics['reference']} " + LABEL["logebv"])
     ax[1].set_ylabel("predicted " + LABEL["logebv"])
-    _one_to_one(ax[2], p.ref_distance_kpc.to_numpy(), p.distance_kpc.to_numpy(), p.distance_frac_err.to_numpy(),
-                "fractional $\\sigma$", fig=fig, text=f"fractional $\\sigma$ = {t['distance_fractional']['robust_scatter']:.3f}")
+    _one_to_one(
+        ax[2],
+        p.ref_distance_kpc.to_numpy(),
+        p.distance_kpc.to_numpy(),
+        p.distance_frac_err.to_numpy(),
+        "fractional $\\sigma$",
+        fig=fig,
+        text=f"fractional $\\sigma$ = {t['distance_fractional']['robust_scatter']:.3f}",
+    )
     ax[2].set_xlabel(f"{metrics['reference']} distance [kpc]")
     ax[2].set_ylabel("distance from predicted g_fakemag and G [kpc]")
     return fig
@@ -46,10 +66,12 @@ def kiel_fig(tables, metrics):
     plt = _plt()
     g, o = tables["grid"], tables["observed"]
     fig, axes = plt.subplots(2, 2, figsize=(13, 11), constrained_layout=True)
-    panels = ((axes[0, 0], o.teff, o.logg, o.log_lum, r"$\log L_G / L_\odot$", "test stars (" + metrics["reference"] + ")", "plasma"),
-              (axes[0, 1], g.teff, g.logg, g.log_lum, r"model $\log L_G / L_\odot$", "model: Teff, g_fakemag from (logg, [M/H])", "plasma"),
-              (axes[1, 0], g.teff, g.logg, g.m_h, "input [M/H]", "model, coloured by input [M/H]", "coolwarm"),
-              (axes[1, 1], g.teff, g.logg, g.teff_err, r"predicted $\sigma_{T_\mathrm{eff}}$ [K]", "model, Teff uncertainty", "viridis"))
+    panels = (
+        (axes[0, 0], o.teff, o.logg, o.log_lum, r"$\log L_G / L_\odot$", "test stars (" + metrics["reference"] + ")", "plasma"),
+        (axes[0, 1], g.teff, g.logg, g.log_lum, r"model $\log L_G / L_\odot$", "model: Teff, g_fakemag from (logg, [M/H])", "plasma"),
+        (axes[1, 0], g.teff, g.logg, g.m_h, "input [M/H]", "model, coloured by input [M/H]", "coolwarm"),
+        (axes[1, 1], g.teff, g.logg, g.teff_err, r"predicted $\sigma_{T_\mathrm{eff}}$ [K]", "model, Teff uncertainty", "viridis"),
+    )
     lg = np.linspace(0.5, 3.9, 50)
     for ax, x, y, c, cl, title, cmap in panels:
         vmin, vmax = np.nanpercentile(c, [2, 98])
@@ -71,8 +93,15 @@ def colours_fig(tables, metrics):
     p = tables["predictions"]
     fig, ax = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
     for a, t in zip(ax, ("bprp", "jk")):
-        _one_to_one(a, p[f"ref_{t}"].to_numpy(), p[t].to_numpy(), p[f"{t}_err"].to_numpy(), "predicted $\\sigma$", fig=fig,
-                    text=_stats_text(metrics["targets"][t]))
+        _one_to_one(
+            a,
+            p[f"ref_{t}"].to_numpy(),
+            p[t].to_numpy(),
+            p[f"{t}_err"].to_numpy(),
+            "predicted $\\sigma$",
+            fig=fig,
+            text=_stats_text(metrics["targets"][t]),
+        )
         a.set_xlabel(f"{metrics['reference']} {LABEL[t]}")
         a.set_ylabel(f"predicted {LABEL[t]} (never requested in training)")
     return fig
@@ -86,8 +115,15 @@ def rp0_fig(tables, metrics):
     for j, (s, title) in enumerate(sets):
         t = p[p.set == s]
         m = metrics["sets"][s]
-        _one_to_one(axes[0, j], t.ref_rp0.to_numpy(), t.rp0.to_numpy(), t.rp0_err.to_numpy(), "predicted $\\sigma$", fig=fig,
-                    text=_stats_text(m["model"]))
+        _one_to_one(
+            axes[0, j],
+            t.ref_rp0.to_numpy(),
+            t.rp0.to_numpy(),
+            t.rp0_err.to_numpy(),
+            "predicted $\\sigma$",
+            fig=fig,
+            text=_stats_text(m["model"]),
+        )
         _one_to_one(axes[1, j], t.ref_rp0.to_numpy(), t.xgboost_rp0.to_numpy(), text=_stats_text(m["xgboost"]))
         axes[0, j].set_title(f"model: {title}", fontsize=10)
         axes[1, j].set_title(f"XGBoost expert: {title}", fontsize=10)

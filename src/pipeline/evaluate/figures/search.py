@@ -1,4 +1,5 @@
 """Figures of the contrastive star search (appendix C)."""
+
 from __future__ import annotations
 
 from .common import LABEL, _plt

@@ -1,4 +1,5 @@
 """Figures of SpectraFM (Koblischke & Bovy 2024): Table 1, the [Fe/H] transfer test (Fig. 4), attention (Fig. 5)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,12 @@ from .common import _one_to_one, _plt
 
 # -- SpectraFM (Koblischke & Bovy 2024) -------------------------------------------------------------
 SFM_LABEL = {"teff": r"$T_\mathrm{eff}$ [K]", "logg": r"$\log g$", "fe_h": "[Fe/H]", "o_fe": "[O/Fe]", "mg_fe": "[Mg/Fe]"}
-SFM_MODELS = {"fcnn": "FCNN from scratch (100 iron-rich stars)", "pretrain": "pre-trained on synthetic spectra",
-              "finetune_real": "fine-tuned on observed spectra (1st half)", "finetune_fe": "fine-tuned again on 100 iron-rich stars"}
+SFM_MODELS = {
+    "fcnn": "FCNN from scratch (100 iron-rich stars)",
+    "pretrain": "pre-trained on synthetic spectra",
+    "finetune_real": "fine-tuned on observed spectra (1st half)",
+    "finetune_fe": "fine-tuned again on 100 iron-rich stars",
+}
 
 
 def spectrafm_fe_fig(tables, metrics):
@@ -19,9 +24,15 @@ def spectrafm_fe_fig(tables, metrics):
     for ax, (m, title) in zip(axes, SFM_MODELS.items()):
         p = d[d.model == m]
         v = fw["models"][m]
-        _one_to_one(ax, p.reference.to_numpy(float), p.prediction.to_numpy(float), c=p.sigma.to_numpy(float),
-                    clabel=r"predicted $\sigma$", fig=fig,
-                    text=f"RMSE {v['rmse_all']:.3f} (all)\n{v['rmse_fe_h_poor']:.3f} ([Fe/H] < -1, {fw['n_fe_h_poor']} stars)")
+        _one_to_one(
+            ax,
+            p.reference.to_numpy(float),
+            p.prediction.to_numpy(float),
+            c=p.sigma.to_numpy(float),
+            clabel=r"predicted $\sigma$",
+            fig=fig,
+            text=f"RMSE {v['rmse_all']:.3f} (all)\n{v['rmse_fe_h_poor']:.3f} ([Fe/H] < -1, {fw['n_fe_h_poor']} stars)",
+        )
         ax.axvspan(ax.get_xlim()[0], -1.0, color="0.9", zorder=-1)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(f"{metrics['reference']} [Fe/H]")
@@ -43,15 +54,22 @@ def spectrafm_table1_fig(tables, metrics):
         for j, label in enumerate(labels):
             p = d[(d.model == m) & (d.spectra == kind) & (d.label == label)]
             r = rows[(m, kind, label)]
-            _one_to_one(axes[i, j], p.reference.to_numpy(float), p.prediction.to_numpy(float),
-                        text=f"scatter {r['scatter']:.3g} (paper {r['paper']:.3g})\nbias {r['bias']:.2g}")
+            _one_to_one(
+                axes[i, j],
+                p.reference.to_numpy(float),
+                p.prediction.to_numpy(float),
+                text=f"scatter {r['scatter']:.3g} (paper {r['paper']:.3g})\nbias {r['bias']:.2g}",
+            )
             axes[i, j].set_title(f"{SFM_MODELS[m]}", fontsize=8)
             axes[i, j].set_xlabel(f"{metrics['reference']} {SFM_LABEL.get(label, label)}")
     for i in range(2):
         axes[i, 0].set_ylabel("predicted")
     rng = metrics["table1"]["range_aa"]
-    fig.suptitle(f"observed spectra {rng[0]:.0f}-{rng[1]:.0f} A, test stars with {metrics['table1']['logg_range'][0]} < logg < "
-                 f"{metrics['table1']['logg_range'][1]}", fontsize=10)
+    fig.suptitle(
+        f"observed spectra {rng[0]:.0f}-{rng[1]:.0f} A, test stars with {metrics['table1']['logg_range'][0]} < logg < "
+        f"{metrics['table1']['logg_range'][1]}",
+        fontsize=10,
+    )
     return fig
 
 
@@ -74,12 +92,15 @@ def spectrafm_attention_fig(tables, metrics):
             shown = shown[shown.real]  # every line would hide the curve: the named APOGEE features only
         for _, ln in shown.iterrows():
             real = bool(ln.get("real", True))
-            ax.axvline(ln.wavelength_aa, color=colours.get(ln.element, "0.5"), lw=1.2 if real else 0.5, alpha=0.8 if real else 0.35,
-                       zorder=-1)
+            ax.axvline(
+                ln.wavelength_aa, color=colours.get(ln.element, "0.5"), lw=1.2 if real else 0.5, alpha=0.8 if real else 0.35, zorder=-1
+            )
         ax.set_ylabel("attention / uniform", fontsize=8)
-        ax.set_title(f"request {SFM_LABEL.get(label, label)}: {100 * s['top_fraction_near_lines']:.0f}% of the top-{s['top_k']} pixels "
-                     f"within {s['tolerance_aa']:g} A of {s['element']} lines ({100 * s['random_fraction_near_lines']:.1f}% of all pixels)",
-                     fontsize=9)
+        ax.set_title(
+            f"request {SFM_LABEL.get(label, label)}: {100 * s['top_fraction_near_lines']:.0f}% of the top-{s['top_k']} pixels "
+            f"within {s['tolerance_aa']:g} A of {s['element']} lines ({100 * s['random_fraction_near_lines']:.1f}% of all pixels)",
+            fontsize=9,
+        )
     handles = [plt.Line2D([], [], color=c, label=el) for el, c in colours.items()]
     axes[0, 0].legend(handles=handles, fontsize=7, ncol=5, loc="upper right")
     axes[-1, 0].set_xlabel("wavelength [A, vacuum]")
