@@ -121,5 +121,6 @@ def test_each_rule_lists_the_code_its_script_runs(small_sky, tmp_path, mock):
         assert _code(inputs[rule]) == set(code_of(f"workflow/scripts/{script}.py", "src")), rule
     assert "src/pipeline/sky/sed.py" in inputs["evaluate"]  # evaluate[extinction_curve] runs the mock's SED
     assert "src/pipeline/io/atomic.py" in inputs["catalog"] and not any("/sky/" in f for f in inputs["catalog"])
-    assert "src/pipeline/evaluate/figures.py" in inputs["figure"] and "src/pipeline/evaluate/figures.py" not in inputs["evaluate"]
+    figures = "src/pipeline/evaluate/figures/__init__.py"
+    assert figures in inputs["figure"] and figures not in inputs["evaluate"]
     assert ("sky" in inputs) == mock
