@@ -61,7 +61,7 @@ def perception_fig(tables, metrics):
 
 # -- e ---------------------------------------------------------------------------------------------
 def kiel_fig(tables, metrics):
-    from . import science
+    from .. import science
 
     plt = _plt()
     g, o = tables["grid"], tables["observed"]

@@ -125,7 +125,7 @@ def _example_rows(p):
 
 
 def examples_fig(tables, metrics):
-    from . import science
+    from .. import science
 
     plt = _plt()
     p = tables["predictions"]
@@ -173,7 +173,7 @@ def residuals_fig(tables, metrics):
 
 # -- f ---------------------------------------------------------------------------------------------
 def curve_fig(tables, metrics):
-    from . import science
+    from .. import science
 
     plt = _plt()
     s, c = tables["spectra"], tables["curve"]
