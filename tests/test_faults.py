@@ -362,10 +362,11 @@ def _job_process(proc, script: str, timeout=120):
     raise AssertionError(f"no {script} job within {timeout} s")
 
 
-def _kill_at_random_point(folder, args, target, script, benchmark, rng, force=True):
+def _kill_at_random_point(folder, args, target, script, benchmark, rng, force=True, wait_for: Path | None = None):
     """Run the target's job (forced, or because its output was deleted) and kill -9 it at a random
-    point of its runtime in the uninterrupted run (read from that job's benchmark file). Only that
-    job may run: the copy's upstream outputs are up to date."""
+    point of its runtime in the uninterrupted run (read from that job's benchmark file), or, with
+    ``wait_for``, a random moment (0-0.5 s) after that file appears. Only that job may run: the
+    copy's upstream outputs are up to date."""
     bench = float(pd.read_csv(folder / "results/benchmarks" / benchmark, sep="\t").s.iloc[-1])
     proc = subprocess.Popen(
         [SNAKEMAKE, *args, *(["--force"] if force else []), "--", str(target)],
@@ -375,8 +376,15 @@ def _kill_at_random_point(folder, args, target, script, benchmark, rng, force=Tr
         text=True,
     )
     job = _job_process(proc, script)
-    delay = float(rng.uniform(0.3, 0.85)) * bench
-    time.sleep(max(0.0, delay - (time.time() - job.create_time())))
+    if wait_for is not None:
+        t0 = time.time()
+        while not wait_for.exists() and job.is_running() and time.time() - t0 < 300:
+            time.sleep(0.05)
+        delay = float(rng.uniform(0.0, 0.5))
+        time.sleep(delay)
+    else:
+        delay = float(rng.uniform(0.3, 0.85)) * bench
+        time.sleep(max(0.0, delay - (time.time() - job.create_time())))
     alive = job.is_running()
     os.kill(job.pid, signal.SIGKILL)
     out, _ = proc.communicate(timeout=300)
@@ -420,10 +428,17 @@ def test_kill_9_in_training_then_rerun_resumes_to_the_same_model_and_marks_the_r
     res = folder / "results"
     model = res / "models/tiny"
     original = torch.load(model / "model.pt", weights_only=True)
-    _kill_at_random_point(folder, args, model / "model.pt", "train.py", "train_tiny.tsv", np.random.default_rng(2))
+    # train from scratch (no checkpoint of the finished run to resume), killed during the second
+    # epoch, just after the first epoch's checkpoint: the rerun must resume from that one
+    shutil.rmtree(model / "checkpoints")
+    (model / "last.pt").unlink()
+    _kill_at_random_point(
+        folder, args, model / "model.pt", "train.py", "train_tiny.tsv", np.random.default_rng(2), wait_for=model / "last.pt"
+    )
     assert not (model / "model.pt").exists()
     proc = run_snakemake(*args, "--", str(model / "model.pt"))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming from" in (res / "logs/train_tiny.log").read_text()
     rerun = torch.load(model / "model.pt", weights_only=True)
     worst = max((original[k] - rerun[k]).abs().max().item() for k in original)
     assert worst < 1e-3, worst  # 2 threads: within the stated tolerance (bit for bit needs train.threads: 1)

@@ -231,7 +231,7 @@ def test_restyling_a_figure_reruns_only_its_figure_rule(tiny_run):
     import os
 
     _, args = tiny_run
-    code = REPO / "src/pipeline/evaluate/figures.py"
+    code = REPO / "src/pipeline/evaluate/figures/common.py"
     text, st = code.read_text(), code.stat()
     try:
         code.write_text(text + "\n# a restyle\n")  # an edit: Snakemake notices changed input content
