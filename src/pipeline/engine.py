@@ -160,6 +160,30 @@ def _epoch(job, model, opt, sched, scaler, epoch, grad_clip, on_step, step_every
     return total, count, stars, lr_used
 
 
+def _optimiser(model, schedule: Schedule, param_groups):
+    """AdamW over the parameter groups (one learning rate each) and the cosine schedule with warm restarts."""
+    lrs = schedule.lr if isinstance(schedule.lr, (list, tuple)) else [schedule.lr]
+    groups = param_groups or [[p for p in model.parameters() if p.requires_grad]]
+    if len(groups) != len(lrs):
+        raise ValueError(f"{len(groups)} parameter groups but {len(lrs)} learning rates")
+    opt = torch.optim.AdamW([{"params": g, "lr": lr} for g, lr in zip(groups, lrs)], weight_decay=schedule.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=schedule.cycle_epochs or schedule.epochs, eta_min=schedule.lr_min)
+    return opt, sched
+
+
+def _resume(last: Path, signature, model, opt, sched, scaler, resume: bool):
+    """(first epoch, history) of a run: from ``last`` when it holds a checkpoint of this run's signature."""
+    state = torch.load(last, map_location=next(model.parameters()).device, weights_only=False) if resume and last.exists() else None
+    if state is not None and state.get("signature") != signature:
+        log.warning("%s was written for another configuration, data or code; starting afresh", last)
+        state = None
+    if state is None:
+        return 0, []
+    _restore(state, model, opt, sched, scaler)
+    log.info("resuming from %s at epoch %d", last, state["epoch"] + 1)
+    return state["epoch"] + 1, state["history"]
+
+
 def fit(
     out_dir,
     model,
@@ -183,22 +207,8 @@ def fit(
     ``stop_after_epoch`` ends the run early (as an interruption would), leaving a resumable checkpoint."""
     out = Path(out_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    lrs = schedule.lr if isinstance(schedule.lr, (list, tuple)) else [schedule.lr]
-    groups = param_groups or [[p for p in model.parameters() if p.requires_grad]]
-    if len(groups) != len(lrs):
-        raise ValueError(f"{len(groups)} parameter groups but {len(lrs)} learning rates")
-    opt = torch.optim.AdamW([{"params": g, "lr": lr} for g, lr in zip(groups, lrs)], weight_decay=schedule.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=schedule.cycle_epochs or schedule.epochs, eta_min=schedule.lr_min)
-    start, history = 0, []
-    last = out / "last.pt"
-    state = torch.load(last, map_location=next(model.parameters()).device, weights_only=False) if resume and last.exists() else None
-    if state is not None and state.get("signature") != signature:
-        log.warning("%s was written for another configuration, data or code; starting afresh", last)
-        state = None
-    if state is not None:
-        _restore(state, model, opt, sched, scaler)
-        start, history = state["epoch"] + 1, state["history"]
-        log.info("resuming from %s at epoch %d", last, start)
+    opt, sched = _optimiser(model, schedule, param_groups)
+    start, history = _resume(out / "last.pt", signature, model, opt, sched, scaler, resume)
     for row in history if on_epoch else ():
         on_epoch(row)
     model.train()
@@ -211,14 +221,8 @@ def fit(
         with torch.no_grad():
             val = job.validation_loss(model)
         model.train()
-        row = {
-            "epoch": epoch,
-            "train_loss": total / max(count, 1),
-            "val_loss": val,
-            "lr": lr_used,
-            "seconds": round(dt, 3),
-            "stars_per_s": round(stars / max(dt, 1e-9), 1),
-        }
+        row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val, "lr": lr_used}
+        row |= {"seconds": round(dt, 3), "stars_per_s": round(stars / max(dt, 1e-9), 1)}
         history.append(row)
         if on_epoch:
             on_epoch(row)
@@ -241,7 +245,7 @@ def fit(
         if final or stopping or (epoch + 1) % max(schedule.checkpoint_every, 1) == 0:
             state = _state(model, opt, sched, scaler, epoch, history, signature)
             torch_save(state, out / "checkpoints" / f"epoch_{epoch + 1:04d}.pt")
-            torch_save(state, last)
+            torch_save(state, out / "last.pt")
         if stopping and not final:
             log.info("stopping after %s %d as asked; resume to continue", name, epoch + 1)
             return model, history

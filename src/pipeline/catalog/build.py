@@ -170,6 +170,66 @@ def _label_columns(out: pd.DataFrame, cat: pd.DataFrame, cfg: CatalogConfig, cut
     out["labels_good"] = good_labels
 
 
+def _identifiers(cat: pd.DataFrame) -> pd.DataFrame:
+    """The catalog's identifying columns: ids, how the star was matched, position, G."""
+    return pd.DataFrame(
+        {
+            "apogee_id": cat.APOGEE_ID.to_numpy(),
+            "source_id": cat.source_id.to_numpy().astype(np.int64),
+            "match": cat.match.to_numpy(),
+            "ra": cat.RA.to_numpy(),
+            "dec": cat.DEC.to_numpy(),
+            "l": cat.GLON.to_numpy(),
+            "b": cat.GLAT.to_numpy(),
+            "phot_g_mean_mag": cat.phot_g_mean_mag.to_numpy(),
+        }
+    )
+
+
+def _g_magnitudes(cat: pd.DataFrame, gaia_path) -> np.ndarray:
+    """G (mag) of the matched stars; NaN/inf of matched stars is warned about (no XP, no luminosity)."""
+    g_mag = cat.phot_g_mean_mag.to_numpy(float)
+    bad_g = ~np.isfinite(g_mag) & (cat.match != "none").to_numpy()
+    if bad_g.any():
+        log.warning(
+            "gaia_source %s: %d matched stars have NaN/inf phot_g_mean_mag (e.g. source_id %s): no XP, no luminosity for them",
+            gaia_path,
+            bad_g.sum(),
+            cat.source_id[bad_g].head(3).tolist(),
+        )
+        g_mag = np.where(np.isfinite(g_mag), g_mag, np.nan)
+    return g_mag
+
+
+def _colour_columns(out: pd.DataFrame, cat: pd.DataFrame) -> None:
+    """J-H, J-K (2MASS, 99.999 = missing) and BP-RP with their errors (mag), into ``out``."""
+    tm = {b: np.where(cat[b].to_numpy(float) < MISSING_2MASS, cat[b].to_numpy(float), np.nan) for b in "JHK"}
+    tme = {b: np.where(cat[f"{b}_ERR"].to_numpy(float) < MISSING_2MASS, cat[f"{b}_ERR"].to_numpy(float), np.nan) for b in "JHK"}
+    out["jh"], out["jh_err"] = ph.colour_and_error(tm["J"], tme["J"], tm["H"], tme["H"])
+    out["jk"], out["jk_err"] = ph.colour_and_error(tm["J"], tme["J"], tm["K"], tme["K"])
+
+    out["bprp"] = cat.bp_rp.to_numpy(float)
+    out["bprp_err"] = ph.bp_rp_error_mag(cat.phot_bp_mean_flux_over_error, cat.phot_rp_mean_flux_over_error)
+
+
+def _log_ebv(out, plx, plx_err, usable, dust_dir, cfg: CatalogConfig, n_workers, client):
+    """ln E(B-V) and its error through the dust map, for stars with a usable parallax (else NaN)."""
+    ext = cfg.extinction
+    return log_ebv_dask(
+        np.where(usable, plx, np.nan),
+        np.where(usable, plx_err, np.nan),
+        out.l.to_numpy(),
+        out.b.to_numpy(),
+        dust_dir,
+        n_samples=int(ext["n_samples"]),
+        chunk_stars=int(ext["chunk_stars"]),
+        seed=int(ext["seed"]),
+        n_workers=n_workers,
+        cluster=ext.get("cluster", "local"),
+        client=client,
+    )
+
+
 def build_catalog(
     allstar_path, gaia_path, xp_path, dust_dir, cfg: CatalogConfig, n_workers: int = 1, client=None
 ) -> tuple[pd.DataFrame, dict]:
@@ -189,40 +249,12 @@ def build_catalog(
     _cut(cuts, "matched by position", (cat.match == "position").sum(), n)
     _cut(cuts, "without a Gaia match", (cat.match == "none").sum(), n)
 
-    out = pd.DataFrame(
-        {
-            "apogee_id": cat.APOGEE_ID.to_numpy(),
-            "source_id": cat.source_id.to_numpy().astype(np.int64),
-            "match": cat.match.to_numpy(),
-            "ra": cat.RA.to_numpy(),
-            "dec": cat.DEC.to_numpy(),
-            "l": cat.GLON.to_numpy(),
-            "b": cat.GLAT.to_numpy(),
-            "phot_g_mean_mag": cat.phot_g_mean_mag.to_numpy(),
-        }
-    )
-    g_mag = cat.phot_g_mean_mag.to_numpy(float)
-    bad_g = ~np.isfinite(g_mag) & (cat.match != "none").to_numpy()
-    if bad_g.any():
-        log.warning(
-            "gaia_source %s: %d matched stars have NaN/inf phot_g_mean_mag (e.g. source_id %s): no XP, no luminosity for them",
-            gaia_path,
-            bad_g.sum(),
-            cat.source_id[bad_g].head(3).tolist(),
-        )
-        g_mag = np.where(np.isfinite(g_mag), g_mag, np.nan)
+    out = _identifiers(cat)
+    g_mag = _g_magnitudes(cat, gaia_path)
 
     _label_columns(out, cat, cfg, cuts, allstar_path)
 
-    # 2MASS colours
-    tm = {b: np.where(cat[b].to_numpy(float) < MISSING_2MASS, cat[b].to_numpy(float), np.nan) for b in "JHK"}
-    tme = {b: np.where(cat[f"{b}_ERR"].to_numpy(float) < MISSING_2MASS, cat[f"{b}_ERR"].to_numpy(float), np.nan) for b in "JHK"}
-    out["jh"], out["jh_err"] = ph.colour_and_error(tm["J"], tme["J"], tm["H"], tme["H"])
-    out["jk"], out["jk_err"] = ph.colour_and_error(tm["J"], tme["J"], tm["K"], tme["K"])
-
-    # Gaia colour
-    out["bprp"] = cat.bp_rp.to_numpy(float)
-    out["bprp_err"] = ph.bp_rp_error_mag(cat.phot_bp_mean_flux_over_error, cat.phot_rp_mean_flux_over_error)
+    _colour_columns(out, cat)
 
     # zero point and pseudo-luminosity
     offset, flag = parallax_offset_mas(g_mag, cat.nu_eff_used_in_astrometry, cat.pseudocolour, cat.ecl_lat, cat.astrometric_params_solved)
@@ -243,24 +275,8 @@ def build_catalog(
 
     out = _xp_columns(out, cat, g_mag, xp_path, cfg, cuts)
 
-    # extinction, through the dust map, for stars with a usable parallax
-    ext = cfg.extinction
-    lp = np.where(usable, plx, np.nan)
-    le, lee = log_ebv_dask(
-        lp,
-        np.where(usable, plx_err, np.nan),
-        out.l.to_numpy(),
-        out.b.to_numpy(),
-        dust_dir,
-        n_samples=int(ext["n_samples"]),
-        chunk_stars=int(ext["chunk_stars"]),
-        seed=int(ext["seed"]),
-        n_workers=n_workers,
-        cluster=ext.get("cluster", "local"),
-        client=client,
-    )
-    out["logebv"], out["logebv_err"] = le, lee
-    _cut(cuts, "with logebv", np.isfinite(le).sum(), n)
+    out["logebv"], out["logebv_err"] = _log_ebv(out, plx, plx_err, usable, dust_dir, cfg, n_workers, client)
+    _cut(cuts, "with logebv", np.isfinite(out["logebv"].to_numpy()).sum(), n)
 
     token_cols = [c for c in out.columns if c in set(_value_columns())]
     anything = np.isfinite(out[token_cols].to_numpy(float)).any(axis=1)

@@ -51,6 +51,62 @@ def _random_subset(table: pd.DataFrame, names, k: int, rng) -> pd.DataFrame:
     return pd.DataFrame(np.where(rank < k, vals, np.nan), columns=list(names), index=table.index)
 
 
+def _task_a_checks(p: dict, same: pd.DataFrame, ratio_bar: float) -> dict:
+    """Task a's checks per label from its panels ``p``; ``same``: the full-XP panel on the stars of
+    the last two panels (bp/rp 25-54 present)."""
+    checks = {}
+    spread = {t: median_mad_std(same[f"ref_{t}"])[1] for t in LABELS}  # what knowing nothing costs
+    for t in LABELS:
+        xgbm = p["xgboost_xp30_colours"][t]
+        # the last two panels are compared with the full-XP panel on the same (bright) stars
+        full = regression_metrics(same[t], same[f"ref_{t}"], same[f"{t}_err"])
+        p["model_xp30_colours"][t]["on_xp_high_stars"] = full
+        full_all = p["model_xp30_colours"][t]
+        low, ident = p["model_xp_high"][t], p["model_xp_high_labels"][t]
+        checks[t] = {
+            "scatter_ratio_model_to_xgboost": full_all["robust_scatter"] / xgbm["robust_scatter"],
+            "within_bar": bool(full_all["robust_scatter"] <= ratio_bar * xgbm["robust_scatter"]),
+            # uninformative inputs: the scatter and the predicted sigma grow to 1.5x the full-XP panel's on the
+            # same stars, or (where the full panel itself knows little) reach 80% of the label's own spread
+            "uninformative_has_large_sigma": bool(
+                (low["median_sigma"] >= 1.5 * full["median_sigma"] and low["robust_scatter"] >= 1.5 * full["robust_scatter"])
+                or (low["median_sigma"] >= 0.8 * spread[t] and low["robust_scatter"] >= 0.8 * spread[t])
+            ),
+            "label_spread_on_xp_high_stars": spread[t],
+            # the answer among the inputs: returned nearly unchanged (scatter about the input < 1/3 of the full-XP panel's)
+            "identity_when_given": bool(ident["vs_input"]["robust_scatter"] < full["robust_scatter"] / 3),
+        }
+    return checks
+
+
+def _task_a_summary(p: dict, d: pd.DataFrame) -> list:
+    """Task a's rows of summary.csv."""
+    rows = []
+    for t in LABELS:
+        fl = noise_floor(d, t)
+        rows.append(
+            summary_row(
+                "spectra_to_parameters",
+                t,
+                "robust_scatter xp30+colours",
+                p["model_xp30_colours"][t]["robust_scatter"],
+                p["xgboost_xp30_colours"][t]["robust_scatter"],
+                fl,
+            )
+        )
+        for name in ("model_xp5_colours", "model_random64", "model_xp_high"):
+            rows.append(summary_row("spectra_to_parameters", t, f"robust_scatter {name[6:]}", p[name][t]["robust_scatter"], floor=fl))
+        rows.append(
+            summary_row(
+                "spectra_to_parameters",
+                t,
+                "robust_scatter vs input (labels given)",
+                p["model_xp_high_labels"][t]["vs_input"]["robust_scatter"],
+            )
+        )
+    return rows
+
+
 def spectra_to_parameters(model, df, cfg, experts_dir):
     """Task a (Fig. 4 / B1): Teff, logg, [M/H] from six input sets, against the truth; XGBoost as the yardstick.
 
@@ -95,56 +151,10 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
         metrics["panels"][name] = m
     p = metrics["panels"]
     ratio_bar = cfg.get("scatter_ratio_bar", 1.3)
-    checks = {}
     pred_all = pd.concat(tables, ignore_index=True)
     same = pred_all[(pred_all.panel == "model_xp30_colours") & pred_all.row.isin(d.row[has_high])]
-    spread = {t: median_mad_std(same[f"ref_{t}"])[1] for t in LABELS}  # what knowing nothing costs
-    for t in LABELS:
-        xgbm = p["xgboost_xp30_colours"][t]
-        # the last two panels are compared with the full-XP panel on the same (bright) stars
-        full = regression_metrics(same[t], same[f"ref_{t}"], same[f"{t}_err"])
-        p["model_xp30_colours"][t]["on_xp_high_stars"] = full
-        full_all = p["model_xp30_colours"][t]
-        low, ident = p["model_xp_high"][t], p["model_xp_high_labels"][t]
-        checks[t] = {
-            "scatter_ratio_model_to_xgboost": full_all["robust_scatter"] / xgbm["robust_scatter"],
-            "within_bar": bool(full_all["robust_scatter"] <= ratio_bar * xgbm["robust_scatter"]),
-            # uninformative inputs: the scatter and the predicted sigma grow to 1.5x the full-XP panel's on the
-            # same stars, or (where the full panel itself knows little) reach 80% of the label's own spread
-            "uninformative_has_large_sigma": bool(
-                (low["median_sigma"] >= 1.5 * full["median_sigma"] and low["robust_scatter"] >= 1.5 * full["robust_scatter"])
-                or (low["median_sigma"] >= 0.8 * spread[t] and low["robust_scatter"] >= 0.8 * spread[t])
-            ),
-            "label_spread_on_xp_high_stars": spread[t],
-            # the answer among the inputs: returned nearly unchanged (scatter about the input < 1/3 of the full-XP panel's)
-            "identity_when_given": bool(ident["vs_input"]["robust_scatter"] < full["robust_scatter"] / 3),
-        }
-    metrics["checks"] = {"scatter_ratio_bar": ratio_bar, **checks}
-    metrics["summary"] = []
-    for t in LABELS:
-        fl = noise_floor(d, t)
-        metrics["summary"].append(
-            summary_row(
-                "spectra_to_parameters",
-                t,
-                "robust_scatter xp30+colours",
-                p["model_xp30_colours"][t]["robust_scatter"],
-                p["xgboost_xp30_colours"][t]["robust_scatter"],
-                fl,
-            )
-        )
-        for name in ("model_xp5_colours", "model_random64", "model_xp_high"):
-            metrics["summary"].append(
-                summary_row("spectra_to_parameters", t, f"robust_scatter {name[6:]}", p[name][t]["robust_scatter"], floor=fl)
-            )
-        metrics["summary"].append(
-            summary_row(
-                "spectra_to_parameters",
-                t,
-                "robust_scatter vs input (labels given)",
-                p["model_xp_high_labels"][t]["vs_input"]["robust_scatter"],
-            )
-        )
+    metrics["checks"] = {"scatter_ratio_bar": ratio_bar, **_task_a_checks(p, same, ratio_bar)}
+    metrics["summary"] = _task_a_summary(p, d)
     return metrics, {"predictions": pred_all}
 
 

@@ -55,6 +55,20 @@ class StageConfig:
     device: str = "auto"
     threads: int = 0
 
+    def schedule(self, **overrides) -> Schedule:
+        """The engine's schedule of this stage (``overrides`` for the FCNN's)."""
+        return Schedule(
+            **{
+                "epochs": self.epochs,
+                "lr": self.lr,
+                "lr_min": self.lr_min,
+                "cycle_epochs": self.restart_epochs,
+                "weight_decay": self.weight_decay,
+                "grad_clip": self.grad_clip,
+                **overrides,
+            }
+        )
+
     @classmethod
     def from_dict(cls, d):
         return from_dict(cls, d, "spectrafm stage", ignore=("init",))
@@ -186,6 +200,24 @@ def _signature(stage: StageConfig, model_cfg, store: SpectraStore, rows, init_fr
     )
 
 
+def _stage_model(store: SpectraStore, stage: StageConfig, model_cfg, init_from):
+    """(model, its config, label median, label scale): the earlier stage's when ``init_from`` names
+    one (architecture and standardisation kept), else a fresh model of ``model_cfg`` standardised on
+    this stage's training stars."""
+    if init_from:
+        ckpt = load_checkpoint(init_from)
+        model_cfg, median, scale = ckpt["config"], ckpt["median"], ckpt["scale"]
+        model = SpectraFM(model_cfg)
+        init_weights_like(model, ckpt["state"])
+    else:
+        model = SpectraFM(model_cfg)
+        median, scale = label_standardisation(store, stage_rows(store, stage, "train"), list(model_cfg.labels))
+    unknown = [t for t in stage.targets if t not in model_cfg.labels]
+    if unknown:
+        raise ValueError(f"stage targets {unknown} are not among the model's labels {list(model_cfg.labels)}")
+    return model, model_cfg, median, scale
+
+
 def train_stage(
     store_path,
     out_dir,
@@ -209,17 +241,7 @@ def train_stage(
     if stage.threads:
         torch.set_num_threads(stage.threads)
     torch.manual_seed(stage.seed)
-    if init_from:
-        ckpt = load_checkpoint(init_from)
-        model_cfg, median, scale = ckpt["config"], ckpt["median"], ckpt["scale"]
-        model = SpectraFM(model_cfg)
-        init_weights_like(model, ckpt["state"])
-    else:
-        model = SpectraFM(model_cfg)
-        median, scale = label_standardisation(store, stage_rows(store, stage, "train"), list(model_cfg.labels))
-    unknown = [t for t in stage.targets if t not in model_cfg.labels]
-    if unknown:
-        raise ValueError(f"stage targets {unknown} are not among the model's labels {list(model_cfg.labels)}")
+    model, model_cfg, median, scale = _stage_model(store, stage, model_cfg, init_from)
     frozen = freeze(model, stage.freeze)
     model = model.to(device)
     labels = list(model_cfg.labels)
@@ -248,19 +270,11 @@ def train_stage(
         stage.epochs,
         job.n_batches(),
     )
-    schedule = Schedule(
-        epochs=stage.epochs,
-        lr=stage.lr,
-        lr_min=stage.lr_min,
-        cycle_epochs=stage.restart_epochs,
-        weight_decay=stage.weight_decay,
-        grad_clip=stage.grad_clip,
-    )
     model, history = fit(
         out,
         model,
         job,
-        schedule,
+        stage.schedule(),
         _signature(stage, model_cfg, store, rows, init_from),
         param_groups=[params],
         resume=resume,
@@ -346,14 +360,7 @@ def train_fcnn(store_path, out_dir, stage: StageConfig, fcnn_cfg: FCNNConfig, on
         data.wavelength[-1],
         stage.epochs,
     )
-    schedule = Schedule(
-        epochs=stage.epochs,
-        lr=stage.lr,
-        lr_min=stage.lr_min,
-        weight_decay=stage.weight_decay,
-        grad_clip=stage.grad_clip,
-        checkpoint_every=max(1, stage.epochs // 10),
-    )
+    schedule = stage.schedule(cycle_epochs=0, checkpoint_every=max(1, stage.epochs // 10))  # one cosine cycle
     model, history = fit(
         out,
         model,
