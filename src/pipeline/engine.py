@@ -249,6 +249,6 @@ def fit(
         if stopping and not final:
             log.info("stopping after %s %d as asked; resume to continue", name, epoch + 1)
             return model, history
-    if history:  # also when resuming a run that had already finished (the loop did not run)
+    if history and start == schedule.epochs:  # a resumed run that had already finished: the loop did not write it
         write_history(out / "history.csv", history)
     return model, history
