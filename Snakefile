@@ -26,7 +26,7 @@ report: "workflow/report/workflow.rst"
 # mock: true; with mock: false no rule writes anywhere near the user's inputs (checked below).
 SKY = config["paths"]["mock_sky"]
 RESULTS = config["paths"]["results"]
-MOCK = config.get("mock", True)
+MOCK = config["mock"]
 
 
 include: "workflow/rules/common.smk"

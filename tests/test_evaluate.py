@@ -128,16 +128,19 @@ def test_xp_spectrum_is_gaiaxpy_calibrate(small_sky):
 
 
 def test_extinction_reference_is_the_least_reddening_of_the_giants():
+    from pipeline.evaluate.settings import ExtinctionCurve
     from pipeline.evaluate.spectra import reference_ebv_c19
 
     rng = np.random.default_rng(0)
     logg = np.r_[rng.uniform(1.0, 2.5, 200), np.full(50, 4.4)]  # 200 giants, 50 dwarfs
     logebv = np.r_[np.log(np.linspace(0.02, 1.0, 200)), np.full(50, -7.0)]  # only the dwarfs are unreddened
     df = pd.DataFrame({"logg": logg, "logebv": logebv})
-    cfg = {"logg_min": 1.0, "logg_max": 2.5, "reference_percentile": 0.0}
+    cfg = ExtinctionCurve(logg_min=1.0, logg_max=2.5, reference_percentile=0.0)
     assert reference_ebv_c19(df, cfg) == pytest.approx(0.02)  # the least reddened giant, not a dwarf at e^-7
-    assert reference_ebv_c19(df, {**cfg, "reference_percentile": 50.0}) == pytest.approx(np.exp(np.median(logebv[:200])))
-    assert reference_ebv_c19(df, {**cfg, "reference_ebv_c19": 0}) == 0.0  # the paper's
+    pct50 = ExtinctionCurve(logg_min=1.0, logg_max=2.5, reference_percentile=50.0)
+    assert reference_ebv_c19(df, pct50) == pytest.approx(np.exp(np.median(logebv[:200])))
+    paper = ExtinctionCurve(logg_min=1.0, logg_max=2.5, reference_ebv_c19=0)
+    assert reference_ebv_c19(df, paper) == 0.0  # the paper's
     with pytest.raises(ValueError, match="only 0 giants"):
         reference_ebv_c19(df[df.logg > 3], cfg)
 
@@ -179,3 +182,29 @@ def test_report_captions_are_valid_restructuredtext():
             stream = io.StringIO()
             publish_doctree(text, settings_overrides={"report_level": 2, "halt_level": 5, "warning_stream": stream})
             assert not stream.getvalue(), f"workflow/report/figures.yaml {task}.{name}: {stream.getvalue()}"
+
+
+def test_task_settings_take_shared_keys_their_block_and_refuse_unknown_keys():
+    from pipeline.evaluate.settings import check, figure_dpi, task_settings
+
+    s = task_settings("extinction_curve", {"batch_size": 64, "dpi": 90, "extinction_curve": {"rms_bar": 0.3}})
+    assert (s.batch_size, s.dpi, s.rms_bar, s.logg_min) == (64, 90, 0.3, 1.0)  # given, given, given, default
+    assert task_settings("parameters_to_parameters", {"parameters_to_parameters": {"grid": {"logg_step": 0.5}}}).grid.logg_step == 0.5
+    assert task_settings("spectrafm", {"batch_size": 4096}).batch_size == 256  # pixel spectra keep their own
+    assert figure_dpi({"dpi": 72}) == 72 and figure_dpi({}) == 110
+    with pytest.raises(ValueError, match=r"evaluate\.attention: unknown key\(s\) \['n_star'\]"):
+        check({"attention": {"n_star": 10}})
+    with pytest.raises(ValueError, match=r"evaluate\.parameters_to_parameters\.grid: unknown key"):
+        check({"parameters_to_parameters": {"grid": {"logg_stepp": 0.1}}})
+
+
+def test_keywords_pass_only_the_keys_given_and_name_an_unknown_one():
+    from pipeline.settings import keywords
+
+    def step(x, n_stars: int = 3000, seed: int = 8):
+        return n_stars, seed
+
+    assert keywords(step, {"seed": 1}, "block") == {"seed": 1}
+    assert step(0, **keywords(step, {"enabled": True}, "block", ignore=("enabled",))) == (3000, 8)
+    with pytest.raises(ValueError, match=r"sky\.apogee_spectra: unknown key\(s\) \['n_star'\]"):
+        keywords(step, {"n_star": 5}, "sky.apogee_spectra")

@@ -217,7 +217,7 @@ def test_a_wrong_input_is_named_where_it_is_read(fault, data_folder, tmp_path, m
     }
     kwargs.update(make(data_folder, tmp_path))
     with pytest.raises(ValueError) as err:
-        build_catalog(cfg=CatalogConfig(extinction={"n_samples": 5, "chunk_stars": 500, "seed": 1, "cluster": "local"}), **kwargs)
+        build_catalog(cfg=CatalogConfig.from_dict({"extinction": {"n_samples": 5, "chunk_stars": 500, "seed": 1, "cluster": "local"}}), **kwargs)
     for part in expected:
         assert part in str(err.value), (fault, str(err.value))
 

@@ -273,3 +273,14 @@ def test_a_resumed_stage_and_fcnn_end_with_the_same_weights(mock_store, tmp_path
     train_fcnn(store, tmp_path / "fcnn_cut", fe, FCNNConfig(hidden=(32, 32, 32)), stop_after_epoch=1)
     resumed, _ = train_fcnn(store, tmp_path / "fcnn_cut", fe, FCNNConfig(hidden=(32, 32, 32)))
     _same_weights(full, resumed)
+
+
+def test_split_settings_become_the_builders_keywords_and_a_partial_split_is_refused():
+    from pipeline.spectrafm.store import split_keywords
+
+    assert split_keywords({"train": 0.7, "val": 0.2, "test": 0.1, "seed": 3}) == {"split": (0.7, 0.2, 0.1), "split_seed": 3}
+    assert split_keywords({"seed": 3}) == {"split_seed": 3} and split_keywords(None) == {}
+    with pytest.raises(ValueError, match="missing"):
+        split_keywords({"train": 0.9})
+    with pytest.raises(ValueError, match=r"spectrafm\.split: unknown key\(s\) \['trian'\]"):
+        split_keywords({"trian": 0.9})

@@ -21,17 +21,28 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import dataclass, field
+
+from .settings import from_dict
 
 log = logging.getLogger(__name__)
 
-SLURM_DEFAULTS = {"cores": 1, "memory": "2GB", "processes": 1, "walltime": "01:00:00"}
+
+@dataclass(frozen=True)
+class DaskConfig:
+    """``dask:``: where the Dask stages run (changing it reruns nothing)."""
+
+    cluster: str = "local"  # local: the job's own threads | slurm: dask-jobqueue worker jobs
+    jobs: int = 1  # with slurm: worker jobs to submit
+    wait_s: float = 600  # for the first worker
+    slurm: dict = field(default_factory=lambda: {"cores": 1, "memory": "2GB", "processes": 1, "walltime": "01:00:00"})
 
 
 @contextlib.contextmanager
 def dask_client(dask_cfg: dict | None):
     """A ``dask.distributed.Client`` on the configured cluster, or None for the job's local scheduler."""
-    cfg = dict(dask_cfg or {})
-    kind = cfg.get("cluster", "local")
+    cfg = from_dict(DaskConfig, dask_cfg, "dask")
+    kind = cfg.cluster
     if kind == "local":
         yield None
         return
@@ -43,11 +54,11 @@ def dask_client(dask_cfg: dict | None):
         raise RuntimeError("dask.cluster: slurm needs dask-jobqueue (pip install dask-jobqueue)") from exc
     from dask.distributed import Client
 
-    kwargs = {**SLURM_DEFAULTS, **(cfg.get("slurm") or {})}
-    jobs = int(cfg.get("jobs", 1))
+    kwargs = dict(cfg.slurm)
+    jobs = int(cfg.jobs)
     with SLURMCluster(**kwargs) as cluster:
         log.info("dask: %d SLURM worker jobs (%s)", jobs, ", ".join(f"{k}={v}" for k, v in kwargs.items()))
         cluster.scale(jobs=jobs)
         with Client(cluster) as client:
-            client.wait_for_workers(1, timeout=cfg.get("wait_s", 600))
+            client.wait_for_workers(1, timeout=cfg.wait_s)
             yield client

@@ -41,3 +41,18 @@ def from_dict(cls, d: dict | None, where: str | None = None, ignore=(), hint: st
             value = {**default, **value}
         out[name] = value
     return cls(**out)
+
+
+def keywords(fn, d: dict | None, where: str, ignore=()) -> dict:
+    """A config block as keyword arguments of ``fn``, for a step whose few settings have their
+    defaults in its signature: only the keys given are passed, so the signature stays the one
+    place of each default; a key that is not one of ``fn``'s settings is an error naming it and
+    ``where``."""
+    import inspect
+
+    known = [n for n, p in inspect.signature(fn).parameters.items() if p.default is not inspect.Parameter.empty]
+    d = {k: v for k, v in dict(d or {}).items() if k not in ignore}
+    unknown = sorted(set(d) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(set(known) | set(ignore))}")
+    return d

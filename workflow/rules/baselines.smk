@@ -20,6 +20,6 @@ rule baselines:
         runtime=60,
     params:
         targets=lambda w: config["baselines"]["experts"][w.expert],
-        xgboost=config.get("baselines", {}).get("xgboost", {}),
+        xgboost=config["baselines"]["xgboost"],
     script:
         "../scripts/baselines.py"

@@ -22,7 +22,7 @@ rule catalog:
         mem_mb=8000,
         runtime=60,
     params:
-        catalog=config.get("catalog", {}),
+        catalog=config["catalog"],
         dust_dir=lambda w, input: str(Path(input.dust).parent.parent),
     script:
         "../scripts/catalog.py"
@@ -53,6 +53,6 @@ if MOCK:
             mem_mb=4000,
             runtime=10,
         params:
-            validation=config.get("validation", {}),
+            validation=config["validation"],
         script:
             "../scripts/catalog_validation.py"

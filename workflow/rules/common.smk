@@ -7,6 +7,8 @@ import yaml
 from pipeline.codedeps import code_of as package_code_of
 from pipeline.evaluate.figures import FIGURES as FIGURE_FUNCTIONS
 from pipeline.evaluate.registry import MODEL_TASKS, TASKS
+from pipeline.evaluate.settings import check as check_evaluate_settings
+from pipeline.evaluate.settings import figure_dpi
 
 
 def code_of(script):
@@ -43,11 +45,9 @@ def upstream(*keys):
 
 # SpectraFM (Koblischke & Bovy 2024): on the mock when sky.apogee_spectra.enabled, on real data
 # when inputs.aspcapstar names a folder of aspcapStar files.
-SPECTRAFM = (
-    bool(config["sky"].get("apogee_spectra", {}).get("enabled", False)) if MOCK else bool((config.get("inputs") or {}).get("aspcapstar"))
-)
-SPECTRAFM_CFG = config.get("spectrafm", {})
-SPECTRAFM_STAGES = SPECTRAFM_CFG.get("stages", {})
+SPECTRAFM = bool(config["sky"]["apogee_spectra"]["enabled"]) if MOCK else bool((config.get("inputs") or {}).get("aspcapstar"))
+SPECTRAFM_CFG = config["spectrafm"]
+SPECTRAFM_STAGES = SPECTRAFM_CFG["stages"]
 
 
 def spectrafm_init(w):
@@ -58,7 +58,7 @@ def spectrafm_init(w):
 
 # The second model: mass and age tokens of evolved stars (Zhang et al. 2026), its own catalogue
 # join and token store under results/mass_age/, trained from the base model's weights.
-MASS_AGE = bool(config.get("mass_age", {}).get("enabled", False))
+MASS_AGE = bool(config["mass_age"]["enabled"])
 BASE_MODEL = config["train"]["name"]
 # the models that are trained: every name, or all but the base model when it is imported
 IMPORT_FROM = config["train"].get("import_from") or ""
@@ -70,7 +70,7 @@ def published_model_files():
     return [str(Path(IMPORT_FROM) / name) for name in ("config.json", "weights.pt")]
 
 
-MASS_AGE_MODEL = config.get("mass_age", {}).get("train", {}).get("name", "mass_age")
+MASS_AGE_MODEL = config["mass_age"]["train"]["name"]
 
 
 def is_mass_age(name):
@@ -88,7 +88,7 @@ def token_store(name):
 
 def init_model(name):
     """The weights a model starts from: the base model's for the mass/age model (mass_age.train.init_from_base)."""
-    if is_mass_age(name) and train_settings(name).get("init_from_base", True):
+    if is_mass_age(name) and train_settings(name)["init_from_base"]:
         return [f"{RESULTS}/models/{BASE_MODEL}/model.pt"]
     return []
 
@@ -98,6 +98,7 @@ def init_model(name):
 FIGURES = {task: list(figures) for task, figures in FIGURE_FUNCTIONS.items()}
 CAPTIONS = yaml.safe_load(open(workflow.source_path("../report/figures.yaml")))  # task -> figure -> caption
 EVAL_TASKS = [t for t in config["evaluate"]["tasks"] if t in TASKS and (MASS_AGE or t != "mass_age") and (SPECTRAFM or t != "spectrafm")]
+check_evaluate_settings(config["evaluate"])  # a wrong key fails here, naming evaluate.<task>.<key>
 
 
 def task_model(w):
@@ -124,7 +125,7 @@ def evaluate_settings(wildcards):
     e = config["evaluate"]
     shared = {k: v for k, v in e.items() if k not in FIGURES and k != "tasks"}
     if wildcards.task == "search":  # how the search is scored lives in the search block
-        return {**shared, "search": {k: v for k, v in config.get("search", {}).items() if k in ("top_n", "queries")}}
+        return {**shared, "search": {k: v for k, v in config["search"].items() if k in ("top_n", "queries")}}
     return {**shared, wildcards.task: e.get(wildcards.task, {})}
 
 

@@ -57,7 +57,7 @@ rule figure:
         runtime=10,
     params:
         caption=lambda w: CAPTIONS[w.task][w.figure],
-        dpi=config["evaluate"].get("dpi", 110),
+        dpi=figure_dpi(config["evaluate"]),
     script:
         "../scripts/figure.py"
 

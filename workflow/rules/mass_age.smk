@@ -40,7 +40,7 @@ use rule tokens as mass_age_tokens with:
     benchmark:
         f"{RESULTS}/benchmarks/mass_age_tokens.tsv"
     params:
-        tokens={**config.get("tokens", {}), "extra": [*config.get("tokens", {}).get("extra", []), "mass", "age"]},
+        tokens={**config["tokens"], "extra": [*config["tokens"]["extra"], "mass", "age"]},
         upstream={**upstream("sky", "inputs", "catalog", "tokens"), "mass_age": MASS_AGE_JOIN},
 
 
@@ -57,4 +57,4 @@ use rule baselines as mass_age_baselines with:
         f"{RESULTS}/benchmarks/mass_age_baselines_{{expert}}.tsv"
     params:
         targets=["mass", "age"],
-        xgboost=config.get("baselines", {}).get("xgboost", {}),
+        xgboost=config["baselines"]["xgboost"],

@@ -23,8 +23,8 @@ rule search_train:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=config["train"].get("gpus", 0),
+        gpu=config["train"]["gpus"],
     params:
-        search={k: v for k, v in config.get("search", {}).items() if k != "queries"},
+        search={k: v for k, v in config["search"].items() if k != "queries"},
     script:
         "../scripts/search_train.py"

@@ -52,7 +52,7 @@ rule sky_realism:
         mem_mb=4000,
         runtime=10,
     params:
-        realism=config.get("realism", {}),
+        realism=config["realism"],
     script:
         "../scripts/sky_realism.py"
 
@@ -81,6 +81,6 @@ rule sky_difficulty:
         mem_mb=4000,
         runtime=20,
     params:
-        difficulty=config.get("difficulty", {}),
+        difficulty=config["difficulty"],
     script:
         "../scripts/sky_difficulty.py"

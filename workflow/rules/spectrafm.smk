@@ -24,8 +24,8 @@ rule apogee_spectra:
         mem_mb=8000,
         runtime=30,
     params:
-        mock=config["sky"].get("apogee_spectra", {}) if MOCK else None,
-        split=SPECTRAFM_CFG.get("split", {}),
+        mock=config["sky"]["apogee_spectra"] if MOCK else None,
+        split=SPECTRAFM_CFG["split"],
     script:
         f"../scripts/{APOGEE_SPECTRA_SCRIPT}.py"
 
@@ -50,11 +50,11 @@ rule spectrafm_train:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=SPECTRAFM_CFG.get("gpus", 0),
+        gpu=SPECTRAFM_CFG["gpus"],
     params:
         stage=lambda w: SPECTRAFM_STAGES[w.stage],
         model={k: SPECTRAFM_CFG.get(k) for k in ("preset", "model")},
-        device=SPECTRAFM_CFG.get("device", "auto"),
+        device=SPECTRAFM_CFG["device"],
     script:
         "../scripts/spectrafm_train.py"
 
@@ -79,10 +79,10 @@ rule spectrafm_fcnn:
     params:
         stage={
             **SPECTRAFM_STAGES.get("finetune_fe", {}),
-            **{k: v for k, v in SPECTRAFM_CFG.get("fcnn", {}).items() if k not in ("hidden", "dropout")},
+            **{k: v for k, v in SPECTRAFM_CFG["fcnn"].items() if k not in ("hidden", "dropout")},
         },
-        fcnn={k: v for k, v in SPECTRAFM_CFG.get("fcnn", {}).items() if k in ("hidden", "dropout")},
-        device=SPECTRAFM_CFG.get("device", "auto"),
+        fcnn={k: v for k, v in SPECTRAFM_CFG["fcnn"].items() if k in ("hidden", "dropout")},
+        device=SPECTRAFM_CFG["device"],
     script:
         "../scripts/spectrafm_train.py"
 
@@ -107,6 +107,6 @@ rule evaluate_spectrafm:
         mem_mb=8000,
         runtime=30,
     params:
-        settings=config["evaluate"].get("spectrafm", {}),
+        settings={"spectrafm": config["evaluate"].get("spectrafm")},
     script:
         "../scripts/spectrafm_evaluate.py"

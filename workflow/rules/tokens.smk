@@ -18,7 +18,7 @@ rule tokens:
         mem_mb=8000,
         runtime=20,
     params:
-        tokens=config.get("tokens", {}),
+        tokens=config["tokens"],
         upstream=upstream("sky", "inputs", "catalog", "tokens"),
     script:
         "../scripts/tokens.py"

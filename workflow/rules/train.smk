@@ -26,7 +26,7 @@ rule train:
     resources:
         mem_mb=16000,
         runtime=720,
-        gpu=lambda w: train_settings(w.name).get("gpus", 0),
+        gpu=lambda w: train_settings(w.name)["gpus"],
     params:
         train=lambda w: train_settings(w.name),
     script:

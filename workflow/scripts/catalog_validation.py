@@ -4,17 +4,16 @@ import pandas as pd
 
 from pipeline.catalog.validate import TRUTH_COLUMNS, validate_catalog
 from pipeline.io.atomic import write_json
+from pipeline.settings import keywords
 from pipeline.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:
     log = run.log
-    p = sm.params.validation
     report = validate_catalog(
         pd.read_parquet(sm.input.catalog),
         pd.read_parquet(sm.input.truth, columns=list(TRUTH_COLUMNS)),
-        g_max=p.get("zero_point_g_max", 17.0),
-        zp_bar_uas=p.get("zero_point_bar_uas", 3.0),
+        **keywords(validate_catalog, sm.params.validation, "validation"),
     )
     write_json(report, sm.output[0])
     zp = report["parallax_zero_point"]

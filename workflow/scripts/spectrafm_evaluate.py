@@ -6,6 +6,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.evaluate.data import write_tables
+from pipeline.evaluate.registry import TASKS
+from pipeline.evaluate.settings import task_settings
 from pipeline.evaluate.spectrafm import spectrafm
 from pipeline.io.atomic import write_json
 from pipeline.tracking import rule_run
@@ -15,11 +17,11 @@ with rule_run(sm) as run:
     log = run.log
     t0 = time.perf_counter()
     models = {Path(p).parent.name: Path(p).parent for p in sm.input.models}
-    metrics, tables = spectrafm(sm.input.store, models, dict(sm.params.settings), pd.read_csv(sm.input.lines))
+    metrics, tables = spectrafm(sm.input.store, models, task_settings("spectrafm", sm.params.settings), pd.read_csv(sm.input.lines))
     metrics = {
         "task": "spectrafm",
-        "issue_letter": "8",
-        "paper_figures": "Koblischke & Bovy 2024, Table 1, Figs. 4-5",
+        "issue_letter": TASKS["spectrafm"].letter,
+        "paper_figures": TASKS["spectrafm"].paper_figures,
         "seconds": round(time.perf_counter() - t0, 2),
         **metrics,
     }

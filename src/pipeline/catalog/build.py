@@ -30,6 +30,16 @@ N_COEFF = 55
 MISSING_2MASS = 50.0  # allStar writes 99.999 for missing 2MASS magnitudes
 
 
+@dataclass(frozen=True)
+class Extinction:
+    """``catalog.extinction``: the parallax samples through the dust map (section 4)."""
+
+    n_samples: int = 1000  # parallax samples per star
+    chunk_stars: int = 2000  # stars per Dask chunk
+    seed: int = 1
+    cluster: str = "local"  # local (threads) | distributed (a dask LocalCluster)
+
+
 @dataclass
 class CatalogConfig:
     """Every threshold of the catalog stage (section 4 of Leung & Bovy)."""
@@ -45,7 +55,7 @@ class CatalogConfig:
     xp_clip_percentiles: tuple = (0.2, 99.8)
     ruwe_max: float = 1.4
     parallax_error_max_mas: float = 0.1
-    extinction: dict = field(default_factory=lambda: {"n_samples": 1000, "chunk_stars": 2000, "seed": 1, "cluster": "local"})
+    extinction: Extinction = field(default_factory=Extinction)
 
     @classmethod
     def from_dict(cls, d):
@@ -221,11 +231,11 @@ def _log_ebv(out, plx, plx_err, usable, dust_dir, cfg: CatalogConfig, n_workers,
         out.l.to_numpy(),
         out.b.to_numpy(),
         dust_dir,
-        n_samples=int(ext["n_samples"]),
-        chunk_stars=int(ext["chunk_stars"]),
-        seed=int(ext["seed"]),
+        n_samples=int(ext.n_samples),
+        chunk_stars=int(ext.chunk_stars),
+        seed=int(ext.seed),
         n_workers=n_workers,
-        cluster=ext.get("cluster", "local"),
+        cluster=ext.cluster,
         client=client,
     )
 

@@ -11,10 +11,12 @@ from .extinction import LOG_EBV_FLOOR
 TRUTH_COLUMNS = ("apogee_id", "source_id", "parallax_true_mas", "ebv_c19", "has_xp", "labels_good", "in_gaia", "has_2mass", "teff")
 
 
-def validate_catalog(cat: pd.DataFrame, truth: pd.DataFrame, g_max: float = 17.0, zp_bar_uas: float = 3.0) -> dict:
+def validate_catalog(cat: pd.DataFrame, truth: pd.DataFrame, zero_point_g_max: float = 17.0, zero_point_bar_uas: float = 3.0) -> dict:
     """Zero-point residual, logebv scatter and category counts of the catalog against the truth."""
     t = truth.set_index("apogee_id").reindex(cat.apogee_id)
-    plx_ok = cat.parallax_usable.to_numpy() & (cat.phot_g_mean_mag.to_numpy() < g_max) & np.isfinite(t.parallax_true_mas.to_numpy())
+    plx_ok = (
+        cat.parallax_usable.to_numpy() & (cat.phot_g_mean_mag.to_numpy() < zero_point_g_max) & np.isfinite(t.parallax_true_mas.to_numpy())
+    )
     resid = (cat.parallax_corrected_mas.to_numpy() - t.parallax_true_mas.to_numpy())[plx_ok]
     raw = (cat.parallax_corrected_mas.to_numpy() + cat.zp_offset_mas.to_numpy() - t.parallax_true_mas.to_numpy())[plx_ok]
     med_uas = float(np.median(resid) * 1000) if resid.size else float("nan")
@@ -31,9 +33,9 @@ def validate_catalog(cat: pd.DataFrame, truth: pd.DataFrame, g_max: float = 17.0
             "median_corrected_minus_true_uas": med_uas,
             "median_uncorrected_minus_true_uas": float(np.median(raw) * 1000) if raw.size else float("nan"),
             "n_stars": int(plx_ok.sum()),
-            "g_max": g_max,
-            "bar_uas": zp_bar_uas,
-            "pass": bool(abs(med_uas) < zp_bar_uas),
+            "g_max": zero_point_g_max,
+            "bar_uas": zero_point_bar_uas,
+            "pass": bool(abs(med_uas) < zero_point_bar_uas),
         },
         "logebv": {
             "median_minus_true": le_med,

@@ -72,7 +72,7 @@ def mass_age(model, df, cfg, experts_dir):
     tables = []
     for s in MASS_AGE_SETS:
         inputs = d[list(INPUT_SETS[s])]
-        pred = model.predict(inputs, TARGETS, batch_size=cfg.get("batch_size", 4096))
+        pred = model.predict(inputs, TARGETS, batch_size=cfg.batch_size)
         xgb = {t: expert_predict(experts_dir, s, t, d) for t in TARGETS}
         t_model = base.assign(
             panel=f"model_{s}", **{t: pred[t].to_numpy() for t in TARGETS}, **{f"{t}_err": pred[f"{t}_err"].to_numpy() for t in TARGETS}

@@ -115,7 +115,7 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
     both the expert and the model take the star as it is. The last two panels need at least one
     of bp/rp 25-54, which only stars with many relevant coefficients have.
     """
-    rng = np.random.default_rng(cfg.get("seed", 0))
+    rng = np.random.default_rng(cfg.seed)
     xp30 = list(INPUT_SETS["xp30_colours"])
     high = [f"{b}{k}" for b in ("bp", "rp") for k in range(25, 55)]
     sel = df[xp30].notna().any(axis=1) & df[list(LABELS)].notna().all(axis=1)
@@ -125,7 +125,7 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
     panels = {
         "model_xp30_colours": d[xp30],
         "model_xp5_colours": d[list(INPUT_SETS["xp5_colours"])],
-        "model_random64": _random_subset(d, [*XP_LOW, "jh", "jk", "bprp"], cfg.get("random_tokens", 64), rng),
+        "model_random64": _random_subset(d, [*XP_LOW, "jh", "jk", "bprp"], cfg.random_tokens, rng),
         "model_xp_high": d.loc[has_high, high],
         "model_xp_high_labels": d.loc[has_high, high + list(LABELS)],
     }
@@ -137,7 +137,7 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
     for name, inputs in panels.items():
         inputs = inputs[inputs.notna().any(axis=1)]  # a star must give the model something
         rows = inputs.index.to_numpy()
-        pred = model.predict(inputs, LABELS, batch_size=cfg.get("batch_size", 4096))
+        pred = model.predict(inputs, LABELS, batch_size=cfg.batch_size)
         t_out = base.iloc[rows].assign(panel=name, n_inputs=inputs.notna().sum(axis=1).to_numpy())
         for t in LABELS:
             t_out[t], t_out[f"{t}_err"] = pred[t].to_numpy(), pred[f"{t}_err"].to_numpy()
@@ -150,7 +150,7 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
                 m[t]["vs_input"] = regression_metrics(pred[t], d[t].to_numpy()[rows], pred[f"{t}_err"])
         metrics["panels"][name] = m
     p = metrics["panels"]
-    ratio_bar = cfg.get("scatter_ratio_bar", 1.3)
+    ratio_bar = cfg.scatter_ratio_bar
     pred_all = pd.concat(tables, ignore_index=True)
     same = pred_all[(pred_all.panel == "model_xp30_colours") & pred_all.row.isin(d.row[has_high])]
     metrics["checks"] = {"scatter_ratio_bar": ratio_bar, **_task_a_checks(p, same, ratio_bar)}
@@ -163,7 +163,7 @@ def perception(model, df, cfg, experts_dir=None):
     xp30 = list(INPUT_SETS["xp30_colours"])
     d = df[df[xp30].notna().any(axis=1)].reset_index(drop=True)
     req = [*LABELS, "logebv", "g_fakemag"]
-    pred = model.predict(d[xp30], req, batch_size=cfg.get("batch_size", 4096))
+    pred = model.predict(d[xp30], req, batch_size=cfg.batch_size)
     out = pd.DataFrame({"row": d.row, "g_mag": d.g_mag})
     for t in req:
         out[t], out[f"{t}_err"], out[f"ref_{t}"] = pred[t].to_numpy(), pred[f"{t}_err"].to_numpy(), reference(d, t)
@@ -199,11 +199,11 @@ def parameters_to_parameters(model, df, cfg, experts_dir=None):
     Scored on the mock: Teff requested from the true (logg, [M/H]) of the test giants and dwarfs
     against their true Teff, and the offset of solar-metallicity giants from eq. 13's sequence.
     """
-    g = cfg.get("grid", {})
-    logg = np.arange(g.get("logg_min", 0.0), g.get("logg_max", 5.0) + 1e-9, g.get("logg_step", 0.01))
-    m_h = np.arange(g.get("m_h_min", -2.0), g.get("m_h_max", 0.5) + 1e-9, g.get("m_h_step", 0.02))
+    g = cfg.grid
+    logg = np.arange(g.logg_min, g.logg_max + 1e-9, g.logg_step)
+    m_h = np.arange(g.m_h_min, g.m_h_max + 1e-9, g.m_h_step)
     lg, mh = (a.ravel() for a in np.meshgrid(logg, m_h, indexing="ij"))
-    pred = model.predict(pd.DataFrame({"logg": lg, "m_h": mh}), ["teff", "g_fakemag"], batch_size=cfg.get("batch_size", 4096))
+    pred = model.predict(pd.DataFrame({"logg": lg, "m_h": mh}), ["teff", "g_fakemag"], batch_size=cfg.batch_size)
     grid = pd.DataFrame(
         {
             "logg": lg,
@@ -223,7 +223,7 @@ def parameters_to_parameters(model, df, cfg, experts_dir=None):
             "log_lum": science.log_luminosity_g(reference(d, "g_fakemag")),
         }
     )
-    back = model.predict(observed[["logg", "m_h"]], ["teff"], batch_size=cfg.get("batch_size", 4096))
+    back = model.predict(observed[["logg", "m_h"]], ["teff"], batch_size=cfg.batch_size)
     giants = observed.logg.to_numpy() < 3.5
     metrics = {
         "reference": reference_kind(d),
@@ -252,7 +252,7 @@ def never_requested(model, df, cfg, experts_dir=None):
     xp = [f"{b}{k}" for b in ("bp", "rp") for k in range(32)]
     d = df[df[xp].notna().any(axis=1)].reset_index(drop=True)
     req = ["bprp", "jk"]
-    pred = model.predict(d[xp], req, batch_size=cfg.get("batch_size", 4096))
+    pred = model.predict(d[xp], req, batch_size=cfg.batch_size)
     out = pd.DataFrame({"row": d.row})
     metrics = {"reference": reference_kind(d), "n_stars": int(len(d)), "inputs": "bp0-31, rp0-31", "targets": {}, "summary": []}
     for t in req:
@@ -277,7 +277,7 @@ def rp0_experts(model, df, cfg, experts_dir):
     ref = reference(d, "rp0")
     for s in RP0_SETS:
         feats = list(INPUT_SETS[s])
-        pred = model.predict(d[feats], ["rp0"], batch_size=cfg.get("batch_size", 4096))
+        pred = model.predict(d[feats], ["rp0"], batch_size=cfg.batch_size)
         xg = expert_predict(experts_dir, s, "rp0", d)
         tables.append(
             pd.DataFrame(
@@ -303,14 +303,14 @@ def attention(model, df, cfg, experts_dir=None):
     [M/H]) with E(B-V) set to 0 and to a high value. Each request's weights over the three
     inputs sum to one (columns of the paper's figure).
     """
-    ebv_high = float(cfg.get("ebv_high", 1.0))
-    d = df[df.teff.notna() & df.m_h.notna()].reset_index(drop=True).iloc[: cfg.get("n_stars", 2000)]
+    ebv_high = float(cfg.ebv_high)
+    d = df[df.teff.notna() & df.m_h.notna()].reset_index(drop=True).iloc[: cfg.n_stars]
     maps, rows = {}, []
     for case, ebv in (("zero", 0.0), ("high", ebv_high)):
         inputs = pd.DataFrame(
             {"teff": reference(d, "teff"), "m_h": reference(d, "m_h"), "logebv": np.full(len(d), float(science.log_ebv_c19(ebv)))}
         )
-        _, attn = model.predict(inputs, ATTENTION_REQUESTS, return_attention=True, batch_size=cfg.get("batch_size", 4096))
+        _, attn = model.predict(inputs, ATTENTION_REQUESTS, return_attention=True, batch_size=cfg.batch_size)
         # attn: (stars, requests, blocks, context); the inputs sit first, in column order
         w = attn[..., : len(ATTENTION_INPUTS)].mean(axis=(0, 2))  # (requests, inputs)
         maps[case] = w

@@ -50,11 +50,11 @@ def parameters_to_spectra(model, df, cfg, experts_dir=None):
     """Task c (Figs. 6, 7, B3): spectra at 10 pc along the dwarf (eq. 12) and giant (eq. 13) sequences
     at solar metallicity and zero extinction, metallicity sequences (G-normalised), and bp/rp 0-4
     from (teff, logg, m_h, logebv) of test stars against the truth."""
-    bs = cfg.get("batch_size", 4096)
+    bs = cfg.batch_size
     zero = science.LOG_EBV_ZERO
-    teff_d = np.asarray(cfg.get("dwarf_teff_k", [4000, 5000, 6000, 7000]), float)
-    logg_g = np.asarray(cfg.get("giant_logg", [1.5, 2.0, 2.5, 3.0, 3.5]), float)
-    mh_seq = np.asarray(cfg.get("metallicities", [-2.0, -1.5, -1.0, -0.5, 0.0, 0.3]), float)
+    teff_d = np.asarray(cfg.dwarf_teff_k, float)
+    logg_g = np.asarray(cfg.giant_logg, float)
+    mh_seq = np.asarray(cfg.metallicities, float)
     seqs = [
         ("dwarfs", pd.DataFrame({"teff": teff_d, "logg": science.logg_dwarf(teff_d), "m_h": 0.0, "logebv": zero})),
         ("giants", pd.DataFrame({"teff": science.teff_rgb(logg_g), "logg": logg_g, "m_h": 0.0, "logebv": zero})),
@@ -123,10 +123,10 @@ def parameters_to_spectra(model, df, cfg, experts_dir=None):
 
 def spectra_to_spectra(model, df, cfg, experts_dir=None):
     """Task d (Fig. 9): BP from RP and RP from BP; coefficient and spectrum residuals against the truth."""
-    bs = cfg.get("batch_size", 4096)
+    bs = cfg.batch_size
     # the given band is the star's relevant coefficients (up to 55); all 55 of the other band are asked for
     d = df[df[BP].notna().any(axis=1) & df[RP].notna().any(axis=1)].reset_index(drop=True)
-    d = d.iloc[: cfg.get("n_stars", 5000)]
+    d = d.iloc[: cfg.n_stars]
     ref_bp = np.stack([reference(d, c) for c in BP], axis=1)
     ref_rp = np.stack([reference(d, c) for c in RP], axis=1)
     obs_bp, obs_rp = _coeffs(d)
@@ -190,16 +190,16 @@ def reference_ebv_c19(df, cfg) -> float:
     ``reference_percentile`` of E(B-V)_C19 over the giants of ``df`` in the grid's logg range (the
     task passes the training split: the least reddening the model has seen giants at; the test
     split is only scored); a number is used as given (0: the paper)."""
-    ref = cfg.get("reference_ebv_c19", "auto")
+    ref = cfg.reference_ebv_c19
     if ref != "auto":
         return float(ref)
-    giants = df[(df.logg >= cfg.get("logg_min", 1.0)) & (df.logg <= cfg.get("logg_max", 2.5)) & np.isfinite(df.logebv)]
+    giants = df[(df.logg >= cfg.logg_min) & (df.logg <= cfg.logg_max) & np.isfinite(df.logebv)]
     if len(giants) < 20:
         raise ValueError(
             f"evaluate.extinction_curve.reference_ebv_c19 is auto but only {len(giants)} giants have logg "
             "and logebv; give the reference E(B-V)_C19 as a number (0: the paper's)"
         )
-    return float(np.exp(np.percentile(giants.logebv.to_numpy(float), cfg.get("reference_percentile", 1.0))))
+    return float(np.exp(np.percentile(giants.logebv.to_numpy(float), cfg.reference_percentile)))
 
 
 def _extinction_summary(metrics: dict, lo: float, hi: float) -> list:
@@ -226,10 +226,10 @@ def extinction_curve(model, df, cfg, experts_dir=None):
     (logg 1.0-2.5, Teff from eq. 13) at E(B-V)_C19 of 0.4, 0.8, 1.2 against a reference spectrum,
     compared with the injected curve. The reference is requested at ``reference_ebv_c19`` (see
     ``reference_ebv_c19``); the curve against the paper's E = 0 reference is reported beside it."""
-    bs = cfg.get("batch_size", 4096)
-    logg = np.arange(cfg.get("logg_min", 1.0), cfg.get("logg_max", 2.5) + 1e-9, cfg.get("logg_step", 0.1))
-    ebvs = np.asarray(cfg.get("ebv_c19", [0.0, 0.4, 0.8, 1.2]), float)
-    lo, hi = cfg.get("wavelength_nm", [400.0, 1000.0])
+    bs = cfg.batch_size
+    logg = np.arange(cfg.logg_min, cfg.logg_max + 1e-9, cfg.logg_step)
+    ebvs = np.asarray(cfg.ebv_c19, float)
+    lo, hi = cfg.wavelength_nm
     if ebvs[0] != 0.0:
         raise ValueError("evaluate.extinction_curve.ebv_c19 must start with 0 (the paper's unreddened reference)")
     e_ref = reference_ebv_c19(training_stars(df, ["logg", "logebv"]), cfg)
@@ -273,7 +273,7 @@ def extinction_curve(model, df, cfg, experts_dir=None):
     r_true, _ = median_curve(f_true_xp.reshape(logg.size, asked.size, -1), 0)
     metrics["rms_xp_truth_vs_injected"] = rms(r_true)
     metrics["rms_model_vs_fitzpatrick"] = {f"R_V={rv}": rms(med, science.fitzpatrick_r(grid, rv)) for rv in (2.5, 3.1, 4.0)}
-    bar = cfg.get("rms_bar", 0.35)
+    bar = cfg.rms_bar
     metrics["checks"] = {"rms_bar": bar, "within_bar": bool(metrics["rms_model_vs_injected"] < bar)}
     metrics["summary"] = _extinction_summary(metrics, lo, hi)
     spectra = pd.DataFrame({"logg": lg, "teff": inp.teff, "ebv_c19": e, "absolute_g_mag": m_g})

@@ -54,12 +54,12 @@ def table1(store: SpectraStore, rows, models: dict, cfg: dict):
     lo, hi = stage.get("range_aa") or (None, None)
     cols = store.pixels_in(lo, hi)
     stars = store.stars.iloc[rows]
-    logg_lo, logg_hi = cfg.get("logg_range", (1.0, 3.5))
+    logg_lo, logg_hi = cfg.logg_range
     sel = (_reference(stars, "logg") > logg_lo) & (_reference(stars, "logg") < logg_hi)
     runs = (("pretrain", "synthetic"), ("pretrain", "observed"), ("finetune_real", "observed"))
     out, preds = [], []
     for model, kind in runs:
-        p = predict(models[model], store.read(kind, rows, cols), store.wavelength_aa[cols], batch_size=cfg.get("batch_size", 256))
+        p = predict(models[model], store.read(kind, rows, cols), store.wavelength_aa[cols], batch_size=cfg.batch_size)
         for label, (mean, sigma) in p.items():
             ref = _reference(stars, label)
             d = (mean - ref)[sel]
@@ -99,7 +99,7 @@ def fe_window(store: SpectraStore, rows, models: dict, cfg: dict):
     cols = store.pixels_in(centre_aa=stage["window_centre_aa"], n_pixels=stage["window_pixels"])
     stars = store.stars.iloc[rows]
     ref = _reference(stars, "fe_h")
-    poor = ref < cfg.get("fe_h_poor", -1.0)
+    poor = ref < cfg.fe_h_poor
     flux = store.read("observed", rows, cols)
     out, preds = {}, []
     for model in FE_MODELS:
@@ -121,20 +121,20 @@ def fe_window(store: SpectraStore, rows, models: dict, cfg: dict):
 
 
 def attention_maps(store: SpectraStore, rows, models: dict, cfg: dict, lines: pd.DataFrame):
-    a = cfg.get("attention", {})
-    rows = rows[: int(a.get("n_stars", 200))]
+    a = cfg.attention
+    rows = rows[: int(a.n_stars)]
     cols = np.arange(store.wavelength_aa.size)
     flux = store.read("synthetic", rows, cols)
     summaries, profiles = [], []
-    for label in a.get("labels", ["teff", "logg", "fe_h", "o_fe", "mg_fe"]):
+    for label in a.labels:
         s, prof = attention(
             models["pretrain"],
             flux,
             store.wavelength_aa,
             label,
             lines,
-            top_k=int(a.get("top_k", 5)),
-            tolerance_aa=float(a.get("tolerance_aa", 1.0)),
+            top_k=int(a.top_k),
+            tolerance_aa=float(a.tolerance_aa),
         )
         summaries.append(s)
         profiles.append(pd.DataFrame({"label": label, "wavelength_aa": store.wavelength_aa, "attention": prof}))
@@ -180,7 +180,7 @@ def spectrafm(store_path, models: dict, cfg: dict, lines: pd.DataFrame):
     metrics = {
         "reference": reference,
         "n_test": int(rows.size),
-        "table1": {"range_aa": t1_range, "logg_range": list(cfg.get("logg_range", (1.0, 3.5))), "rows": t1},
+        "table1": {"range_aa": t1_range, "logg_range": list(cfg.logg_range), "rows": t1},
         "fe_h_window": {"window_aa": window, "n_fe_h_poor": n_poor, "n_finetune_stars": n_fe_train, "models": fe},
         "attention": att,
         "fine_tuned_beats_fcnn_on_iron_poor": bool(fe["finetune_fe"]["rmse_fe_h_poor"] < fe["fcnn"]["rmse_fe_h_poor"]),

@@ -24,7 +24,7 @@ def star_search(searcher, df, cfg, experts_dir=None):
     db = searcher.database
     d = df.set_index("row").loc[db.row.to_numpy()].reset_index()  # database stars with their truth, same order
     n_db = len(db)
-    top = int(cfg.get("top_n", searcher.cfg.top_n))
+    top = int(cfg.top_n or searcher.cfg.top_n)
     ranks = searcher.ranks_of_own_spectra(d[list(searcher.cfg.query_tokens)])
     ns = sorted({*RECOVERY_N, top})
     recovery = {f"top_{n}": {"rate": float(np.mean(ranks < n)), "random": min(1.0, n / n_db)} for n in ns}
@@ -48,7 +48,7 @@ def star_search(searcher, df, cfg, experts_dir=None):
     curve_n = np.unique(np.geomspace(1, n_db, 60).astype(int))
     curve = pd.DataFrame({"n": curve_n, "rate": [float(np.mean(ranks < n)) for n in curve_n], "random": curve_n / n_db})
     hits, queries = [], []
-    for k, q in enumerate(cfg.get("queries", searcher.cfg.queries)):
+    for k, q in enumerate(cfg.queries or searcher.cfg.queries):
         q = {t: float(v) for t, v in q.items()}
         res = searcher.query(q, top)
         found = d.set_index("row").loc[res.row.to_numpy()]

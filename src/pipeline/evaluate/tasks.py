@@ -10,6 +10,7 @@ from ..io.atomic import write_json
 from . import mass_age, parameters, spectra, star_search
 from .data import load_test_stars, write_tables
 from .registry import MODEL_TASKS, TASKS
+from .settings import task_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def run_task(task, model_dir, store_path, catalog_path, truth_path, experts_dir,
     t0 = time.perf_counter()
     model = StarSearch.load(model_dir) if task == "search" else StellarModel.load(model_dir)  # search: the fine-tuned pair
     stars = load_test_stars(store_path, catalog_path, truth_path)
-    cfg = {**{k: v for k, v in settings.items() if k not in TASKS}, **(settings.get(task) or {})}
+    cfg = task_settings(task, settings)
     metrics, tables = fn(model, stars, cfg, experts_dir)
     metrics = {
         "task": task,

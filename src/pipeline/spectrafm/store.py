@@ -31,6 +31,22 @@ ALLSTAR_LABELS = {"teff": "TEFF", "logg": "LOGG", "fe_h": "FE_H", "o_fe": "O_FE"
 ARRAYS = ("synthetic", "observed", "observed_err")
 
 
+def split_keywords(split: dict | None, where: str = "spectrafm.split") -> dict:
+    """``spectrafm.split`` ({train, val, test, seed}) as the store builders' ``split``/``split_seed``
+    (the builders' signatures hold the defaults)."""
+    split = dict(split or {})
+    unknown = sorted(set(split) - {"train", "val", "test", "seed"})
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: ['seed', 'test', 'train', 'val']")
+    out = {"split_seed": split.pop("seed")} if "seed" in split else {}
+    if split:
+        missing = sorted({"train", "val", "test"} - set(split))
+        if missing:
+            raise ValueError(f"{where}: give all of train, val and test (missing {missing})")
+        out["split"] = (split["train"], split["val"], split["test"])
+    return out
+
+
 def build_real_store(aspcapstar_paths, allstar_path, out_path, split=(0.8, 0.1, 0.1), split_seed: int = 8, chunk_stars: int = 256):
     """Real spectra: observed (HDU 1), its error (HDU 2) and ASPCAP's best fit (HDU 3) of each file,
     labelled by its allStar row (TEFF, LOGG, FE_H, O_FE, MG_FE and their _ERR; NaN where ASPCAP
