@@ -217,24 +217,28 @@ def test_a_wrong_input_is_named_where_it_is_read(fault, data_folder, tmp_path, m
     }
     kwargs.update(make(data_folder, tmp_path))
     with pytest.raises(ValueError) as err:
-        build_catalog(cfg=CatalogConfig.from_dict({"extinction": {"n_samples": 5, "chunk_stars": 500, "seed": 1, "cluster": "local"}}), **kwargs)
+        build_catalog(
+            cfg=CatalogConfig.from_dict({"extinction": {"n_samples": 5, "chunk_stars": 500, "seed": 1, "cluster": "local"}}), **kwargs
+        )
     for part in expected:
         assert part in str(err.value), (fault, str(err.value))
 
 
 def test_a_damaged_token_store_is_named(tmp_path):
-    from pipeline.model.data import TokenStream
+    from pipeline.model.data import TokenSampler
     from test_model import _tiny_store
 
     store = _tiny_store(tmp_path, n=300)
     chunk = sorted((store / "values/c").rglob("*"), key=lambda p: p.stat().st_size)[-1]
     _truncate(chunk, chunk, 0.3)  # a truncated chunk: found when it is read
-    stream = TokenStream(store, "train", 64, 32)
+    stream = TokenSampler(store, "train", 64, 32, resident="stream")
     with pytest.raises(ValueError, match=r"stars.zarr: could not be read as a Zarr token store"):
         list(stream)
+    with pytest.raises(ValueError, match=r"stars.zarr: could not be read as a Zarr token store"):
+        TokenSampler(store, "train", 64, 32, resident="memory")  # held on the device: read at once
     chunk.unlink()  # a lost chunk file: found when the store is opened (never read as NaN)
     with pytest.raises(ValueError, match=r"stars.zarr: array values is damaged \(\d+ of \d+ chunk files"):
-        TokenStream(store, "train", 64, 32)
+        TokenSampler(store, "train", 64, 32)
 
 
 def test_predict_on_empty_or_foreign_tables_says_what_is_wrong(tmp_path, capsys):

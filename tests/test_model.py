@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.model.data import TokenStream, sample_batch
+from pipeline.model.data import TokenSampler
+from pipeline.model.data import sample_batch as _sample_batch
 from pipeline.model.model import StellarTransformer, preset, robust_gaussian_nll
 from pipeline.model.train import TrainConfig, train
 from pipeline.tokens.store import build_token_store
@@ -102,6 +103,13 @@ def test_loss_of_eq11_by_hand():
     assert float(j) == pytest.approx(1 / 8 + np.log(4) / 2)
 
 
+def sample_batch(values, errors, rng, context, *args, **kwargs):
+    """The torch sampler on the tests' numpy arrays (a generator seeded from ``rng``), back as numpy."""
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    return tuple(a.numpy() for a in _sample_batch(as_t(values), as_t(errors), gen, context, *args, **kwargs))
+
+
 def test_sampler_picks_present_tokens_and_respects_held_out_outputs():
     rng = np.random.default_rng(0)
     v = len(BASE_VOCABULARY)
@@ -151,7 +159,7 @@ def test_target_weights_set_the_odds_of_each_target():
 
 def test_each_epoch_draws_new_samples_with_workers(tmp_path):
     path = _tiny_store(tmp_path)
-    s = TokenStream(path, "train", 64, 64, seed=3)
+    s = TokenSampler(path, "train", 64, 64, seed=3)
     loader = torch.utils.data.DataLoader(s, batch_size=None, num_workers=2)
     sums = []
     for epoch in (0, 1):
@@ -177,7 +185,7 @@ def _tiny_store(tmp_path, n=600, seed=0):
 
 def test_token_stream_is_the_same_with_dataloader_workers(tmp_path):
     path = _tiny_store(tmp_path)
-    s = TokenStream(path, "train", 64, 64, seed=3)
+    s = TokenSampler(path, "train", 64, 64, seed=3)
     s.set_epoch(2)
     direct = {int(b[0][0, 0]) * 0 + i: b for i, b in enumerate(s)}
     loader = torch.utils.data.DataLoader(s, batch_size=None, num_workers=2)
@@ -372,7 +380,7 @@ def test_label_input_fraction_gives_stars_only_labels_and_asks_for_spectra():
 def test_label_only_stars_of_the_stream_never_see_the_held_out_outputs(tmp_path):
     """The trainer's stream: label-only stars get no XP and no bprp/jk as inputs, and are asked
     for XP coefficients or g_fakemag only."""
-    s = TokenStream(_tiny_store(tmp_path), "train", 64, 64, seed=3, n_targets=2, label_input_fraction=0.3)
+    s = TokenSampler(_tiny_store(tmp_path), "train", 64, 64, seed=3, n_targets=2, label_input_fraction=0.3)
     s.set_epoch(0)
     vocab = np.array(s.vocab)
     xp = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in vocab])
@@ -397,8 +405,8 @@ def test_stars_with_keeps_only_the_stars_that_have_the_token(tmp_path):
     vocab = list(root.attrs["vocabulary"])
     teff = np.isfinite(root["values"][:][:, vocab.index("teff")])
     train = root["split"][:] == SPLIT_NAMES.index("train")
-    everyone = TokenStream(path, "train", 64, 64, seed=3)
-    s = TokenStream(path, "train", 64, 128, seed=3, min_inputs=128, stars_with=["teff"])  # every present token an input
+    everyone = TokenSampler(path, "train", 64, 64, seed=3)
+    s = TokenSampler(path, "train", 64, 128, seed=3, min_inputs=128, stars_with=["teff"])  # every present token an input
     assert everyone.n_stars == train.sum() > s.n_stars == (train & teff).sum() > 0
     s.set_epoch(0)
     seen = 0
@@ -408,18 +416,18 @@ def test_stars_with_keeps_only_the_stars_that_have_the_token(tmp_path):
         seen += len(ids)
     assert seen == s.n_stars
     with pytest.raises(ValueError, match="stars_with"):
-        TokenStream(path, "train", 64, 64, stars_with=["mass"])
+        TokenSampler(path, "train", 64, 64, stars_with=["mass"])
 
 
 def test_label_input_targets_add_to_what_label_only_stars_are_asked(tmp_path):
-    s = TokenStream(_tiny_store(tmp_path), "train", 64, 64, seed=3, n_targets=2, label_input_fraction=1.0, label_input_targets=("teff",))
+    s = TokenSampler(_tiny_store(tmp_path), "train", 64, 64, seed=3, n_targets=2, label_input_fraction=1.0, label_input_targets=("teff",))
     s.set_epoch(0)
     vocab = np.array(s.vocab)
     asked = np.concatenate([vocab[tid.numpy()[ok.numpy()]] for *_, tid, _, _, ok in s])
     allowed = np.isin(asked, ["g_fakemag", "teff"]) | np.array([a[:2] in ("bp", "rp") and a[2:].isdigit() for a in asked])
     assert allowed.all() and (asked == "teff").sum() > 0
     with pytest.raises(ValueError, match="label_input_targets"):
-        TokenStream(_tiny_store(tmp_path, seed=1), "train", 64, 64, label_input_targets=("mass",))
+        TokenSampler(_tiny_store(tmp_path, seed=1), "train", 64, 64, label_input_targets=("mass",))
 
 
 def test_with_two_threads_reruns_and_resumed_runs_agree_within_the_stated_tolerance(tmp_path):

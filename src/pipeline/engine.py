@@ -69,22 +69,37 @@ class Schedule:
     checkpoint_every: int = 1  # last.pt and checkpoints/epoch_NNNN.pt every this many epochs (and the last)
 
 
-def device_and_precision(name: str = "auto"):
+def device_and_precision(name: str = "auto", precision: str = "auto"):
     """(torch device, autocast dtype or None, whether a GradScaler is needed) for a device name
-    (``auto``: CUDA when present, else the CPU)."""
+    (``auto``: CUDA when present, else the CPU) and a precision: ``auto`` is bf16 autocast on CUDA
+    (fp16 with a GradScaler where bf16 is absent) with TF32 matrix products, and float32 on the
+    CPU; ``bfloat16`` asks for bf16 autocast on either (on a CPU with AMX or AVX-512 BF16 it runs
+    the matrix products in bf16); ``float32`` for none."""
     if name == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     elif name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device is 'cuda' but no CUDA GPU is visible; use 'auto' or 'cpu'")
     else:
         device = torch.device(name)
-    if device.type != "cuda":
+    if precision not in ("auto", "float32", "bfloat16"):
+        raise ValueError(f"precision: {precision!r} is not one of auto, float32, bfloat16")
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if precision == "float32" or (precision == "auto" and device.type != "cuda"):
         return device, None, False
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    if torch.cuda.is_bf16_supported():
+    if precision == "bfloat16" or torch.cuda.is_bf16_supported():
         return device, torch.bfloat16, False
     return device, torch.float16, True
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (AMX-BF16 or AVX-512 BF16)."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
 def autocast(device, dtype):
@@ -141,23 +156,25 @@ def _step(model, opt, scaler, loss, grad_clip):
 
 
 def _epoch(job, model, opt, sched, scaler, epoch, grad_clip, on_step, step_every):
-    """One pass over the epoch's batches. Returns (summed loss x weight, weight, stars, last lr)."""
+    """One pass over the epoch's batches. Returns (summed loss x weight, weight, stars, last lr).
+    The losses add up on the model's device and are read back once, at the end of the epoch (and
+    every ``step_every`` steps when ``on_step`` wants them): no step waits on the host."""
     n_batches = max(job.n_batches(), 1)
-    total, count, stars = 0.0, 0, 0
+    device = next(model.parameters()).device
+    total, count, stars = torch.zeros((), device=device), torch.zeros((), device=device), 0
     lr_used = opt.param_groups[0]["lr"]
     for i, batch in enumerate(job.batches(epoch)):
         loss, n = job.loss(model, batch)
         _step(model, opt, scaler, loss, grad_clip)
         lr_used = opt.param_groups[0]["lr"]  # before the step: the last one may restart the cycle
         sched.step(epoch + (i + 1) / n_batches)
-        value = float(loss.detach())
-        total += value * n
+        total += loss.detach().float() * n
         count += n
         stars += job.stars(batch)
         step = epoch * n_batches + i + 1
         if on_step and step % step_every == 0:
-            on_step(step, value, lr_used)
-    return total, count, stars, lr_used
+            on_step(step, float(loss.detach()), lr_used)
+    return float(total), float(count), stars, lr_used
 
 
 def _optimiser(model, schedule: Schedule, param_groups):
@@ -166,7 +183,10 @@ def _optimiser(model, schedule: Schedule, param_groups):
     groups = param_groups or [[p for p in model.parameters() if p.requires_grad]]
     if len(groups) != len(lrs):
         raise ValueError(f"{len(groups)} parameter groups but {len(lrs)} learning rates")
-    opt = torch.optim.AdamW([{"params": g, "lr": lr} for g, lr in zip(groups, lrs)], weight_decay=schedule.weight_decay)
+    fused = all(p.is_cuda for g in groups for p in g)  # one kernel for the whole update on CUDA
+    opt = torch.optim.AdamW(
+        [{"params": g, "lr": lr} for g, lr in zip(groups, lrs)], weight_decay=schedule.weight_decay, fused=fused or None
+    )
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=schedule.cycle_epochs or schedule.epochs, eta_min=schedule.lr_min)
     return opt, sched
 

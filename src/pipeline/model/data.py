@@ -20,8 +20,13 @@ target weights), plus any ``label_input_targets`` (mass and age for the mass/age
 0 recovers the paper. ``stars_with`` restricts a split to the stars having at least one of
 the named tokens (the giants with a mass or an age), so a fine-tune spends its epochs there.
 
-Randomness comes from (seed, epoch, chunk), so an epoch's batches are the same however many
-DataLoader workers read them, and a resumed run sees the data an uninterrupted one would.
+Randomness comes from (seed, epoch, pool), so an epoch's batches are the same however many
+DataLoader workers read them, and a resumed run sees the data an uninterrupted one would (on a
+given device: CUDA's generator draws other numbers than the CPU's).
+
+The split is held on the training device and sampled there with torch (``TokenSampler``), in
+pools of a few batches whose stars are batched by their number of inputs, each batch cut to its
+longest row: the encoder works on real tokens, not on padding.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ def standardise(values, errors, median, mad_std):
 def sample_batch(
     values,
     errors,
-    rng,
+    generator,
     context: int,
     min_inputs: int = 5,
     target_weight=None,
@@ -51,77 +56,116 @@ def sample_batch(
     label_input_fraction: float = 0.0,
     spectrum_targets=None,
 ):
-    """Inputs and targets for each star of a (stars x vocabulary) block of standardised tokens.
+    """Inputs and targets for each star of a (stars x vocabulary) block of standardised tokens,
+    drawn with torch on the block's device from ``generator`` (a ``torch.Generator`` there).
 
-    Returns numpy arrays: ids (B, context) int64, vals (B, context) float32, mask (B, context)
-    bool, target_id (B, T), target (B, T), target_err (B, T), and ``ok`` (B, T), False where a
-    star has fewer than T eligible targets (those slots must not enter the loss). Targets of a
-    star are distinct. ``target_weight`` (vocabulary,) gives each token's relative odds of being
-    a target (0: never; a boolean mask works too); None means all tokens, uniformly.
-    ``spectral`` (vocabulary,) marks the tokens a label-only star may not be given (the XP
-    coefficients, and the trainer adds the held-out outputs); a share ``label_input_fraction``
-    of stars then gets only the other tokens as inputs (1 to all of them) and targets among
-    ``spectrum_targets`` (default: the ``spectral`` tokens), drawn with ``target_weight``.
+    ``values``, ``errors``: (B, V) float tensors, NaN where a token is absent. Returns tensors:
+    ids (B, L) int64, vals (B, L) float32, mask (B, L) bool with the inputs first in each row
+    (L = min(context, V): cut a batch to its longest row with ``trim``), target_id (B, T),
+    target (B, T), target_err (B, T) and ``ok`` (B, T), False where a star has fewer than T
+    eligible targets (those slots must not enter the loss). Targets of a star are distinct.
+    ``target_weight`` (V,) gives each token's relative odds of being a target (0: never; a
+    boolean mask works too); None means all tokens, uniformly. ``spectral`` (V,) marks the
+    tokens a label-only star may not be given (the XP coefficients, and the trainer adds the
+    held-out outputs); a share ``label_input_fraction`` of stars then gets only the other tokens
+    as inputs (1 to all of them) and targets among ``spectrum_targets`` (default: the
+    ``spectral`` tokens), drawn with ``target_weight``. No step reads a value back to the host.
     """
+    dev = values.device
     b, v = values.shape
-    present = np.isfinite(values)
-    w0 = np.ones(v) if target_weight is None else np.asarray(target_weight, np.float64)
-    w = np.broadcast_to(w0, (b, v))
-    from_labels = np.zeros(b, bool)
+    rand = lambda *shape: torch.rand(shape, generator=generator, device=dev)  # noqa: E731
+    as_mask = lambda m: torch.as_tensor(np.asarray(m, bool), device=dev)  # noqa: E731
+    present = torch.isfinite(values)
+    w0 = torch.ones(v, device=dev) if target_weight is None else torch.as_tensor(np.asarray(target_weight, np.float32), device=dev)
+    w = w0.expand(b, v)
+    from_labels = torch.zeros(b, dtype=torch.bool, device=dev)
     if label_input_fraction > 0.0:
         if spectral is None:
             raise ValueError("label_input_fraction needs the mask of spectral tokens")
-        spectral = np.asarray(spectral, bool)
-        wanted = spectral if spectrum_targets is None else np.asarray(spectrum_targets, bool)
-        from_labels = rng.random(b) < label_input_fraction
-        w = np.where(from_labels[:, None], np.where(wanted, w0, 0.0)[None, :], w)
+        spectral = as_mask(spectral)
+        wanted = spectral if spectrum_targets is None else as_mask(spectrum_targets)
+        from_labels = rand(b) < label_input_fraction
+        w = torch.where(from_labels[:, None], (w0 * wanted)[None, :], w)
     eligible = present & (w > 0)
     # weighted sampling without replacement: the smallest keys -ln(U) / w win
-    tkeys = np.where(eligible, -np.log1p(-rng.random((b, v))) / np.where(w > 0, w, 1.0), np.inf)
-    target_id = np.argsort(tkeys, axis=1)[:, :n_targets] if n_targets > 1 else np.argmin(tkeys, axis=1)[:, None]
-    ok = np.take_along_axis(eligible, target_id, axis=1)
-    target = np.where(ok, np.take_along_axis(values, target_id, axis=1), 0.0)
-    target_err = np.where(ok, np.nan_to_num(np.take_along_axis(errors, target_id, axis=1), nan=0.0), 1.0)
+    tkeys = torch.where(eligible, -torch.log1p(-rand(b, v)) / torch.where(w > 0, w, 1.0), torch.inf)
+    target_id = torch.topk(tkeys, n_targets, dim=1, largest=False, sorted=True).indices
+    ok = eligible.gather(1, target_id)
+    target = torch.where(ok, values.gather(1, target_id), 0.0)
+    target_err = torch.where(ok, torch.nan_to_num(errors.gather(1, target_id), nan=0.0), 1.0)
     candidates = present
     if identity_fraction < 1.0:  # withhold the targets from the inputs of most stars
-        withhold = np.zeros((b, v), bool)
-        np.put_along_axis(withhold, target_id, ok, axis=1)
-        withhold &= (rng.random(b) >= identity_fraction)[:, None]
-        candidates = present & ~withhold
-    if from_labels.any():
+        withhold = torch.zeros_like(present).scatter(1, target_id, ok)
+        candidates = present & ~(withhold & (rand(b) >= identity_fraction)[:, None])
+    if label_input_fraction > 0.0:
         candidates = candidates & ~(from_labels[:, None] & spectral[None, :])
     # random order with candidate tokens first: sort random keys, +inf for the others
-    keys = np.where(candidates, rng.random((b, v)), np.inf)
-    order = np.argsort(keys, axis=1)[:, :context]
-    n_present = candidates.sum(axis=1)
-    k = rng.integers(min_inputs, context + 1, size=b)
-    if from_labels.any():  # 1 to all of the star's non-spectral tokens
-        k = np.where(from_labels, np.floor(rng.random(b) * np.maximum(n_present, 1)).astype(np.int64) + 1, k)
-    n_in = np.minimum(k, n_present)
-    mask = np.arange(min(context, v))[None, :] < n_in[:, None]
-    ids = np.where(mask, order, 0)
-    vals = np.where(mask, np.take_along_axis(values, order, axis=1), 0.0)
-    if ids.shape[1] < context:  # a vocabulary smaller than the context: pad the remaining slots
-        pad = context - ids.shape[1]
-        ids = np.pad(ids, ((0, 0), (0, pad)))
-        vals = np.pad(vals, ((0, 0), (0, pad)))
-        mask = np.pad(mask, ((0, 0), (0, pad)))
-    return (
-        ids.astype(np.int64),
-        vals.astype(np.float32),
-        mask,
-        target_id.astype(np.int64),
-        target.astype(np.float32),
-        target_err.astype(np.float32),
-        ok,
-    )
+    n = min(context, v)
+    order = torch.topk(torch.where(candidates, rand(b, v), torch.inf), n, dim=1, largest=False, sorted=True).indices
+    n_present = candidates.sum(1)
+    k = torch.randint(min_inputs, context + 1, (b,), generator=generator, device=dev)
+    if label_input_fraction > 0.0:  # 1 to all of the star's non-spectral tokens
+        k = torch.where(from_labels, (rand(b) * n_present.clamp(min=1)).long() + 1, k)
+    n_in = torch.minimum(k, n_present)
+    mask = torch.arange(n, device=dev)[None, :] < n_in[:, None]
+    ids = torch.where(mask, order, 0)
+    vals = torch.where(mask, values.gather(1, order), 0.0).float()
+    return ids, vals, mask, target_id, target.float(), target_err.float(), ok
 
 
-class TokenStream(IterableDataset):
-    """Batches of sampled stars of one split, read chunk by chunk from the Zarr store.
+def trim(batch, length: int):
+    """A batch cut to its first ``length`` input slots (the longest row: the rest is padding)."""
+    ids, vals, mask, *targets = batch
+    return (ids[:, :length], vals[:, :length], mask[:, :length], *targets)
 
-    Each epoch visits the split's chunks in a seeded random order; workers take every
-    ``num_workers``-th chunk. Call ``set_epoch`` before iterating.
+
+def seed_of(*keys) -> int:
+    """One 63-bit seed for a torch.Generator from several integers (seed, epoch, pool)."""
+    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def bucketed(sample, batch_size: int, generator, bucket: bool = True):
+    """The batches of one pool of sampled stars: sorted by their number of inputs and cut into
+    batches of ``batch_size`` consecutive stars (similar lengths together), in a random order,
+    each trimmed to its longest row. One read back to the host per pool (the batches' lengths)."""
+    ids, vals, mask, tid, target, terr, ok = sample
+    n_in = mask.sum(1)
+    if bucket:
+        by_length = torch.sort(n_in, stable=True).indices
+        sample = tuple(a[by_length] for a in sample)
+        n_in = n_in[by_length]
+    starts = list(range(0, n_in.shape[0], batch_size))
+    lengths = torch.stack([n_in[s : s + batch_size].max() for s in starts]).clamp(min=1).tolist()
+    order = torch.randperm(len(starts), generator=generator, device=generator.device).tolist() if bucket else range(len(starts))
+    for j in order:
+        s = starts[j]
+        yield trim(tuple(a[s : s + batch_size] for a in sample), lengths[j])
+
+
+def memory_limit_bytes(device) -> int:
+    """How much of the device a split may take to be held there (``resident: auto``): a quarter
+    of the GPU's free memory, or of the machine's available RAM."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0] * 0.25)
+    import os
+
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.25)
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not a POSIX system
+        return 2 << 30
+
+
+class TokenSampler(IterableDataset):
+    """Batches of sampled stars of one split of the token store.
+
+    ``resident``: ``memory`` holds the split's standardised values and errors on ``device`` (GPU
+    memory or RAM: the paper's 400k stars x 118 tokens x 2 are 0.4 GB) and samples there with
+    torch, so a step never waits on the host; ``stream`` reads the store chunk by chunk (stores
+    larger than memory; DataLoader workers may read in parallel); ``auto`` holds it when it takes
+    less than ``memory_limit_bytes``. Either way the stars of an epoch come in a random order
+    (seeded by (seed, epoch)), are sampled by pools of ``pool_batches`` batches (a chunk, when
+    streaming) and, with ``bucket``, batched with stars of similar input counts, each batch cut
+    to its longest row. Call ``set_epoch`` before iterating.
     """
 
     def __init__(
@@ -141,12 +185,17 @@ class TokenStream(IterableDataset):
         label_input_fraction: float = 0.0,
         stars_with=None,
         label_input_targets=(),
+        device="cpu",
+        resident: str = "auto",
+        pool_batches: int = 8,
+        bucket: bool = True,
     ):
         from ..tokens.store import SPLIT_NAMES, open_token_store
 
         self.path, self.batch_size, self.context, self.seed = str(store_path), batch_size, context, seed
         self.min_inputs, self.shuffle, self.epoch, self.n_targets = min_inputs, shuffle, 0, n_targets
         self.identity_fraction, self.label_input_fraction = identity_fraction, label_input_fraction
+        self.pool_batches, self.bucket = max(int(pool_batches), 1), bucket
         root = open_token_store(store_path)
         self.vocab = list(root.attrs["vocabulary"])
         self.median = np.asarray(root.attrs["median"], np.float64)
@@ -181,12 +230,24 @@ class TokenStream(IterableDataset):
         self.chunks = [(s, np.nonzero(in_split[s : s + self.chunk])[0] + s) for s in range(0, n, self.chunk)]
         self.chunks = [(s, rows) for s, rows in self.chunks if rows.size]
         self.n_stars = int(sum(rows.size for _, rows in self.chunks))
-        self._root = None
+        self.device = torch.device(device)
+        if resident not in ("auto", "memory", "stream"):
+            raise ValueError(f"train.resident: {resident!r} is not one of auto, memory, stream")
+        if resident == "auto":
+            resident = "memory" if self.n_stars * len(self.vocab) * 8 < memory_limit_bytes(self.device) else "stream"
+        self.resident = resident
+        self._root, self._held = None, None
+        if resident == "memory":
+            self._held = self._read_split()
 
     def set_epoch(self, epoch: int):
         self.epoch = int(epoch)
 
-    def __len__(self):  # batches per epoch (each chunk's last batch may be short)
+    def __len__(self):  # batches per epoch (each pool's, or chunk's, last batch may be short)
+        if self.resident == "memory":
+            pool = self.pool_batches * self.batch_size
+            full, rest = divmod(self.n_stars, pool)
+            return full * self.pool_batches + -(-rest // self.batch_size)
         return int(sum(-(-rows.size // self.batch_size) for _, rows in self.chunks))
 
     def _arrays(self):
@@ -196,8 +257,56 @@ class TokenStream(IterableDataset):
             self._root = open_token_store(self.path)
         return self._root["values"], self._root["errors"]
 
-    def __iter__(self):
+    def _read_chunk(self, start, rows):
+        """One chunk's rows of the split, standardised, as float32 tensors on the device."""
         values_z, errors_z = self._arrays()
+        local = rows - start
+        with reading(self.path, "a Zarr token store (a chunk of values or errors)"):
+            vals = values_z[start : start + self.chunk][local].astype(np.float64)
+            errs = errors_z[start : start + self.chunk][local].astype(np.float64)
+        vals, errs = standardise(vals, errs, self.median, self.mad)
+        to = lambda a: torch.from_numpy(a.astype(np.float32)).to(self.device)  # noqa: E731
+        return to(vals), to(errs)
+
+    def _read_split(self):
+        parts = [self._read_chunk(start, rows) for start, rows in self.chunks]
+        if not parts:
+            empty = torch.empty((0, len(self.vocab)), device=self.device)
+            return empty, empty
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def _generator(self, *keys):
+        return torch.Generator(device=self.device).manual_seed(seed_of(self.seed, self.epoch, *keys))
+
+    def _pool_batches(self, vals, errs, generator):
+        batch = sample_batch(
+            vals,
+            errs,
+            generator,
+            self.context,
+            self.min_inputs,
+            self.target_weight,
+            self.n_targets,
+            self.identity_fraction,
+            self.not_label_input,
+            self.label_input_fraction,
+            self.spectrum_targets,
+        )
+        yield from bucketed(batch, self.batch_size, generator, self.bucket)
+
+    def __iter__(self):
+        if self.resident == "memory":
+            values, errors = self._held
+            gen = self._generator()  # (seed, epoch): the order; (seed, epoch, pool): the draws
+            order = torch.randperm(self.n_stars, generator=gen, device=self.device) if self.shuffle else None
+            pool = self.pool_batches * self.batch_size
+            info = get_worker_info()  # DataLoader workers (not needed here) take every n-th pool
+            for p, s in enumerate(range(0, self.n_stars, pool)):
+                if info is not None and p % info.num_workers != info.id:
+                    continue
+                rows = order[s : s + pool] if order is not None else slice(s, s + pool)
+                yield from self._pool_batches(values[rows], errors[rows], self._generator(p))
+            return
         order = np.arange(len(self.chunks))
         if self.shuffle:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(order)
@@ -205,28 +314,9 @@ class TokenStream(IterableDataset):
         if info is not None:
             order = order[info.id :: info.num_workers]
         for c in order:
-            start, rows = self.chunks[c]
-            rng = np.random.default_rng([self.seed, self.epoch, int(c)])
-            local = rows - start
-            with reading(self.path, "a Zarr token store (a chunk of values or errors)"):
-                vals = values_z[start : start + self.chunk][local].astype(np.float64)
-                errs = errors_z[start : start + self.chunk][local].astype(np.float64)
-            vals, errs = standardise(vals, errs, self.median, self.mad)
+            vals, errs = self._read_chunk(*self.chunks[c])
+            gen = self._generator(int(c))
             if self.shuffle:
-                perm = rng.permutation(len(rows))
+                perm = torch.randperm(vals.shape[0], generator=gen, device=self.device)
                 vals, errs = vals[perm], errs[perm]
-            for i in range(0, len(rows), self.batch_size):
-                batch = sample_batch(
-                    vals[i : i + self.batch_size],
-                    errs[i : i + self.batch_size],
-                    rng,
-                    self.context,
-                    self.min_inputs,
-                    self.target_weight,
-                    self.n_targets,
-                    self.identity_fraction,
-                    self.not_label_input,
-                    self.label_input_fraction,
-                    self.spectrum_targets,
-                )
-                yield tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in batch)
+            yield from self._pool_batches(vals, errs, gen)

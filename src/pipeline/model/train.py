@@ -18,7 +18,7 @@ from ..codedeps import code_hash
 from ..engine import Schedule, autocast, device_and_precision, fit
 from ..io.atomic import torch_save, write_json
 from ..settings import from_dict
-from .data import TokenStream
+from .data import TokenSampler
 from .model import ModelConfig, StellarTransformer, preset, robust_gaussian_nll
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,13 @@ class TrainConfig:
     label_input_targets: tuple = ()  # tokens label-only stars are also asked for, besides XP and g_fakemag
     stars_with: tuple = ()  # train and validate only on stars having at least one of these tokens (empty: all stars)
     checkpoint_every: int = 5
-    num_workers: int = 0
+    num_workers: int = 0  # DataLoader workers reading the store (resident: stream only)
     device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, float32 on the CPU) | float32 | bfloat16
+    compile: str = "auto"  # torch.compile the network: auto (on CUDA), on, off
+    resident: str = "auto"  # the split held on the device (memory), read from the store (stream), or auto by size
+    bucket: bool = True  # batch stars of similar input counts, each batch cut to its longest row
+    pool_batches: int = 8  # batches per sampling pool: the window the bucketing sorts within
     threads: int = 0  # CPU threads for torch (0: leave torch's default)
 
     @property
@@ -57,18 +62,19 @@ class TrainConfig:
 
 
 class TokenJob:
-    """The engine's job for the tabular model: the token store's sampled batches and eq. 11's loss."""
+    """The engine's job for the tabular model: the token store's sampled batches and eq. 11's loss.
+    ``forward`` is the network's forward (compiled or not)."""
 
-    def __init__(self, train_stream, val_stream, loader, device, amp_dtype):
-        self.train_stream, self.val_stream, self.loader = train_stream, val_stream, loader
-        self.device, self.amp_dtype = device, amp_dtype
+    def __init__(self, train_batches, val_batches, loader, forward, device, amp_dtype):
+        self.train_batches, self.val_batches, self.loader = train_batches, val_batches, loader
+        self.forward, self.device, self.amp_dtype = forward, device, amp_dtype
 
     def batches(self, epoch):
-        self.train_stream.set_epoch(epoch)
+        self.train_batches.set_epoch(epoch)
         return self.loader
 
     def n_batches(self):
-        return len(self.train_stream)
+        return len(self.train_batches)
 
     def stars(self, batch):
         return batch[0].shape[0]
@@ -76,26 +82,38 @@ class TokenJob:
     def loss(self, model, batch):
         ids, vals, mask, tid, target, terr, ok = (t.to(self.device, non_blocking=True) for t in batch)
         with autocast(self.device, self.amp_dtype):
-            mean, logvar = model(ids, vals, mask, tid)
+            mean, logvar = self.forward(ids, vals, mask, tid)
         per_target = robust_gaussian_nll(mean, logvar, target, terr)  # (stars, targets)
         n = ok.sum()
-        return (per_target * ok).sum() / n.clamp(min=1), int(n)
+        return (per_target * ok).sum() / n.clamp(min=1), n
 
     def validation_loss(self, model):
-        self.val_stream.set_epoch(0)  # the same validation sample every epoch
-        total, count = 0.0, 0
-        for batch in self.val_stream:
+        self.val_batches.set_epoch(0)  # the same validation sample every epoch
+        total, count = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
+        for batch in self.val_batches:
             loss, n = self.loss(model, batch)
-            total += float(loss) * n
+            total += loss.float() * n
             count += n
-        return total / max(count, 1)
+        return float(total) / max(float(count), 1.0)
 
 
-def run_signature(model_cfg: ModelConfig, cfg: TrainConfig, store_hash, init_hash=None) -> str:
-    """What a checkpoint must match to be resumed: architecture, schedule, data, starting weights (not threads or workers)."""
+def compiled(model, setting: str, device):
+    """The network's forward through torch.compile (``on``; ``auto``: on CUDA, where it was
+    measured to pay; on 2 CPU cores its compile time outweighs the gain of a short run)."""
+    if setting not in ("auto", "on", "off"):
+        raise ValueError(f"train.compile: {setting!r} is not one of auto, on, off")
+    if setting == "on" or (setting == "auto" and device.type == "cuda"):
+        return torch.compile(model, dynamic=True)
+    return model
+
+
+def run_signature(model_cfg: ModelConfig, cfg: TrainConfig, store_hash, init_hash=None, resident: str | None = None) -> str:
+    """What a checkpoint must match to be resumed: architecture, schedule, data and how it is
+    drawn (``resident``: held or streamed), starting weights (not threads, device or compilation)."""
     from ..hashing import config_hash
 
-    train = {k: v for k, v in asdict(cfg).items() if k not in ("threads", "num_workers", "checkpoint_every", "device")}
+    how = ("threads", "num_workers", "checkpoint_every", "device", "compile", "resident")  # not what is computed
+    train = {k: v for k, v in asdict(cfg).items() if k not in how} | {"resident": resident}
     return config_hash({"model": model_cfg.to_dict(), "train": train, "tokens": store_hash, "code": code_hash(__file__), "init": init_hash})
 
 
@@ -145,35 +163,32 @@ def init_from_model(model: StellarTransformer, vocab, model_dir) -> str:
     return hashlib.sha256((d / "model.pt").read_bytes()).hexdigest()[:16]
 
 
-def _streams(store_path, model_cfg: ModelConfig, cfg: TrainConfig):
-    """The sampled training stream and the fixed validation sample of the token store."""
-    train_stream = TokenStream(
+def _samplers(store_path, model_cfg: ModelConfig, cfg: TrainConfig, device):
+    """The sampled training batches and the fixed validation sample of the token store."""
+    common = dict(
+        held_out=cfg.held_out,
+        min_inputs=cfg.min_inputs,
+        stars_with=cfg.stars_with,
+        device=device if cfg.num_workers == 0 else "cpu",  # workers sample on the host
+        resident=cfg.resident if cfg.num_workers == 0 else "stream",
+        pool_batches=cfg.pool_batches,
+        bucket=cfg.bucket,
+    )
+    train_batches = TokenSampler(
         store_path,
         "train",
         cfg.batch_size,
         model_cfg.context,
         cfg.seed,
-        cfg.held_out,
-        cfg.min_inputs,
         n_targets=cfg.targets_per_star,
         target_weights=cfg.target_weights,
         identity_fraction=cfg.identity_fraction,
         label_input_fraction=cfg.label_input_fraction,
-        stars_with=cfg.stars_with,
         label_input_targets=cfg.label_input_targets,
+        **common,
     )
-    val_stream = TokenStream(
-        store_path,
-        "val",
-        cfg.batch_size,
-        model_cfg.context,
-        cfg.seed + 1,
-        cfg.held_out,
-        cfg.min_inputs,
-        shuffle=False,
-        stars_with=cfg.stars_with,
-    )
-    return train_stream, val_stream
+    val_batches = TokenSampler(store_path, "val", cfg.batch_size, model_cfg.context, cfg.seed + 1, shuffle=False, **common)
+    return train_batches, val_batches
 
 
 def train(
@@ -197,25 +212,28 @@ def train(
     ``init_from`` (a model folder) starts from its weights instead of random ones (``init_from_model``).
     """
     out = Path(out_dir)
-    device, amp_dtype, need_scaler = device_and_precision(cfg.device)
+    device, amp_dtype, need_scaler = device_and_precision(cfg.device, cfg.precision)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    train_stream, val_stream = _streams(store_path, model_cfg, cfg)
+    train_stream, val_stream = _samplers(store_path, model_cfg, cfg, device)
     if model_cfg.vocab_size != len(train_stream.vocab):
         raise ValueError(f"model vocab_size {model_cfg.vocab_size} != token store vocabulary {len(train_stream.vocab)}")
     model = StellarTransformer(model_cfg)
     init_hash = init_from_model(model, train_stream.vocab, init_from) if init_from else None
     model = model.to(device)
-    # Workers are started afresh each epoch (no persistent_workers): each gets a copy of the
-    # stream made after set_epoch, so every epoch draws new subsets and targets.
-    loader = torch.utils.data.DataLoader(train_stream, batch_size=None, num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
-    job = TokenJob(train_stream, val_stream, loader, device, amp_dtype)
+    # Streaming workers are started afresh each epoch (no persistent_workers): each gets a copy
+    # of the sampler made after set_epoch, so every epoch draws new subsets and targets.
+    loader = train_stream
+    if cfg.num_workers:
+        loader = torch.utils.data.DataLoader(train_stream, batch_size=None, num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+    job = TokenJob(train_stream, val_stream, loader, compiled(model, cfg.compile, device), device, amp_dtype)
     log.info(
-        "training %d parameters on %s (%s), %d train / %d val stars, %d epochs of %d batches",
+        "training %d parameters on %s (%s, data %s), %d train / %d val stars, %d epochs of %d batches",
         model.n_parameters(),
         device,
         amp_dtype or "float32",
+        train_stream.resident,
         train_stream.n_stars,
         val_stream.n_stars,
         cfg.epochs,
@@ -235,7 +253,7 @@ def train(
         model,
         job,
         schedule,
-        run_signature(model_cfg, cfg, train_stream.store_hash, init_hash),
+        run_signature(model_cfg, cfg, train_stream.store_hash, init_hash, train_stream.resident),
         scaler=torch.amp.GradScaler("cuda") if need_scaler else None,
         resume=resume,
         stop_after_epoch=stop_after_epoch,
@@ -248,7 +266,7 @@ def train(
     return model, history
 
 
-def write_model(out: Path, model, model_cfg: ModelConfig, cfg: TrainConfig, stream: TokenStream):
+def write_model(out: Path, model, model_cfg: ModelConfig, cfg: TrainConfig, stream: TokenSampler):
     """The self-describing model folder: weights plus architecture, vocabulary and standardisation."""
     from ..tokens.store import open_token_store
 

@@ -1,0 +1,107 @@
+"""The device-resident sampler (model/data.py): the same statistics as the NumPy sampler it
+replaced (tests/reference_sampler.py), batches of similar lengths cut to their longest row, every
+star once per epoch, and draws that depend on (seed, epoch) alone."""
+
+import numpy as np
+import torch
+from reference_sampler import sample_batch as reference_sample_batch
+from test_model import _tiny_store
+
+from pipeline.model.data import TokenSampler, bucketed, sample_batch
+from pipeline.tokens.vocab import BASE_VOCABULARY
+
+SPECTRAL = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in BASE_VOCABULARY])
+
+
+def _stars(n=6000, seed=0):
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(n, len(BASE_VOCABULARY)))
+    values[rng.random(values.shape) < 0.3] = np.nan  # stars with 40 to 118 present tokens
+    values[: n // 3, 30:60] = np.nan
+    return values, np.abs(values) * 0.1 + 0.01
+
+
+def _statistics(ids, mask, tid, ok):
+    """Input counts, target frequencies per token, and how often a target is also an input."""
+    v = len(BASE_VOCABULARY)
+    given = np.zeros((len(ids), v), bool)
+    given[np.nonzero(mask)[0], ids[mask]] = True
+    return (
+        np.bincount(mask.sum(1), minlength=65) / len(ids),
+        np.bincount(tid[ok], minlength=v) / ok.sum(),
+        np.take_along_axis(given, tid, axis=1)[ok].mean(),
+        (~(SPECTRAL[ids] & mask).any(1)).mean(),
+    )
+
+
+def test_device_sampler_has_the_statistics_of_the_numpy_sampler():
+    values, errors = _stars()
+    weight = np.ones(len(BASE_VOCABULARY))
+    weight[[BASE_VOCABULARY.index(t) for t in ("teff", "logg", "m_h")]] = 20.0
+    weight[[BASE_VOCABULARY.index(t) for t in ("bprp", "jk")]] = 0.0
+    kw = dict(
+        context=64,
+        min_inputs=5,
+        target_weight=weight,
+        n_targets=4,
+        identity_fraction=0.25,
+        spectral=SPECTRAL | np.isin(BASE_VOCABULARY, ["bprp", "jk"]),
+        label_input_fraction=0.2,
+        spectrum_targets=SPECTRAL | (np.array(BASE_VOCABULARY) == "g_fakemag"),
+    )
+    old = reference_sample_batch(values, errors, np.random.default_rng(1), **kw)
+    new = sample_batch(
+        torch.tensor(values, dtype=torch.float32), torch.tensor(errors, dtype=torch.float32), torch.Generator().manual_seed(1), **kw
+    )
+    new = [a.numpy() for a in new]
+    (c_old, t_old, id_old, lab_old), (c_new, t_new, id_new, lab_new) = (
+        _statistics(*old[:3:2], old[3], old[6]),
+        _statistics(*new[:3:2], new[3], new[6]),
+    )
+    n = len(values)
+    # input counts: 60 bins of ~1.3% each, binomial noise ~0.15% per bin (both samples)
+    assert np.abs(c_old - c_new).max() < 5 * np.sqrt(2 * 0.02 / n)
+    assert np.abs(np.cumsum(c_old) - np.cumsum(c_new)).max() < 0.03  # Kolmogorov-Smirnov-like, ~2 sigma at n = 6000
+    # target frequencies per token (24,000 targets each)
+    assert np.abs(t_old - t_new).max() < 5 * np.sqrt(2 * t_old.max() / (4 * n))
+    for t in ("teff", "logg", "m_h"):
+        j = BASE_VOCABULARY.index(t)
+        assert abs(t_new[j] - t_old[j]) < 0.2 * t_old[j]
+    assert t_new[BASE_VOCABULARY.index("bprp")] == t_new[BASE_VOCABULARY.index("jk")] == 0
+    assert abs(id_old - id_new) < 0.03 and abs(lab_old - lab_new) < 0.03  # withheld targets, label-only stars
+    assert abs(lab_new - 0.2) < 0.02
+
+
+def test_bucketed_batches_hold_every_star_once_with_similar_lengths_cut_to_the_longest():
+    values, errors = _stars(4096, seed=2)
+    gen = torch.Generator().manual_seed(3)
+    sample = sample_batch(torch.tensor(values, dtype=torch.float32), torch.tensor(errors, dtype=torch.float32), gen, context=64)
+    batches = list(bucketed(sample, 512, gen))
+    assert len(batches) == 8 and sum(len(b[0]) for b in batches) == 4096
+    assert sorted(torch.cat([b[4][:, 0] for b in batches]).tolist()) == sorted(sample[4][:, 0].tolist())  # the same stars
+    spread = [float(b[2].sum(1).float().std()) for b in batches]
+    assert max(spread) < 0.3 * float(sample[2].sum(1).float().std())  # similar lengths together
+    for ids, vals, mask, *_ in batches:
+        assert mask.shape[1] == int(mask.sum(1).max())  # cut to its longest row
+    tokens = sum(int(b[2].sum()) for b in batches)
+    assert sum(b[2].numel() for b in batches) < 1.15 * tokens < 0.7 * sample[2].numel()  # padding gone (8 buckets of ~7 lengths each)
+    order = [int(b[2].sum(1).max()) for b in batches]
+    assert order != sorted(order)  # the batches come in a random order
+
+
+def test_held_and_streamed_samplers_give_every_star_once_an_epoch_from_seed_and_epoch(tmp_path):
+    path = _tiny_store(tmp_path)
+    for resident in ("memory", "stream"):
+        s = TokenSampler(path, "train", 64, 64, seed=3, resident=resident, pool_batches=2)
+        assert s.resident == resident
+
+        def epoch(e, s=s):
+            s.set_epoch(e)
+            return [tuple(t.clone() for t in b) for b in s]
+
+        a, b, c = epoch(0), epoch(0), epoch(1)
+        assert len(a) == len(s) and sum(len(x[0]) for x in a) == s.n_stars
+        assert all(torch.equal(x, y) for p, q in zip(a, b) for x, y in zip(p, q))  # (seed, epoch) alone
+        assert not torch.equal(torch.cat([p[1].sum(1) for p in a]), torch.cat([p[1].sum(1) for p in c]))
+        # each star once: the sum of its inputs' values is drawn anew, but its row count is not
+        assert sum(int(p[6].any(1).sum()) for p in a) <= s.n_stars
