@@ -4,11 +4,11 @@ star once per epoch, and draws that depend on (seed, epoch) alone."""
 
 import numpy as np
 import torch
-from reference_sampler import sample_batch as reference_sample_batch
-from test_model import _tiny_store
 
 from pipeline.model.data import TokenSampler, bucketed, sample_batch
 from pipeline.tokens.vocab import BASE_VOCABULARY
+from reference_sampler import sample_batch as reference_sample_batch
+from test_model import _tiny_store
 
 SPECTRAL = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in BASE_VOCABULARY])
 
@@ -81,7 +81,7 @@ def test_bucketed_batches_hold_every_star_once_with_similar_lengths_cut_to_the_l
     assert sorted(torch.cat([b[4][:, 0] for b in batches]).tolist()) == sorted(sample[4][:, 0].tolist())  # the same stars
     spread = [float(b[2].sum(1).float().std()) for b in batches]
     assert max(spread) < 0.3 * float(sample[2].sum(1).float().std())  # similar lengths together
-    for ids, vals, mask, *_ in batches:
+    for _ids, _vals, mask, *_ in batches:
         assert mask.shape[1] == int(mask.sum(1).max())  # cut to its longest row
     tokens = sum(int(b[2].sum()) for b in batches)
     assert sum(b[2].numel() for b in batches) < 1.15 * tokens < 0.7 * sample[2].numel()  # padding gone (8 buckets of ~7 lengths each)
