@@ -441,3 +441,24 @@ def test_with_two_threads_reruns_and_resumed_runs_agree_within_the_stated_tolera
     for other in (b, c):
         worst = max((p - q).abs().max().item() for p, q in zip(a.state_dict().values(), other.state_dict().values()))
         assert worst < 1e-3, worst
+
+
+def test_many_requests_in_one_pass_equal_one_request_at_a_time():
+    """StellarModel.predict answers r requests as r queries of one decoder pass (the encoder's keys
+    and values once per block); the answers equal r separate calls to 1e-5 (float32, CPU)."""
+    from pipeline.model.api import StellarModel
+
+    torch.manual_seed(0)
+    net = StellarTransformer(preset("small", dropout=0.0))
+    vocab = list(BASE_VOCABULARY)
+    meta = {"vocabulary": vocab, "median": [0.0] * len(vocab), "mad_std": [1.0] * len(vocab), "model": net.cfg.to_dict()}
+    model = StellarModel(net, meta, "cpu")
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(300, 63)), columns=vocab[:63])
+    table[rng.random(table.shape) < 0.3] = np.nan  # 1 to 63 inputs per star
+    table.iloc[:, 0] = rng.normal(size=300)
+    asked = ["teff", "logg", "m_h", "bp0", "jh", "g_fakemag", "rp5", "logebv", "jk", "bprp"]
+    together = model.predict(table, asked, batch_size=128)
+    for t in asked:
+        alone = model.predict(table, [t], batch_size=128)
+        np.testing.assert_allclose(together[[t, f"{t}_err"]].to_numpy(), alone.to_numpy(), rtol=1e-5, atol=1e-5)

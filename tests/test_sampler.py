@@ -105,3 +105,12 @@ def test_held_and_streamed_samplers_give_every_star_once_an_epoch_from_seed_and_
         assert not torch.equal(torch.cat([p[1].sum(1) for p in a]), torch.cat([p[1].sum(1) for p in c]))
         # each star once: the sum of its inputs' values is drawn anew, but its row count is not
         assert sum(int(p[6].any(1).sum()) for p in a) <= s.n_stars
+
+
+def test_batch_lengths_round_up_to_a_multiple_within_the_context():
+    values, errors = _stars(2048, seed=4)
+    gen = torch.Generator().manual_seed(5)
+    sample = sample_batch(torch.tensor(values, dtype=torch.float32), torch.tensor(errors, dtype=torch.float32), gen, context=64)
+    for _ids, _vals, mask, *_ in bucketed(sample, 256, gen, multiple=8):
+        longest = int(mask.sum(1).max())
+        assert mask.shape[1] == min(-(-longest // 8) * 8, 64) and mask.shape[1] - longest < 8

@@ -5,9 +5,11 @@ its validation loss and how many stars a batch holds.
 
 What the engine does, the same for all of them:
 - device and precision: on CUDA bf16 autocast (fp16 with a GradScaler where bf16 is absent),
-  TF32 matrix products; on the CPU float32 (``device_and_precision``);
-- AdamW over the job's parameter groups, the cosine schedule with warm restarts stepped per batch
-  in fractional epochs (one cycle: plain cosine annealing), gradient clipping;
+  TF32 matrix products; on the CPU float32, or bf16 autocast on request (``device_and_precision``);
+- AdamW over the job's parameter groups (fused into one kernel on CUDA), the cosine schedule with
+  warm restarts stepped per batch in fractional epochs (one cycle: plain cosine annealing),
+  gradient clipping; the losses add up on the device and are read back once an epoch, so no
+  step waits on the host (a job's batches are best made on the device too: model/data.py);
 - the epoch loop, a validation loss after each epoch, a progress line (rate, ETA), ``history.csv``;
 - checkpoints (``last.pt``, and ``checkpoints/epoch_NNNN.pt`` every ``checkpoint_every`` epochs)
   with everything needed to resume exactly: weights, optimiser, schedule, scaler, torch's random

@@ -36,10 +36,16 @@ class Perception:
 
 
 class StellarModel:
-    def __init__(self, net: StellarTransformer, meta: dict, device="cpu"):
+    """``precision``: ``auto`` answers in bf16 autocast on CUDA and in float32 on the CPU;
+    ``bfloat16`` or ``float32`` ask for one (see engine.device_and_precision)."""
+
+    def __init__(self, net: StellarTransformer, meta: dict, device="cpu", precision: str = "auto"):
+        from ..engine import device_and_precision
+
         self.net = net.eval().to(device)
         self.meta = meta
         self.device = torch.device(device)
+        self.amp_dtype = device_and_precision(str(self.device.type), precision)[1]
         self.vocab = list(meta["vocabulary"])
         self.token_index = {t: i for i, t in enumerate(self.vocab)}
         self.median = np.asarray(meta["median"], np.float64)
@@ -47,7 +53,7 @@ class StellarModel:
         self.context = int(meta["model"]["context"])
 
     @classmethod
-    def load(cls, model_dir, device: str | None = None):
+    def load(cls, model_dir, device: str | None = None, precision: str = "auto"):
         d = Path(model_dir)
         if not (d / "config.json").exists() or not (d / "model.pt").exists():
             raise FileNotFoundError(f"{d}: not a model folder (needs config.json and model.pt from the train rule)")
@@ -55,7 +61,7 @@ class StellarModel:
         net = StellarTransformer(ModelConfig.from_dict(meta["model"]))
         net.load_state_dict(torch.load(d / "model.pt", map_location="cpu", weights_only=True))
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return cls(net, meta, device)
+        return cls(net, meta, device, precision)
 
     # -- inputs ------------------------------------------------------------------------------
     def _check_columns(self, columns):
@@ -103,7 +109,8 @@ class StellarModel:
 
     def _encode_block(self, idx, std, present):
         ids_t, vals_t, mask_t, order, mask = self._inputs(idx, std, present)
-        return self.net.encode(ids_t, vals_t, mask_t), mask_t, order, mask
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            return self.net.encode(ids_t, vals_t, mask_t), mask_t, order, mask
 
     @torch.no_grad()
     def perceive(self, table, batch_size: int = 4096) -> Perception:
@@ -122,7 +129,8 @@ class StellarModel:
         self._check_columns(tokens)
         rid = torch.as_tensor([self.token_index[t] for t in tokens], device=self.device)
         rid = rid[None, :].expand(perception.memory.shape[0], -1)
-        mean, logvar, attn = self.net.decode(perception.memory, perception.mask, rid, need_weights=return_attention)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            mean, logvar, attn = self.net.decode(perception.memory, perception.mask, rid, need_weights=return_attention)
         j = np.array([self.token_index[t] for t in tokens])
         mu = mean.float().cpu().numpy() * self.mad[j] + self.median[j]
         sigma = np.exp(0.5 * logvar.float().cpu().numpy()) * self.mad[j]

@@ -124,10 +124,12 @@ def seed_of(*keys) -> int:
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-def bucketed(sample, batch_size: int, generator, bucket: bool = True):
+def bucketed(sample, batch_size: int, generator, bucket: bool = True, multiple: int = 1):
     """The batches of one pool of sampled stars: sorted by their number of inputs and cut into
     batches of ``batch_size`` consecutive stars (similar lengths together), in a random order,
-    each trimmed to its longest row. One read back to the host per pool (the batches' lengths)."""
+    each trimmed to its longest row (rounded up to a ``multiple``: on CUDA 8, so that a compiled
+    model sees few shapes and tensor cores aligned ones). One read back to the host per pool
+    (the batches' lengths)."""
     ids, vals, mask, tid, target, terr, ok = sample
     n_in = mask.sum(1)
     if bucket:
@@ -135,7 +137,8 @@ def bucketed(sample, batch_size: int, generator, bucket: bool = True):
         sample = tuple(a[by_length] for a in sample)
         n_in = n_in[by_length]
     starts = list(range(0, n_in.shape[0], batch_size))
-    lengths = torch.stack([n_in[s : s + batch_size].max() for s in starts]).clamp(min=1).tolist()
+    longest = torch.stack([n_in[s : s + batch_size].max() for s in starts]).clamp(min=1)
+    lengths = (-(-longest // multiple) * multiple).clamp(max=sample[0].shape[1]).tolist()
     order = torch.randperm(len(starts), generator=generator, device=generator.device).tolist() if bucket else range(len(starts))
     for j in order:
         s = starts[j]
@@ -292,7 +295,7 @@ class TokenSampler(IterableDataset):
             self.label_input_fraction,
             self.spectrum_targets,
         )
-        yield from bucketed(batch, self.batch_size, generator, self.bucket)
+        yield from bucketed(batch, self.batch_size, generator, self.bucket, 8 if self.device.type == "cuda" else 1)
 
     def __iter__(self):
         if self.resident == "memory":
