@@ -14,7 +14,7 @@ Data: the default run's token store (``--store``, when present) and a synthetic 
 ``--synthetic`` stars (the paper's scale: 400,000 by default; built once, cached in ``--cache``).
 Peak memory: the process's peak resident set on the CPU (the data held plus the model), torch's
 peak allocation on CUDA. Variants of this checkout: ``+bf16`` (train.precision bfloat16),
-``+compile`` (train.compile on), ``nobucket`` (bucket off: the padding of the reference).
+``+compile`` (train.compile on), ``bucket`` (train.bucket on: batches of similar input counts, cut to their longest row).
 Ends with one line of ratios.
 """
 
@@ -148,7 +148,7 @@ def main():
     p.add_argument("--reference", default="", help="git revision or src/ folder of the implementation to compare with")
     p.add_argument("--synthetic", type=int, default=400_000, help="stars of the synthetic store (0: none)")
     p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "bench_train_loop"))
-    p.add_argument("--variants", default="nobucket", help="extra runs of this checkout: bf16, compile, nobucket (comma-separated)")
+    p.add_argument("--variants", default="bucket", help="extra runs of this checkout: bucket, bf16, compile (comma-separated)")
     args = p.parse_args()
     if args.worker:
         return worker(args)
@@ -159,7 +159,7 @@ def main():
         t = time.perf_counter()
         stores[f"synthetic {args.synthetic // 1000}k"] = synthetic_store(args.synthetic, Path(args.cache))
         print(f"synthetic store of {args.synthetic} stars ready in {time.perf_counter() - t:.0f} s", flush=True)
-    variants = {"bf16": {"precision": "bfloat16"}, "compile": {"compile": "on"}, "nobucket": {"bucket": False}}
+    variants = {"bf16": {"precision": "bfloat16"}, "compile": {"compile": "on"}, "bucket": {"bucket": True}}
     ratios = []
     print(
         f"device {args.device}, {args.threads} threads, batch {args.batch}, {args.steps} steps after {args.warmup}, best of {args.repeats}"
@@ -168,9 +168,7 @@ def main():
         for label, store in stores.items():
             for preset in args.presets.split(","):
                 runs = {"this": (SRC, None)} | ({"reference": (ref, None)} if ref else {})
-                runs |= {
-                    f"this+{v}" if v != "nobucket" else "this nobucket": (SRC, variants[v]) for v in filter(None, args.variants.split(","))
-                }
+                runs |= {f"this+{v}": (SRC, variants[v]) for v in filter(None, args.variants.split(","))}
                 best = {k: None for k in runs}
                 for _ in range(args.repeats):
                     for name, (src, variant) in runs.items():
@@ -185,9 +183,9 @@ def main():
                 if ref:
                     x = best["this"]["stars_per_s"] / best["reference"]["stars_per_s"]
                     ratios.append(f"{preset}@{label.split()[0]} {x:.2f}x")
-                    if "this+bf16" in best:
+                    for v in (k for k in best if k.startswith("this+")):
                         ratios.append(
-                            f"{preset}@{label.split()[0]}+bf16 {best['this+bf16']['stars_per_s'] / best['reference']['stars_per_s']:.2f}x"
+                            f"{preset}@{label.split()[0]}{v[4:]} {best[v]['stars_per_s'] / best['reference']['stars_per_s']:.2f}x"
                         )
     finally:
         for w in worktrees:
