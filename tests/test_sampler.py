@@ -92,7 +92,7 @@ def test_bucketed_batches_hold_every_star_once_with_similar_lengths_cut_to_the_l
 def test_held_and_streamed_samplers_give_every_star_once_an_epoch_from_seed_and_epoch(tmp_path):
     path = _tiny_store(tmp_path)
     for resident in ("memory", "stream"):
-        s = TokenSampler(path, "train", 64, 64, seed=3, resident=resident, pool_batches=2)
+        s = TokenSampler(path, "train", 64, 64, seed=3, resident=resident, pool_batches=2, bucket=True)
         assert s.resident == resident
 
         def epoch(e, s=s):

@@ -191,7 +191,7 @@ class TokenSampler(IterableDataset):
         device="cpu",
         resident: str = "auto",
         pool_batches: int = 8,
-        bucket: bool = True,
+        bucket: bool = False,
     ):
         from ..tokens.store import SPLIT_NAMES, open_token_store
 
