@@ -87,28 +87,23 @@ def main():
     sys.path.insert(0, str(HERE))
     from bench_train_loop import reference_src
 
-    worktrees: list = []
-    ref = reference_src(args.reference, worktrees) if args.reference else None
+    ref = reference_src(args.reference) if args.reference else None
     ratios = []
     print(f"{args.preset} preset, device {args.device}, {args.threads} threads, {args.stars} stars of 63 inputs, batch {args.batch}")
-    try:
-        for r in (1, 3, 10):
-            runs = {"one pass": (SRC, "one pass", ""), "one at a time": (SRC, "one at a time", "")}
-            if args.bf16:
-                runs["one pass+bf16"] = (SRC, "one pass", "bfloat16")
-            if ref:
-                runs["reference one pass"] = (ref, "one pass", "")
-            best = {k: max(measure(s, args, r, path, prec) for _ in range(args.repeats)) for k, (s, path, prec) in runs.items()}
-            for k, v in best.items():
-                print(f"{r:3d} requests  {k:20s} {v:10.0f} stars/s", flush=True)
-            ratios.append(f"{r} req one pass/one at a time {best['one pass'] / best['one at a time']:.2f}x")
-            if ref:
-                ratios.append(f"{r} req this/reference {best['one pass'] / best['reference one pass']:.2f}x")
-            if args.bf16:
-                ratios.append(f"{r} req bf16/float32 {best['one pass+bf16'] / best['one pass']:.2f}x")
-    finally:
-        for w in worktrees:
-            subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(w)], capture_output=True)
+    for r in (1, 3, 10):
+        runs = {"one pass": (SRC, "one pass", ""), "one at a time": (SRC, "one at a time", "")}
+        if args.bf16:
+            runs["one pass+bf16"] = (SRC, "one pass", "bfloat16")
+        if ref:
+            runs["reference one pass"] = (ref, "one pass", "")
+        best = {k: max(measure(s, args, r, path, prec) for _ in range(args.repeats)) for k, (s, path, prec) in runs.items()}
+        for k, v in best.items():
+            print(f"{r:3d} requests  {k:20s} {v:10.0f} stars/s", flush=True)
+        ratios.append(f"{r} req one pass/one at a time {best['one pass'] / best['one at a time']:.2f}x")
+        if ref:
+            ratios.append(f"{r} req this/reference {best['one pass'] / best['reference one pass']:.2f}x")
+        if args.bf16:
+            ratios.append(f"{r} req bf16/float32 {best['one pass+bf16'] / best['one pass']:.2f}x")
     print("ratios: " + ", ".join(ratios))
 
 

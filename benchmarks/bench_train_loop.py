@@ -21,6 +21,7 @@ Ends with one line of ratios.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import subprocess
@@ -122,13 +123,16 @@ def measure(src, store, preset, args, variant=None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def reference_src(ref: str, keep: list) -> Path:
+def reference_src(ref: str) -> Path:
+    """The ``src/`` of the reference: a folder as given, or a git revision checked out into a
+    temporary worktree that is removed when the benchmark exits."""
     if Path(ref, "pipeline").is_dir():
         return Path(ref)
-    tmp = Path(tempfile.mkdtemp(prefix="bench_reference_"))
-    subprocess.run(["git", "-C", str(HERE.parent), "worktree", "add", "--detach", str(tmp / "ref"), ref], check=True, capture_output=True)
-    keep.append(tmp / "ref")
-    return tmp / "ref" / "src"
+    tree = Path(tempfile.mkdtemp(prefix="bench_reference_")) / "ref"
+    git = ["git", "-C", str(HERE.parent), "worktree"]
+    subprocess.run([*git, "add", "--detach", str(tree), ref], check=True, capture_output=True)
+    atexit.register(subprocess.run, [*git, "remove", "--force", str(tree)], capture_output=True)
+    return tree / "src"
 
 
 def main():
@@ -152,8 +156,7 @@ def main():
     args = p.parse_args()
     if args.worker:
         return worker(args)
-    worktrees: list = []
-    ref = reference_src(args.reference, worktrees) if args.reference else None
+    ref = reference_src(args.reference) if args.reference else None
     stores = {"default run": Path(args.store)} if Path(args.store).exists() else {}
     if args.synthetic:
         t = time.perf_counter()
@@ -164,32 +167,26 @@ def main():
     print(
         f"device {args.device}, {args.threads} threads, batch {args.batch}, {args.steps} steps after {args.warmup}, best of {args.repeats}"
     )
-    try:
-        for label, store in stores.items():
-            for preset in args.presets.split(","):
-                runs = {"this": (SRC, None)} | ({"reference": (ref, None)} if ref else {})
-                runs |= {f"this+{v}": (SRC, variants[v]) for v in filter(None, args.variants.split(","))}
-                best = {k: None for k in runs}
-                for _ in range(args.repeats):
-                    for name, (src, variant) in runs.items():
-                        r = measure(src, store, preset, args, variant)
-                        if best[name] is None or r["stars_per_s"] > best[name]["stars_per_s"]:
-                            best[name] = r
-                for name, r in best.items():
-                    print(
-                        f"{label:14s} {preset:6s} {name:16s} {r['stars_per_s']:10.0f} stars/s  peak {r['peak_mb']:7.0f} MB  ({r['resident']})",
-                        flush=True,
-                    )
-                if ref:
-                    x = best["this"]["stars_per_s"] / best["reference"]["stars_per_s"]
-                    ratios.append(f"{preset}@{label.split()[0]} {x:.2f}x")
-                    for v in (k for k in best if k.startswith("this+")):
-                        ratios.append(
-                            f"{preset}@{label.split()[0]}{v[4:]} {best[v]['stars_per_s'] / best['reference']['stars_per_s']:.2f}x"
-                        )
-    finally:
-        for w in worktrees:
-            subprocess.run(["git", "-C", str(HERE.parent), "worktree", "remove", "--force", str(w)], capture_output=True)
+    for label, store in stores.items():
+        for preset in args.presets.split(","):
+            runs = {"this": (SRC, None)} | ({"reference": (ref, None)} if ref else {})
+            runs |= {f"this+{v}": (SRC, variants[v]) for v in filter(None, args.variants.split(","))}
+            best = {k: None for k in runs}
+            for _ in range(args.repeats):
+                for name, (src, variant) in runs.items():
+                    r = measure(src, store, preset, args, variant)
+                    if best[name] is None or r["stars_per_s"] > best[name]["stars_per_s"]:
+                        best[name] = r
+            for name, r in best.items():
+                print(
+                    f"{label:14s} {preset:6s} {name:16s} {r['stars_per_s']:10.0f} stars/s  peak {r['peak_mb']:7.0f} MB  ({r['resident']})",
+                    flush=True,
+                )
+            if ref:
+                x = best["this"]["stars_per_s"] / best["reference"]["stars_per_s"]
+                ratios.append(f"{preset}@{label.split()[0]} {x:.2f}x")
+                for v in (k for k in best if k.startswith("this+")):
+                    ratios.append(f"{preset}@{label.split()[0]}{v[4:]} {best[v]['stars_per_s'] / best['reference']['stars_per_s']:.2f}x")
     print("ratios (this / reference, stars/s): " + ", ".join(ratios))
 
 

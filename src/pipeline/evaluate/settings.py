@@ -7,7 +7,7 @@ with ``settings.from_dict`` (an unknown key is an error naming ``evaluate.<task>
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ..settings import from_dict
 
@@ -105,13 +105,15 @@ TASK_SETTINGS = {
 }
 
 
-SHARED = ("batch_size", "seed", "dpi")
+def _shared(evaluate: dict) -> dict:
+    """The shared keys (``Shared``'s fields) given in the ``evaluate:`` block."""
+    return {f.name: evaluate[f.name] for f in fields(Shared) if f.name in evaluate}
 
 
 def task_settings(task: str, evaluate: dict | None) -> Shared:
     """The settings of ``task`` from the ``evaluate:`` block (shared keys, then the task's block)."""
     evaluate = dict(evaluate or {})
-    shared = {k: evaluate[k] for k in SHARED if k in evaluate}
+    shared = _shared(evaluate)
     if task == "spectrafm":
         shared.pop("batch_size", None)  # pixel spectra: a batch size of their own
     own = evaluate.get(task) or {}
@@ -122,11 +124,10 @@ def task_settings(task: str, evaluate: dict | None) -> Shared:
 
 def figure_dpi(evaluate: dict | None) -> int:
     """The figures' resolution (``evaluate.dpi``)."""
-    return from_dict(Shared, {k: v for k, v in dict(evaluate or {}).items() if k in SHARED}, "evaluate").dpi
+    return from_dict(Shared, _shared(dict(evaluate or {})), "evaluate").dpi
 
 
-def check(evaluate: dict | None, tasks=TASK_SETTINGS) -> None:
+def check(evaluate: dict | None) -> None:
     """Build every task's settings once, so that a wrong key fails before any job runs."""
-    evaluate = dict(evaluate or {})
-    for task in tasks:
+    for task in TASK_SETTINGS:
         task_settings(task, evaluate)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..engine import autocast, device_and_precision
 from .model import ModelConfig, StellarTransformer
 
 
@@ -40,8 +41,6 @@ class StellarModel:
     ``bfloat16`` or ``float32`` ask for one (see engine.device_and_precision)."""
 
     def __init__(self, net: StellarTransformer, meta: dict, device="cpu", precision: str = "auto"):
-        from ..engine import device_and_precision
-
         self.net = net.eval().to(device)
         self.meta = meta
         self.device = torch.device(device)
@@ -109,7 +108,7 @@ class StellarModel:
 
     def _encode_block(self, idx, std, present):
         ids_t, vals_t, mask_t, order, mask = self._inputs(idx, std, present)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+        with autocast(self.device, self.amp_dtype):
             return self.net.encode(ids_t, vals_t, mask_t), mask_t, order, mask
 
     @torch.no_grad()
@@ -129,7 +128,7 @@ class StellarModel:
         self._check_columns(tokens)
         rid = torch.as_tensor([self.token_index[t] for t in tokens], device=self.device)
         rid = rid[None, :].expand(perception.memory.shape[0], -1)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+        with autocast(self.device, self.amp_dtype):
             mean, logvar, attn = self.net.decode(perception.memory, perception.mask, rid, need_weights=return_attention)
         j = np.array([self.token_index[t] for t in tokens])
         mu = mean.float().cpu().numpy() * self.mad[j] + self.median[j]

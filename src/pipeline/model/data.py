@@ -25,8 +25,8 @@ DataLoader workers read them, and a resumed run sees the data an uninterrupted o
 given device: CUDA's generator draws other numbers than the CPU's).
 
 The split is held on the training device and sampled there with torch (``TokenSampler``), in
-pools of a few batches whose stars are batched by their number of inputs, each batch cut to its
-longest row: the encoder works on real tokens, not on padding.
+pools of a few batches; with ``bucket`` the stars of a pool are batched by their number of
+inputs and each batch cut to its longest row, so that the encoder works on real tokens.
 """
 
 from __future__ import annotations
@@ -74,9 +74,9 @@ def sample_batch(
     dev = values.device
     b, v = values.shape
     rand = lambda *shape: torch.rand(shape, generator=generator, device=dev)  # noqa: E731
-    as_mask = lambda m: torch.as_tensor(np.asarray(m, bool), device=dev)  # noqa: E731
+    as_mask = lambda m: torch.as_tensor(m, dtype=torch.bool, device=dev)  # noqa: E731 - no copy when already there
     present = torch.isfinite(values)
-    w0 = torch.ones(v, device=dev) if target_weight is None else torch.as_tensor(np.asarray(target_weight, np.float32), device=dev)
+    w0 = torch.ones(v, device=dev) if target_weight is None else torch.as_tensor(target_weight, dtype=torch.float32, device=dev)
     w = w0.expand(b, v)
     from_labels = torch.zeros(b, dtype=torch.bool, device=dev)
     if label_input_fraction > 0.0:
@@ -221,6 +221,12 @@ class TokenSampler(IterableDataset):
         # label-only inputs leave out the XP coefficients and the held-out outputs: bprp and jk,
         # which are never asked for, keep the meaning they have in the paper's training (Fig. 14)
         self.not_label_input = spectral | np.isin(self.vocab, list(held_out))
+        self.device = torch.device(device)
+        # the sampler's token masks and weights on the device once (not copied there every batch)
+        self._weights = {
+            name: torch.as_tensor(getattr(self, name), dtype=dtype, device=self.device)
+            for name, dtype in (("target_weight", torch.float32), ("not_label_input", torch.bool), ("spectrum_targets", torch.bool))
+        }
         split_codes = root["split"][:]
         self.split_code = SPLIT_NAMES.index(split)
         self.chunk = root["values"].chunks[0]
@@ -233,7 +239,6 @@ class TokenSampler(IterableDataset):
         self.chunks = [(s, np.nonzero(in_split[s : s + self.chunk])[0] + s) for s in range(0, n, self.chunk)]
         self.chunks = [(s, rows) for s, rows in self.chunks if rows.size]
         self.n_stars = int(sum(rows.size for _, rows in self.chunks))
-        self.device = torch.device(device)
         if resident not in ("auto", "memory", "stream"):
             raise ValueError(f"train.resident: {resident!r} is not one of auto, memory, stream")
         if resident == "auto":
@@ -288,12 +293,12 @@ class TokenSampler(IterableDataset):
             generator,
             self.context,
             self.min_inputs,
-            self.target_weight,
+            self._weights["target_weight"],
             self.n_targets,
             self.identity_fraction,
-            self.not_label_input,
+            self._weights["not_label_input"],
             self.label_input_fraction,
-            self.spectrum_targets,
+            self._weights["spectrum_targets"],
         )
         yield from bucketed(batch, self.batch_size, generator, self.bucket, 8 if self.device.type == "cuda" else 1)
 
