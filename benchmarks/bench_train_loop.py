@@ -14,7 +14,9 @@ Data: the default run's token store (``--store``, when present) and a synthetic 
 ``--synthetic`` stars (the paper's scale: 400,000 by default; built once, cached in ``--cache``).
 Peak memory: the process's peak resident set on the CPU (the data held plus the model), torch's
 peak allocation on CUDA. Variants of this checkout: ``+bf16`` (train.precision bfloat16),
-``+compile`` (train.compile on), ``bucket`` (train.bucket on: batches of similar input counts, cut to their longest row).
+``+compile`` (train.compile on), ``bucket`` (train.bucket on: batches of similar input counts, cut to their longest row),
+``groups1``/``groups4``/``groups16`` (train.length_groups: each batch run as that many groups of similar input
+counts; the default is 8 on the CPU, so ``groups1`` is the whole padded batch at once).
 Ends with one line of ratios.
 """
 
@@ -53,7 +55,9 @@ def worker(args):
     model = StellarTransformer(model_cfg).to(device)
     if hasattr(tr, "_samplers"):  # this checkout: the device-resident sampler
         train_batches, val = tr._samplers(args.store, model_cfg, cfg, device)
-        job = tr.TokenJob(train_batches, val, train_batches, tr.compiled(model, cfg.compile, device), device, amp)
+        forward = tr.compiled(model, cfg.compile, device)
+        groups = tr.resolve_length_groups(cfg.length_groups, device) if hasattr(tr, "resolve_length_groups") else 1
+        job = tr.TokenJob(train_batches, val, train_batches, forward, device, amp, *([groups] if groups > 1 else []))
     else:  # the reference: the Zarr stream and the NumPy sampler
         train_batches, val = tr._streams(args.store, model_cfg, cfg)
         loader = torch.utils.data.DataLoader(train_batches, batch_size=None, num_workers=0)
@@ -152,7 +156,7 @@ def main():
     p.add_argument("--reference", default="", help="git revision or src/ folder of the implementation to compare with")
     p.add_argument("--synthetic", type=int, default=400_000, help="stars of the synthetic store (0: none)")
     p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "bench_train_loop"))
-    p.add_argument("--variants", default="bucket", help="extra runs of this checkout: bucket, bf16, compile (comma-separated)")
+    p.add_argument("--variants", default="bucket", help="extra runs of this checkout: bucket, bf16, compile, groups1, groups4, groups16 (comma-separated)")
     args = p.parse_args()
     if args.worker:
         return worker(args)
@@ -162,7 +166,14 @@ def main():
         t = time.perf_counter()
         stores[f"synthetic {args.synthetic // 1000}k"] = synthetic_store(args.synthetic, Path(args.cache))
         print(f"synthetic store of {args.synthetic} stars ready in {time.perf_counter() - t:.0f} s", flush=True)
-    variants = {"bf16": {"precision": "bfloat16"}, "compile": {"compile": "on"}, "bucket": {"bucket": True}}
+    variants = {
+        "bf16": {"precision": "bfloat16"},
+        "compile": {"compile": "on"},
+        "bucket": {"bucket": True},
+        "groups1": {"length_groups": 1},
+        "groups4": {"length_groups": 4},
+        "groups16": {"length_groups": 16},
+    }
     ratios = []
     print(
         f"device {args.device}, {args.threads} threads, batch {args.batch}, {args.steps} steps after {args.warmup}, best of {args.repeats}"

@@ -25,8 +25,10 @@ DataLoader workers read them, and a resumed run sees the data an uninterrupted o
 given device: CUDA's generator draws other numbers than the CPU's).
 
 The split is held on the training device and sampled there with torch (``TokenSampler``), in
-pools of a few batches; with ``bucket`` the stars of a pool are batched by their number of
-inputs and each batch cut to its longest row, so that the encoder works on real tokens.
+pools of a few batches. Two ways keep the encoder on real tokens rather than padding:
+``length_groups`` runs one batch as groups of similar input counts (the same stars and
+gradient: the default on the CPU), and ``bucket`` batches the stars of a pool by their number
+of inputs (fewer, larger passes, but each step sees only short or only long inputs).
 """
 
 from __future__ import annotations
@@ -143,6 +145,24 @@ def bucketed(sample, batch_size: int, generator, bucket: bool = True, multiple: 
     for j in order:
         s = starts[j]
         yield trim(tuple(a[s : s + batch_size] for a in sample), lengths[j])
+
+
+def length_groups(batch, groups: int, multiple: int = 1):
+    """One batch as ``groups`` groups of stars with similar input counts, each cut to its longest
+    row (rounded up to a ``multiple``): the network runs on each in turn and the losses add up to
+    the whole batch's, so the gradient is the batch's own (the same stars, the same step) while
+    the encoder works on real tokens, not on padding. One read back to the host per batch (the
+    groups' lengths); ``groups`` 1 returns the batch as it is."""
+    if groups <= 1 or batch[0].shape[0] < 2:
+        return [batch]
+    n_in, by_length = torch.sort(batch[2].sum(1), stable=True)
+    groups = min(groups, n_in.shape[0])
+    ends = [(j + 1) * n_in.shape[0] // groups for j in range(groups)]  # near-equal groups, sorted by length
+    longest = n_in[torch.tensor(ends, device=n_in.device) - 1].clamp(min=1)
+    lengths = (-(-longest // multiple) * multiple).clamp(max=batch[0].shape[1]).tolist()
+    batch = tuple(a[by_length] for a in batch)
+    starts = [0, *ends[:-1]]
+    return [trim(tuple(a[s:e] for a in batch), n) for s, e, n in zip(starts, ends, lengths)]
 
 
 def memory_limit_bytes(device) -> int:
