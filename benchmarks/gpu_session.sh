@@ -12,7 +12,7 @@ python3 benchmarks/bench_model.py --device cuda 2>&1 | tee $OUT/bench_model_cuda
 # before the call, `git worktree add .bench_ref 648bdf2` here and carry .bench_ref (and the store).
 REF=${REF:-.bench_ref/src}
 timeout 240 python3 benchmarks/bench_train_loop.py --device cuda --threads 8 --presets small,paper --batch 1024 \
-    --steps 200 --warmup 20 --reference $REF --variants compile,nobucket --cache /tmp/bench 2>&1 | tee $OUT/bench_train_loop_cuda.txt
+    --steps 200 --warmup 20 --reference $REF --variants compile,bucket,groups4 --cache /tmp/bench 2>&1 | tee $OUT/bench_train_loop_cuda.txt
 timeout 120 python3 benchmarks/bench_inference.py --device cuda --threads 8 --stars 1000000 --batch 32768 \
     --reference $REF 2>&1 | tee $OUT/bench_inference_cuda.txt
 python3 - <<'PY' 2>&1 | tee $OUT/train_cuda.txt
