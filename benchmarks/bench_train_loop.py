@@ -156,7 +156,11 @@ def main():
     p.add_argument("--reference", default="", help="git revision or src/ folder of the implementation to compare with")
     p.add_argument("--synthetic", type=int, default=400_000, help="stars of the synthetic store (0: none)")
     p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "bench_train_loop"))
-    p.add_argument("--variants", default="bucket", help="extra runs of this checkout: bucket, bf16, compile, groups1, groups4, groups16 (comma-separated)")
+    p.add_argument(
+        "--variants",
+        default="bucket",
+        help="extra runs of this checkout: bucket, bf16, compile, groups1, groups4, groups16 (comma-separated)",
+    )
     args = p.parse_args()
     if args.worker:
         return worker(args)
