@@ -83,6 +83,11 @@ if SPECTRAFM:
     include: "workflow/rules/spectrafm.smk"
 
 
+if CATALOG_ALL:
+
+    include: "workflow/rules/apply.smk"
+
+
 rule all:
     default_target: True
     input:
@@ -93,6 +98,7 @@ rule all:
         figure_outputs(),
         f"{RESULTS}/eval/summary.csv",
         [f"{RESULTS}/mass_age/counts.json"] if MASS_AGE else [],
+        catalog_all_outputs() if CATALOG_ALL else [],
         mock_only(
             f"{RESULTS}/sky/realism.json",
             f"{RESULTS}/sky/difficulty.json",

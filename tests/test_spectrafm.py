@@ -241,12 +241,19 @@ def test_fcnn_reads_its_window_and_refuses_others(stages):
 def test_attention_read_out_is_a_distribution_over_pixels(stages):
     s = SpectraStore(stages / "spectra.zarr")
     cols = np.arange(7514)
-    summary, profile = attention(
-        stages / "pretrain", s.read("synthetic", np.arange(6), cols), s.wavelength_aa, "fe_h", line_list(), top_k=3
+    flux = s.read("synthetic", np.arange(6), cols)
+    (summary, profile), (teff_summary, teff_profile) = attention(
+        stages / "pretrain", flux, s.wavelength_aa, ["fe_h", "teff"], line_list(), top_k=3
     )
     assert summary["element"] == "Fe" and 0 <= summary["top_fraction_near_lines"] <= 1
+    assert teff_summary["element"] == "any" and summary["random_fraction_near_lines"] < teff_summary["random_fraction_near_lines"]
     assert 0 < summary["random_fraction_near_lines"] < 0.5
     assert profile.shape == (7514,) and np.nanmean(profile) == pytest.approx(1.0, rel=0.05)  # 1 = uniform on average
+    # both labels in one pass read out what each alone reads out (the decoder does not mix requests)
+    [(alone, alone_profile)] = attention(stages / "pretrain", flux, s.wavelength_aa, ["teff"], line_list(), top_k=3)
+    assert alone["random_fraction_near_lines"] == teff_summary["random_fraction_near_lines"]
+    assert alone["top_fraction_near_lines"] == pytest.approx(teff_summary["top_fraction_near_lines"], abs=0.02)  # ties may reorder
+    np.testing.assert_allclose(alone_profile, teff_profile, rtol=1e-5, atol=1e-6)
 
 
 def _same_weights(a, b):

@@ -18,6 +18,8 @@ INPUTS = {
     "dust_dir": "folder",
     "distmass": "file",
     "aspcapstar": "folder",
+    "xp_all_gaia_source": "folder",  # catalog_all: the archive's bulk GaiaSource files
+    "xp_all_xp_continuous": "folder",  # catalog_all: the archive's bulk XpContinuousMeanSpectrum files
     "train.import_from": "folder",  # a published model folder (config.json + weights.pt)
 }
 

@@ -34,7 +34,7 @@ def mock_only(*paths):
 
 # What the tabular chain depends on: the SpectraFM settings (its spectra, its real files) are left
 # out, so that switching SpectraFM on or retuning it reruns neither the sky nor the tokens.
-SKY_CORE = {k: v for k, v in config["sky"].items() if k != "apogee_spectra"}
+SKY_CORE = {k: v for k, v in config["sky"].items() if k not in ("apogee_spectra", "xp_all")}
 
 
 def upstream(*keys):
@@ -151,3 +151,48 @@ def end_tracking(status):
     from pipeline.tracking import end_workflow_run
 
     end_workflow_run(config, status)
+
+
+# Stage 8 (apply): the model's answers for every XP source, one predict_catalog job per partition of
+# the input (the archive's bulk files, named by HEALPix range): on the mock, sky.xp_all's files; on
+# real data, the folders inputs.xp_all_gaia_source and inputs.xp_all_xp_continuous.
+def _xp_all_files():
+    """{range: {xp_continuous: file, gaia_source: [files of overlapping ranges]}}, or {} when off."""
+    from pipeline.gaia.bulk import bulk_files, equal_ranges, file_range, overlapping, range_name
+
+    if not config["catalog_all"].get("enabled", True):
+        return {}
+    inputs = config.get("inputs") or {}
+    if MOCK and not inputs.get("xp_all_xp_continuous"):
+        xp_all = config["sky"].get("xp_all") or {}
+        if not xp_all.get("enabled", True):
+            return {}
+        fmt = xp_all.get("format", "csv.gz")
+        names = [range_name(lo, hi) for lo, hi in equal_ranges(int(xp_all.get("partitions", 4)))]
+        return {
+            n: {
+                "xp_continuous": f"{SKY}/xp_all/xp_continuous/XpContinuousMeanSpectrum_{n}.{fmt}",
+                "gaia_source": [f"{SKY}/xp_all/gaia_source/GaiaSource_{n}.{fmt}"],
+            }
+            for n in names
+        }
+    if not inputs.get("xp_all_xp_continuous"):
+        return {}
+    if not inputs.get("xp_all_gaia_source"):
+        raise ValueError("config: inputs.xp_all_gaia_source must name the folder of GaiaSource files beside inputs.xp_all_xp_continuous")
+    gaia = bulk_files(inputs["xp_all_gaia_source"])
+    return {
+        n: {"xp_continuous": str(p), "gaia_source": [str(g) for g in overlapping(gaia, *file_range(p))]}
+        for n, p in bulk_files(inputs["xp_all_xp_continuous"]).items()
+    }
+
+
+XP_ALL_FILES = _xp_all_files()
+CATALOG_ALL = bool(XP_ALL_FILES)
+# the all-sky catalogue is judged against the truth only where the mock made its sources
+CATALOG_ALL_TRUTH = CATALOG_ALL and MOCK and not (config.get("inputs") or {}).get("xp_all_xp_continuous")
+
+
+def catalog_all_outputs():
+    out = [f"{RESULTS}/catalog_all/summary.json"]
+    return out + ([f"{RESULTS}/eval/catalog_all/metrics.json"] if CATALOG_ALL_TRUTH else [])

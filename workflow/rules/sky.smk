@@ -84,3 +84,29 @@ rule sky_difficulty:
         difficulty=config["difficulty"],
     script:
         "../scripts/sky_difficulty.py"
+
+
+if CATALOG_ALL_TRUTH:
+
+    rule sky_xp_all:
+        input:
+            dust=rules.sky.output.dust,
+            code=code_of("sky_xp_all"),
+        output:
+            files=[f for p in XP_ALL_FILES.values() for f in (p["xp_continuous"], *p["gaia_source"])],
+            truth=f"{SKY}/xp_all/truth.parquet",
+            manifest=f"{SKY}/xp_all/manifest.json",
+        log:
+            f"{RESULTS}/logs/sky_xp_all.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/sky_xp_all.tsv"
+        conda:
+            "../envs/sky.yaml"
+        threads: 1
+        resources:
+            mem_mb=8000,
+            runtime=60,
+        params:
+            xp_all=config["sky"]["xp_all"],
+        script:
+            "../scripts/sky_xp_all.py"

@@ -36,6 +36,8 @@ INPUT_SETS = {
     "xp_high": tuple([f"bp{k}" for k in range(25, 55)] + [f"rp{k}" for k in range(25, 55)]),
     # mass and age (Zhang et al. 2026): XP + colours + parameters, 64 tokens (the model's context)
     "xp29_colours_params": tuple([f"bp{k}" for k in range(29)] + [f"rp{k}" for k in range(29)]) + COLOURS + ("teff", "logg", "m_h"),
+    # every XP source (apply stage): XP, BP-RP and what the parallax and the dust map give, no 2MASS; 63 tokens
+    "xp30_gaia": tuple([f"bp{k}" for k in range(30)] + [f"rp{k}" for k in range(30)]) + ("bprp", "g_fakemag", "logebv"),
     "params": ("teff", "logg", "m_h"),
     "params_2mass": ("teff", "logg", "m_h", "jh", "jk"),
     "params_2mass_bprp": ("teff", "logg", "m_h", "jh", "jk", "bprp"),

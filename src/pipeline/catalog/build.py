@@ -123,6 +123,31 @@ def _cut(counts: dict, name: str, n: int, total: int):
     log.info("cut %-44s %8d of %8d", name, n, total)
 
 
+def normalised_xp(xp: dict, g_mag, xp_ok):
+    """The tokens' XP coefficients: per band (coefficients, errors) divided by the G-band flux, NaN
+    beyond the band's relevant bases and for stars failing ``xp_ok`` or lacking a coefficient.
+    ``xp``: per band (coefficients, errors, n_relevant_bases), stars x 55. Returns (blocks, xp_ok
+    and-ed with completeness: all 110 coefficients and errors present)."""
+    xp_ok = np.asarray(xp_ok, bool).copy()
+    blocks = {}
+    for b in ("bp", "rp"):
+        coef, err, nrel = xp[b]
+        xp_ok &= np.isfinite(coef).all(axis=1) & np.isfinite(err).all(axis=1)
+        coef, err = ph.normalise_xp(coef, err, g_mag)
+        relevant = ph.relevancy_mask(nrel)
+        blocks[b] = (np.where(relevant, coef, np.nan), np.where(relevant, err, np.nan))
+    return {b: (np.where(xp_ok[:, None], c, np.nan), e) for b, (c, e) in blocks.items()}, xp_ok
+
+
+def xp_frame(blocks: dict) -> pd.DataFrame:
+    """bp0..rp54 and their ``_err`` columns; an error is NaN where its coefficient is (missing or clipped)."""
+    frames = []
+    for b, (coef, err) in blocks.items():
+        frames.append(pd.DataFrame(coef, columns=[f"{b}{k}" for k in range(N_COEFF)]))
+        frames.append(pd.DataFrame(np.where(np.isfinite(coef), err, np.nan), columns=[f"{b}{k}_err" for k in range(N_COEFF)]))
+    return pd.concat(frames, axis=1)
+
+
 def _xp_columns(out: pd.DataFrame, cat: pd.DataFrame, g_mag, xp_path, cfg: CatalogConfig, cuts: dict) -> pd.DataFrame:
     """The normalised XP coefficients and errors (bp0..rp54, ``_err``) and ``has_xp``: the stars
     with spectra passing the G, BP-RP and excess-factor cuts, all 110 coefficients present, each
@@ -136,32 +161,17 @@ def _xp_columns(out: pd.DataFrame, cat: pd.DataFrame, g_mag, xp_path, cfg: Catal
     xp_ok = has & xp_quality(g_mag, cat.bp_rp, cat.phot_bp_rp_excess_factor, cfg)
     _cut(cuts, "with XP spectra", has.sum(), n)
     _cut(cuts, "XP passing G, BP-RP and excess-factor cuts", xp_ok.sum(), n)
-    blocks = {}
-    for b in ("bp", "rp"):
-        c, e, nrel = xp[b]
-        coef = np.where(has[:, None], c[rowi], np.nan)
-        err = np.where(has[:, None], e[rowi], np.nan)
-        complete = np.isfinite(coef).all(axis=1) & np.isfinite(err).all(axis=1)
-        xp_ok &= complete
-        coef, err = ph.normalise_xp(coef, err, g_mag)
-        relevant = ph.relevancy_mask(np.where(has, nrel[rowi], 0))
-        coef = np.where(relevant, coef, np.nan)
-        err = np.where(relevant, err, np.nan)
-        blocks[b] = (coef, err)
+    rows = {
+        b: (np.where(has[:, None], c[rowi], np.nan), np.where(has[:, None], e[rowi], np.nan), np.where(has, k[rowi], 0))
+        for b, (c, e, k) in xp.items()
+    }
+    blocks, xp_ok = normalised_xp(rows, g_mag, xp_ok)
     _cut(cuts, "XP complete (all 110 coefficients present)", xp_ok.sum(), n)
     for b, (coef, err) in blocks.items():
-        coef = np.where(xp_ok[:, None], coef, np.nan)
         coef, n_clip = percentile_clip(coef, xp_ok, cfg.xp_clip_percentiles)
         _cut(cuts, f"{b} coefficients clipped at {cfg.xp_clip_percentiles} percentiles", n_clip, int(xp_ok.sum()) * N_COEFF)
-        err = np.where(np.isfinite(coef), err, np.nan)
-        out = pd.concat(
-            [
-                out,
-                pd.DataFrame(coef, columns=[f"{b}{k}" for k in range(N_COEFF)]),
-                pd.DataFrame(err, columns=[f"{b}{k}_err" for k in range(N_COEFF)]),
-            ],
-            axis=1,
-        )
+        blocks[b] = (coef, err)
+    out = pd.concat([out, xp_frame(blocks)], axis=1)
     out["has_xp"] = xp_ok
     return out
 
@@ -211,15 +221,40 @@ def _g_magnitudes(cat: pd.DataFrame, gaia_path) -> np.ndarray:
     return g_mag
 
 
+def bprp_and_error(gaia: pd.DataFrame):
+    """BP-RP (mag) of gaia_source and its error from the BP and RP flux-over-error."""
+    return gaia.bp_rp.to_numpy(float), ph.bp_rp_error_mag(gaia.phot_bp_mean_flux_over_error, gaia.phot_rp_mean_flux_over_error)
+
+
 def _colour_columns(out: pd.DataFrame, cat: pd.DataFrame) -> None:
     """J-H, J-K (2MASS, 99.999 = missing) and BP-RP with their errors (mag), into ``out``."""
     tm = {b: np.where(cat[b].to_numpy(float) < MISSING_2MASS, cat[b].to_numpy(float), np.nan) for b in "JHK"}
     tme = {b: np.where(cat[f"{b}_ERR"].to_numpy(float) < MISSING_2MASS, cat[f"{b}_ERR"].to_numpy(float), np.nan) for b in "JHK"}
     out["jh"], out["jh_err"] = ph.colour_and_error(tm["J"], tme["J"], tm["H"], tme["H"])
     out["jk"], out["jk_err"] = ph.colour_and_error(tm["J"], tme["J"], tm["K"], tme["K"])
+    out["bprp"], out["bprp_err"] = bprp_and_error(cat)
 
-    out["bprp"] = cat.bp_rp.to_numpy(float)
-    out["bprp_err"] = ph.bp_rp_error_mag(cat.phot_bp_mean_flux_over_error, cat.phot_rp_mean_flux_over_error)
+
+def parallax_columns(gaia: pd.DataFrame, g_mag, cfg: CatalogConfig) -> dict:
+    """The zero-point corrected parallax (Lindegren et al. 2021 plus the paper's term), whether it
+    is usable (ruwe, parallax_error, finite), and the pseudo-luminosity g_fakemag with its error
+    (NaN where the parallax is not usable), from gaia_source columns."""
+    offset, flag = parallax_offset_mas(
+        g_mag, gaia.nu_eff_used_in_astrometry, gaia.pseudocolour, gaia.ecl_lat, gaia.astrometric_params_solved
+    )
+    plx = corrected_parallax_mas(gaia.parallax.to_numpy(float), offset)
+    plx_err = gaia.parallax_error.to_numpy(float)
+    usable = parallax_quality(gaia.ruwe, plx_err, cfg) & np.isfinite(plx) & np.isfinite(g_mag)
+    gf, gfe = ph.pseudo_luminosity(plx, plx_err, g_mag)
+    return {
+        "parallax_corrected_mas": plx,
+        "parallax_error_mas": plx_err,
+        "zp_offset_mas": offset,
+        "zp_flag": flag,
+        "parallax_usable": usable,
+        "g_fakemag": np.where(usable, gf, np.nan),
+        "g_fakemag_err": np.where(usable, gfe, np.nan),
+    }
 
 
 def _log_ebv(out, plx, plx_err, usable, dust_dir, cfg: CatalogConfig, n_workers, client):
@@ -267,21 +302,13 @@ def build_catalog(
     _colour_columns(out, cat)
 
     # zero point and pseudo-luminosity
-    offset, flag = parallax_offset_mas(g_mag, cat.nu_eff_used_in_astrometry, cat.pseudocolour, cat.ecl_lat, cat.astrometric_params_solved)
-    plx = corrected_parallax_mas(cat.parallax.to_numpy(float), offset)
-    plx_err = cat.parallax_error.to_numpy(float)
-    usable = parallax_quality(cat.ruwe, plx_err, cfg) & np.isfinite(plx) & np.isfinite(g_mag)
+    for k, v in parallax_columns(cat, g_mag, cfg).items():
+        out[k] = v
+    usable, flag = out.parallax_usable.to_numpy(), out.zp_flag.to_numpy()
     _cut(cuts, "parallax usable (ruwe, parallax_error)", usable.sum(), n)
     _cut(cuts, "zero point not applied (solution type)", ((flag == 1) & np.isfinite(cat.parallax.to_numpy(float))).sum(), n)
     _cut(cuts, "zero point extrapolated (outside calibration)", (flag == 2).sum(), n)
-    out["parallax_corrected_mas"] = plx
-    out["parallax_error_mas"] = plx_err
-    out["zp_offset_mas"] = offset
-    out["zp_flag"] = flag
-    out["parallax_usable"] = usable
-    gf, gfe = ph.pseudo_luminosity(plx, plx_err, g_mag)
-    out["g_fakemag"] = np.where(usable, gf, np.nan)
-    out["g_fakemag_err"] = np.where(usable, gfe, np.nan)
+    plx, plx_err = out.parallax_corrected_mas.to_numpy(), out.parallax_error_mas.to_numpy()
 
     out = _xp_columns(out, cat, g_mag, xp_path, cfg, cuts)
 

@@ -125,19 +125,11 @@ def attention_maps(store: SpectraStore, rows, models: dict, cfg: dict, lines: pd
     rows = rows[: int(a.n_stars)]
     cols = np.arange(store.wavelength_aa.size)
     flux = store.read("synthetic", rows, cols)
-    summaries, profiles = [], []
-    for label in a.labels:
-        s, prof = attention(
-            models["pretrain"],
-            flux,
-            store.wavelength_aa,
-            label,
-            lines,
-            top_k=int(a.top_k),
-            tolerance_aa=float(a.tolerance_aa),
-        )
-        summaries.append(s)
-        profiles.append(pd.DataFrame({"label": label, "wavelength_aa": store.wavelength_aa, "attention": prof}))
+    maps = attention(
+        models["pretrain"], flux, store.wavelength_aa, list(a.labels), lines, top_k=int(a.top_k), tolerance_aa=float(a.tolerance_aa)
+    )
+    summaries = [s for s, _ in maps]
+    profiles = [pd.DataFrame({"label": s["label"], "wavelength_aa": store.wavelength_aa, "attention": prof}) for s, prof in maps]
     return summaries, pd.concat(profiles, ignore_index=True)
 
 

@@ -166,8 +166,8 @@ def _read_any_table(path, ext, columns):
         return _read_archive_json(path)
     if ext == ".csv":
         require_whole_text_file(path)
-        try:
-            return pd.read_csv(path, comment="#")
+        try:  # only the columns asked for: the archive's bulk gaia_source files have 152
+            return pd.read_csv(path, comment="#", usecols=lambda c: columns is None or c in set(columns))
         except pd.errors.EmptyDataError:
             raise InputFileError(f"{path}: the file is empty (no header line, no rows)") from None
     from astropy.table import Table
@@ -250,10 +250,10 @@ def _read_xp_file(path, bands):
             out[b] = (c, e, np.nan_to_num(np.asarray(n, float)).astype(np.int16))
         sid = t["source_id"].to_numpy()
     elif ext in (".csv", ".ecsv"):
-        df = read_xp_archive_csv(path)
+        df = _read_xp_csv_raw(path)
         out = {}
         for b in bands:
-            c, e = (np.stack([np.full(55, np.nan) if v is None else v for v in df[f"{b}_{f}"]]) for f in XP_FIELDS[:2])
+            c, e = (parse_archive_arrays(df[f"{b}_{f}"].to_numpy(), 55, path, f"{b}_{f}") for f in XP_CSV_ARRAYS)
             out[b] = (c, e, df[f"{b}_n_relevant_bases"].fillna(0).to_numpy().astype(np.int16))
         sid = df.source_id.to_numpy()
     elif ext == ".fits":
@@ -302,11 +302,38 @@ def _list_column_to_2d(col, path, name, width=55) -> np.ndarray:
     return out
 
 
-def _parse_archive_array(text) -> np.ndarray | None:
-    if not isinstance(text, str) or not text.strip():
-        return None
-    body = text.strip().strip("()[]").replace("\n", " ")
-    return np.array([float(x) for x in body.replace(",", " ").split()], dtype=float)
+def parse_archive_arrays(texts, width: int, path, name) -> np.ndarray:
+    """The archive's array fields ("(c0, c1, ...)" strings; empty = null) as a (rows, width) array
+    of floats, NaN rows for nulls; parsed in one pass of NumPy's C parser (bulk files hold millions)."""
+    s = pd.Series(texts, dtype=object)
+    present = s.notna().to_numpy() & s.astype(str).str.strip().ne("").to_numpy()
+    out = np.full((len(s), width), np.nan)
+    if not present.any():
+        return out
+    body = s[present].astype(str).str.strip().str.strip("()[]")
+    counts = body.str.count(",").to_numpy() + 1
+    if (counts != width).any():
+        raise InputFileError(
+            f"{path}: column {name} has arrays of length {sorted(set(counts[counts != width].tolist()))[:5]}; expected {width}"
+        )
+    flat = np.array(",".join(body.tolist()).replace("\n", " ").split(","), dtype=float)
+    out[present] = flat.reshape(-1, width)
+    return out
+
+
+XP_CSV_ARRAYS = ("coefficients", "coefficient_errors")
+
+
+def _read_xp_csv_raw(path, arrays=XP_CSV_ARRAYS) -> pd.DataFrame:
+    """An XP continuous CSV/ECSV with its array fields as text; of the array fields only ``arrays``
+    are read (the correlations are the bulk of a file, and nothing but ``read_xp_archive_csv`` asks for them)."""
+    require_whole_text_file(path)
+    array_suffixes = ("_coefficients", "_coefficient_errors", "_coefficient_correlations")
+    wanted = {f"{b}_{c}" for b in ("bp", "rp") for c in arrays}
+    df = pd.read_csv(path, comment="#", dtype={"source_id": "int64"}, usecols=lambda c: c in wanted or not c.endswith(array_suffixes))
+    required = ["source_id"] + [f"{b}_{c}" for b in ("bp", "rp") for c in ("coefficients", "coefficient_errors", "n_relevant_bases")]
+    require_columns(path, df.columns, required)
+    return df
 
 
 def read_xp_archive_csv(path) -> pd.DataFrame:
@@ -314,15 +341,10 @@ def read_xp_archive_csv(path) -> pd.DataFrame:
 
     A band missing for a star (empty fields) gives None in its array columns and NaN elsewhere.
     """
-    require_whole_text_file(path)
-    df = pd.read_csv(path, comment="#", dtype={"source_id": "int64"})
-    required = ["source_id"] + [f"{b}_{c}" for b in ("bp", "rp") for c in ("coefficients", "coefficient_errors", "n_relevant_bases")]
-    require_columns(path, df.columns, required)
+    df = _read_xp_csv_raw(path, XP_CSV_ARRAYS + ("coefficient_correlations",))
     for col in df.columns:
         if col.endswith(("_coefficients", "_coefficient_errors", "_coefficient_correlations")):
-            df[col] = [_parse_archive_array(v) for v in df[col]]
-            lengths = {len(v) for v in df[col] if v is not None}
-            expected = 55 * 54 // 2 if col.endswith("correlations") else 55
-            if lengths - {expected}:
-                raise InputFileError(f"{path}: column {col} has arrays of length {sorted(lengths)}; expected {expected}")
+            width = 55 * 54 // 2 if col.endswith("correlations") else 55
+            a = parse_archive_arrays(df[col].to_numpy(), width, path, col)
+            df[col] = [None if np.isnan(row).all() else row for row in a]
     return df

@@ -29,7 +29,7 @@ from ..gaia import xp as gaia_xp
 from ..settings import from_dict
 from . import astrometry, sed, xp
 from .dust import DustModel, build_map
-from .population import draw_population, sample_distances
+from .population import H_LIMITS, draw_population, sample_distances
 from .tables import allstar_table, distmass_table, gaia_source_table, truth_table, write_sky, xp_continuous_table
 
 log = logging.getLogger(__name__)
@@ -171,9 +171,10 @@ def dust_map(cfg: SkyConfig):
 
 
 # -- 2. the stars ---------------------------------------------------------------------------------
-def stellar_population(n: int, rng) -> dict:
-    """Draw the stars (population.draw_population) and their radii (Rsun) and 2MASS absolute magnitudes."""
-    pop = draw_population(n, rng)
+def stellar_population(n: int, rng, **kinds) -> dict:
+    """Draw the stars (population.draw_population; ``kinds``: its positions and class fractions) and
+    their radii (Rsun) and 2MASS absolute magnitudes."""
+    pop = draw_population(n, rng, **kinds)
     pop["radius_rsun"] = sed.radius_rsun(pop["mass"], pop["logg"])
     tm_grids, _ = sed.twomass_grid()
     pop["ext_2mass"] = {band: extinction_per_av(g) for band, g in tm_grids.items()}  # A_band / A_V along each filter
@@ -182,9 +183,10 @@ def stellar_population(n: int, rng) -> dict:
 
 
 # -- 3. distances along each line of sight, with the dust in front of the star ---------------------
-def distances_and_extinction(pop: dict, dmap: Combined19Map, rng) -> dict:
-    """Distances (kpc) drawn within APOGEE's H limit given the dust in front of each star, and the
-    star's E(B-V) on the map's (SFD) scale, the true E(B-V) (x 0.884) and A_V (x R_V)."""
+def distances_and_extinction(pop: dict, dmap: Combined19Map, rng, h_limits=H_LIMITS) -> dict:
+    """Distances (kpc) drawn within the survey's H limits (APOGEE's by default) given the dust in
+    front of each star, and the star's E(B-V) on the map's (SFD) scale, the true E(B-V) (x 0.884)
+    and A_V (x R_V)."""
     n = pop["teff"].size
     rows = dmap.rows(pop["l"], pop["b"])
     a_h_per_av = float(np.mean(pop["ext_2mass"]["H"]))
@@ -193,7 +195,7 @@ def distances_and_extinction(pop: dict, dmap: Combined19Map, rng) -> dict:
         ebv = dmap.ebv_at_rows(rows, np.broadcast_to(d_grid, (n, d_grid.size)))
         return R_V * EBV_TRUE_PER_SFD * np.clip(ebv, 0, None) * a_h_per_av
 
-    dist_kpc, h_lim = sample_distances(pop, pop["abs_2mass"]["H"], a_h_of_d, rng)
+    dist_kpc, h_lim = sample_distances(pop, pop["abs_2mass"]["H"], a_h_of_d, rng, h_limits=h_limits)
     ebv_c19 = dmap.ebv_at_rows(rows, dist_kpc)
     ebv_true = EBV_TRUE_PER_SFD * np.clip(ebv_c19, 0, None)
     return {"distance_kpc": dist_kpc, "h_limit": h_lim, "ebv_c19": ebv_c19, "ebv_true": ebv_true, "a_v": R_V * ebv_true}

@@ -27,6 +27,10 @@ FIELD_TYPES = {
     "halo": (0.33, (0.55, 0.33, 0.12)),
 }
 H_LIMITS = ((11.0, 0.3), (12.2, 0.6), (13.3, 0.1))
+# The all-sky XP population (every Gaia source with an XP spectrum, G < 17.65, not APOGEE's targets):
+# mostly dwarfs, as a magnitude-limited sample is, and fainter in H (the XP limit then cuts at G)
+XP_CLASS_FRACTIONS = {"rgb": 0.20, "rc": 0.08, "ms": 0.62, "subgiant": 0.07, "hot": 0.03}
+XP_H_LIMITS = ((13.0, 0.3), (14.5, 0.4), (16.0, 0.3))
 FIELD_RADIUS_DEG = 1.5
 BRIGHT_FRACTION = 0.004  # targets brighter than H = 7 (some too bright for Gaia XP)
 
@@ -73,9 +77,25 @@ def footprint(n_stars: int, rng: np.random.Generator):
     return l, b, field, ftype[field], l_c, b_c
 
 
-def draw_population(n_stars: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Positions on the sky and intrinsic parameters (no distances yet) of ``n_stars`` stars."""
-    l, b, field, ftype, l_c, b_c = footprint(n_stars, rng)
+def all_sky_footprint(n_stars: int, rng: np.random.Generator):
+    """Galactic (l, b) over the whole sky, concentrated to the disc as Gaia's sources are (60% in a
+    plane of 10 deg scale height, the rest uniform on the sphere), and each source's field type by
+    position: bulge within |l| < 30, |b| < 10; disc within |b| < 15; halo beyond. The same return
+    values as ``footprint``, each source its own field."""
+    plane = rng.random(n_stars) < 0.6
+    b = np.where(plane, np.clip(rng.laplace(0, 10, n_stars), -89.9, 89.9), np.degrees(np.arcsin(rng.uniform(-1, 1, n_stars))))
+    l = rng.uniform(0, 360, n_stars)
+    l_signed = (l + 180) % 360 - 180
+    ftype = np.where((np.abs(l_signed) < 30) & (np.abs(b) < 10), "bulge", np.where(np.abs(b) < 15, "disc", "halo"))
+    return l, b, np.arange(n_stars), ftype, l, b
+
+
+def draw_population(
+    n_stars: int, rng: np.random.Generator, positions=footprint, class_fractions: dict = CLASS_FRACTIONS
+) -> dict[str, np.ndarray]:
+    """Positions on the sky (``positions``: APOGEE's plates, or ``all_sky_footprint``) and intrinsic
+    parameters (no distances yet) of ``n_stars`` stars, classes drawn with ``class_fractions``."""
+    l, b, field, ftype, l_c, b_c = positions(n_stars, rng)
     comp = np.empty(n_stars, dtype="<U5")
     for t, (_, probs) in FIELD_TYPES.items():
         sel = ftype == t
@@ -91,7 +111,7 @@ def draw_population(n_stars: int, rng: np.random.Generator) -> dict[str, np.ndar
         [rng.uniform(0.3, 10.0, n_stars), rng.uniform(8.5, 12.0, n_stars)],
         rng.uniform(10.5, 13.0, n_stars),
     )
-    cls = rng.choice(CLASSES, size=n_stars, p=list(CLASS_FRACTIONS.values()))
+    cls = rng.choice(CLASSES, size=n_stars, p=[class_fractions[c] for c in CLASSES])
     cls = np.where((comp == "halo") & (cls == "rc"), "rgb", cls)  # old metal-poor: no red clump
     teff = np.empty(n_stars)
     logg = np.empty(n_stars)
@@ -155,16 +175,17 @@ def stellar_density(component, x_kpc, y_kpc, z_kpc):
     return (rs**2 + 1.0) ** -1.5
 
 
-def sample_distances(pop, abs_h_mag, a_h_of_d, rng, d_grid_kpc=None):
+def sample_distances(pop, abs_h_mag, a_h_of_d, rng, d_grid_kpc=None, h_limits=H_LIMITS):
     """Distances (kpc) from density x volume x [H_bright < H(d) < H_lim] along each star's line of sight.
 
-    ``a_h_of_d(rows_or_index, d_grid)`` returns the H-band extinction (stars x grid).
+    ``a_h_of_d(rows_or_index, d_grid)`` returns the H-band extinction (stars x grid); ``h_limits``
+    the survey's faint H limits and their shares (APOGEE's by default).
     """
     if d_grid_kpc is None:
         d_grid_kpc = np.geomspace(0.02, 60.0, 220)
     n = abs_h_mag.size
-    h_lim_values = np.array([h for h, _ in H_LIMITS])
-    h_lim = rng.choice(h_lim_values, size=n, p=[w for _, w in H_LIMITS])
+    h_lim_values = np.array([h for h, _ in h_limits])
+    h_lim = rng.choice(h_lim_values, size=n, p=[w for _, w in h_limits])
     h_bright = np.where(rng.random(n) < BRIGHT_FRACTION, 2.0, 7.0)
     x, y, z = galactocentric_xyz(pop["l"][:, None], pop["b"][:, None], d_grid_kpc[None, :])
     rho = np.zeros((n, d_grid_kpc.size))

@@ -110,41 +110,81 @@ def faint_neighbours(astro: dict, g_rows, rng) -> dict:
     }
 
 
+GAIA_SOURCE_DTYPES = {
+    **dict.fromkeys(
+        ("parallax_error", "ruwe", "bp_rp", "phot_bp_rp_excess_factor", "nu_eff_used_in_astrometry", "pseudocolour"), np.float32
+    ),
+    **dict.fromkeys(("phot_g_mean_mag", "phot_bp_mean_mag", "phot_rp_mean_mag"), np.float32),
+    **dict.fromkeys(("phot_g_mean_flux_over_error", "phot_bp_mean_flux_over_error", "phot_rp_mean_flux_over_error"), np.float32),
+    "astrometric_params_solved": np.int16,
+}
+
+
+def gaia_source_columns(pop: dict, phot: dict, astro: dict, rows) -> dict:
+    """gaia_source columns (the archive's names and types) of the mock's stars ``rows``."""
+    a = lambda key: astro[key][rows]  # noqa: E731
+    cols = {
+        "source_id": a("source_id"),
+        "ra": a("ra"),
+        "dec": a("dec"),
+        "l": pop["l"][rows],
+        "b": pop["b"][rows],
+        "parallax": a("parallax"),
+        "parallax_error": a("parallax_error"),
+        "ruwe": a("ruwe"),
+        "phot_g_mean_mag": phot["g_obs"][rows],
+        "phot_bp_mean_mag": phot["bp_obs"][rows],
+        "phot_rp_mean_mag": phot["rp_obs"][rows],
+        **{f"phot_{b}_mean_flux_over_error": phot["foe"][b][rows] for b in ("g", "bp", "rp")},
+        "bp_rp": a("bprp_obs"),
+        "phot_bp_rp_excess_factor": phot["excess"][rows],
+        "nu_eff_used_in_astrometry": a("nu_eff"),
+        "pseudocolour": a("pseudocolour"),
+        "ecl_lat": a("ecl_lat"),
+        "astrometric_params_solved": a("params_solved"),
+        "has_xp_continuous": a("has_xp"),
+    }
+    return {k: v.astype(GAIA_SOURCE_DTYPES[k]) if k in GAIA_SOURCE_DTYPES else v for k, v in cols.items()}
+
+
 def gaia_source_table(pop: dict, phot: dict, astro: dict, rng):
     """gaia_source rows of the stars Gaia has and of their faint neighbours, shuffled: (columns, neighbours)."""
     g_rows = np.nonzero(astro["in_gaia"])[0]
     nb = faint_neighbours(astro, g_rows, rng)
     n_nb = nb["n"]
-    ours = lambda key: astro[key][g_rows]  # noqa: E731
-    table = {
-        "source_id": np.concatenate([ours("source_id"), astrometry.make_source_ids(nb["ra"], nb["dec"], rng)]),
-        "ra": np.concatenate([ours("ra"), nb["ra"]]),
-        "dec": np.concatenate([ours("dec"), nb["dec"]]),
-        "l": np.concatenate([pop["l"][g_rows], nb["l"]]),
-        "b": np.concatenate([pop["b"][g_rows], nb["b"]]),
-        "parallax": np.concatenate([ours("parallax"), np.where(nb["params"] == 3, np.nan, nb["plx"])]),
-        "parallax_error": np.concatenate([ours("parallax_error"), np.where(nb["params"] == 3, np.nan, nb["plx_err"])]).astype(np.float32),
-        "ruwe": np.concatenate([ours("ruwe"), astrometry.draw_ruwe(n_nb, rng)]).astype(np.float32),
-        "phot_g_mean_mag": np.concatenate([phot["g_obs"][g_rows], nb["g"]]).astype(np.float32),
-        "phot_bp_mean_mag": np.concatenate([phot["bp_obs"][g_rows], nb["g"] + 0.4 * nb["bprp"]]).astype(np.float32),
-        "phot_rp_mean_mag": np.concatenate([phot["rp_obs"][g_rows], nb["g"] - 0.6 * nb["bprp"]]).astype(np.float32),
-        "phot_g_mean_flux_over_error": np.concatenate([phot["foe"]["g"][g_rows], np.full(n_nb, 150.0)]).astype(np.float32),
-        "phot_bp_mean_flux_over_error": np.concatenate([phot["foe"]["bp"][g_rows], np.full(n_nb, 12.0)]).astype(np.float32),
-        "phot_rp_mean_flux_over_error": np.concatenate([phot["foe"]["rp"][g_rows], np.full(n_nb, 15.0)]).astype(np.float32),
-        "bp_rp": np.concatenate([ours("bprp_obs"), nb["bprp"]]).astype(np.float32),
-        "phot_bp_rp_excess_factor": np.concatenate([phot["excess"][g_rows], rng.uniform(1.2, 2.5, n_nb)]).astype(np.float32),
-        "nu_eff_used_in_astrometry": np.concatenate([ours("nu_eff"), nb["nu"]]).astype(np.float32),
-        "pseudocolour": np.concatenate([ours("pseudocolour"), nb["pc"]]).astype(np.float32),
-        "ecl_lat": np.concatenate([ours("ecl_lat"), astrometry.ecliptic_latitude_deg(nb["ra"], nb["dec"])]),
-        "astrometric_params_solved": np.concatenate([ours("params_solved"), nb["params"]]).astype(np.int16),
-        "has_xp_continuous": np.concatenate([ours("has_xp"), np.zeros(n_nb, bool)]),
+    neighbours = {
+        "source_id": astrometry.make_source_ids(nb["ra"], nb["dec"], rng),
+        "ra": nb["ra"],
+        "dec": nb["dec"],
+        "l": nb["l"],
+        "b": nb["b"],
+        "parallax": np.where(nb["params"] == 3, np.nan, nb["plx"]),
+        "parallax_error": np.where(nb["params"] == 3, np.nan, nb["plx_err"]),
+        "ruwe": astrometry.draw_ruwe(n_nb, rng),
+        "phot_g_mean_mag": nb["g"],
+        "phot_bp_mean_mag": nb["g"] + 0.4 * nb["bprp"],
+        "phot_rp_mean_mag": nb["g"] - 0.6 * nb["bprp"],
+        "phot_g_mean_flux_over_error": np.full(n_nb, 150.0),
+        "phot_bp_mean_flux_over_error": np.full(n_nb, 12.0),
+        "phot_rp_mean_flux_over_error": np.full(n_nb, 15.0),
+        "bp_rp": nb["bprp"],
+        "phot_bp_rp_excess_factor": rng.uniform(1.2, 2.5, n_nb),
+        "nu_eff_used_in_astrometry": nb["nu"],
+        "pseudocolour": nb["pc"],
+        "ecl_lat": astrometry.ecliptic_latitude_deg(nb["ra"], nb["dec"]),
+        "astrometric_params_solved": nb["params"],
+        "has_xp_continuous": np.zeros(n_nb, bool),
     }
+    ours = gaia_source_columns(pop, phot, astro, g_rows)
+    table = {k: np.concatenate([v, np.asarray(neighbours[k]).astype(v.dtype)]) for k, v in ours.items()}
     perm = rng.permutation(table["source_id"].size)
     return {k: v[perm] for k, v in table.items()}, n_nb
 
 
-def xp_continuous_table(astro: dict, xp_true: dict, rng) -> dict:
-    """xp_continuous rows (the archive's columns) of the stars with XP; 0.2% of them without BP."""
+def xp_continuous_table(astro: dict, xp_true: dict, rng, correlations: bool = True) -> dict:
+    """xp_continuous rows (the archive's columns) of the stars with XP; 0.2% of them without BP.
+    ``correlations=False`` leaves the coefficient correlations null (nothing reads them, and at
+    millions of sources they would be most of the files)."""
     x_rows = np.nonzero(astro["has_xp"])[0]
     table = {"source_id": astro["source_id"][x_rows], "solution_id": np.full(x_rows.size, XP_SOLUTION_ID, np.int64)}
     for i, b in enumerate(gaia_xp.BANDS):
@@ -163,7 +203,11 @@ def xp_continuous_table(astro: dict, xp_true: dict, rng) -> dict:
                 f"{b}_chi_squared": (std**2 * (n_meas - 55)).astype(np.float32),
                 f"{b}_coefficients": np.where(gone[:, None], np.nan, noisy),
                 f"{b}_coefficient_errors": np.where(gone[:, None], np.nan, err),
-                f"{b}_coefficient_correlations": np.where(gone[:, None], np.nan, np.zeros((x_rows.size, 55 * 54 // 2), np.float32)),
+                f"{b}_coefficient_correlations": (
+                    np.where(gone[:, None], np.nan, np.zeros((x_rows.size, 55 * 54 // 2), np.float32))
+                    if correlations
+                    else np.full((x_rows.size, 1), np.nan, np.float32)
+                ),
                 f"{b}_n_relevant_bases": nrel.astype(np.int16),
                 f"{b}_relative_shrinking": np.ones(x_rows.size, np.float32),
             }

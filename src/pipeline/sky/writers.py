@@ -87,7 +87,7 @@ def write_xp_partitions(directory, xp: dict, n_partitions: int, fmt: str = "parq
     """Write XP rows sorted by source_id into partitions named like the archive's bulk files.
 
     Files are ``XpContinuousMeanSpectrum_<first>-<last>.<fmt>`` with the level-8 HEALPix range
-    (source_id // 2^47) of their rows, as in the Gaia CDN's bulk download; ``fmt`` is
+    (source_id // 2^43) of their rows, as in the Gaia CDN's bulk download; ``fmt`` is
     ``parquet`` or ``csv`` (the archive's CSV layout, for small skies).
     """
     if fmt not in ("parquet", "csv"):
@@ -101,7 +101,7 @@ def write_xp_partitions(directory, xp: dict, n_partitions: int, fmt: str = "parq
         if idx.size == 0:
             continue
         sub = {k: np.asarray(v)[idx] for k, v in xp.items()}
-        hpx = sub["source_id"] // 2**47
+        hpx = sub["source_id"] // 2**43
         path = directory / f"XpContinuousMeanSpectrum_{hpx.min():06d}-{hpx.max():06d}.{fmt}"
         if fmt == "csv":
             write_xp_archive_csv(path, sub)
@@ -111,41 +111,47 @@ def write_xp_partitions(directory, xp: dict, n_partitions: int, fmt: str = "parq
     return paths
 
 
-def _format_float(x: float, single: bool) -> str:
-    return repr(float(np.float32(x))) if single else repr(float(x))
+def _format_column(values, single: bool) -> list[str]:
+    """Text of one column, each row exact on reading back: 9 significant digits for float32, 17
+    for float64, integers as they are; array rows (rows x n) as "(c0, c1, ...)", a row with a
+    non-finite value as an empty field (the archive's null)."""
+    v = np.asarray(values)
+    fmt = "%.9g" if single else "%.17g"
+    if v.ndim == 2:
+        row_fmt = "(" + ", ".join([fmt] * v.shape[1]) + ")"
+        ok = np.isfinite(v).all(axis=1)
+        return [row_fmt % tuple(r) if good else "" for r, good in zip(v.tolist(), ok)]
+    if v.dtype.kind in "biu":
+        return [str(x) for x in v.tolist()]
+    text = [fmt % x if np.isfinite(x) else "" for x in v.tolist()]
+    return [t if not t or any(c in t for c in ".en") else t + ".0" for t in text]  # 1.0, not 1: a float column reads back as floats
 
 
-def _format_array(values, single: bool) -> str:
-    if values is None or not np.isfinite(values).all():
-        return ""
-    return "(" + ", ".join(_format_float(v, single) for v in values) + ")"
-
-
-def write_xp_archive_csv(path, xp: dict):
-    """Write XP continuous rows in the Gaia archive's CSV layout.
+def write_xp_archive_csv(path, xp: dict, header: bool = True):
+    """Write XP continuous rows in the Gaia archive's CSV layout, to a path or an open text file
+    (``header=False``: rows only, to append to a file begun with its header).
 
     Array columns are quoted, parenthesised, comma-separated strings ("(c0, c1, ...)"); a missing
     band leaves all its fields empty, as in the archive's own files.
     """
-    n = len(xp["source_id"])
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    if not hasattr(path, "write"):
+        with open(path, "w", newline="") as f:
+            return write_xp_archive_csv(f, xp, header)
+    w = csv.writer(path, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    if header:
         w.writerow(XP_ARCHIVE_COLUMNS)
-        for i in range(n):
-            row = []
-            for name in XP_ARCHIVE_COLUMNS:
-                v = xp[name][i]
-                band = name[:2]
-                band_missing = name[:3] in ("bp_", "rp_") and not np.isfinite(xp[f"{band}_coefficients"][i]).all()
-                if band_missing:
-                    row.append("")
-                elif name.endswith(XP_ARRAY_SUFFIXES):
-                    row.append(_format_array(v, single=not name.endswith("_coefficients")))
-                elif isinstance(v, (float, np.floating)):
-                    row.append(_format_float(v, single=True))
-                else:
-                    row.append(str(int(v)))
-            w.writerow(row)
+    missing = {b: ~np.isfinite(np.asarray(xp[f"{b}_coefficients"])).all(axis=1) for b in ("bp", "rp")}
+    columns = []
+    for name in XP_ARCHIVE_COLUMNS:
+        # the archive writes coefficients as doubles, their errors and correlations as floats
+        single = name.endswith(("_errors", "_correlations")) or (
+            not name.endswith("_coefficients") and np.asarray(xp[name]).dtype != np.float64
+        )
+        text = _format_column(xp[name], single=single)
+        if name[:3] in ("bp_", "rp_"):
+            text = ["" if gone else t for t, gone in zip(text, missing[name[:2]])]
+        columns.append(text)
+    w.writerows(zip(*columns))
 
 
 def atomic_directory(final: Path) -> Path:

@@ -123,47 +123,55 @@ def near_lines(wavelength_aa, element, lines, tolerance_aa: float = 1.0) -> np.n
 
 @torch.no_grad()
 def attention(
-    model_dir, flux, wavelength_aa, label: str, lines, top_k: int = 5, tolerance_aa: float = 1.0, batch_size: int = 128, device="cpu"
+    model_dir, flux, wavelength_aa, labels, lines, top_k: int = 5, tolerance_aa: float = 1.0, batch_size: int = 128, device="cpu"
 ):
-    """Where the decoder looks when asked for ``label``: the cross-attention from the request to the
-    pixels, averaged over the decoder blocks and heads, in chunks of the model's context.
+    """Where the decoder looks when asked for each of ``labels``: the cross-attention from the
+    request to the pixels, averaged over the decoder blocks and heads, in chunks of the model's
+    context. Every label is one request of the same pass (the decoder does not mix requests), so
+    the encoder runs once per chunk whatever the number of labels.
 
-    Returns (summary, profile): the fraction of each chunk's ``top_k`` most-attended pixels lying
-    within ``tolerance_aa`` of a line of the label's element (LINE_ELEMENT), the same fraction for
-    all valid pixels (what random pixels would give), and the mean relative attention per pixel
-    (1 = uniform) over stars."""
+    Returns [(summary, profile)] in the order of ``labels``: the fraction of each chunk's ``top_k``
+    most-attended pixels lying within ``tolerance_aa`` of a line of the label's element
+    (LINE_ELEMENT), the same fraction for all valid pixels (what random pixels would give), and the
+    mean relative attention per pixel (1 = uniform) over stars."""
+    labels = list(labels)
     model, ckpt = load_model(model_dir, device)
     cfg = ckpt["config"]
     flux = np.asarray(flux, np.float32)
     p = flux.shape[1]
     lam = np.asarray(wavelength_aa, np.float32)
-    tid = torch.tensor([[1 + cfg.labels.index(label)]], device=device)
-    near = near_lines(lam, LINE_ELEMENT.get(label), lines, tolerance_aa)
-    hits = picks = 0
-    valid_near = valid = 0
-    profile, counts = np.zeros(p), np.zeros(p)
+    tid = torch.tensor([[1 + cfg.labels.index(label) for label in labels]], device=device)
+    near = [near_lines(lam, LINE_ELEMENT.get(label), lines, tolerance_aa) for label in labels]
+    r = len(labels)
+    hits, picks = np.zeros(r, np.int64), np.zeros(r, np.int64)
+    valid_near, valid = np.zeros(r, np.int64), 0
+    profile, counts = np.zeros((r, p)), np.zeros(p)
     k = min(top_k, cfg.context, p)
     for _, c, ids, values, mask, w in chunk_batches(flux, lam, cfg.context, batch_size, device):
         _, _, att = model(ids, values, mask, tid.expand(ids.shape[0], -1), w, need_weights=True)
-        a = att[:, 0].float().mean(1).cpu().numpy()  # (items, width): mean over decoder blocks
         m = mask.cpu().numpy()
-        top = np.argsort(-np.where(m, a, -1), axis=1)[:, :k]
-        ok = np.take_along_axis(m, top, 1)
-        hits += int((near[np.take_along_axis(c, top, 1)] & ok).sum())
-        picks += int(ok.sum())
-        valid_near += int((near[c] & m).sum())
         valid += int(m.sum())
-        rel = a * m.sum(1, keepdims=True)  # 1 = uniform over the chunk's valid pixels
-        np.add.at(profile, c[m], rel[m])
         np.add.at(counts, c[m], 1)
-    summary = {
-        "label": label,
-        "element": LINE_ELEMENT.get(label) or "any",
-        "top_k": k,
-        "tolerance_aa": tolerance_aa,
-        "top_fraction_near_lines": hits / max(picks, 1),
-        "random_fraction_near_lines": valid_near / max(valid, 1),
-    }
-    summary["enrichment"] = summary["top_fraction_near_lines"] / max(summary["random_fraction_near_lines"], 1e-12)
-    with np.errstate(invalid="ignore"):
-        return summary, profile / counts
+        for j in range(r):
+            a = att[:, j].float().mean(1).cpu().numpy()  # (items, width): mean over decoder blocks
+            top = np.argsort(-np.where(m, a, -1), axis=1)[:, :k]
+            ok = np.take_along_axis(m, top, 1)
+            hits[j] += int((near[j][np.take_along_axis(c, top, 1)] & ok).sum())
+            picks[j] += int(ok.sum())
+            valid_near[j] += int((near[j][c] & m).sum())
+            rel = a * m.sum(1, keepdims=True)  # 1 = uniform over the chunk's valid pixels
+            np.add.at(profile[j], c[m], rel[m])
+    out = []
+    for j, label in enumerate(labels):
+        summary = {
+            "label": label,
+            "element": LINE_ELEMENT.get(label) or "any",
+            "top_k": k,
+            "tolerance_aa": tolerance_aa,
+            "top_fraction_near_lines": int(hits[j]) / max(int(picks[j]), 1),
+            "random_fraction_near_lines": int(valid_near[j]) / max(valid, 1),
+        }
+        summary["enrichment"] = summary["top_fraction_near_lines"] / max(summary["random_fraction_near_lines"], 1e-12)
+        with np.errstate(invalid="ignore"):
+            out.append((summary, profile[j] / counts))
+    return out

@@ -40,5 +40,5 @@ def draw(task, figure, predictions_path, metrics_path, out_png, dpi: int = 110):
     if task not in FIGURES or figure not in FIGURES[task]:
         raise ValueError(f"no figure {task}/{figure}; known: { {t: sorted(f) for t, f in FIGURES.items()} }")
     fig = FIGURES[task][figure](read_tables(predictions_path), read_metrics(metrics_path))
-    fig.savefig(out_png, dpi=dpi)
+    fig.savefig(out_png, dpi=dpi)  # Snakemake removes the output of a failed job
     _plt().close(fig)
