@@ -148,3 +148,70 @@ def test_the_judgement_against_truth_finds_perfect_answers_perfect(xp_all, tmp_p
     row = truth.iloc[0]
     assert true.g_fakemag.iloc[0] == pytest.approx(row.parallax_true_mas * 10 ** (0.2 * row.g_true))
     assert {r["target"] for r in metrics["summary"]} == {"teff", "logg", "m_h", "logebv", "g_fakemag"}
+
+
+def test_a_truncated_or_misnamed_bulk_file_is_an_error_naming_it(xp_all, tmp_path):
+    import shutil
+
+    out, _ = xp_all
+    files = file_names(partition_names(2)[0], "csv.gz")
+    src = out / files["xp_continuous"]
+    cut = tmp_path / src.name
+    data = src.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # an interrupted download
+    with pytest.raises(InputFileError, match=cut.name):
+        read_partition([out / files["gaia_source"]], cut)
+    wrong = tmp_path / "XpContinuousMeanSpectrum_000000-000001.csv.gz"  # a range its sources are not in
+    shutil.copy(src, wrong)
+    with pytest.raises(InputFileError, match="outside the file's range"):
+        read_partition([out / files["gaia_source"]], wrong)
+    with pytest.raises(FileNotFoundError, match="nothing_here: not a folder"):
+        bulk_files(tmp_path / "nothing_here")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty: no bulk files"):
+        bulk_files(tmp_path / "empty")
+
+
+def test_the_summary_folds_partitions_and_its_figures_draw_from_its_tables(tmp_path):
+    from pipeline.apply.summary import MAP_LEVEL, healpix_of, summarise
+    from pipeline.evaluate.data import read_tables
+    from pipeline.evaluate.figures import SUMMARY_FIGURES, draw
+    from pipeline.gaia.bulk import SOURCE_ID_HEALPIX8_FACTOR
+
+    # the level-5 pixel is the level-8 pixel // 4^3: pixel 1000 at level 8 is 15 at level 5
+    assert healpix_of(1000 * SOURCE_ID_HEALPIX8_FACTOR + 7, MAP_LEVEL) == 15
+    parts = []
+    for k, pix8 in enumerate((1000, 64000)):  # two partitions, 3 sources each, one flagged OOD
+        df = pd.DataFrame(
+            {
+                "source_id": pix8 * SOURCE_ID_HEALPIX8_FACTOR + np.arange(3),
+                "teff": [5000.0, 5200.0, np.nan],
+                "teff_err": [50.0, 60.0, np.nan],
+                "logg": [4.5, 2.5, np.nan],
+                "logg_err": 0.1,
+                "m_h": [0.0, -1.0 - k, np.nan],
+                "m_h_err": 0.05,
+                "logebv": np.log([0.1, 0.3, 0.2]),
+                "xp_ok": [True, True, False],
+                "parallax_usable": [True, False, False],
+                "ood": [False, False, True],
+                "ood_flags": [0, 0, 8],
+            }
+        )
+        parts.append(tmp_path / f"part{k}.parquet")
+        df.to_parquet(parts[-1])
+    summary = summarise(parts, tmp_path / "summary.json", tmp_path / "tables.parquet")
+    assert summary["sources"] == 6 and summary["answered"] == 4 and summary["ood"] == 2 and summary["partitions"] == 2
+    assert summary["ood_reasons"][OOD_BITS[8]] == 2 and summary["rates"]["parallax_usable"] == pytest.approx(2 / 6)
+    tables = read_tables(tmp_path / "tables.parquet")
+    sky = tables["sky"].set_index("pixel")
+    assert list(sky.index) == [1000 // 64, 64000 // 64] and sky.n.tolist() == [2, 2]
+    assert sky.m_h.tolist() == pytest.approx([-0.5, -1.0]) and sky.ebv.tolist() == pytest.approx([0.2, 0.2])
+    assert tables["kiel"]["count"].sum() == 4 and tables["sigma"].groupby("label")["count"].sum().to_dict() == {
+        "logg": 4,
+        "m_h": 4,
+        "teff": 4,
+    }
+    for name in SUMMARY_FIGURES:
+        draw("catalog_all_summary", name, tmp_path / "tables.parquet", tmp_path / "summary.json", tmp_path / f"{name}.png", dpi=40)
+        assert (tmp_path / f"{name}.png").stat().st_size > 3000, name

@@ -243,6 +243,9 @@ def test_restyling_a_figure_reruns_only_its_figure_rule(tiny_run):
     jobs = _scheduled(proc.stdout + proc.stderr)
     figures = yaml.safe_load((REPO / "workflow/report/figures.yaml").read_text())
     assert jobs.pop("figure") == sum(len(f) for f in figures.values())
+    from pipeline.evaluate.figures import SUMMARY_FIGURES
+
+    assert jobs.pop("catalog_all_figure") == len(SUMMARY_FIGURES)  # the catalogue summary's figures
     assert set(jobs) <= {"all"}, jobs
 
 
@@ -465,4 +468,4 @@ def test_an_edit_reruns_exactly_the_rules_whose_scripts_reach_the_module(tiny_ru
     assert rerun <= jobs, (module, sorted(jobs))
     assert not kept & jobs, (module, sorted(kept & jobs))
     if module.startswith("evaluate/figures"):
-        assert jobs == {"figure", "all"}, jobs
+        assert jobs == {"figure", "catalog_all_figure", "all"}, jobs

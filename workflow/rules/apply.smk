@@ -1,8 +1,7 @@
 # Stage 8: the model's answers for every XP source, one predict_catalog job per partition of the
 # input (a cluster runs partitions as parallel jobs), a summary with its sky maps, and on the mock
-# the answers judged against the truth.
-CATALOG_ALL_FIGURES = ["sky_m_h", "sky_ebv", "kiel", "sigma"]
-CATALOG_ALL_EVAL_FIGURES = ["residuals", "zscores"]
+# the answers judged against the truth. Figures are drawn by their own rules from the summary's
+# binned tables and the evaluation's joined table: a restyle never re-reads a partition.
 
 
 rule catalog_domain:
@@ -62,14 +61,7 @@ rule catalog_all_summary:
         code=code_of("catalog_all_summary"),
     output:
         summary=f"{RESULTS}/catalog_all/summary.json",
-        figures=[
-            report(
-                f"{RESULTS}/catalog_all/{name}.png",
-                caption="../report/catalog_all.rst",
-                category="Catalogue of every XP source",
-            )
-            for name in CATALOG_ALL_FIGURES
-        ],
+        tables=f"{RESULTS}/catalog_all/summary_tables.parquet",
     log:
         f"{RESULTS}/logs/catalog_all_summary.log",
     benchmark:
@@ -80,10 +72,38 @@ rule catalog_all_summary:
     resources:
         mem_mb=4000,
         runtime=30,
-    params:
-        dpi=config["evaluate"]["dpi"],
     script:
         "../scripts/catalog_all_summary.py"
+
+
+rule catalog_all_figure:
+    input:
+        metrics=rules.catalog_all_summary.output.summary,
+        predictions=rules.catalog_all_summary.output.tables,
+        code=code_of("figure"),
+    output:
+        report(
+            f"{RESULTS}/catalog_all/{{figure}}.png",
+            caption="../report/catalog_all.rst",
+            category="Catalogue of every XP source",
+        ),
+    log:
+        f"{RESULTS}/logs/catalog_all_figure_{{figure}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/catalog_all_figure_{{figure}}.tsv"
+    wildcard_constraints:
+        figure="|".join(SUMMARY_FIGURES),
+    conda:
+        "../envs/model.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        task="catalog_all_summary",
+        dpi=figure_dpi(config["evaluate"]),
+    script:
+        "../scripts/figure.py"
 
 
 if CATALOG_ALL_TRUTH:
@@ -95,14 +115,7 @@ if CATALOG_ALL_TRUTH:
             code=code_of("evaluate_catalog_all"),
         output:
             metrics=f"{RESULTS}/eval/catalog_all/metrics.json",
-            figures=[
-                report(
-                    f"{RESULTS}/eval/catalog_all/{name}.png",
-                    caption="../report/catalog_all.rst",
-                    category="Catalogue of every XP source",
-                )
-                for name in CATALOG_ALL_EVAL_FIGURES
-            ],
+            predictions=f"{RESULTS}/eval/catalog_all/predictions.parquet",
         log:
             f"{RESULTS}/logs/evaluate_catalog_all.log",
         benchmark:
@@ -113,7 +126,5 @@ if CATALOG_ALL_TRUTH:
         resources:
             mem_mb=4000,
             runtime=30,
-        params:
-            dpi=config["evaluate"]["dpi"],
         script:
             "../scripts/evaluate_catalog_all.py"

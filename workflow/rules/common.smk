@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.codedeps import code_of as package_code_of
-from pipeline.evaluate.figures import FIGURES as FIGURE_FUNCTIONS
+from pipeline.evaluate.figures import FIGURES as FIGURE_FUNCTIONS, SUMMARY_FIGURES
 from pipeline.evaluate.registry import MODEL_TASKS, TASKS
 from pipeline.evaluate.settings import check as check_evaluate_settings
 from pipeline.evaluate.settings import figure_dpi
@@ -93,11 +93,60 @@ def init_model(name):
     return []
 
 
+# Stage 8 (apply): the model's answers for every XP source, one predict_catalog job per partition of
+# the input (the archive's bulk files, named by HEALPix range): on the mock, sky.xp_all's files; on
+# real data, the folders inputs.xp_all_gaia_source and inputs.xp_all_xp_continuous.
+def _xp_all_files():
+    """{range: {xp_continuous: file, gaia_source: [files of overlapping ranges]}}, or {} when off."""
+    from pipeline.gaia.bulk import bulk_files, equal_ranges, file_range, overlapping, range_name
+
+    if not config["catalog_all"].get("enabled", True):
+        return {}
+    inputs = config.get("inputs") or {}
+    if MOCK and not inputs.get("xp_all_xp_continuous"):
+        xp_all = config["sky"].get("xp_all") or {}
+        if not xp_all.get("enabled", True):
+            return {}
+        fmt = xp_all.get("format", "csv.gz")
+        names = [range_name(lo, hi) for lo, hi in equal_ranges(int(xp_all.get("partitions", 4)))]
+        return {
+            n: {
+                "xp_continuous": f"{SKY}/xp_all/xp_continuous/XpContinuousMeanSpectrum_{n}.{fmt}",
+                "gaia_source": [f"{SKY}/xp_all/gaia_source/GaiaSource_{n}.{fmt}"],
+            }
+            for n in names
+        }
+    if not inputs.get("xp_all_xp_continuous"):
+        return {}
+    if not inputs.get("xp_all_gaia_source"):
+        raise ValueError("config: inputs.xp_all_gaia_source must name the folder of GaiaSource files beside inputs.xp_all_xp_continuous")
+    folders = {}
+    for key in ("xp_all_gaia_source", "xp_all_xp_continuous"):
+        try:
+            folders[key] = bulk_files(inputs[key])
+        except FileNotFoundError as exc:
+            raise ValueError(f"config: inputs.{key}: {exc}") from None
+    return {
+        n: {"xp_continuous": str(p), "gaia_source": [str(g) for g in overlapping(folders["xp_all_gaia_source"], *file_range(p))]}
+        for n, p in folders["xp_all_xp_continuous"].items()
+    }
+
+
+XP_ALL_FILES = _xp_all_files()
+CATALOG_ALL = bool(XP_ALL_FILES)
+# the all-sky catalogue is judged against the truth only where the mock made its sources
+CATALOG_ALL_TRUTH = CATALOG_ALL and MOCK and not (config.get("inputs") or {}).get("xp_all_xp_continuous")
+
+
 # Stage 6: the evaluation tasks (src/pipeline/evaluate/registry.py) and their figures (named where
 # they are drawn, evaluate/figures.py; captions in workflow/report/figures.yaml).
 FIGURES = {task: list(figures) for task, figures in FIGURE_FUNCTIONS.items()}
 CAPTIONS = yaml.safe_load(open(workflow.source_path("../report/figures.yaml")))  # task -> figure -> caption
-EVAL_TASKS = [t for t in config["evaluate"]["tasks"] if t in TASKS and (MASS_AGE or t != "mass_age") and (SPECTRAFM or t != "spectrafm")]
+EVAL_TASKS = [
+    t
+    for t in config["evaluate"]["tasks"]
+    if t in TASKS and (MASS_AGE or t != "mass_age") and (SPECTRAFM or t != "spectrafm") and (CATALOG_ALL_TRUTH or t != "catalog_all")
+]
 check_evaluate_settings(config["evaluate"])  # a wrong key fails here, naming evaluate.<task>.<key>
 
 
@@ -153,46 +202,6 @@ def end_tracking(status):
     end_workflow_run(config, status)
 
 
-# Stage 8 (apply): the model's answers for every XP source, one predict_catalog job per partition of
-# the input (the archive's bulk files, named by HEALPix range): on the mock, sky.xp_all's files; on
-# real data, the folders inputs.xp_all_gaia_source and inputs.xp_all_xp_continuous.
-def _xp_all_files():
-    """{range: {xp_continuous: file, gaia_source: [files of overlapping ranges]}}, or {} when off."""
-    from pipeline.gaia.bulk import bulk_files, equal_ranges, file_range, overlapping, range_name
-
-    if not config["catalog_all"].get("enabled", True):
-        return {}
-    inputs = config.get("inputs") or {}
-    if MOCK and not inputs.get("xp_all_xp_continuous"):
-        xp_all = config["sky"].get("xp_all") or {}
-        if not xp_all.get("enabled", True):
-            return {}
-        fmt = xp_all.get("format", "csv.gz")
-        names = [range_name(lo, hi) for lo, hi in equal_ranges(int(xp_all.get("partitions", 4)))]
-        return {
-            n: {
-                "xp_continuous": f"{SKY}/xp_all/xp_continuous/XpContinuousMeanSpectrum_{n}.{fmt}",
-                "gaia_source": [f"{SKY}/xp_all/gaia_source/GaiaSource_{n}.{fmt}"],
-            }
-            for n in names
-        }
-    if not inputs.get("xp_all_xp_continuous"):
-        return {}
-    if not inputs.get("xp_all_gaia_source"):
-        raise ValueError("config: inputs.xp_all_gaia_source must name the folder of GaiaSource files beside inputs.xp_all_xp_continuous")
-    gaia = bulk_files(inputs["xp_all_gaia_source"])
-    return {
-        n: {"xp_continuous": str(p), "gaia_source": [str(g) for g in overlapping(gaia, *file_range(p))]}
-        for n, p in bulk_files(inputs["xp_all_xp_continuous"]).items()
-    }
-
-
-XP_ALL_FILES = _xp_all_files()
-CATALOG_ALL = bool(XP_ALL_FILES)
-# the all-sky catalogue is judged against the truth only where the mock made its sources
-CATALOG_ALL_TRUTH = CATALOG_ALL and MOCK and not (config.get("inputs") or {}).get("xp_all_xp_continuous")
-
-
 def catalog_all_outputs():
-    out = [f"{RESULTS}/catalog_all/summary.json"]
-    return out + ([f"{RESULTS}/eval/catalog_all/metrics.json"] if CATALOG_ALL_TRUTH else [])
+    """The summary and its figures (the evaluation against the truth is evaluate.tasks' catalog_all)."""
+    return [f"{RESULTS}/catalog_all/summary.json", *(f"{RESULTS}/catalog_all/{f}.png" for f in SUMMARY_FIGURES)]

@@ -64,8 +64,7 @@ rule figure:
 
 rule summary:
     input:
-        metrics=expand(f"{RESULTS}/eval/{{task}}/metrics.json", task=EVAL_TASKS)
-        + ([f"{RESULTS}/eval/catalog_all/metrics.json"] if CATALOG_ALL_TRUTH else []),
+        metrics=expand(f"{RESULTS}/eval/{{task}}/metrics.json", task=EVAL_TASKS),
         code=code_of("summary"),
     output:
         report(f"{RESULTS}/eval/summary.csv", caption="../report/summary.rst", category="Evaluation", subcategory="summary"),

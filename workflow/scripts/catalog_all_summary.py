@@ -5,4 +5,4 @@ from pipeline.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm):
-    summarise(list(sm.input.parts), sm.output.summary, list(sm.output.figures), dpi=sm.params.dpi)
+    summarise(list(sm.input.parts), sm.output.summary, sm.output.tables)

@@ -5,4 +5,4 @@ from pipeline.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm):
-    evaluate_catalog_all(list(sm.input.parts), sm.input.truth, sm.output.metrics, list(sm.output.figures), dpi=sm.params.dpi)
+    evaluate_catalog_all(list(sm.input.parts), sm.input.truth, sm.output.metrics, sm.output.predictions)

@@ -8,7 +8,6 @@ number of sources: the same code summarises 20,000 mock sources or 220 million.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -75,6 +74,35 @@ class Accumulator:
             "sky_map_level": MAP_LEVEL,
         }
 
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The binned tables the summary's figures draw: pixels with answers and their means, the
+        Kiel histogram's bins, and the sigma histograms."""
+        seen = np.flatnonzero(self.pix_n > 0)
+        sky = pd.DataFrame(
+            {
+                "pixel": seen,
+                "level": MAP_LEVEL,
+                "n": self.pix_n[seen],
+                "m_h": self.pix["m_h"][seen] / self.pix_n[seen],
+                "ebv": self.pix["ebv"][seen] / self.pix_n[seen],
+            }
+        )
+        ti, li = np.meshgrid(np.arange(KIEL_TEFF.size - 1), np.arange(KIEL_LOGG.size - 1), indexing="ij")
+        kiel = pd.DataFrame(
+            {
+                "teff_lo": KIEL_TEFF[ti.ravel()],
+                "teff_hi": KIEL_TEFF[ti.ravel() + 1],
+                "logg_lo": KIEL_LOGG[li.ravel()],
+                "logg_hi": KIEL_LOGG[li.ravel() + 1],
+                "count": self.kiel.ravel(),
+            }
+        )
+        sigma = pd.concat(
+            [pd.DataFrame({"label": t, "lo": SIGMA_BINS[t][:-1], "hi": SIGMA_BINS[t][1:], "count": h}) for t, h in self.sigma.items()],
+            ignore_index=True,
+        )
+        return {"sky": sky, "kiel": kiel, "sigma": sigma}
+
 
 def _histogram_median(counts, edges):
     if counts.sum() == 0:
@@ -84,61 +112,11 @@ def _histogram_median(counts, edges):
     return float(np.sqrt(edges[i] * edges[i + 1]))
 
 
-def _mollweide(plt, values, title, label, cmap="viridis"):
-    import healpy
-
-    nside = 2**MAP_LEVEL
-    theta, phi = healpy.pix2ang(nside, np.arange(values.size), nest=True)
-    ra = np.degrees(phi)  # the source_id encodes an equatorial (ICRS) HEALPix index
-    dec = 90.0 - np.degrees(theta)
-    ok = np.isfinite(values)
-    fig = plt.figure(figsize=(8, 4.4))
-    ax = fig.add_subplot(111, projection="mollweide")
-    x = np.radians(np.where(ra > 180, ra - 360, ra))
-    if ok.any():
-        lo, hi = np.nanpercentile(values[ok], [2, 98])
-        sc = ax.scatter(-x[ok], np.radians(dec[ok]), c=values[ok], s=6, marker="s", cmap=cmap, vmin=lo, vmax=hi, rasterized=True)
-        fig.colorbar(sc, ax=ax, orientation="horizontal", pad=0.06, fraction=0.05, label=label)
-    ax.set_xticklabels([])
-    ax.grid(alpha=0.3)
-    ax.set_title(title)
-    return fig
-
-
-def figures(acc: Accumulator) -> dict:
-    """The summary's figures by name: sky maps of [M/H] and E(B-V), the Kiel diagram, sigma densities."""
-    from ..evaluate.figures.common import LABEL, _plt
-
-    plt = _plt()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = {k: np.where(acc.pix_n > 0, v / acc.pix_n, np.nan) for k, v in acc.pix.items()}
-        log_ebv = np.log10(mean["ebv"])
-    out = {
-        "sky_m_h": _mollweide(plt, mean["m_h"], "Mean predicted [M/H] (equatorial, HEALPix level 5)", "[M/H] [dex]", "RdYlBu_r"),
-        "sky_ebv": _mollweide(plt, log_ebv, "Mean predicted E(B-V) (equatorial)", r"$\log_{10} E(B-V)$", "magma_r"),
-    }
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    with np.errstate(divide="ignore"):
-        im = ax.pcolormesh(KIEL_TEFF, KIEL_LOGG, np.log10(np.where(acc.kiel > 0, acc.kiel, np.nan)).T, cmap="viridis", rasterized=True)
-    fig.colorbar(im, ax=ax, label=r"$\log_{10}$ sources per bin")
-    ax.set(xlabel=LABEL["teff"], ylabel=LABEL["logg"], title="Predicted Kiel diagram (in-distribution sources)")
-    ax.invert_xaxis()
-    ax.invert_yaxis()
-    out["kiel"] = fig
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-    for ax, (t, h) in zip(axes, acc.sigma.items()):
-        edges = SIGMA_BINS[t]
-        ax.stairs(h / max(h.sum(), 1) / np.diff(np.log10(edges)), edges, fill=True, alpha=0.6)
-        ax.set(xscale="log", xlabel=f"predicted sigma of {LABEL.get(t, t)}", ylabel="density per dex")
-    fig.suptitle("Predicted uncertainties (in-distribution sources)")
-    out["sigma"] = fig
-    return out
-
-
-def summarise(parts, summary_path, figure_paths, dpi: int = 110) -> dict:
-    """Fold every partition's table into summary.json and draw the figures (``figure_paths``,
-    named <figure>.png); one partition in memory at a time."""
-    from ..evaluate.figures.common import save_figure
+def summarise(parts, summary_path, tables_path) -> dict:
+    """Fold every partition's table into summary.json and the binned tables the figures draw
+    (``tables_path``: sky means per pixel, the Kiel histogram, the sigma histograms); one
+    partition in memory at a time."""
+    from ..evaluate.data import write_tables
     from ..io.atomic import write_json
 
     acc = Accumulator()
@@ -152,16 +130,6 @@ def summarise(parts, summary_path, figure_paths, dpi: int = 110) -> dict:
         100 * summary["rates"]["answered"],
         100 * summary["rates"]["ood"],
     )
-    figs = figures(acc)
-    for path in figure_paths:
-        save_figure(figs.pop(Path(path).stem), path, dpi)
-    for fig in figs.values():
-        _close(fig)
+    write_tables(tables_path, acc.tables())
     write_json(summary, summary_path)
     return summary
-
-
-def _close(fig):
-    from ..evaluate.figures.common import _plt
-
-    _plt().close(fig)

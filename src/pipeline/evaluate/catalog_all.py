@@ -77,7 +77,13 @@ def judge(answers: pd.DataFrame, truth: pd.DataFrame) -> tuple[dict, pd.DataFram
     ood = answers.ood.to_numpy(bool)
     g = answers.phot_g_mean_mag.to_numpy(float)
     pops = populations(true)
-    metrics = {"n_sources": int(len(answers)), "n_answered": int(answers.teff.notna().sum()), "n_ood": int(ood.sum()), "labels": {}}
+    metrics = {
+        "task": "catalog_all",
+        "n_sources": int(len(answers)),
+        "n_answered": int(answers.teff.notna().sum()),
+        "n_ood": int(ood.sum()),
+        "labels": {},
+    }
     joined = {"phot_g_mean_mag": g, "ood": ood, **{f"true_{k}": true[k].to_numpy() for k in LABELS}}
     for t in LABELS:
         pred, sig, tv = answers[t].to_numpy(float), answers[f"{t}_err"].to_numpy(float), true[t].to_numpy(float)
@@ -120,62 +126,16 @@ def judge(answers: pd.DataFrame, truth: pd.DataFrame) -> tuple[dict, pd.DataFram
     return metrics, pd.DataFrame(joined)
 
 
-def figures(table: pd.DataFrame, metrics: dict) -> dict:
-    from .figures.common import LABEL, _plt
-
-    plt = _plt()
-    labels = list(metrics["labels"])
-    fig, axes = plt.subplots(1, len(labels), figsize=(3.4 * len(labels), 3.3))
-    for ax, t in zip(axes, labels):
-        m = metrics["labels"][t]
-        centres = [(b["g_min"] + b["g_max"]) / 2 for b in m["g_bins"]]
-        ax.plot(centres, [b["scatter"] for b in m["g_bins"]], "o-", color="k", label="all in distribution")
-        ok = ~table.ood.to_numpy()
-        g = table.phot_g_mean_mag.to_numpy()
-        for pop, sel in populations(pd.DataFrame({k[5:]: table[k] for k in table if k.startswith("true_")})).items():
-            if pop == "all":
-                continue
-            vals = []
-            for b in m["g_bins"]:
-                s = sel & ok & (g >= b["g_min"]) & (g < b["g_max"])
-                d = table[f"d_{t}"].to_numpy()[s]
-                d = d[np.isfinite(d)]
-                vals.append(median_mad_std(d)[1] if d.size >= 5 else np.nan)
-            ax.plot(centres, vals, ".--", label=pop)
-        ax.set(xlabel="G [mag]", ylabel=f"robust scatter{' (relative)' if m['relative'] else ''}", title=LABEL.get(t, t))
-    axes[0].legend(fontsize=7)
-    fig.suptitle("Answers for XP sources without APOGEE labels, against the truth, by G")
-    fig.tight_layout()
-    out = {"residuals": fig}
-    fig, axes = plt.subplots(1, len(labels), figsize=(3.4 * len(labels), 3.0))
-    x = np.linspace(-5, 5, 101)
-    for ax, t in zip(axes, labels):
-        z = table[f"z_{t}"].to_numpy()[~table.ood.to_numpy()]
-        z = z[np.isfinite(z)]
-        ax.hist(np.clip(z, -5, 5), bins=x, density=True, alpha=0.6, color="C0")
-        ax.plot(x, np.exp(-0.5 * x**2) / np.sqrt(2 * np.pi), "k-", lw=1, label="N(0, 1)")
-        ax.set(
-            xlabel="(answer - truth) / sigma", title=f"{LABEL.get(t, t)}: spread {metrics['labels'][t]['in_distribution']['z_spread']:.2f}"
-        )
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    out["zscores"] = fig
-    return out
-
-
-def evaluate_catalog_all(parts, truth_path, metrics_path, figure_paths, dpi: int = 110) -> dict:
-    """Judge every partition's answers against the truth; write metrics.json and the figures."""
-    from pathlib import Path
-
+def evaluate_catalog_all(parts, truth_path, metrics_path, predictions_path) -> dict:
+    """Judge every partition's answers against the truth; write metrics.json and the joined table
+    (``predictions_path``, table ``judged``) its figures draw."""
     from ..io.atomic import write_json
-    from .figures.common import save_figure
+    from .data import write_tables
 
     cols = ["source_id", "phot_g_mean_mag", "ood", *[c for t in LABELS for c in (t, f"{t}_err")]]
     answers = pd.concat([pd.read_parquet(p, columns=cols) for p in parts], ignore_index=True)
     truth = pd.read_parquet(truth_path, columns=["source_id", "teff", "logg", "m_h", "ebv_c19", "parallax_true_mas", "g_true"])
     metrics, table = judge(answers, truth)
-    figs = figures(table, metrics)
-    for path in figure_paths:
-        save_figure(figs.pop(Path(path).stem), path, dpi)
+    write_tables(predictions_path, {"judged": table})
     write_json(metrics, metrics_path)
     return metrics

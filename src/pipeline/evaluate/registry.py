@@ -33,5 +33,8 @@ TASKS = {
     "mass_age": Task("7", "Zhang et al. 2026, Fig. 5", experts=MASS_AGE_SETS),
     "search": Task("C", "appendix C"),
     "spectrafm": Task("8", "Koblischke & Bovy 2024, Table 1, Figs. 4-5", own_rule=True),
+    # the answers for every XP source against the mock's truth: with catalog_all.enabled, on the
+    # mock sky's all-sky sources (its rule evaluate_catalog_all in workflow/rules/apply.smk)
+    "catalog_all": Task("20", "the scale of Andrae et al. 2023 and Zhang et al. 2023", own_rule=True),
 }
 MODEL_TASKS = tuple(t for t, task in TASKS.items() if not task.own_rule)  # the shared evaluate rule's
