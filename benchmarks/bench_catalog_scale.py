@@ -36,6 +36,13 @@ def _peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _config(args) -> dict:
+    """The workflow config's blocks the rules would be given (the catalog's cuts and samples)."""
+    import yaml
+
+    return yaml.safe_load(Path(args.config).read_text())
+
+
 def worker(args):
     sys.path.insert(0, str(SRC))
     import logging
@@ -48,8 +55,9 @@ def worker(args):
         from pipeline.catalog.build import CatalogConfig, build_catalog, write_catalog
 
         sky = Path(args.sky)
+        cfg = CatalogConfig.from_dict(_config(args)["catalog"])
         cat, counts = build_catalog(
-            sky / "allStar.fits", sky / "gaia_source.parquet", sky / "xp_continuous", sky / "dust", CatalogConfig(), n_workers=args.threads
+            sky / "allStar.fits", sky / "gaia_source.parquet", sky / "xp_continuous", sky / "dust", cfg, n_workers=args.threads
         )
         write_catalog(cat, counts, Path(args.out))
         n = len(cat)
@@ -60,7 +68,7 @@ def worker(args):
         from pipeline.tokens.vocab import vocabulary
 
         cat = pd.read_parquet(Path(args.out) / "catalog.parquet")
-        build_token_store(cat, Path(args.out) / "stars.zarr", vocabulary())
+        build_token_store(cat, Path(args.out) / "stars.zarr", vocabulary(), chunk_stars=_config(args)["tokens"]["chunk_stars"])
         n = len(cat)
     else:  # one partition of predict_catalog
         import torch
@@ -76,8 +84,8 @@ def worker(args):
             args.model,
             args.domain,
             args.dust,
-            CatalogAllConfig(device=args.device),
-            CatalogConfig(),
+            CatalogAllConfig.from_dict({**_config(args)["catalog_all"], "device": args.device}),
+            CatalogConfig.from_dict(_config(args)["catalog"]),
             n_workers=args.threads,
         )
         write_parquet(table, args.out)
@@ -109,7 +117,7 @@ def scale_catalog(args, work: Path) -> dict:
     out.mkdir(exist_ok=True)
     res = {}
     for step in ("catalog", "tokens"):
-        r = run_worker(step=step, sky=sky, out=out, dust=sky / "dust", threads=args.threads)
+        r = run_worker(step=step, sky=sky, out=out, dust=sky / "dust", threads=args.threads, config=args.config)
         res[step] = r
         print(f"{step:8s} {args.sky_stars:>9,d} stars: {r['wall']:7.1f} s wall, peak {r['peak_mb']:7.0f} MB ({r['n']:,d} rows)", flush=True)
     return res
@@ -148,6 +156,7 @@ def scale_predict(args, work: Path, n_sources: int) -> dict:
                 out=out / f"{name}.parquet",
                 threads=args.threads,
                 device=args.device,
+                config=args.config,
             )
         )
     n = sum(r["n"] for r in runs)
@@ -172,6 +181,7 @@ def main():
     p.add_argument("--model", default="results/models/small")
     p.add_argument("--catalog", default="results/catalog/catalog.parquet", help="the training catalogue (its range flags OOD sources)")
     p.add_argument("--dust", default="resources/mock_sky/dust", help="DUST_DIR of the mock's map")
+    p.add_argument("--config", default=str(HERE.parent / "config.yaml"), help="the catalog, tokens and catalog_all blocks of this config")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument("--work", default="/tmp/bench_catalog_scale")
