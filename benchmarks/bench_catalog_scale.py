@@ -31,6 +31,17 @@ SRC = HERE.parent / "src"
 
 
 def _peak_mb():
+    """This process's peak resident memory (MB): VmHWM, the high-water mark of its own address space.
+
+    Not getrusage's ru_maxrss: Linux carries it over fork and exec, so a worker would report at
+    least its parent's resident size at the fork (the 440k-star sky built in the parent: 10 GB).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
