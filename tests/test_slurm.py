@@ -107,6 +107,20 @@ def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(slurm, tiny
     assert all(r.data.tags["job_id"].isdigit() and r.info.status == "FINISHED" for r in jobs)
     assert len({r.data.tags.get("mlflow.parentRunId") for r in jobs}) == 1
 
+    # data-parallel training through the profile: the train job (sbatch) launches 2 DDP ranks
+    # (torchrun, gloo, a thread each) and its model answers as the one-process model does
+    ranks = tmp_path / "ranks.yaml"
+    ranks.write_text(yaml.safe_dump({"train": {"processes": 2}}))
+    proc = run_snakemake(
+        *targets, "--profile", str(profile), "--configfile", "configs/tiny.yaml", str(paths), str(ranks), env=env, timeout=1500
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:] + cluster.log_tail()
+    train_log = (tmp_path / "results/logs/train_tiny.log").read_text()
+    assert "2 data-parallel ranks" in train_log and "torch.distributed.run --nproc-per-node=2 --standalone" in train_log, train_log[-2000:]
+    hc = json.loads((tmp_path / "results/models/tiny/heldout.json").read_text())["targets"]
+    for t in ("teff", "logg", "m_h"):  # the same steps; 2 threads against 2 ranks differ in the last bits only
+        assert hc[t]["robust_scatter_vs_labels"] == pytest.approx(hb[t]["robust_scatter_vs_labels"], rel=1e-2)
+
 
 def test_dask_stage_on_slurm_worker_jobs_matches_local_threads(slurm, tiny_run):
     """dask.cluster: slurm: the extinction sampling on dask-jobqueue worker jobs gives the local result."""

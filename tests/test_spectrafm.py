@@ -2,6 +2,7 @@
 wavelength encoding, chunked prediction, frozen fine-tunes, the FCNN and the attention read-out."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -280,6 +281,20 @@ def test_a_resumed_stage_and_fcnn_end_with_the_same_weights(mock_store, tmp_path
     train_fcnn(store, tmp_path / "fcnn_cut", fe, FCNNConfig(hidden=(32, 32, 32)), stop_after_epoch=1)
     resumed, _ = train_fcnn(store, tmp_path / "fcnn_cut", fe, FCNNConfig(hidden=(32, 32, 32)))
     _same_weights(full, resumed)
+
+
+def test_data_parallel_spectrafm_stage_two_ranks_end_with_the_weights_of_one_process(mock_store, tmp_path):
+    """A stage as 2 DDP ranks (gloo, a thread each) of batch 16 takes the steps of one process of batch 32."""
+    tmp, _ = mock_store
+    store = tmp / "spectra.zarr"
+    stage = StageConfig(spectra="synthetic", epochs=2, batch_size=32, lr=2e-3, threads=1, seed=3)
+    cfg = preset("tiny", context=64, dropout=0.0)
+    one, h_one = train_stage(store, tmp_path / "one", stage, cfg)
+    two, h_two = train_stage(store, tmp_path / "two", replace(stage, processes=2, threads=2), cfg)
+    for (k, x), (_, y) in zip(one.state_dict().items(), two.state_dict().items()):
+        torch.testing.assert_close(x, y, rtol=0, atol=1e-5, msg=k)
+    assert [round(h["val_loss"], 5) for h in h_one] == [round(h["val_loss"], 5) for h in h_two]
+    assert (tmp_path / "two/model.pt").exists()
 
 
 def test_split_settings_become_the_builders_keywords_and_a_partial_split_is_refused():

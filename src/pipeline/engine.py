@@ -15,7 +15,11 @@ What the engine does, the same for all of them:
   with everything needed to resume exactly: weights, optimiser, schedule, scaler, torch's random
   state and the history, stamped with a run signature (architecture, settings, data, code) so that
   a checkpoint of another run is never resumed;
-- callbacks for the tracker's curves: ``on_epoch(row)`` (replayed on resumption), ``on_step``.
+- callbacks for the tracker's curves: ``on_epoch(row)`` (replayed on resumption), ``on_step``;
+- data-parallel ranks (pipeline/distributed.py: DDP launched by torchrun): every rank draws the
+  same global batch and runs its share, each rank's loss weighted by its share of the batch's
+  targets so that DDP's averaged gradient is the whole batch's; the epoch's loss, stars and the
+  validation summed over the ranks; rank 0 alone writes checkpoints, history and progress.
 
 What "exact" means: a job draws its batches from (seed, epoch) alone, so with one CPU thread a run
 interrupted and resumed ends with weights identical, bit for bit, to an uninterrupted run's (same
@@ -36,6 +40,7 @@ from typing import Protocol
 
 import torch
 
+from .distributed import Ranks, ranks
 from .io.atomic import atomic_path, torch_save
 
 log = logging.getLogger(__name__)
@@ -148,26 +153,34 @@ def _step(model, opt, scaler, loss, grad_clip):
         opt.step()
 
 
-def _epoch(job, model, opt, sched, scaler, epoch, grad_clip, on_step, step_every):
+def _epoch(job, model, opt, sched, scaler, epoch, grad_clip, on_step, step_every, r: Ranks):
     """One pass over the epoch's batches. Returns (summed loss x weight, weight, stars, last lr).
     The losses add up on the model's device and are read back once, at the end of the epoch (and
-    every ``step_every`` steps when ``on_step`` wants them): no step waits on the host."""
+    every ``step_every`` steps when ``on_step`` wants them): no step waits on the host. With
+    several ranks each runs its share of every batch, its mean loss weighted by world x its
+    share of the batch's weight (one all-reduce of a scalar), so that DDP's average of the
+    ranks' gradients is the gradient of the whole batch's mean."""
     n_batches = max(job.n_batches(), 1)
     device = next(model.parameters()).device
     total, count, stars = torch.zeros((), device=device), torch.zeros((), device=device), 0
     lr_used = opt.param_groups[0]["lr"]
     for i, batch in enumerate(job.batches(epoch)):
-        loss, n = job.loss(model, batch)
-        _step(model, opt, scaler, loss, grad_clip)
+        loss, n = job.loss(model, r.shard(batch))
+        n = torch.as_tensor(n, dtype=torch.float32, device=device)
+        if r.world > 1:
+            share = n * r.world / r.sum(n.clone()).clamp(min=1)
+            _step(model, opt, scaler, loss * share, grad_clip)
+        else:
+            _step(model, opt, scaler, loss, grad_clip)
         lr_used = opt.param_groups[0]["lr"]  # before the step: the last one may restart the cycle
         sched.step(epoch + (i + 1) / n_batches)
         total += loss.detach().float() * n
         count += n
-        stars += job.stars(batch)
+        stars += job.stars(batch)  # the global batch's
         step = epoch * n_batches + i + 1
         if on_step and step % step_every == 0:
             on_step(step, float(loss.detach()), lr_used)
-    return float(total), float(count), stars, lr_used
+    return float(r.sum(total)), float(r.sum(count)), stars, lr_used
 
 
 def _optimiser(model, schedule: Schedule, param_groups):
@@ -217,8 +230,13 @@ def fit(
     """Train ``model`` (already on its device) on ``job``; writes ``history.csv``, ``last.pt`` and
     ``checkpoints/`` in ``out_dir`` and returns (model, history). ``param_groups``: lists of
     parameters, one per entry of ``schedule.lr`` (default: every parameter that requires a gradient).
-    ``stop_after_epoch`` ends the run early (as an interruption would), leaving a resumable checkpoint."""
+    ``stop_after_epoch`` ends the run early (as an interruption would), leaving a resumable checkpoint.
+    Among data-parallel ranks (``distributed.start``), ``model`` is the bare network (the job runs
+    it wrapped in DDP: ``distributed.wrap``); callbacks, files and progress are rank 0's."""
     out = Path(out_dir)
+    r = ranks()
+    if not r.main:  # only rank 0 reports
+        on_epoch = on_step = None
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     opt, sched = _optimiser(model, schedule, param_groups)
     start, history = _resume(out / "last.pt", signature, model, opt, sched, scaler, resume)
@@ -228,7 +246,7 @@ def fit(
     t_run = time.perf_counter()
     for epoch in range(start, schedule.epochs):
         t0 = time.perf_counter()
-        total, count, stars, lr_used = _epoch(job, model, opt, sched, scaler, epoch, schedule.grad_clip, on_step, step_every)
+        total, count, stars, lr_used = _epoch(job, model, opt, sched, scaler, epoch, schedule.grad_clip, on_step, step_every, r)
         dt = time.perf_counter() - t0
         model.eval()
         with torch.no_grad():
@@ -240,7 +258,7 @@ def fit(
         if on_epoch:
             on_epoch(row)
         eta = (time.perf_counter() - t_run) / (epoch + 1 - start) * (schedule.epochs - epoch - 1)
-        if (epoch + 1) % log_every == 0 or epoch + 1 == schedule.epochs:
+        if r.main and ((epoch + 1) % log_every == 0 or epoch + 1 == schedule.epochs):
             log.info(
                 "%s %4d/%d  train %.4f  val %.4f  lr %.2e  %8.0f stars/s  ETA %s",
                 name,
@@ -252,16 +270,18 @@ def fit(
                 row["stars_per_s"],
                 time.strftime("%H:%M:%S", time.gmtime(eta)),
             )
-        write_history(out / "history.csv", history)
         final = epoch + 1 == schedule.epochs
         stopping = stop_after_epoch is not None and epoch >= stop_after_epoch
-        if final or stopping or (epoch + 1) % max(schedule.checkpoint_every, 1) == 0:
-            state = _state(model, opt, sched, scaler, epoch, history, signature)
-            torch_save(state, out / "checkpoints" / f"epoch_{epoch + 1:04d}.pt")
-            torch_save(state, out / "last.pt")
+        if r.main:
+            write_history(out / "history.csv", history)
+            if final or stopping or (epoch + 1) % max(schedule.checkpoint_every, 1) == 0:
+                state = _state(model, opt, sched, scaler, epoch, history, signature)
+                torch_save(state, out / "checkpoints" / f"epoch_{epoch + 1:04d}.pt")
+                torch_save(state, out / "last.pt")
+        r.barrier()  # no rank runs ahead of rank 0's checkpoint
         if stopping and not final:
             log.info("stopping after %s %d as asked; resume to continue", name, epoch + 1)
             return model, history
-    if history and start == schedule.epochs:  # a resumed run that had already finished: the loop did not write it
+    if history and start == schedule.epochs and r.main:  # a resumed run that had already finished: the loop did not write it
         write_history(out / "history.csv", history)
     return model, history

@@ -50,11 +50,13 @@ rule spectrafm_train:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=SPECTRAFM_CFG["gpus"],
+        # GPUs per rank x data-parallel ranks (spectrafm.processes), all on the job's node
+        gpu=SPECTRAFM_CFG["gpus"] * SPECTRAFM_CFG.get("processes", 1),
     params:
         stage=lambda w: SPECTRAFM_STAGES[w.stage],
         model={k: SPECTRAFM_CFG.get(k) for k in ("preset", "model")},
         device=SPECTRAFM_CFG["device"],
+        processes=SPECTRAFM_CFG.get("processes", 1),
     script:
         "../scripts/spectrafm_train.py"
 

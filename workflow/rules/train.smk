@@ -26,7 +26,8 @@ rule train:
     resources:
         mem_mb=16000,
         runtime=720,
-        gpu=lambda w: train_settings(w.name)["gpus"],
+        # GPUs per rank x data-parallel ranks (train.processes), all on the job's node
+        gpu=lambda w: train_settings(w.name)["gpus"] * train_settings(w.name).get("processes", 1),
     params:
         train=lambda w: train_settings(w.name),
     script:

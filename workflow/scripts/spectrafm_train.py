@@ -9,7 +9,9 @@ from pipeline.tracking import rule_run
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:
     log = run.log
-    stage = StageConfig.from_dict({**sm.params.stage, "device": sm.params.device, "threads": sm.threads})
+    stage = StageConfig.from_dict(
+        {**sm.params.stage, "device": sm.params.device, "threads": sm.threads, "processes": sm.params.get("processes", 1)}
+    )
     out = Path(sm.output.model).parent
     curves = lambda row: run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])  # noqa: E731
     if sm.rule == "spectrafm_fcnn":

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
+from .. import distributed
 from ..codedeps import code_hash
 from ..engine import Schedule, autocast, device_and_precision, fit
 from ..io.atomic import torch_save, write_json
@@ -53,7 +55,8 @@ class TrainConfig:
     bucket: bool = False  # batch stars of similar input counts, each cut to its longest row: ~2x the stars/s on
     # the CPU, but worse per epoch (default run, same epochs: extinction RMS 0.57 against 0.23); README
     pool_batches: int = 8  # batches per sampling pool: the window the bucketing sorts within
-    threads: int = 0  # CPU threads for torch (0: leave torch's default)
+    threads: int = 0  # CPU threads for torch (0: leave torch's default); with processes > 1, shared among the ranks
+    processes: int = 1  # data-parallel ranks (DDP through torchrun: one GPU each on CUDA, gloo on the CPU)
 
     @property
     def epochs(self):
@@ -68,9 +71,10 @@ class TokenJob:
     """The engine's job for the tabular model: the token store's sampled batches and eq. 11's loss.
     ``forward`` is the network's forward (compiled or not)."""
 
-    def __init__(self, train_batches, val_batches, loader, forward, device, amp_dtype, groups: int = 1):
+    def __init__(self, train_batches, val_batches, loader, forward, device, amp_dtype, groups: int = 1, ranks=None):
         self.train_batches, self.val_batches, self.loader = train_batches, val_batches, loader
         self.forward, self.device, self.amp_dtype, self.groups = forward, device, amp_dtype, groups
+        self.ranks = ranks or distributed.Ranks()
 
     def batches(self, epoch):
         self.train_batches.set_epoch(epoch)
@@ -95,13 +99,14 @@ class TokenJob:
         return total / n.clamp(min=1), n
 
     def validation_loss(self, model):
+        """Eq. 11's mean over the fixed validation sample (each rank its share, summed over them)."""
         self.val_batches.set_epoch(0)  # the same validation sample every epoch
         total, count = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
         for batch in self.val_batches:
-            loss, n = self.loss(model, batch)
+            loss, n = self.loss(model, self.ranks.shard(batch))
             total += loss.float() * n
             count += n
-        return float(total) / max(float(count), 1.0)
+        return float(self.ranks.sum(total)) / max(float(self.ranks.sum(count)), 1.0)
 
 
 def compiled(model, setting: str, device):
@@ -129,7 +134,16 @@ def run_signature(model_cfg: ModelConfig, cfg: TrainConfig, store_hash, init_has
     drawn (``resident``: held or streamed), starting weights (not threads, device or compilation)."""
     from ..hashing import config_hash
 
-    how = ("threads", "num_workers", "checkpoint_every", "device", "compile", "resident", "length_groups")  # not what is computed
+    how = (
+        "threads",
+        "num_workers",
+        "checkpoint_every",
+        "device",
+        "compile",
+        "resident",
+        "length_groups",
+        "processes",
+    )  # not what is computed
     train = {k: v for k, v in asdict(cfg).items() if k not in how} | {"resident": resident}
     return config_hash({"model": model_cfg.to_dict(), "train": train, "tokens": store_hash, "code": code_hash(__file__), "init": init_hash})
 
@@ -227,11 +241,15 @@ def train(
     resumed run first replays the rows of the epochs it had done. ``on_step(step, loss, lr)`` is
     called every ``step_every`` optimiser steps (step counted over the whole run).
     ``init_from`` (a model folder) starts from its weights instead of random ones (``init_from_model``).
+    ``cfg.processes`` > 1 runs the training as that many DDP ranks (``train_in_ranks``).
     """
+    if cfg.processes > 1 and not distributed.ranks().world > 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return train_in_ranks(store_path, out_dir, model_cfg, cfg, resume, stop_after_epoch, on_epoch, init_from)
     out = Path(out_dir)
     device, amp_dtype, need_scaler = device_and_precision(cfg.device, cfg.precision)
+    r, device = distributed.start(device)
     if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+        torch.set_num_threads(max(cfg.threads // max(r.world, 1), 1) if r.world > 1 else cfg.threads)
     torch.manual_seed(cfg.seed)
     train_stream, val_stream = _samplers(store_path, model_cfg, cfg, device)
     if model_cfg.vocab_size != len(train_stream.vocab):
@@ -245,9 +263,10 @@ def train(
     if cfg.num_workers:
         loader = torch.utils.data.DataLoader(train_stream, batch_size=None, num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
     groups = resolve_length_groups(cfg.length_groups, device)
-    job = TokenJob(train_stream, val_stream, loader, compiled(model, cfg.compile, device), device, amp_dtype, groups)
+    forward = compiled(distributed.wrap(model, r, device), cfg.compile, device)
+    job = TokenJob(train_stream, val_stream, loader, forward, device, amp_dtype, groups, r)
     log.info(
-        "training %d parameters on %s (%s, data %s), %d train / %d val stars, %d epochs of %d batches",
+        "training %d parameters on %s (%s, data %s), %d train / %d val stars, %d epochs of %d batches%s",
         model.n_parameters(),
         device,
         amp_dtype or "float32",
@@ -256,6 +275,7 @@ def train(
         val_stream.n_stars,
         cfg.epochs,
         max(len(train_stream), 1),
+        f", {r.world} data-parallel ranks of batch {cfg.batch_size // r.world}" if r.world > 1 else "",
     )
     schedule = Schedule(
         epochs=cfg.epochs,
@@ -279,8 +299,65 @@ def train(
         on_step=on_step,
         step_every=step_every,
     )
-    if len(history) == cfg.epochs:
+    if len(history) == cfg.epochs and r.main:
         write_model(out, model, model_cfg, cfg, train_stream)
+    r.barrier()
+    return model, history
+
+
+def train_from_spec(spec: dict):
+    """One DDP rank of ``train_in_ranks`` (``python -m pipeline.distributed``)."""
+    train(
+        spec["store"],
+        spec["out"],
+        ModelConfig.from_dict(spec["model"]),
+        TrainConfig.from_dict(spec["train"]),
+        resume=spec.get("resume", True),
+        stop_after_epoch=spec.get("stop_after_epoch"),
+        init_from=spec.get("init_from"),
+    )
+
+
+def train_in_ranks(
+    store_path,
+    out_dir,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    resume=True,
+    stop_after_epoch=None,
+    on_epoch=None,
+    init_from=None,
+    entry=None,
+):
+    """``train`` as ``cfg.processes`` DDP ranks launched by torchrun (pipeline/distributed.py),
+    each with ``cfg.threads // processes`` CPU threads (``entry``: another rank function, for
+    tests). Returns the trained model and the history read back from the
+    model folder; ``on_epoch`` is called with each row of it afterwards (the ranks log nothing
+    to a tracker; per-step curves are not recorded in this mode)."""
+    import pandas as pd
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "store": str(store_path),
+        "out": str(out),
+        "model": model_cfg.to_dict(),
+        "train": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
+        "resume": resume,
+        "stop_after_epoch": stop_after_epoch,
+        "init_from": str(init_from) if init_from else None,
+    }
+    threads = max((cfg.threads or torch.get_num_threads()) // cfg.processes, 1)
+    entry = entry or f"{__name__}:train_from_spec"
+    distributed.launch(entry, spec, cfg.processes, threads, f"training {out}", checkpoint=out / "last.pt")
+    history = pd.read_csv(out / "history.csv").to_dict("records") if (out / "history.csv").exists() else []
+    for row in history if on_epoch else ():
+        on_epoch(row)
+    model = StellarTransformer(model_cfg)
+    if (out / "model.pt").exists() and len(history) == cfg.epochs:
+        model.load_state_dict(torch.load(out / "model.pt", map_location="cpu", weights_only=True))
+    else:  # stopped early: the last checkpoint's weights
+        model.load_state_dict(torch.load(out / "last.pt", map_location="cpu", weights_only=False)["model"])
     return model, history
 
 

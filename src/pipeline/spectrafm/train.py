@@ -18,17 +18,19 @@ the fine-tunes). Predictions for longer spectra average those of consecutive chu
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .. import distributed
 from ..engine import Schedule, device_and_precision, fit
 from ..model.model import robust_gaussian_nll
 from ..settings import from_dict
 from .model import FCNN, FCNNConfig, SpectraFM, SpectraFMConfig, freeze, init_weights_like, pixel_tokens
-from .predict import load_checkpoint, save_checkpoint
+from .predict import load_checkpoint, load_model, save_checkpoint
 from .store import SpectraStore
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,8 @@ class StageConfig:
     freeze: tuple = ()  # e.g. (decoder, head, encoder.-1)
     seed: int = 0
     device: str = "auto"
-    threads: int = 0
+    threads: int = 0  # CPU threads of the job, shared by the ranks
+    processes: int = 1  # data-parallel ranks (DDP through torchrun: pipeline/distributed.py)
 
     def schedule(self, **overrides) -> Schedule:
         """The engine's schedule of this stage (``overrides`` for the FCNN's)."""
@@ -155,10 +158,12 @@ def _loss(model, batch, device, amp_dtype):
 # -- a stage ---------------------------------------------------------------------------------------
 class WindowJob:
     """The engine's job for a SpectraFM stage: batches of stars, each read through a random window of
-    the model's context, drawn from (seed, epoch); the same validation windows every epoch."""
+    the model's context, drawn from (seed, epoch); the same validation windows every epoch.
+    ``net``: the network as this rank runs it (DDP-wrapped among data-parallel ranks)."""
 
-    def __init__(self, train: Windows, val: Windows, stage: StageConfig, device, amp_dtype):
+    def __init__(self, train: Windows, val: Windows, stage: StageConfig, device, amp_dtype, net=None, ranks=None):
         self.train, self.val, self.stage, self.device, self.amp_dtype = train, val, stage, device, amp_dtype
+        self.net, self.ranks = net, ranks or distributed.Ranks()
 
     def n_batches(self):
         return max(1, -(-len(self.train) // self.stage.batch_size))
@@ -174,10 +179,10 @@ class WindowJob:
         return len(batch[0])
 
     def loss(self, model, batch):
-        return _loss(model, batch, self.device, self.amp_dtype)
+        return _loss(self.net or model, batch, self.device, self.amp_dtype)
 
     def validation_loss(self, model):
-        return validation_loss(model, self.val, self.stage, self.device, self.amp_dtype)
+        return validation_loss(self.net or model, self.val, self.stage, self.device, self.amp_dtype, self.ranks)
 
 
 def _signature(stage: StageConfig, model_cfg, store: SpectraStore, rows, init_from) -> str:
@@ -190,7 +195,7 @@ def _signature(stage: StageConfig, model_cfg, store: SpectraStore, rows, init_fr
     start = hashlib.sha256((Path(init_from) / "model.pt").read_bytes()).hexdigest()[:16] if init_from else None
     return config_hash(
         {
-            "stage": {k: v for k, v in asdict(stage).items() if k not in ("threads", "device")},
+            "stage": {k: v for k, v in asdict(stage).items() if k not in ("threads", "device", "processes")},
             "model": model_cfg.to_dict(),
             "store": [str(store.path.resolve()), len(store.stars), store.wavelength_aa.size],
             "rows": [int(r) for r in rows],
@@ -231,15 +236,18 @@ def train_stage(
     """Train one stage through the shared engine (resumable); writes ``model.pt`` (weights,
     architecture, label standardisation, stage) and ``history.csv`` in out_dir. ``init_from``: the
     folder of the stage to start from (its architecture and standardisation are kept); otherwise
-    ``model_cfg`` builds a fresh model."""
+    ``model_cfg`` builds a fresh model. ``stage.processes`` > 1: as that many DDP ranks."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if stage.processes > 1 and distributed.ranks().world == 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return _stage_in_ranks(store_path, out, stage, model_cfg, init_from, on_epoch, resume, stop_after_epoch)
     store = SpectraStore(store_path)
     device, amp_dtype, need_scaler = device_and_precision(stage.device)
     if need_scaler:
         amp_dtype = None  # no GradScaler here: fp16 without one underflows; train in float32 on such GPUs
+    r, device = distributed.start(device)
     if stage.threads:
-        torch.set_num_threads(stage.threads)
+        torch.set_num_threads(max(stage.threads // r.world, 1))
     torch.manual_seed(stage.seed)
     model, model_cfg, median, scale = _stage_model(store, stage, model_cfg, init_from)
     frozen = freeze(model, stage.freeze)
@@ -250,7 +258,7 @@ def train_stage(
     train = Windows(store, stage, rows, cols, median, scale, labels, model_cfg.context)
     val_stage = StageConfig(**{**asdict(stage), "n_stars": 0})
     val = Windows(store, val_stage, stage_rows(store, val_stage, "val"), cols, median, scale, labels, model_cfg.context)
-    job = WindowJob(train, val, stage, device, amp_dtype)
+    job = WindowJob(train, val, stage, device, amp_dtype, distributed.wrap(model, r, device), r)
     params = [p for p in model.parameters() if p.requires_grad]
     log.info(
         "stage on %s spectra %.0f-%.0f A (%d pixels, context %d): %d train / %d val stars, %d trainable of %d parameters "
@@ -281,7 +289,7 @@ def train_stage(
         stop_after_epoch=stop_after_epoch,
         on_epoch=on_epoch,
     )
-    if len(history) == stage.epochs:
+    if len(history) == stage.epochs and r.main:
         save_checkpoint(
             out / "model.pt",
             model,
@@ -290,22 +298,63 @@ def train_stage(
             scale,
             {**asdict(stage), "n_train": len(train), "pixels_aa": [float(train.wavelength[0]), float(train.wavelength[-1])]},
         )
+    r.barrier()
+    return model, history
+
+
+def stage_from_spec(spec: dict):
+    """One DDP rank of ``_stage_in_ranks`` (``python -m pipeline.distributed``)."""
+    cfg = SpectraFMConfig.from_dict(spec["model"]) if spec["model"] else None
+    stage = StageConfig.from_dict(spec["stage"])
+    train_stage(spec["store"], spec["out"], stage, cfg, spec["init_from"], resume=spec["resume"], stop_after_epoch=spec["stop_after_epoch"])
+
+
+def _stage_in_ranks(store_path, out: Path, stage: StageConfig, model_cfg, init_from, on_epoch, resume, stop_after_epoch):
+    """``train_stage`` as ``stage.processes`` DDP ranks launched by torchrun; the model and history
+    read back from ``out`` (``on_epoch`` called with each row afterwards)."""
+    import pandas as pd
+
+    spec = {
+        "store": str(store_path),
+        "out": str(out),
+        "stage": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(stage).items()},
+        "model": model_cfg.to_dict() if model_cfg is not None else None,
+        "init_from": str(init_from) if init_from else None,
+        "resume": resume,
+        "stop_after_epoch": stop_after_epoch,
+    }
+    threads = max((stage.threads or torch.get_num_threads()) // stage.processes, 1)
+    distributed.launch(f"{__name__}:stage_from_spec", spec, stage.processes, threads, f"SpectraFM stage {out}", checkpoint=out / "last.pt")
+    history = pd.read_csv(out / "history.csv").to_dict("records") if (out / "history.csv").exists() else []
+    for row in history if on_epoch else ():
+        on_epoch(row)
+    if len(history) == stage.epochs:
+        model, _ = load_model(out)
+        return model.train(), history
+    model = _stage_model(SpectraStore(store_path), stage, model_cfg, init_from)[0]  # stopped early: the last checkpoint
+    model.load_state_dict(torch.load(out / "last.pt", map_location="cpu", weights_only=False)["model"])
     return model, history
 
 
 @torch.no_grad()
-def validation_loss(model, data: Windows, stage, device, amp_dtype):
+def validation_loss(model, data: Windows, stage, device, amp_dtype, ranks=None):
+    """The mean loss over the fixed validation windows (each rank its share of every batch, summed)."""
     if len(data) == 0:
         return float("nan")
+    r = ranks or distributed.Ranks()
     model.eval()
     rng = np.random.default_rng(12345)  # the same windows every epoch
-    total, count = 0.0, 0
+    total, count = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
     for i in range(0, len(data), stage.batch_size):
-        loss, n = _loss(model, data.batch(np.arange(i, min(len(data), i + stage.batch_size)), rng), device, amp_dtype)
+        batch = r.shard(data.batch(np.arange(i, min(len(data), i + stage.batch_size)), rng))
+        loss, n = _loss(model, batch, device, amp_dtype)
         total += float(loss) * n
         count += n
     model.train()
-    return total / max(count, 1)
+    if r.world > 1:  # gloo and NCCL: on the rank's device
+        both = r.sum(torch.stack([total, count]).to(device))
+        total, count = both[0].cpu(), both[1].cpu()
+    return float(total) / max(float(count), 1.0)
 
 
 # -- the FCNN --------------------------------------------------------------------------------------
