@@ -15,6 +15,9 @@ timeout 240 python3 benchmarks/bench_train_loop.py --device cuda --threads 8 --p
     --steps 200 --warmup 20 --reference $REF --variants compile,bucket,groups4 --cache /tmp/bench 2>&1 | tee $OUT/bench_train_loop_cuda.txt
 timeout 120 python3 benchmarks/bench_inference.py --device cuda --threads 8 --stars 1000000 --batch 32768 \
     --reference $REF 2>&1 | tee $OUT/bench_inference_cuda.txt
+# DDP's overhead with one rank on the one GPU against plain training (target under 5%)
+timeout 240 python3 benchmarks/bench_data_parallel.py --device cuda --preset paper --batch 1024 --epochs 3 --threads 8 \
+    --resident memory --store results/tokens/stars.zarr 2>&1 | tee $OUT/bench_data_parallel_cuda.txt
 python3 - <<'PY' 2>&1 | tee $OUT/train_cuda.txt
 import json, logging, os, time
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

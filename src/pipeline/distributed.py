@@ -73,6 +73,11 @@ class Ranks:
             dist.barrier()
 
 
+def in_ranks() -> bool:
+    """Whether this process is one of torchrun's ranks (which must not launch ranks again)."""
+    return "WORLD_SIZE" in os.environ
+
+
 def ranks() -> Ranks:
     """The ranks of the process group this process belongs to (one of one when there is none)."""
     if dist.is_available() and dist.is_initialized():
@@ -83,9 +88,10 @@ def ranks() -> Ranks:
 def start(device: torch.device) -> tuple[Ranks, torch.device]:
     """Join the process group torchrun describes in the environment (RANK, WORLD_SIZE,
     LOCAL_RANK, MASTER_ADDR/PORT): NCCL with one GPU per local rank on CUDA, gloo on the CPU.
-    Outside torchrun (no WORLD_SIZE, or 1): nothing to join. Returns (ranks, this rank's device)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1 or (dist.is_available() and dist.is_initialized()):
+    Outside torchrun (no WORLD_SIZE): nothing to join; under torchrun with one rank, a group of
+    one (DDP's overhead, measured by benchmarks/bench_data_parallel.py). Returns (ranks, this
+    rank's device)."""
+    if not in_ranks() or (dist.is_available() and dist.is_initialized()):
         return ranks(), device
     if device.type == "cuda":
         local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -102,8 +108,8 @@ def start(device: torch.device) -> tuple[Ranks, torch.device]:
 
 def wrap(model: torch.nn.Module, r: Ranks, device: torch.device) -> torch.nn.Module:
     """The model as each rank runs it: DDP (gradients averaged across the ranks in the backward
-    pass, rank 0's initial weights broadcast to all) when there are several ranks, else itself."""
-    if r.world == 1:
+    pass, rank 0's initial weights broadcast to all) among torchrun's ranks, else itself."""
+    if not (dist.is_available() and dist.is_initialized()):
         return model
     from torch.nn.parallel import DistributedDataParallel
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -243,7 +242,7 @@ def train(
     ``init_from`` (a model folder) starts from its weights instead of random ones (``init_from_model``).
     ``cfg.processes`` > 1 runs the training as that many DDP ranks (``train_in_ranks``).
     """
-    if cfg.processes > 1 and not distributed.ranks().world > 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if cfg.processes > 1 and not distributed.in_ranks():
         return train_in_ranks(store_path, out_dir, model_cfg, cfg, resume, stop_after_epoch, on_epoch, init_from)
     out = Path(out_dir)
     device, amp_dtype, need_scaler = device_and_precision(cfg.device, cfg.precision)

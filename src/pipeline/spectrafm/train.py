@@ -18,7 +18,6 @@ the fine-tunes). Predictions for longer spectra average those of consecutive chu
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -239,7 +238,7 @@ def train_stage(
     ``model_cfg`` builds a fresh model. ``stage.processes`` > 1: as that many DDP ranks."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if stage.processes > 1 and distributed.ranks().world == 1 and int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if stage.processes > 1 and not distributed.in_ranks():
         return _stage_in_ranks(store_path, out, stage, model_cfg, init_from, on_epoch, resume, stop_after_epoch)
     store = SpectraStore(store_path)
     device, amp_dtype, need_scaler = device_and_precision(stage.device)
