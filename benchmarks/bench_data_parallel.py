@@ -19,7 +19,7 @@ import argparse
 import sys
 import tempfile
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,19 +30,11 @@ def run(variant: str, store, out: Path, model_cfg, cfg, ranks: int, ddp_of_one: 
     import pandas as pd
 
     from pipeline import distributed
-    from pipeline.model.train import train
+    from pipeline.model.train import rank_spec, train
 
     t0 = time.perf_counter()
     if ddp_of_one:  # one rank under torchrun: DDP's reducer without a second process
-        spec = {
-            "store": str(store),
-            "out": str(out),
-            "model": model_cfg.to_dict(),
-            "train": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
-            "resume": False,
-            "stop_after_epoch": None,
-            "init_from": None,
-        }
+        spec = rank_spec(store, out, model_cfg, cfg, resume=False)
         distributed.launch("pipeline.model.train:train_from_spec", spec, 1, cfg.threads, variant)
     else:
         train(store, out, model_cfg, replace(cfg, processes=ranks), resume=False)

@@ -317,6 +317,19 @@ def train_from_spec(spec: dict):
     )
 
 
+def rank_spec(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, resume=True, stop_after_epoch=None, init_from=None) -> dict:
+    """What each rank's ``train_from_spec`` is given (JSON)."""
+    return {
+        "store": str(store_path),
+        "out": str(out_dir),
+        "model": model_cfg.to_dict(),
+        "train": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
+        "resume": resume,
+        "stop_after_epoch": stop_after_epoch,
+        "init_from": str(init_from) if init_from else None,
+    }
+
+
 def train_in_ranks(
     store_path,
     out_dir,
@@ -337,15 +350,7 @@ def train_in_ranks(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "store": str(store_path),
-        "out": str(out),
-        "model": model_cfg.to_dict(),
-        "train": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
-        "resume": resume,
-        "stop_after_epoch": stop_after_epoch,
-        "init_from": str(init_from) if init_from else None,
-    }
+    spec = rank_spec(store_path, out, model_cfg, cfg, resume, stop_after_epoch, init_from)
     threads = max((cfg.threads or torch.get_num_threads()) // cfg.processes, 1)
     entry = entry or f"{__name__}:train_from_spec"
     distributed.launch(entry, spec, cfg.processes, threads, f"training {out}", checkpoint=out / "last.pt")
