@@ -76,3 +76,18 @@ def test_data_parallel_a_dying_rank_fails_the_job_with_a_clear_error(reference, 
     # the last good checkpoint is epoch 1's, whole, and nothing claims a finished model
     state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
     assert state["epoch"] == 0 and not (out / "model.pt").exists()
+
+
+def test_data_parallel_launcher_is_standalone_on_one_node_and_a_c10d_rendezvous_across_nodes(monkeypatch):
+    from types import SimpleNamespace
+
+    from pipeline import distributed
+
+    one = distributed.launcher(4, {"SLURM_NNODES": "1"})
+    assert one[1:] == ["-m", "torch.distributed.run", "--nproc-per-node=4", "--standalone", "--nnodes=1"]
+    asked = []
+    monkeypatch.setattr(distributed.subprocess, "run", lambda cmd, **k: asked.append(cmd) or SimpleNamespace(stdout="gpu017\ngpu018\n"))
+    cmd = distributed.launcher(4, {"SLURM_NNODES": "2", "SLURM_JOB_NODELIST": "gpu[017-018]", "SLURM_JOB_ID": "4242"})
+    assert asked == [["scontrol", "show", "hostnames", "gpu[017-018]"]]
+    assert cmd[:3] == ["srun", "--nodes=2", "--ntasks-per-node=1"]
+    assert cmd[-4:] == ["--nnodes=2", "--rdzv-backend=c10d", "--rdzv-endpoint=gpu017:29500", "--rdzv-id=4242"]

@@ -159,8 +159,12 @@ def failure(returncode: int, stderr: str, checkpoint=None) -> str:
 def launch(entry: str, spec: dict, processes: int, threads_per_rank: int, what: str, checkpoint: Path | None = None):
     """Run ``entry`` (``module:function``, called with ``spec``) as ``processes`` DDP ranks per
     node and wait for them; each rank gets ``threads_per_rank`` CPU threads. Their output goes
-    line by line to this process's log (the rule's). Raises with the failing rank's message when one fails."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="ranks_", delete=False) as f:
+    line by line to this process's log (the rule's). Raises with the failing rank's message when one fails.
+    The spec is written beside the checkpoint (on a cluster, a file system every node sees)."""
+    folder = Path(checkpoint).parent if checkpoint else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix=".ranks_", dir=folder, delete=False) as f:
         json.dump(spec, f)
         spec_path = f.name
     env = {**os.environ, "OMP_NUM_THREADS": str(max(threads_per_rank, 1))}
