@@ -1,4 +1,4 @@
-"""The SLURM profile and Dask-on-SLURM, proven on a real (one-node, localhost) SLURM cluster.
+"""The SLURM profile (with data-parallel training) and Dask-on-SLURM, proven on a real (one-node, localhost) SLURM cluster.
 
 Needs Debian's slurm-wlm and munge: installed with apt when absent and we are root (as in CI),
 otherwise the tests skip and say why. The daemons started here are stopped by pid at the end.
@@ -58,7 +58,7 @@ def _test_profile(folder: Path, logdir: Path) -> Path:
             "slurm-no-account": True,
             "slurm-logdir": str(logdir),
             "slurm-keep-successful-logs": True,
-            "slurm-init-seconds-before-status-checks": 2,
+            "slurm-init-seconds-before-status-checks": 6,  # then 22, 48 s: the test's ~15-s jobs are seen at the 2nd check
             "latency-wait": 5,
         }
     )
@@ -75,8 +75,17 @@ def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(slurm, tiny
     logdir = tmp_path / "slurm_logs"
     profile = _test_profile(tmp_path / "profile", logdir)
     targets = [str(tmp_path / "results/models/tiny/heldout.json")]
-    proc = run_snakemake(*targets, "--profile", str(profile), "--configfile", "configs/tiny.yaml", str(paths), env=env, timeout=1500)
+    # the training as 2 data-parallel ranks: the train job (sbatch) launches them (torchrun, gloo,
+    # a thread each); they take the steps the local run's one process of 2 threads takes
+    ranks = tmp_path / "ranks.yaml"
+    ranks.write_text(yaml.safe_dump({"train": {"processes": 2}}))
+    proc = run_snakemake(
+        *targets, "--profile", str(profile), "--configfile", "configs/tiny.yaml", str(paths), str(ranks), env=env, timeout=1500
+    )
     assert proc.returncode == 0, proc.stderr[-4000:] + cluster.log_tail()
+    train_log = (tmp_path / "results/logs/train_tiny.log").read_text()
+    assert "torch.distributed.run --nproc-per-node=2 --standalone" in train_log and "2 data-parallel ranks" in train_log, train_log[-2000:]
+    assert "epoch    2/2" in train_log and "resuming" not in train_log, train_log[-2000:]
     # every job went through sbatch: each rule has its SLURM log, with a numeric job id as name
     for rule in STAGES:
         logs = list((logdir / f"rule_{rule}").rglob("*.log"))
@@ -95,8 +104,8 @@ def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(slurm, tiny
     np.testing.assert_array_equal(a["split"][:], b["split"][:])
     ha = json.loads((tmp_path / "results/models/tiny/heldout.json").read_text())["targets"]
     hb = json.loads((local / "results/models/tiny/heldout.json").read_text())["targets"]
-    for t in ("teff", "logg", "m_h"):
-        assert ha[t]["robust_scatter_vs_labels"] == pytest.approx(hb[t]["robust_scatter_vs_labels"], rel=1e-4)
+    for t in ("teff", "logg", "m_h"):  # 2 ranks against 2 threads: the same steps, other last bits
+        assert ha[t]["robust_scatter_vs_labels"] == pytest.approx(hb[t]["robust_scatter_vs_labels"], rel=1e-3)
     # the jobs' MLflow runs carry their SLURM job ids, under one parent run
     from mlflow.tracking import MlflowClient
 
@@ -106,20 +115,6 @@ def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(slurm, tiny
     assert {r.data.tags["rule"] for r in jobs} >= set(STAGES)
     assert all(r.data.tags["job_id"].isdigit() and r.info.status == "FINISHED" for r in jobs)
     assert len({r.data.tags.get("mlflow.parentRunId") for r in jobs}) == 1
-
-    # data-parallel training through the profile: the train job (sbatch) launches 2 DDP ranks
-    # (torchrun, gloo, a thread each) and its model answers as the one-process model does
-    ranks = tmp_path / "ranks.yaml"
-    ranks.write_text(yaml.safe_dump({"train": {"processes": 2}}))
-    proc = run_snakemake(
-        *targets, "--profile", str(profile), "--configfile", "configs/tiny.yaml", str(paths), str(ranks), env=env, timeout=1500
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:] + cluster.log_tail()
-    train_log = (tmp_path / "results/logs/train_tiny.log").read_text()
-    assert "2 data-parallel ranks" in train_log and "torch.distributed.run --nproc-per-node=2 --standalone" in train_log, train_log[-2000:]
-    hc = json.loads((tmp_path / "results/models/tiny/heldout.json").read_text())["targets"]
-    for t in ("teff", "logg", "m_h"):  # the same steps; 2 threads against 2 ranks differ in the last bits only
-        assert hc[t]["robust_scatter_vs_labels"] == pytest.approx(hb[t]["robust_scatter_vs_labels"], rel=1e-2)
 
 
 def test_dask_stage_on_slurm_worker_jobs_matches_local_threads(slurm, tiny_run):
