@@ -1,6 +1,7 @@
 """SpectraFM (issue 8): the pixel store (mock and real aspcapStar files), the model with its
 wavelength encoding, chunked prediction, frozen fine-tunes, the FCNN and the attention read-out."""
 
+import logging
 import math
 from dataclasses import replace
 
@@ -226,6 +227,17 @@ def test_prediction_averages_the_chunks(stages):
     for label in LABELS:
         assert np.allclose(whole[label][0], (parts[0][label][0] + parts[1][label][0]) / 2, rtol=1e-5, atol=1e-4)
         assert np.allclose(whole[label][1] ** 2, (parts[0][label][1] ** 2 + parts[1][label][1] ** 2) / 2, rtol=1e-4)
+
+
+def test_a_job_without_validation_stars_logs_val_none_not_nan(mock_store, tmp_path, caplog):
+    """The FCNN's 100 stars have no validation split: its progress says so instead of 'val nan'."""
+    tmp, _ = mock_store
+    fe = dict(spectra="observed", window_centre_aa=16165.0, targets=("fe_h",), n_stars=100, fe_h_min=-1.0, epochs=1, batch_size=25)
+    with caplog.at_level(logging.INFO, logger="pipeline.engine"):
+        _, history = train_fcnn(tmp / "spectra.zarr", tmp_path / "fcnn", StageConfig(**fe), FCNNConfig(hidden=(8,)))
+    lines = [r.getMessage() for r in caplog.records if "stars/s" in r.getMessage()]
+    assert lines and all("val none" in line and "nan" not in line for line in lines), lines
+    assert math.isnan(history[-1]["val_loss"])  # the history keeps the number: no validation loss
 
 
 def test_fcnn_reads_its_window_and_refuses_others(stages):

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -260,12 +261,12 @@ def fit(
         eta = (time.perf_counter() - t_run) / (epoch + 1 - start) * (schedule.epochs - epoch - 1)
         if r.main and ((epoch + 1) % log_every == 0 or epoch + 1 == schedule.epochs):
             log.info(
-                "%s %4d/%d  train %.4f  val %.4f  lr %.2e  %8.0f stars/s  ETA %s",
+                "%s %4d/%d  train %.4f  val %s  lr %.2e  %8.0f stars/s  ETA %s",
                 name,
                 epoch + 1,
                 schedule.epochs,
                 row["train_loss"],
-                val,
+                f"{val:.4f}" if math.isfinite(val) else "none",  # none: the job has no validation stars
                 lr_used,
                 row["stars_per_s"],
                 time.strftime("%H:%M:%S", time.gmtime(eta)),
