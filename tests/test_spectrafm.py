@@ -185,13 +185,17 @@ def test_near_lines_by_hand():
 
 
 # -- training stages, prediction, attention ----------------------------------------------------------
+# The [Fe/H] transfer test's fine-tune: 100 observed stars with [Fe/H] > -1, one window, fe_h.
+FE_STAGE = dict(spectra="observed", window_centre_aa=16165.0, targets=("fe_h",), n_stars=100, fe_h_min=-1.0, epochs=1, batch_size=25)
+
+
 @pytest.fixture(scope="module")
 def stages(mock_store):
     tmp, _ = mock_store
     store = tmp / "spectra.zarr"
     cfg = preset("tiny", context=64)
     train_stage(store, tmp / "pretrain", StageConfig(spectra="synthetic", epochs=2, batch_size=32, lr=2e-3), cfg)
-    fe = dict(spectra="observed", window_centre_aa=16165.0, targets=("fe_h",), n_stars=100, fe_h_min=-1.0, epochs=2, batch_size=25)
+    fe = {**FE_STAGE, "epochs": 2}
     train_stage(store, tmp / "finetune_fe", StageConfig(**fe, freeze=("decoder", "head", "encoder.-1")), init_from=tmp / "pretrain")
     train_fcnn(store, tmp / "fcnn", StageConfig(**{**fe, "epochs": 3}), FCNNConfig(hidden=(32, 32, 32)))
     return tmp
@@ -232,9 +236,8 @@ def test_prediction_averages_the_chunks(stages):
 def test_a_job_without_validation_stars_logs_val_none_not_nan(mock_store, tmp_path, caplog):
     """The FCNN's 100 stars have no validation split: its progress says so instead of 'val nan'."""
     tmp, _ = mock_store
-    fe = dict(spectra="observed", window_centre_aa=16165.0, targets=("fe_h",), n_stars=100, fe_h_min=-1.0, epochs=1, batch_size=25)
     with caplog.at_level(logging.INFO, logger="pipeline.engine"):
-        _, history = train_fcnn(tmp / "spectra.zarr", tmp_path / "fcnn", StageConfig(**fe), FCNNConfig(hidden=(8,)))
+        _, history = train_fcnn(tmp / "spectra.zarr", tmp_path / "fcnn", StageConfig(**FE_STAGE), FCNNConfig(hidden=(8,)))
     lines = [r.getMessage() for r in caplog.records if "stars/s" in r.getMessage()]
     assert lines and all("val none" in line and "nan" not in line for line in lines), lines
     assert math.isnan(history[-1]["val_loss"])  # the history keeps the number: no validation loss

@@ -72,6 +72,11 @@ class Ranks:
         if self.world > 1:
             dist.barrier()
 
+    def share_threads(self, threads: int):
+        """Give torch this rank's share of the job's ``threads`` CPU threads (0: torch's default)."""
+        if threads:
+            torch.set_num_threads(max(threads // self.world, 1))
+
 
 def in_ranks() -> bool:
     """Whether this process is one of torchrun's ranks (which must not launch ranks again)."""

@@ -61,6 +61,18 @@ class TrainConfig:
     def epochs(self):
         return self.epochs_per_cycle * self.cycles
 
+    def schedule(self) -> Schedule:
+        """The engine's schedule: cosine annealing with warm restarts every ``epochs_per_cycle``."""
+        return Schedule(
+            epochs=self.epochs,
+            lr=self.lr,
+            lr_min=self.lr_min,
+            cycle_epochs=self.epochs_per_cycle,
+            weight_decay=self.weight_decay,
+            grad_clip=self.grad_clip,
+            checkpoint_every=self.checkpoint_every,
+        )
+
     @classmethod
     def from_dict(cls, d):
         return from_dict(cls, d, "train")
@@ -247,8 +259,7 @@ def train(
     out = Path(out_dir)
     device, amp_dtype, need_scaler = device_and_precision(cfg.device, cfg.precision)
     r, device = distributed.start(device)
-    if cfg.threads:
-        torch.set_num_threads(max(cfg.threads // max(r.world, 1), 1) if r.world > 1 else cfg.threads)
+    r.share_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     train_stream, val_stream = _samplers(store_path, model_cfg, cfg, device)
     if model_cfg.vocab_size != len(train_stream.vocab):
@@ -276,20 +287,11 @@ def train(
         max(len(train_stream), 1),
         f", {r.world} data-parallel ranks of batch {cfg.batch_size // r.world}" if r.world > 1 else "",
     )
-    schedule = Schedule(
-        epochs=cfg.epochs,
-        lr=cfg.lr,
-        lr_min=cfg.lr_min,
-        cycle_epochs=cfg.epochs_per_cycle,
-        weight_decay=cfg.weight_decay,
-        grad_clip=cfg.grad_clip,
-        checkpoint_every=cfg.checkpoint_every,
-    )
     model, history = fit(
         out,
         model,
         job,
-        schedule,
+        cfg.schedule(),
         run_signature(model_cfg, cfg, train_stream.store_hash, init_hash, train_stream.resident),
         scaler=torch.amp.GradScaler("cuda") if need_scaler else None,
         resume=resume,

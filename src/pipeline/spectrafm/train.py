@@ -245,8 +245,7 @@ def train_stage(
     if need_scaler:
         amp_dtype = None  # no GradScaler here: fp16 without one underflows; train in float32 on such GPUs
     r, device = distributed.start(device)
-    if stage.threads:
-        torch.set_num_threads(max(stage.threads // r.world, 1))
+    r.share_threads(stage.threads)
     torch.manual_seed(stage.seed)
     model, model_cfg, median, scale = _stage_model(store, stage, model_cfg, init_from)
     frozen = freeze(model, stage.freeze)
