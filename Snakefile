@@ -71,6 +71,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/search.smk"
+include: "workflow/rules/claims.smk"
 
 
 if MASS_AGE:

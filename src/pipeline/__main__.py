@@ -5,6 +5,7 @@
     python -m pipeline search --model results/search --query teff=4700 logg=2.5 --top 100
     python -m pipeline import-lb23 model_torch/ results/models/published   # Leung & Bovy's format -> ours
     python -m pipeline export-lb23 results/models/small/ small_lb23/       # ours -> theirs
+    python -m pipeline claims --results results --readme README.md        # the claims table, into the README
 """
 
 from __future__ import annotations
@@ -106,6 +107,28 @@ def export_lb23(args):
     logging.info("wrote %s: %s in the reference code's format (StellarPerceptron.load reads it)", args.out, args.src)
 
 
+def claims(args):
+    import pandas as pd
+
+    from .evaluate.claims import markdown_table, replace_block
+
+    folder = Path(args.results) / "eval"
+    path = folder / "claims.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no claims table; run the workflow (make run) first")
+    seeds = folder / "seeds.csv"
+    table = markdown_table(pd.read_csv(path), pd.read_csv(seeds) if seeds.is_file() else None)
+    if args.readme:
+        from .io.atomic import atomic_path
+
+        text = replace_block(Path(args.readme).read_text(), table)
+        with atomic_path(args.readme) as tmp:
+            Path(tmp).write_text(text)
+        logging.info("wrote the claims table of %s into %s", path, args.readme)
+    else:
+        print(table)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m pipeline", description="Stellar foundation model pipeline")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -140,6 +163,10 @@ def main(argv=None):
     p.add_argument("src", help="model folder (config.json + model.pt)")
     p.add_argument("out", help="folder to write (config.json + weights.pt)")
     p.set_defaults(func=export_lb23)
+    p = sub.add_parser("claims", help="the papers' claims judged on a run (results/eval/claims.csv) as a Markdown table")
+    p.add_argument("--results", default="results", help="the run's results folder (paths.results)")
+    p.add_argument("--readme", default=None, help="write the table into this file's claims block instead of printing it")
+    p.set_defaults(func=claims)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:

@@ -9,6 +9,7 @@ from pipeline.evaluate.figures import FIGURES as FIGURE_FUNCTIONS, SUMMARY_FIGUR
 from pipeline.evaluate.registry import MODEL_TASKS, TASKS
 from pipeline.evaluate.settings import check as check_evaluate_settings
 from pipeline.evaluate.settings import figure_dpi
+from pipeline.evaluate.variants import BASE_MODEL_TASKS, is_base, scaling_variants, seed_variants
 
 
 def code_of(script):
@@ -77,9 +78,31 @@ def is_mass_age(name):
     return MASS_AGE and name == MASS_AGE_MODEL
 
 
+# The claims' targets (workflow/rules/claims.smk): variants of the base model, each a name and the
+# overrides of its train block, trained as results/models/claims-<variant>/ (or the base model itself
+# when the overrides change nothing).
+CLAIMS_CFG = config.get("claims") or {}
+SEED_VARIANTS = seed_variants(CLAIMS_CFG.get("seeds") or [])
+SCALING_VARIANTS = scaling_variants(CLAIMS_CFG["scaling"]) if CLAIMS_CFG.get("scaling") else {}
+VARIANTS = {**SEED_VARIANTS, **SCALING_VARIANTS}
+CLAIMS_TASKS = list(CLAIMS_CFG.get("tasks") or BASE_MODEL_TASKS)
+VARIANT_PREFIX = "claims-"
+
+
+def variant_model_dir(variant):
+    if is_base(config["train"], VARIANTS[variant]):
+        return f"{RESULTS}/models/{BASE_MODEL}"
+    return f"{RESULTS}/models/{VARIANT_PREFIX}{variant}"
+
+
 def train_settings(name):
-    """The train block of a model: the base settings, overridden by mass_age.train for the mass/age model."""
-    return {**config["train"], **config["mass_age"]["train"]} if is_mass_age(name) else config["train"]
+    """The train block of a model: the base settings, overridden by mass_age.train for the mass/age
+    model, and by a variant's overrides for claims-<variant>."""
+    if is_mass_age(name):
+        return {**config["train"], **config["mass_age"]["train"]}
+    if name.startswith(VARIANT_PREFIX) and name[len(VARIANT_PREFIX) :] in VARIANTS:
+        return {**config["train"], **VARIANTS[name[len(VARIANT_PREFIX) :]], "name": name}
+    return config["train"]
 
 
 def token_store(name):

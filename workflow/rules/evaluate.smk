@@ -67,7 +67,8 @@ rule summary:
         metrics=expand(f"{RESULTS}/eval/{{task}}/metrics.json", task=EVAL_TASKS),
         code=code_of("summary"),
     output:
-        report(f"{RESULTS}/eval/summary.csv", caption="../report/summary.rst", category="Evaluation", subcategory="summary"),
+        summary=report(f"{RESULTS}/eval/summary.csv", caption="../report/summary.rst", category="Evaluation", subcategory="summary"),
+        claims=report(f"{RESULTS}/eval/claims.csv", caption="../report/claims.rst", category="1. Claims"),
     log:
         f"{RESULTS}/logs/summary.log",
     benchmark:
@@ -78,5 +79,7 @@ rule summary:
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        tasks=EVAL_TASKS,
     script:
         "../scripts/summary.py"

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..stats import median_mad_std
 from .data import summary_row
+from .intervals import PerStar
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +118,9 @@ def judge(answers: pd.DataFrame, truth: pd.DataFrame) -> tuple[dict, pd.DataFram
                 "catalog_all",
                 t,
                 "robust scatter, XP sources in distribution" + (" (relative)" if m["relative"] else ""),
-                m["in_distribution"]["scatter"],
+                PerStar(joined[f"d_{t}"][~ood]),
             ),
-            summary_row("catalog_all", t, "z-score spread, in distribution", m["in_distribution"]["z_spread"]),
+            summary_row("catalog_all", t, "z-score spread, in distribution", PerStar(joined[f"z_{t}"][~ood])),
             summary_row("catalog_all", t, "median |error| flagged OOD / in distribution", m["ood_error_ratio"]),
         )
     ]

@@ -21,6 +21,7 @@ from ..io.atomic import atomic_path
 from ..stats import median_mad_std
 from ..tokens.store import split_table
 from . import science
+from .intervals import interval_columns
 
 XP_TOKENS = tuple(f"{b}{k}" for b in ("bp", "rp") for k in range(N_COEFF))
 
@@ -113,8 +114,11 @@ def noise_floor(df, token, rows=None) -> float:
     return median_mad_std(d[token].to_numpy(float) - d[f"true_{token}"].to_numpy(float))[1]
 
 
-def summary_row(task, target, metric, model, xgboost=float("nan"), floor=float("nan")) -> dict:
-    return {"task": task, "target": target, "metric": metric, "model": float(model), "xgboost": float(xgboost), "noise_floor": float(floor)}
+def summary_row(task, target, metric, model, xgboost=None, floor=float("nan")) -> dict:
+    """One row of summary.csv. ``model`` and ``xgboost`` are numbers or ``intervals.PerStar`` (the
+    per-star values and their statistic): those get a bootstrap interval over the stars, and the
+    ratio model / expert a paired one when both are scored on the same stars."""
+    return {"task": task, "target": target, "metric": metric, **interval_columns(model, xgboost), "noise_floor": float(floor)}
 
 
 # -- the cache: one Parquet file per task holding its named tables ----------------------------

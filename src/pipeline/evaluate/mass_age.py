@@ -18,6 +18,7 @@ import pandas as pd
 from ..baselines.xgb import INPUT_SETS
 from . import science
 from .data import noise_floor, reference, reference_kind, regression_metrics, summary_row
+from .intervals import PerStar
 from .parameters import expert_predict
 from .registry import MASS_AGE_SETS
 
@@ -96,19 +97,22 @@ def mass_age(model, df, cfg, experts_dir):
         }
         for t in TARGETS
     }
+    by_panel = {tb.panel.iloc[0]: tb for tb in tables}
     metrics["summary"] = [
         summary_row(
             "mass_age",
             t,
             f"robust_scatter {s}",
-            p[f"model_{s}"][t]["robust_scatter"],
-            p[f"xgboost_{s}"][t]["robust_scatter"],
+            PerStar(by_panel[f"model_{s}"][t].to_numpy() - refs[t]),
+            PerStar(by_panel[f"xgboost_{s}"][t].to_numpy() - refs[t]),
             metrics["noise_floor"][t],
         )
         for s in MASS_AGE_SETS
         for t in TARGETS
     ]
+    m30 = by_panel["model_xp30_colours"]
     metrics["summary"] += [
-        summary_row("mass_age", t, "z robust std xp30_colours", p["model_xp30_colours"][t]["z_robust_std"]) for t in TARGETS
+        summary_row("mass_age", t, "z robust std xp30_colours", PerStar((m30[t].to_numpy() - refs[t]) / m30[f"{t}_err"].to_numpy()))
+        for t in TARGETS
     ]
     return metrics, {"predictions": pd.concat(tables, ignore_index=True)}

@@ -16,6 +16,7 @@ from ..baselines.xgb import INPUT_SETS
 from ..stats import median_mad_std
 from . import science
 from .data import noise_floor, reference, reference_kind, regression_metrics, summary_row
+from .intervals import PerStar, mean, median
 from .registry import RP0_SETS
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,13 @@ def _random_subset(table: pd.DataFrame, names, k: int, rng) -> pd.DataFrame:
     return pd.DataFrame(np.where(rank < k, vals, np.nan), columns=list(names), index=table.index)
 
 
+def _on_all(n: int, rows, values) -> np.ndarray:
+    """Per-star values of a subset (``rows``) placed among all n stars (NaN for the others)."""
+    out = np.full(n, np.nan)
+    out[rows] = values
+    return out
+
+
 def _task_a_checks(p: dict, same: pd.DataFrame, ratio_bar: float) -> dict:
     """Task a's checks per label from its panels ``p``; ``same``: the full-XP panel on the stars of
     the last two panels (bp/rp 25-54 present)."""
@@ -79,29 +87,37 @@ def _task_a_checks(p: dict, same: pd.DataFrame, ratio_bar: float) -> dict:
     return checks
 
 
-def _task_a_summary(p: dict, d: pd.DataFrame) -> list:
-    """Task a's rows of summary.csv."""
+def _task_a_summary(p: dict, d: pd.DataFrame, resid: dict, sigma: dict, has_high: np.ndarray) -> list:
+    """Task a's rows of summary.csv; ``resid[panel][label]`` and ``sigma[panel][label]``: the per-star
+    residuals and predicted sigmas (NaN where a star was not in the panel) on the stars of ``d``, so
+    that the model and the expert are paired; ``has_high``: the stars of the bp/rp 25-54 panels."""
     rows = []
     for t in LABELS:
+        for name, label in (("model_xp30_colours", "xp30+colours"), ("model_xp_high", "xp_high")):
+            # calibration (z spread near 1) and the size of the predicted sigma, on the bp/rp 25-54 panel's stars
+            z = resid[name][t][has_high] / sigma[name][t][has_high]
+            rows.append(summary_row("spectra_to_parameters", t, f"z robust std {label} (stars of xp_high)", PerStar(z)))
+            rows.append(
+                summary_row(
+                    "spectra_to_parameters", t, f"median sigma {label} (stars of xp_high)", PerStar(sigma[name][t][has_high], median)
+                )
+            )
         fl = noise_floor(d, t)
         rows.append(
             summary_row(
                 "spectra_to_parameters",
                 t,
                 "robust_scatter xp30+colours",
-                p["model_xp30_colours"][t]["robust_scatter"],
-                p["xgboost_xp30_colours"][t]["robust_scatter"],
+                PerStar(resid["model_xp30_colours"][t]),
+                PerStar(resid["xgboost_xp30_colours"][t]),
                 fl,
             )
         )
         for name in ("model_xp5_colours", "model_random64", "model_xp_high"):
-            rows.append(summary_row("spectra_to_parameters", t, f"robust_scatter {name[6:]}", p[name][t]["robust_scatter"], floor=fl))
+            rows.append(summary_row("spectra_to_parameters", t, f"robust_scatter {name[6:]}", PerStar(resid[name][t]), floor=fl))
         rows.append(
             summary_row(
-                "spectra_to_parameters",
-                t,
-                "robust_scatter vs input (labels given)",
-                p["model_xp_high_labels"][t]["vs_input"]["robust_scatter"],
+                "spectra_to_parameters", t, "robust_scatter vs input (labels given)", PerStar(resid["model_xp_high_labels_vs_input"][t])
             )
         )
     return rows
@@ -134,6 +150,7 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
     base = pd.DataFrame({"row": d.row, **{f"ref_{t}": reference(d, t) for t in LABELS}, **{f"label_{t}": d[t].to_numpy() for t in LABELS}})
     tables.append(base.assign(panel="xgboost_xp30_colours", **{t: xgb_pred[t] for t in LABELS}))
     metrics["panels"]["xgboost_xp30_colours"] = {t: regression_metrics(xgb_pred[t], reference(d, t)) for t in LABELS}
+    resid, sigma = {"xgboost_xp30_colours": {t: xgb_pred[t] - reference(d, t) for t in LABELS}}, {}
     for name, inputs in panels.items():
         inputs = inputs[inputs.notna().any(axis=1)]  # a star must give the model something
         rows = inputs.index.to_numpy()
@@ -143,23 +160,38 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
             t_out[t], t_out[f"{t}_err"] = pred[t].to_numpy(), pred[f"{t}_err"].to_numpy()
         tables.append(t_out)
         m = {t: regression_metrics(pred[t], reference(d, t)[rows], pred[f"{t}_err"]) for t in LABELS}
+        resid[name] = {t: _on_all(len(d), rows, pred[t].to_numpy() - reference(d, t)[rows]) for t in LABELS}
+        sigma[name] = {t: _on_all(len(d), rows, pred[f"{t}_err"].to_numpy()) for t in LABELS}
         for t in LABELS:
             m[t]["median_n_inputs"] = float(np.median(t_out.n_inputs)) if len(t_out) else float("nan")
         if name == "model_xp_high_labels":  # the answer is among the inputs: score against the input too
             for t in LABELS:
                 m[t]["vs_input"] = regression_metrics(pred[t], d[t].to_numpy()[rows], pred[f"{t}_err"])
+            resid[f"{name}_vs_input"] = {t: _on_all(len(d), rows, pred[t].to_numpy() - d[t].to_numpy()[rows]) for t in LABELS}
         metrics["panels"][name] = m
     p = metrics["panels"]
     ratio_bar = cfg.scatter_ratio_bar
     pred_all = pd.concat(tables, ignore_index=True)
     same = pred_all[(pred_all.panel == "model_xp30_colours") & pred_all.row.isin(d.row[has_high])]
     metrics["checks"] = {"scatter_ratio_bar": ratio_bar, **_task_a_checks(p, same, ratio_bar)}
-    metrics["summary"] = _task_a_summary(p, d)
+    metrics["summary"] = _task_a_summary(p, d, resid, sigma, has_high)
     return metrics, {"predictions": pred_all}
 
 
+def _expert_or_nan(experts_dir, input_set, target, table) -> np.ndarray:
+    """An expert's predictions where the config trained one (baselines.experts), else NaN (no yardstick)."""
+    from pathlib import Path
+
+    if experts_dir is None or not (Path(experts_dir) / input_set / f"model_{target}.json").exists():
+        log.info("no XGBoost expert %s -> %s: its rows of the summary have no expert", input_set, target)
+        return np.full(len(table), np.nan)
+    return expert_predict(experts_dir, input_set, target, table)
+
+
 def perception(model, df, cfg, experts_dir=None):
-    """Task b (Fig. 5): from bp/rp 0-29 and colours, the Kiel diagram, ln E(B-V) and the distance from g_fakemag and G."""
+    """Task b (Fig. 5): from bp/rp 0-29 and colours, the Kiel diagram, ln E(B-V) and the distance from
+    g_fakemag and G; against the XGBoost experts for logebv and g_fakemag on the same inputs (the
+    paper gives none; on a mock whose noise is not the real sky's they are the yardstick)."""
     xp30 = list(INPUT_SETS["xp30_colours"])
     d = df[df[xp30].notna().any(axis=1)].reset_index(drop=True)
     req = [*LABELS, "logebv", "g_fakemag"]
@@ -182,13 +214,23 @@ def perception(model, df, cfg, experts_dir=None):
     ebv, ebv_ref = np.exp(out.logebv), np.exp(out.ref_logebv)
     metrics["targets"]["ebv"] = regression_metrics(ebv, ebv_ref)
     metrics["targets"]["distance_fractional"] = regression_metrics(frac, np.zeros(len(frac)), out.distance_frac_err)
+    xgb = {t: _expert_or_nan(experts_dir, "xp30_colours", t, d) for t in ("logebv", "g_fakemag")}
+    xgb_frac = (science.distance_kpc_from_fakemag(xgb["g_fakemag"], d.g_mag) - out.ref_distance_kpc) / out.ref_distance_kpc
+    out["xgboost_logebv"], out["xgboost_g_fakemag"] = xgb["logebv"], xgb["g_fakemag"]
     obs_frac = (science.distance_kpc_from_fakemag(d.g_fakemag, d.g_mag) - out.ref_distance_kpc) / out.ref_distance_kpc
     floor_frac = regression_metrics(obs_frac, np.zeros(len(frac)))["robust_scatter"] if "true_distance_kpc" in d else np.nan
     t = metrics["targets"]
     metrics["summary"] = [
-        summary_row("perception", "logebv", "robust_scatter", t["logebv"]["robust_scatter"], floor=noise_floor(d, "logebv")),
-        summary_row("perception", "ebv", "robust_scatter (mag)", t["ebv"]["robust_scatter"]),
-        summary_row("perception", "distance", "fractional robust_scatter", t["distance_fractional"]["robust_scatter"], floor=floor_frac),
+        summary_row(
+            "perception",
+            "logebv",
+            "robust_scatter",
+            PerStar(out.logebv - out.ref_logebv),
+            PerStar(xgb["logebv"] - out.ref_logebv),
+            floor=noise_floor(d, "logebv"),
+        ),
+        summary_row("perception", "ebv", "robust_scatter (mag)", PerStar(ebv - ebv_ref), PerStar(np.exp(xgb["logebv"]) - ebv_ref)),
+        summary_row("perception", "distance", "fractional robust_scatter", PerStar(frac), PerStar(xgb_frac), floor=floor_frac),
     ]
     return metrics, {"predictions": out}
 
@@ -239,10 +281,10 @@ def parameters_to_parameters(model, df, cfg, experts_dir=None):
         "giants": float(np.median(grid.teff_err[grid.logg < 3.5])),
         "dwarfs": float(np.median(grid.teff_err[grid.logg >= 3.5])),
     }
-    m = metrics["teff_from_logg_m_h"]
+    back_resid = back.teff.to_numpy() - observed.teff.to_numpy()
     metrics["summary"] = [
-        summary_row("parameters_to_parameters", "teff", f"robust_scatter from logg, m_h ({k})", m[k]["robust_scatter"])
-        for k in ("giants", "dwarfs")
+        summary_row("parameters_to_parameters", "teff", f"robust_scatter from logg, m_h ({k})", PerStar(back_resid[sel]))
+        for k, sel in (("giants", giants), ("dwarfs", ~giants))
     ]
     return metrics, {"grid": grid, "observed": observed}
 
@@ -264,8 +306,10 @@ def never_requested(model, df, cfg, experts_dir=None):
         )
         metrics["targets"][t] = regression_metrics(out[t], out[f"ref_{t}"], out[f"{t}_err"])
         metrics["summary"].append(
-            summary_row("never_requested", t, "robust_scatter", metrics["targets"][t]["robust_scatter"], floor=noise_floor(d, t))
+            summary_row("never_requested", t, "robust_scatter", PerStar(out[t] - out[f"ref_{t}"]), floor=noise_floor(d, t))
         )
+        # what knowing nothing about the star gives: the spread of the colour over the test stars
+        metrics["summary"].append(summary_row("never_requested", t, "robust spread over the stars", PerStar(out[f"ref_{t}"])))
     return metrics, {"predictions": out}
 
 
@@ -287,7 +331,9 @@ def rp0_experts(model, df, cfg, experts_dir):
         mm, mx = regression_metrics(pred.rp0, ref, pred.rp0_err), regression_metrics(xg, ref)
         metrics["sets"][s] = {"model": mm, "xgboost": mx}
         metrics["summary"].append(
-            summary_row("rp0_experts", "rp0", f"robust_scatter {s}", mm["robust_scatter"], mx["robust_scatter"], noise_floor(d, "rp0"))
+            summary_row(
+                "rp0_experts", "rp0", f"robust_scatter {s}", PerStar(pred.rp0.to_numpy() - ref), PerStar(xg - ref), noise_floor(d, "rp0")
+            )
         )
     return metrics, {"predictions": pd.concat(tables, ignore_index=True)}
 
@@ -305,14 +351,15 @@ def attention(model, df, cfg, experts_dir=None):
     """
     ebv_high = float(cfg.ebv_high)
     d = df[df.teff.notna() & df.m_h.notna()].reset_index(drop=True).iloc[: cfg.n_stars]
-    maps, rows = {}, []
+    maps, rows, per_star = {}, [], {}
     for case, ebv in (("zero", 0.0), ("high", ebv_high)):
         inputs = pd.DataFrame(
             {"teff": reference(d, "teff"), "m_h": reference(d, "m_h"), "logebv": np.full(len(d), float(science.log_ebv_c19(ebv)))}
         )
         _, attn = model.predict(inputs, ATTENTION_REQUESTS, return_attention=True, batch_size=cfg.batch_size)
         # attn: (stars, requests, blocks, context); the inputs sit first, in column order
-        w = attn[..., : len(ATTENTION_INPUTS)].mean(axis=(0, 2))  # (requests, inputs)
+        per_star[case] = attn[..., : len(ATTENTION_INPUTS)].mean(axis=2)  # (stars, requests, inputs)
+        w = per_star[case].mean(axis=0)  # (requests, inputs)
         maps[case] = w
         for i, r in enumerate(ATTENTION_REQUESTS):
             rows += [{"case": case, "ebv": ebv, "request": r, "input": x, "weight": float(w[i, j])} for j, x in enumerate(ATTENTION_INPUTS)]
@@ -331,7 +378,12 @@ def attention(model, df, cfg, experts_dir=None):
         },
     }
     metrics["summary"] = [
-        summary_row("attention", r, "logebv weight high - zero E(B-V)", h[i, k["logebv"]] - z[i, k["logebv"]])
+        summary_row(
+            "attention",
+            r,
+            "logebv weight high - zero E(B-V)",
+            PerStar(per_star["high"][:, i, k["logebv"]] - per_star["zero"][:, i, k["logebv"]], mean),
+        )
         for i, r in enumerate(ATTENTION_REQUESTS)
     ]
     return metrics, {"weights": pd.DataFrame(rows)}

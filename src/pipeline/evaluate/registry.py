@@ -22,7 +22,7 @@ class Task:
 
 TASKS = {
     "spectra_to_parameters": Task("a", "Fig. 4, B1", experts=("xp30_colours",)),
-    "perception": Task("b", "Fig. 5"),
+    "perception": Task("b", "Fig. 5", experts=("xp30_colours",)),
     "parameters_to_spectra": Task("c", "Figs. 6, 7, B3"),
     "spectra_to_spectra": Task("d", "Fig. 9"),
     "parameters_to_parameters": Task("e", "Fig. 10"),

@@ -56,7 +56,7 @@ class ParametersToParameters(Shared):  # e (Fig. 10): the (logg, [M/H]) grid
 class ExtinctionCurve(Shared):  # f (Fig. 11, eq. 15)
     logg_min: float = 1.0
     logg_max: float = 2.5
-    logg_step: float = 0.1
+    logg_step: float = 0.02  # 76 giants: the bootstrap over them gives the curve's interval
     ebv_c19: tuple = (0.0, 0.4, 0.8, 1.2)
     reference_ebv_c19: float | str = "auto"  # a number, or the reference_percentile of the training giants' E(B-V)
     reference_percentile: float = 1.0

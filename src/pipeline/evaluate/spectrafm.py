@@ -24,6 +24,7 @@ import pandas as pd
 from ..spectrafm.predict import attention, load_checkpoint, predict
 from ..spectrafm.store import SpectraStore
 from .data import summary_row
+from .intervals import PerStar, median, rms
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,20 @@ def attention_maps(store: SpectraStore, rows, models: dict, cfg: dict, lines: pd
     return summaries, pd.concat(profiles, ignore_index=True)
 
 
+def _table1_errors(pred: pd.DataFrame, row: dict) -> PerStar:
+    """|prediction - reference| of a Table 1 row's selected stars, and their median (the paper's scatter)."""
+    t = pred[(pred.model == row["model"]) & (pred.spectra == row["spectra"]) & (pred.label == row["label"]) & pred.selected]
+    return PerStar(np.abs(t.prediction.to_numpy(float) - t.reference.to_numpy(float)), median)
+
+
+def _fe_residuals(pred: pd.DataFrame, model: str, poor_below: float | None) -> PerStar:
+    """[Fe/H] residuals of one model in the transfer test (all stars, or those below ``poor_below``) and their RMS."""
+    t = pred[pred.model == model]
+    if poor_below is not None:
+        t = t[t.reference < poor_below]
+    return PerStar(t.prediction.to_numpy(float) - t.reference.to_numpy(float), rms)
+
+
 def _rmse(r):
     r = np.asarray(r, float)
     r = r[np.isfinite(r)]
@@ -177,9 +192,14 @@ def spectrafm(store_path, models: dict, cfg: dict, lines: pd.DataFrame):
         "attention": att,
         "fine_tuned_beats_fcnn_on_iron_poor": bool(fe["finetune_fe"]["rmse_fe_h_poor"] < fe["fcnn"]["rmse_fe_h_poor"]),
     }
-    summary = [summary_row("spectrafm", r["label"], f"Table 1 scatter, {r['model']} on {r['spectra']} spectra", r["scatter"]) for r in t1]
+    summary = [
+        summary_row("spectrafm", r["label"], f"Table 1 scatter, {r['model']} on {r['spectra']} spectra", _table1_errors(t1_pred, r))
+        for r in t1
+    ]
     summary += [
-        summary_row("spectrafm", "fe_h", f"RMSE {part} ({m})", fe[m][f"rmse_{part}"]) for m in FE_MODELS for part in ("all", "fe_h_poor")
+        summary_row("spectrafm", "fe_h", f"RMSE {part} ({m})", _fe_residuals(fe_pred, m, cfg.fe_h_poor if part == "fe_h_poor" else None))
+        for m in FE_MODELS
+        for part in ("all", "fe_h_poor")
     ]
     summary += [
         summary_row(

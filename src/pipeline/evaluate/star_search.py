@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .data import reference_kind, summary_row
+from .intervals import PerStar, mean
 
 log = logging.getLogger(__name__)
 RECOVERY_N = (1, 10, 100, 1000)
@@ -74,13 +75,13 @@ def star_search(searcher, df, cfg, experts_dir=None):
         )
     metrics["queries"] = queries
     metrics["summary"] = [
-        summary_row("search", "own spectrum", f"top-{top} recovery rate", recovery[f"top_{top}"]["rate"]),
+        summary_row("search", "own spectrum", f"top-{top} recovery rate", PerStar((ranks < top).astype(float), mean)),
         summary_row("search", "own spectrum", f"top-{top} random baseline", recovery[f"top_{top}"]["random"]),
     ]
     for e in queries:
         for t in e["query"]:
             metrics["summary"].append(
-                summary_row("search", t, f"median |{t} - query| of top {top} ({_fmt(e['query'])})", e[t]["median_abs_distance_top"])
+                summary_row("search", t, f"median abs({t} - query) of top {top} ({_fmt(e['query'])})", e[t]["median_abs_distance_top"])
             )
     database = pd.DataFrame({"row": d.row, "rank": ranks, **{f"ref_{t}": _ref(d, t) for t in ("teff", "logg", "m_h", "jh")}})
     return metrics, {"curve": curve, "hits": pd.concat(hits, ignore_index=True), "database": database}

@@ -75,10 +75,12 @@ class ModelConfig:
 
 
 # Presets: `paper` is the published network (8,845,529 parameters with the 118-token vocabulary);
-# `small` (the CPU default) and `tiny` (tests) are smaller members of the same family.
+# `small` (the CPU default) and `tiny` (tests) are smaller members of the same family; `medium`, between
+# small and paper, is the larger size of the claims' scaling target (twice small's width).
 PRESETS = {
     "tiny": dict(embed_dim=32, encoder_heads=4, encoder_ffn=64, decoder_heads=4, decoder_ffn=64, dropout=0.0),
     "small": dict(embed_dim=64, encoder_heads=4, encoder_ffn=256, decoder_heads=4, decoder_ffn=512, dropout=0.0),
+    "medium": dict(embed_dim=128, encoder_heads=8, encoder_ffn=512, decoder_heads=8, decoder_ffn=1024, dropout=0.0),
     "paper": dict(embed_dim=128, encoder_heads=16, encoder_ffn=1024, decoder_heads=16, decoder_ffn=3096, dropout=0.1),
 }
 

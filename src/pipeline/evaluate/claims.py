@@ -1,0 +1,450 @@
+"""The papers' findings as claims the pipeline tests: the one registry of them, and their verdicts.
+
+A claim is a quantitative finding of Leung & Bovy (2023, "LB23"), Koblischke & Bovy (2024,
+"SpectraFM") or Zhang et al. (2026, "Zhang26"), the paper's numbers, and the comparison of rows of
+``results/eval/summary.csv`` that tests it. The mock sky's noise is not the real sky's, so a claim
+is tested as what carries over: a ratio to an expert trained on the same inputs, an ordering of two
+numbers, a calibration (z spread near 1); the paper's absolute value is listed beside it.
+
+Each comparison is made on intervals (bootstrap over the test stars, ``intervals``), never on a
+point estimate alone:
+
+- ``reproduced``: the whole interval of our quantity satisfies the claim;
+- ``not reproduced``: the whole interval contradicts it;
+- ``inconclusive``: the interval straddles the claim's boundary (or there is none to judge);
+- ``not run``: the task that measures it is not part of this run (e.g. SpectraFM switched off).
+
+Thresholds that the papers state in words are written here once: ``COMPARABLE`` for "similar
+performance" (the model within 25% of the expert either way), ``CALIBRATED`` for "reasonable
+uncertainties" (the robust spread of z between 2/3 and 3/2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN = "reproduced", "not reproduced", "inconclusive", "not run"
+VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN)
+COMPARABLE = 1.25  # "similar performance": model / expert within [1/1.25, 1.25]
+CALIBRATED = (2 / 3, 3 / 2)  # "reasonable uncertainties": the robust spread of (prediction - truth) / sigma
+
+
+@dataclass(frozen=True)
+class Row:
+    """A row of summary.csv (task, target, metric) and which of its numbers: the model's value
+    (``model``), the ratio model / expert (``ratio``), or the model over the row's noise floor
+    (``over_floor``)."""
+
+    task: str
+    target: str
+    metric: str
+    of: str = "model"
+
+    def interval(self, summary: pd.DataFrame) -> tuple[float, float, float] | None:
+        """(value, lo, hi) of this row's number in ``summary``, or None when the row is absent."""
+        hit = summary[(summary.task == self.task) & (summary.target == self.target) & (summary.metric == self.metric)]
+        if hit.empty:
+            return None
+        r = hit.iloc[0]
+        if self.of == "model":
+            return float(r.model), float(r.model_lo), float(r.model_hi)
+        if self.of == "ratio":
+            return float(r.model_over_xgboost), float(r.ratio_lo), float(r.ratio_hi)
+        if self.of == "over_floor":
+            f = float(r.noise_floor)
+            return float(r.model) / f, float(r.model_lo) / f, float(r.model_hi) / f
+        raise ValueError(f"Row.of must be model, ratio or over_floor, not {self.of!r}")
+
+    def __str__(self):
+        what = {"model": "", "ratio": " / XGBoost", "over_floor": " / noise floor"}[self.of]
+        return f"{self.task}: {self.target} {self.metric}{what}"
+
+
+@dataclass(frozen=True)
+class Between:
+    """The row's number lies in [lo, hi] (either may be infinite)."""
+
+    row: Row
+    lo: float = -math.inf
+    hi: float = math.inf
+
+    def rows(self):
+        return (self.row,)
+
+    def judge(self, summary):
+        got = self.row.interval(summary)
+        if got is None:
+            return None
+        value, lo, hi = got
+        return value, lo, hi, verdict_between(lo, hi, self.lo, self.hi)
+
+    def describe(self):
+        if math.isinf(self.lo):
+            return f"< {self.hi:g}"
+        if math.isinf(self.hi):
+            return f"> {self.lo:g}"
+        return f"in [{self.lo:.3g}, {self.hi:.3g}]"
+
+
+def Below(row: Row, bound: float) -> Between:  # noqa: N802 (reads as a comparison)
+    return Between(row, hi=bound)
+
+
+def Above(row: Row, bound: float) -> Between:  # noqa: N802
+    return Between(row, lo=bound)
+
+
+def Comparable(row: Row) -> Between:  # noqa: N802
+    return Between(row, 1 / COMPARABLE, COMPARABLE)
+
+
+def Calibrated(row: Row) -> Between:  # noqa: N802
+    return Between(row, *CALIBRATED)
+
+
+@dataclass(frozen=True)
+class Less:
+    """An ordering: the first row's number is below ``factor`` x the second's."""
+
+    lesser: Row
+    greater: Row
+    factor: float = 1.0
+
+    def rows(self):
+        return (self.lesser, self.greater)
+
+    def judge(self, summary):
+        a, b = self.lesser.interval(summary), self.greater.interval(summary)
+        if a is None or b is None:
+            return None
+        f = self.factor
+        return a[0], a[1], a[2], verdict_less(a[1], a[2], f * b[1], f * b[2])
+
+    def describe(self):
+        scale = "" if self.factor == 1 else f"{self.factor:g} x "
+        return f"< {scale}{self.greater.metric} ({self.greater.target})"
+
+
+def verdict_between(lo: float, hi: float, bound_lo: float, bound_hi: float) -> str:
+    """Reproduced when the interval [lo, hi] lies inside [bound_lo, bound_hi], not reproduced when
+    it lies wholly outside, inconclusive when it straddles a bound or is unknown (NaN)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return INCONCLUSIVE
+    if bound_lo <= lo and hi <= bound_hi:
+        return REPRODUCED
+    if hi < bound_lo or lo > bound_hi:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def verdict_less(a_lo: float, a_hi: float, b_lo: float, b_hi: float) -> str:
+    """A < B: reproduced when A's interval lies below B's, not reproduced when above, else inconclusive."""
+    if not all(math.isfinite(x) for x in (a_lo, a_hi, b_lo, b_hi)):
+        return INCONCLUSIVE
+    if a_hi < b_lo:
+        return REPRODUCED
+    if a_lo > b_hi:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    paper: str  # LB23 | SpectraFM | Zhang26
+    where: str  # the figure, table or section
+    statement: str  # the finding, in words
+    paper_value: str  # the paper's numbers
+    test: Between | Less
+
+    @property
+    def tasks(self):
+        return {r.task for r in self.test.rows()}
+
+
+def _a(label, metric, of="model"):
+    return Row("spectra_to_parameters", label, metric, of)
+
+
+LABEL_NAMES = {"teff": "Teff", "logg": "logg", "m_h": "[M/H]"}
+_PAPER_A = {"teff": ("0.93x", "47 K"), "logg": ("0.85x", "0.11 dex"), "m_h": ("0.88x", "0.07 dex")}
+
+CLAIMS: tuple[Claim, ...] = (
+    # -- Leung & Bovy (2023), task a: Fig. 4 and B1 ---------------------------------------------
+    *(
+        Claim(
+            f"a_{t}_vs_xgboost",
+            "LB23",
+            "Fig. 4, B1",
+            f"{LABEL_NAMES[t]} from bp/rp 0-29 + colours: the model beats the XGBoost expert on the same inputs",
+            f"model / XGBoost {_PAPER_A[t][0]} ({_PAPER_A[t][1]})",
+            Below(_a(t, "robust_scatter xp30+colours", "ratio"), 1.0),
+        )
+        for t in ("teff", "logg", "m_h")
+    ),
+    *(
+        Claim(
+            f"a_{t}_xp5_worse",
+            "LB23",
+            "Fig. 4, B1",
+            f"{LABEL_NAMES[t]}: bp/rp 0-4 + colours give a worse answer than bp/rp 0-29 + colours",
+            "top-middle vs top-right panels",
+            Less(_a(t, "robust_scatter xp30+colours"), _a(t, "robust_scatter xp5_colours")),
+        )
+        for t in ("teff", "logg", "m_h")
+    ),
+    Claim(
+        "a_teff_uninformative_sigma",
+        "LB23",
+        "Fig. 4, bottom middle",
+        "Teff from bp/rp 25-54 only: the model knows it is uncertain (larger predicted sigma than from bp/rp 0-29)",
+        "large sigma where predictions are poor",
+        Less(_a("teff", "median sigma xp30+colours (stars of xp_high)"), _a("teff", "median sigma xp_high (stars of xp_high)")),
+    ),
+    Claim(
+        "a_teff_uninformative_calibrated",
+        "LB23",
+        "Fig. 4, bottom middle",
+        "Teff from bp/rp 25-54 only: the predicted sigma matches the error (z spread near 1)",
+        "uncertainties that make sense",
+        Calibrated(_a("teff", "z robust std xp_high (stars of xp_high)")),
+    ),
+    Claim(
+        "a_teff_calibrated",
+        "LB23",
+        "Fig. 4",
+        "Teff from bp/rp 0-29 + colours: the predicted sigma matches the error (z spread near 1)",
+        "uncertainties that make sense",
+        Calibrated(_a("teff", "z robust std xp30+colours (stars of xp_high)")),
+    ),
+    Claim(
+        "a_teff_identity",
+        "LB23",
+        "Fig. 4, bottom right",
+        "Teff given among the inputs: returned almost perfectly (far closer to the input than any inference)",
+        "almost perfect predictions",
+        Less(_a("teff", "robust_scatter vs input (labels given)"), _a("teff", "robust_scatter xp30+colours"), 1 / 3),
+    ),
+    # -- Fig. 5 ---------------------------------------------------------------------------------
+    Claim(
+        "b_ebv",
+        "LB23",
+        "Fig. 5",
+        "E(B-V) from bp/rp 0-29 + colours, as well as an expert on the same inputs",
+        "0.04 mag",
+        Comparable(Row("perception", "ebv", "robust_scatter (mag)", "ratio")),
+    ),
+    Claim(
+        "b_distance",
+        "LB23",
+        "Fig. 5",
+        "spectro-photometric distance from the predicted luminosity, as well as an expert on the same inputs",
+        "13.4%",
+        Comparable(Row("perception", "distance", "fractional robust_scatter", "ratio")),
+    ),
+    # -- Fig. 9: spectra from spectra -------------------------------------------------------------
+    *(
+        Claim(
+            f"d_{direction}",
+            "LB23",
+            "Fig. 9",
+            f"{direction.replace('_', ' ')}: the missing half of the spectrum is reconstructed (flux error within 2x the observed spectrum's own)",
+            "successfully reconstructs",
+            Below(Row("spectra_to_spectra", direction, f"median abs(flux/true - 1) {window} nm", "over_floor"), 2.0),
+        )
+        for direction, window in (("bp_from_rp", "400-620"), ("rp_from_bp", "680-1000"))
+    ),
+    # -- Fig. 11: the extinction curve ------------------------------------------------------------
+    Claim(
+        "f_extinction_curve",
+        "LB23",
+        "Fig. 11",
+        "the extinction curve learnt from E(B-V) alone matches the true one (RMS of R(lambda), 400-1000 nm, below 0.35)",
+        "agrees with Fitzpatrick R_V = 3.1",
+        Below(Row("extinction_curve", "R(lambda)", "rms vs injected 400-1000 nm"), 0.35),
+    ),
+    # -- Fig. 12: attention -----------------------------------------------------------------------
+    *(
+        Claim(
+            f"i_{c}_attends_extinction",
+            "LB23",
+            "Fig. 12",
+            f"asked for {c}, the model attends more to E(B-V) when the extinction is high",
+            "attention shifts from Teff to E(B-V)",
+            Above(Row("attention", c, "logebv weight high - zero E(B-V)"), 0.0),
+        )
+        for c in ("bp0", "rp0")
+    ),
+    # -- Fig. 13: rp0 against three experts ----------------------------------------------------------
+    Claim(
+        "h_rp0_params",
+        "LB23",
+        "Fig. 13, left",
+        "rp0 from Teff, logg, [M/H]: similar to the expert on the same inputs",
+        "similar (both struggle)",
+        Comparable(Row("rp0_experts", "rp0", "robust_scatter params", "ratio")),
+    ),
+    Claim(
+        "h_rp0_params_2mass",
+        "LB23",
+        "Fig. 13, middle",
+        "rp0 from parameters + J-H, J-K: similar to the expert",
+        "similar",
+        Comparable(Row("rp0_experts", "rp0", "robust_scatter params_2mass", "ratio")),
+    ),
+    Claim(
+        "h_rp0_params_2mass_bprp",
+        "LB23",
+        "Fig. 13, right",
+        "rp0 from parameters + J-H, J-K, BP-RP: the model at least as good as the expert",
+        "model / XGBoost 0.77x",
+        Below(Row("rp0_experts", "rp0", "robust_scatter params_2mass_bprp", "ratio"), 1.0),
+    ),
+    Claim(
+        "h_rp0_colours_help",
+        "LB23",
+        "Fig. 13",
+        "adding BP-RP to parameters + 2MASS improves rp0",
+        "good predictions once colours are given",
+        Less(Row("rp0_experts", "rp0", "robust_scatter params_2mass_bprp"), Row("rp0_experts", "rp0", "robust_scatter params_2mass")),
+    ),
+    # -- Fig. 14: outputs never requested --------------------------------------------------------------
+    *(
+        Claim(
+            f"g_{c}_never_requested",
+            "LB23",
+            "Fig. 14",
+            f"{c}, never requested in training, is predicted from XP alone (scatter below half its spread over the stars)",
+            "clearly able to predict",
+            Less(Row("never_requested", c, "robust_scatter"), Row("never_requested", c, "robust spread over the stars"), 0.5),
+        )
+        for c in ("bprp", "jk")
+    ),
+    # -- SpectraFM (Koblischke & Bovy 2024) ------------------------------------------------------------
+    *(
+        Claim(
+            f"spectrafm_table1_{t}",
+            "SpectraFM",
+            "Table 1",
+            f"{LABEL_NAMES[t]} on observed spectra: the observed fine-tune beats synthetic-only pre-training",
+            v,
+            Less(
+                Row("spectrafm", t, "Table 1 scatter, finetune_real on observed spectra"),
+                Row("spectrafm", t, "Table 1 scatter, pretrain on observed spectra"),
+            ),
+        )
+        for t, v in (("teff", "19.1 K vs 182.9 K"), ("logg", "0.056 vs 0.326 dex"))
+    ),
+    Claim(
+        "spectrafm_fe_poor_finetune_fe",
+        "SpectraFM",
+        "Sec. 4.1, Fig. 4",
+        "[Fe/H] < -1: the 100-star [Fe/H] fine-tune beats the observed fine-tune",
+        "RMSE 0.232 vs 0.763 / 0.510",
+        Less(Row("spectrafm", "fe_h", "RMSE fe_h_poor (finetune_fe)"), Row("spectrafm", "fe_h", "RMSE fe_h_poor (finetune_real)")),
+    ),
+    Claim(
+        "spectrafm_fe_poor_finetune_real",
+        "SpectraFM",
+        "Sec. 4.1, Fig. 4",
+        "[Fe/H] < -1: the observed fine-tune beats the synthetic-only base",
+        "fine-tuning in another window helps",
+        Less(Row("spectrafm", "fe_h", "RMSE fe_h_poor (finetune_real)"), Row("spectrafm", "fe_h", "RMSE fe_h_poor (pretrain)")),
+    ),
+    Claim(
+        "spectrafm_fe_poor_vs_scratch",
+        "SpectraFM",
+        "Sec. 4.1, Fig. 4",
+        "[Fe/H] < -1: the [Fe/H] fine-tune beats an FCNN trained from scratch on the same 100 stars",
+        "RMSE 0.232 vs scratch",
+        Less(Row("spectrafm", "fe_h", "RMSE fe_h_poor (finetune_fe)"), Row("spectrafm", "fe_h", "RMSE fe_h_poor (fcnn)")),
+    ),
+    # -- Zhang et al. (2026): mass and age -----------------------------------------------------------------
+    *(
+        Claim(
+            f"mass_age_{t}_vs_xgboost",
+            "Zhang26",
+            "Fig. 5",
+            f"{t} of evolved stars from bp/rp 0-29 + colours: the model beats the XGBoost expert",
+            v,
+            Below(Row("mass_age", t, "robust_scatter xp30_colours", "ratio"), 1.0),
+        )
+        for t, v in (("mass", "sigma 0.114 Msun, better than XGBoost"), ("age", "sigma 1.334 Gyr, better than XGBoost"))
+    ),
+)
+assert len({c.id for c in CLAIMS}) == len(CLAIMS), "claim ids must be unique"
+
+# the columns a reader needs first (the report shows them in this order), then the numbers for machines
+CLAIM_COLUMNS = ["claim", "paper", "where", "statement", "paper_value", "ours", "verdict", "test", "rows", "value", "lo", "hi"]
+
+
+def fmt(value: float, lo: float, hi: float) -> str:
+    """'1.25 [1.18, 1.32]' (three significant figures), or the value alone without an interval."""
+    if not math.isfinite(value):
+        return "n/a"
+    if math.isfinite(lo) and math.isfinite(hi):
+        return f"{value:.3g} [{lo:.3g}, {hi:.3g}]"
+    return f"{value:.3g}"
+
+
+def judge_claims(summary: pd.DataFrame, tasks_run=None, claims=CLAIMS) -> pd.DataFrame:
+    """Every claim against one summary table; ``tasks_run``: the tasks of this run (a claim whose
+    task is not among them is ``not run``; None: every task of the summary)."""
+    tasks_run = set(summary.task) if tasks_run is None else set(tasks_run)
+    out = []
+    for c in claims:
+        row = {
+            "claim": c.id,
+            "paper": c.paper,
+            "where": c.where,
+            "statement": c.statement,
+            "paper_value": c.paper_value,
+            "test": f"{c.test.rows()[0].of if c.test.rows()[0].of != 'model' else 'value'} {c.test.describe()}",
+            "rows": " ; ".join(map(str, c.test.rows())),
+        }
+        judged = c.test.judge(summary) if c.tasks <= tasks_run else None
+        if judged is None:
+            if c.tasks <= tasks_run:
+                missing = [str(r) for r in c.test.rows() if r.interval(summary) is None]
+                raise ValueError(f"claim {c.id}: no row {missing} in the summary; the claims registry and the tasks disagree")
+            row.update(value=float("nan"), lo=float("nan"), hi=float("nan"), ours="n/a", verdict=NOT_RUN)
+        else:
+            v, lo, hi, verdict = judged
+            row.update(value=v, lo=lo, hi=hi, ours=fmt(v, lo, hi), verdict=verdict)
+        out.append(row)
+    return pd.DataFrame(out, columns=CLAIM_COLUMNS)
+
+
+README_START, README_END = "<!-- claims:start (python -m pipeline claims --readme README.md) -->", "<!-- claims:end -->"
+
+
+def markdown_table(claims: pd.DataFrame, seeds: pd.DataFrame | None = None) -> str:
+    """The claims table in Markdown (the README's results): paper, where, statement, the paper's
+    value, ours with its interval, the seed-to-seed spread where ``seeds`` (seeds.csv) is given,
+    and the verdict."""
+    spread = {} if seeds is None else dict(zip(seeds.claim, seeds.seed_std))
+    head = ["paper", "where", "claim", "paper's value", "ours (95% interval)"] + (["seed std"] if spread else []) + ["verdict"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in claims.itertuples():
+        cells = [r.paper, r.where, r.statement, r.paper_value, f"{r.ours} ({r.test})"]
+        if spread:
+            s = spread.get(r.claim, float("nan"))
+            cells.append(f"{s:.2g}" if math.isfinite(s) else "")
+        cells.append(f"**{r.verdict}**" if r.verdict == REPRODUCED else r.verdict)
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    counts = claims.verdict.value_counts()
+    lines.append("")
+    lines.append(", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".")
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str) -> str:
+    """``text`` with the part between README_START and README_END replaced by ``block``."""
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"no block between {README_START!r} and {README_END!r} to write the claims table into")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_START}\n{block}\n{README_END}{tail}"

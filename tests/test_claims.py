@@ -1,0 +1,172 @@
+"""Bootstrap intervals of the summary's numbers, the claims registry and its verdicts."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.evaluate import claims as C
+from pipeline.evaluate.data import summary_row
+from pipeline.evaluate.intervals import PerStar, bootstrap_interval, interval_columns, mean, median, rms, robust_scatter
+from pipeline.evaluate.summary import COLUMNS
+
+
+def test_robust_scatter_of_a_gaussian_is_its_sigma_and_works_on_many_resamples():
+    rng = np.random.default_rng(1)
+    x = rng.normal(3.0, 2.0, 200_000)
+    assert robust_scatter(x) == pytest.approx(2.0, rel=0.01)
+    # by hand: values 1, 2, 3, 4, 100: median 3, |x - 3| = 2, 1, 0, 1, 97, MAD 1 -> 1.4826
+    assert robust_scatter(np.array([1.0, 2, 3, 4, 100])) == pytest.approx(1.4826)
+    many = robust_scatter(np.array([[1.0, 2, 3, 4, 100], [0.0, 0, 1, 1, np.nan]]))
+    assert many == pytest.approx([1.4826, 0.7413])  # second: NaN ignored, median 0.5, |x - 0.5| = 0.5 each
+    assert rms(np.array([3.0, 4.0])) == pytest.approx(math.sqrt(12.5))
+
+
+@pytest.mark.parametrize(
+    "stat,draw,truth",
+    [
+        (robust_scatter, lambda rng, n: rng.normal(0.0, 1.5, n), 1.5),
+        (median, lambda rng, n: rng.exponential(1.0, n), math.log(2.0)),
+        (mean, lambda rng, n: rng.uniform(0.0, 1.0, n) < 0.3, 0.3),  # a recovery rate
+    ],
+)
+def test_bootstrap_interval_covers_the_true_value_at_its_stated_rate(stat, draw, truth):
+    """200 independent samples of 400 stars: the 95% interval must hold the true value in 95% of
+    them; with 200 trials the binomial spread of the count is +-3%, so 89-99% passes."""
+    rng = np.random.default_rng(7)
+    hits = 0
+    trials = 200
+    for _ in range(trials):
+        lo, hi = bootstrap_interval(PerStar(draw(rng, 400).astype(float), stat), resamples=400)
+        hits += lo <= truth <= hi
+    assert 0.89 <= hits / trials <= 0.99, hits / trials
+
+
+def test_paired_ratio_interval_is_narrower_than_the_values_and_covers_the_truth():
+    """Model and expert scored on the same stars share each star's difficulty: the paired ratio's
+    interval is tight even when each scatter alone is loose."""
+    rng = np.random.default_rng(3)
+    difficulty = rng.lognormal(0.0, 1.0, 500)  # the stars vary a lot
+    model = rng.normal(0, 1, 500) * difficulty
+    expert = model * 1.2  # the expert is exactly 1.2x worse on every star
+    cols = interval_columns(PerStar(model), PerStar(expert))
+    assert cols["model_over_xgboost"] == pytest.approx(1 / 1.2)
+    assert cols["ratio_lo"] == pytest.approx(1 / 1.2) and cols["ratio_hi"] == pytest.approx(1 / 1.2)
+    assert cols["model_hi"] - cols["model_lo"] > 0.1 * cols["model"]
+    assert cols["n_stars"] == 500
+
+
+def test_summary_row_takes_numbers_or_per_star_values():
+    row = summary_row("t", "teff", "m", 2.0)
+    assert set(row) == set(COLUMNS) and row["model"] == 2.0 and math.isnan(row["model_lo"]) and math.isnan(row["xgboost"])
+    row = summary_row("t", "teff", "m", PerStar(np.r_[np.random.default_rng(0).normal(0, 1, 300), np.nan]), floor=0.5)
+    assert row["model_lo"] < row["model"] < row["model_hi"] and row["noise_floor"] == 0.5 and row["n_stars"] == 300
+
+
+def test_intervals_are_the_same_for_the_same_inputs():
+    x = np.random.default_rng(5).normal(0, 1, 321)
+    assert bootstrap_interval(PerStar(x)) == bootstrap_interval(PerStar(x.copy()))
+
+
+def _summary(rows):
+    return pd.DataFrame([{c: r.get(c, np.nan) for c in COLUMNS} for r in rows], columns=COLUMNS)
+
+
+def test_verdicts_need_the_whole_interval():
+    assert C.verdict_between(0.8, 0.95, -math.inf, 1.0) == C.REPRODUCED
+    assert C.verdict_between(0.95, 1.05, -math.inf, 1.0) == C.INCONCLUSIVE
+    assert C.verdict_between(1.01, 1.2, -math.inf, 1.0) == C.NOT_REPRODUCED
+    assert C.verdict_between(float("nan"), float("nan"), -math.inf, 1.0) == C.INCONCLUSIVE  # no interval: no verdict
+    assert C.verdict_between(0.9, 1.1, 0.8, 1.25) == C.REPRODUCED
+    assert C.verdict_between(1.3, 1.4, 0.8, 1.25) == C.NOT_REPRODUCED
+    assert C.verdict_less(1, 2, 3, 4) == C.REPRODUCED
+    assert C.verdict_less(1, 3.5, 3, 4) == C.INCONCLUSIVE
+    assert C.verdict_less(5, 6, 3, 4) == C.NOT_REPRODUCED
+
+
+def test_a_claim_is_judged_on_its_rows_ratio_or_ordering():
+    s = _summary(
+        [
+            {
+                "task": "x",
+                "target": "teff",
+                "metric": "a",
+                "model": 90,
+                "model_lo": 85,
+                "model_hi": 95,
+                "model_over_xgboost": 0.9,
+                "ratio_lo": 0.85,
+                "ratio_hi": 0.96,
+            },
+            {"task": "x", "target": "teff", "metric": "b", "model": 120, "model_lo": 110, "model_hi": 130, "noise_floor": 100},
+        ]
+    )
+    ratio = C.Claim("r", "LB23", "Fig", "s", "0.9x", C.Below(C.Row("x", "teff", "a", "ratio"), 1.0))
+    order = C.Claim("o", "LB23", "Fig", "s", "", C.Less(C.Row("x", "teff", "a"), C.Row("x", "teff", "b")))
+    floor = C.Claim("f", "LB23", "Fig", "s", "", C.Below(C.Row("x", "teff", "b", "over_floor"), 1.25))
+    half = C.Claim("h", "LB23", "Fig", "s", "", C.Less(C.Row("x", "teff", "a"), C.Row("x", "teff", "b"), 0.5))
+    off = C.Claim("n", "SpectraFM", "T1", "s", "", C.Below(C.Row("spectrafm", "teff", "c"), 1.0))
+    t = C.judge_claims(s, tasks_run={"x"}, claims=(ratio, order, floor, half, off)).set_index("claim")
+    assert t.loc["r", "verdict"] == C.REPRODUCED and t.loc["r", "ours"] == "0.9 [0.85, 0.96]"
+    assert t.loc["o", "verdict"] == C.REPRODUCED
+    assert t.loc["f", "verdict"] == C.INCONCLUSIVE  # 1.1-1.3 straddles 1.25
+    assert t.loc["h", "verdict"] == C.NOT_REPRODUCED  # 85-95 is above 0.5 x 110-130
+    assert t.loc["n", "verdict"] == C.NOT_RUN
+    assert list(t.reset_index().columns) == C.CLAIM_COLUMNS
+
+
+def test_a_claim_whose_row_is_missing_from_a_task_that_ran_is_an_error():
+    s = _summary([{"task": "x", "target": "teff", "metric": "a", "model": 1.0}])
+    claim = C.Claim("m", "LB23", "Fig", "s", "", C.Below(C.Row("x", "teff", "typo"), 1.0))
+    with pytest.raises(ValueError, match="claim m: no row"):
+        C.judge_claims(s, tasks_run={"x"}, claims=(claim,))
+
+
+def test_the_registry_covers_the_papers_findings_the_issue_names():
+    ids = {c.id for c in C.CLAIMS}
+    for needed in (
+        "a_teff_vs_xgboost",
+        "a_logg_vs_xgboost",
+        "a_m_h_vs_xgboost",
+        "b_ebv",
+        "b_distance",
+        "d_bp_from_rp",
+        "f_extinction_curve",
+        "h_rp0_params",
+        "h_rp0_params_2mass",
+        "h_rp0_params_2mass_bprp",
+        "g_bprp_never_requested",
+        "spectrafm_table1_teff",
+        "spectrafm_fe_poor_finetune_fe",
+        "mass_age_mass_vs_xgboost",
+        "mass_age_age_vs_xgboost",
+    ):
+        assert needed in ids
+    from pipeline.evaluate.registry import TASKS
+
+    for c in C.CLAIMS:
+        assert c.tasks <= set(TASKS), c.id
+        assert c.paper in ("LB23", "SpectraFM", "Zhang26") and c.paper_value
+
+
+def test_the_claims_table_renders_in_the_report_without_restructuredtext_errors(tmp_path):
+    """The report's front page shows claims.csv through a csv-table: no cell may be read as RST markup
+    (|x| is a substitution there)."""
+    import io
+
+    from docutils.core import publish_doctree
+
+    rows = []
+    for c in C.CLAIMS:
+        for r in c.test.rows():
+            rows.append({"task": r.task, "target": r.target, "metric": r.metric, "model": 1.0, "model_lo": 0.9, "model_hi": 1.1})
+    s = _summary(rows).drop_duplicates(["task", "target", "metric"])
+    path = tmp_path / "claims.csv"
+    C.judge_claims(s).to_csv(path, index=False)
+    stream = io.StringIO()
+    publish_doctree(
+        f".. csv-table::\n   :file: {path}\n   :header-rows: 1\n",
+        settings_overrides={"report_level": 2, "halt_level": 5, "warning_stream": stream},
+    )
+    assert not stream.getvalue(), stream.getvalue()
