@@ -170,3 +170,107 @@ def test_the_claims_table_renders_in_the_report_without_restructuredtext_errors(
         settings_overrides={"report_level": 2, "halt_level": 5, "warning_stream": stream},
     )
     assert not stream.getvalue(), stream.getvalue()
+
+
+def test_the_readme_block_is_written_from_a_claims_table():
+    s = _summary(
+        [
+            {
+                "task": "x",
+                "target": "teff",
+                "metric": "a",
+                "model": 90,
+                "model_lo": 85,
+                "model_hi": 95,
+                "model_over_xgboost": 0.9,
+                "ratio_lo": 0.85,
+                "ratio_hi": 0.96,
+            }
+        ]
+    )
+    claim = C.Claim("r", "LB23", "Fig. 4", "the model beats XGBoost", "0.93x", C.Below(C.Row("x", "teff", "a", "ratio"), 1.0))
+    table = C.judge_claims(s, claims=(claim,))
+    seeds = pd.DataFrame({"claim": ["r"], "seed_std": [0.031]})
+    md = C.markdown_table(table, seeds)
+    assert "| LB23 | Fig. 4 | the model beats XGBoost | 0.93x | 0.9 [0.85, 0.96] (ratio < 1) | 0.031 | **reproduced** |" in md
+    assert md.endswith("1 reproduced, 0 not reproduced, 0 inconclusive, 0 not run.")
+    text = f"intro\n{C.README_START}\nold\n{C.README_END}\nrest\n"
+    assert C.replace_block(text, md) == f"intro\n{C.README_START}\n{md}\n{C.README_END}\nrest\n"
+    with pytest.raises(ValueError, match="no block"):
+        C.replace_block("no markers", md)
+
+
+def test_the_readme_holds_a_claims_block():
+    from conftest import REPO
+
+    text = (REPO / "README.md").read_text()
+    assert C.README_START in text and C.README_END in text
+
+
+def test_variants_of_the_base_model_and_which_one_is_the_base_model_itself():
+    from pipeline.evaluate.variants import is_base, scaling_variants, seed_variants
+
+    train = {"seed": 0, "preset": "small", "epochs_per_cycle": 24, "cycles": 1}
+    seeds = seed_variants([0, 1, 2])
+    assert seeds == {"seed0": {"seed": 0}, "seed1": {"seed": 1}, "seed2": {"seed": 2}}
+    assert is_base(train, seeds["seed0"]) and not is_base(train, seeds["seed1"])
+    scaling = scaling_variants({"epochs": [6, 24], "presets": ["small", "medium"], "preset_epochs": {"medium": [6]}})
+    assert list(scaling) == ["small_e6", "small_e24", "medium_e6"]
+    assert is_base(train, scaling["small_e24"]) and not is_base(train, scaling["small_e6"]) and not is_base(train, scaling["medium_e6"])
+    assert not is_base({**train, "epochs_per_cycle": 12, "cycles": 2}, scaling["small_e24"])  # 2 x 12 is not one cycle of 24
+
+
+def test_seed_spread_by_hand():
+    from pipeline.evaluate.variants import seed_spread
+
+    def table(v, verdict):
+        return pd.DataFrame(
+            [{"claim": "c", "paper": "LB23", "where": "F", "test": "ratio < 1", "value": v, "ours": f"{v}", "verdict": verdict}]
+        )
+
+    out = seed_spread({0: table(0.9, C.REPRODUCED), 1: table(1.1, C.INCONCLUSIVE), 2: table(1.0, C.INCONCLUSIVE)}).iloc[0]
+    assert out["mean"] == pytest.approx(1.0) and out["seed_std"] == pytest.approx(0.1)  # sample std of 0.9, 1.0, 1.1
+    assert out["n_seeds"] == 3 and out["n_reproduced"] == 1 and out["seed1"] == 1.1
+
+
+def test_scaling_table_budget_and_crossings(tmp_path):
+    import json
+
+    from pipeline.evaluate.variants import budget, crossings, scaling_table
+
+    d = tmp_path / "m"
+    d.mkdir()
+    pd.DataFrame({"epoch": [0, 1], "seconds": [10.0, 20.0], "stars_per_s": [100.0, 50.0], "val_loss": [0.5, -0.2]}).to_csv(
+        d / "history.csv"
+    )
+    (d / "config.json").write_text(json.dumps({"n_parameters": 1000}))
+    b = budget(d)
+    assert b["star_samples"] == 2000.0 and b["epochs"] == 2 and b["compute_flop"] == 6.0 * 1000 * 2000 and b["best_val_loss"] == -0.2
+
+    def summary(ratio):
+        return _summary(
+            [
+                {
+                    "task": "spectra_to_parameters",
+                    "target": "teff",
+                    "metric": "robust_scatter xp30+colours",
+                    "model": 1.0,
+                    "model_over_xgboost": ratio,
+                    "ratio_lo": ratio - 0.05,
+                    "ratio_hi": ratio + 0.05,
+                }
+            ]
+        )
+
+    points = {
+        f"small_e{e}": (summary(r), {"star_samples": float(s), "epochs": e}, "small")
+        for e, s, r in ((6, 1e5, 1.4), (12, 1e6, 1.2), (24, 1e7, 0.9))
+    }
+    points["medium_e6"] = (summary(1.3), {"star_samples": 1e5, "epochs": 6}, "medium")
+    points["medium_e12"] = (summary(1.28), {"star_samples": 1e6, "epochs": 12}, "medium")
+    t = scaling_table(points)
+    assert set(t.quantity) == {"task a Teff / XGBoost"} and len(t) == 5
+    c = crossings(t).set_index("preset")
+    # 1.2 at 1e6 and 0.9 at 1e7: the line 1 is crossed 2/3 of the way in log: 10**(6 + 2/3)
+    assert c.loc["small", "crossing_star_samples"] == pytest.approx(10 ** (6 + 2 / 3))
+    assert c.loc["medium", "verdict"] == "above the line, flat at the largest budgets"
