@@ -109,3 +109,24 @@ rule scaling_figure:
         dpi=figure_dpi(config["evaluate"]),
     script:
         "../scripts/claims_scaling_figure.py"
+
+
+rule experiments:
+    input:
+        base=f"{RESULTS}/eval/claims.csv",
+        claims=variant_claims(EXPERIMENT_VARIANTS),
+        code=code_of("claims_experiments"),
+    output:
+        f"{RESULTS}/eval/experiments.csv",
+    log:
+        f"{RESULTS}/logs/experiments.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/experiments.tsv"
+    conda:
+        "../envs/model.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/claims_experiments.py"

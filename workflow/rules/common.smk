@@ -9,7 +9,7 @@ from pipeline.evaluate.figures import FIGURES as FIGURE_FUNCTIONS, SUMMARY_FIGUR
 from pipeline.evaluate.registry import MODEL_TASKS, TASKS
 from pipeline.evaluate.settings import check as check_evaluate_settings
 from pipeline.evaluate.settings import figure_dpi
-from pipeline.evaluate.variants import BASE_MODEL_TASKS, is_base, scaling_variants, seed_variants
+from pipeline.evaluate.variants import BASE_MODEL_TASKS, experiment_variants, is_base, scaling_variants, seed_variants
 
 
 def code_of(script):
@@ -84,9 +84,15 @@ def is_mass_age(name):
 CLAIMS_CFG = config.get("claims") or {}
 SEED_VARIANTS = seed_variants(CLAIMS_CFG.get("seeds") or [])
 SCALING_VARIANTS = scaling_variants(CLAIMS_CFG["scaling"]) if CLAIMS_CFG.get("scaling") else {}
-VARIANTS = {**SEED_VARIANTS, **SCALING_VARIANTS}
+EXPERIMENT_VARIANTS = experiment_variants(CLAIMS_CFG.get("experiments") or {})
+VARIANTS = {**SEED_VARIANTS, **SCALING_VARIANTS, **EXPERIMENT_VARIANTS}
 CLAIMS_TASKS = list(CLAIMS_CFG.get("tasks") or BASE_MODEL_TASKS)
 VARIANT_PREFIX = "claims-"
+
+
+def variant_claims(variants):
+    """Each variant's claims table, and the base model's (results/claims/<variant>/claims.csv)."""
+    return [f"{RESULTS}/claims/{v}/claims.csv" for v in variants]
 
 
 def variant_model_dir(variant):

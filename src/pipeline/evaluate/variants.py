@@ -11,6 +11,10 @@ model with other settings and judge the claims of the base model's tasks on each
   interval and the budget (star-samples seen, from the model's history; multiply-adds follow from
   the parameter count), and ``scaling.png`` draws them against the budget.
 
+- ``experiments``: the base model with each of ``claims.experiments`` (a name and overrides of the
+  ``train`` block: a training recipe to test against the default, e.g. ``resident: memory``);
+  ``experiments.csv`` sets each claim's value and verdict per experiment beside the base model's.
+
 A variant is a name and the overrides of the ``train`` block; the one whose settings equal the base
 model's *is* the base model (no second training).
 """
@@ -63,6 +67,11 @@ def scaling_variants(scaling: dict) -> dict[str, dict]:
     return out
 
 
+def experiment_variants(experiments: dict) -> dict[str, dict]:
+    """{variant name: train overrides} for the experiments target (``exp_<name>``)."""
+    return {f"exp_{name}": dict(overrides) for name, overrides in (experiments or {}).items()}
+
+
 def is_base(train: dict, overrides: dict) -> bool:
     """Whether a variant's settings are the base model's own (then the base model serves as it)."""
     merged = {**train, **overrides}
@@ -89,17 +98,23 @@ def budget(model_dir) -> dict:
     }
 
 
+def side_by_side(tables: dict) -> pd.DataFrame:
+    """One row per claim, and for each ``{name: claims table}`` its value, value with interval
+    (``<name>_ours``) and verdict (``<name>_verdict``)."""
+    rows = {}
+    for name, t in tables.items():
+        for r in t.itertuples():
+            row = rows.setdefault(r.claim, {"claim": r.claim, "paper": r.paper, "where": r.where, "test": r.test})
+            row[name] = r.value
+            row[f"{name}_ours"] = r.ours
+            row[f"{name}_verdict"] = r.verdict
+    return pd.DataFrame(list(rows.values()))
+
+
 def seed_spread(claims_by_seed: dict) -> pd.DataFrame:
     """One row per claim: its value (and interval) per seed, their mean and standard deviation, and
     how many seeds reproduce it. ``claims_by_seed``: {seed: claims table (claims.judge_claims)}."""
-    rows = {}
-    for seed, t in sorted(claims_by_seed.items()):
-        for r in t.itertuples():
-            row = rows.setdefault(r.claim, {"claim": r.claim, "paper": r.paper, "where": r.where, "test": r.test})
-            row[f"seed{seed}"] = r.value
-            row[f"seed{seed}_ours"] = r.ours
-            row[f"seed{seed}_verdict"] = r.verdict
-    out = pd.DataFrame(list(rows.values()))
+    out = side_by_side({f"seed{s}": t for s, t in sorted(claims_by_seed.items())})
     values = out[[f"seed{s}" for s in sorted(claims_by_seed)]].to_numpy(float)
     with np.errstate(invalid="ignore"):
         out["mean"] = np.nanmean(values, axis=1)
@@ -158,6 +173,14 @@ def crossings(table: pd.DataFrame) -> pd.DataFrame:
 def write_seeds(claims_paths: dict, out_csv) -> pd.DataFrame:
     """``claims_paths``: {seed: its claims.csv}; writes seeds.csv."""
     table = seed_spread({s: pd.read_csv(p) for s, p in claims_paths.items()})
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    return table
+
+
+def write_experiments(claims_paths: dict, out_csv) -> pd.DataFrame:
+    """``claims_paths``: {experiment name (``base`` for the base model): its claims.csv}; writes experiments.csv."""
+    table = side_by_side({name: pd.read_csv(p) for name, p in claims_paths.items()})
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     return table

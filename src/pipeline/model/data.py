@@ -208,6 +208,7 @@ class TokenSampler(IterableDataset):
         label_input_fraction: float = 0.0,
         stars_with=None,
         label_input_targets=(),
+        label_inputs_held_out: bool = False,
         device="cpu",
         resident: str = "auto",
         pool_batches: int = 8,
@@ -238,9 +239,12 @@ class TokenSampler(IterableDataset):
         self.target_weight = np.array([float(weights.get(t, 1.0)) if t in allowed and t not in held_out else 0.0 for t in self.vocab])
         spectral = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in self.vocab])
         self.spectrum_targets = spectral | np.isin(self.vocab, ["g_fakemag", *label_input_targets])
-        # label-only inputs leave out the XP coefficients and the held-out outputs: bprp and jk,
-        # which are never asked for, keep the meaning they have in the paper's training (Fig. 14)
-        self.not_label_input = spectral | np.isin(self.vocab, list(held_out))
+        # label-only inputs leave out the XP coefficients and (unless ``label_inputs_held_out``) the
+        # held-out outputs: bprp and jk, which are never asked for, keep the meaning they have in the
+        # paper's training (Fig. 14), at the price of never seeing parameters + colours without XP (task h)
+        self.not_label_input = spectral | (
+            np.zeros(len(self.vocab), bool) if label_inputs_held_out else np.isin(self.vocab, list(held_out))
+        )
         self.device = torch.device(device)
         # the sampler's token masks and weights on the device once (not copied there every batch)
         self._weights = {

@@ -42,6 +42,7 @@ class TrainConfig:
     identity_fraction: float = 1.0  # share of stars whose targets may also be inputs (the paper: 1.0)
     label_input_fraction: float = 0.0  # share of stars with only non-XP inputs, asked for XP and g_fakemag (the paper: 0)
     label_input_targets: tuple = ()  # tokens label-only stars are also asked for, besides XP and g_fakemag
+    label_inputs_held_out: bool = False  # label-only stars may also be given the held-out outputs (bprp, jk) as inputs
     stars_with: tuple = ()  # train and validate only on stars having at least one of these tokens (empty: all stars)
     checkpoint_every: int = 5
     num_workers: int = 0  # DataLoader workers reading the store (resident: stream only)
@@ -227,6 +228,7 @@ def _samplers(store_path, model_cfg: ModelConfig, cfg: TrainConfig, device):
         identity_fraction=cfg.identity_fraction,
         label_input_fraction=cfg.label_input_fraction,
         label_input_targets=cfg.label_input_targets,
+        label_inputs_held_out=cfg.label_inputs_held_out,
         **common,
     )
     val_batches = TokenSampler(store_path, "val", cfg.batch_size, model_cfg.context, cfg.seed + 1, shuffle=False, **common)
