@@ -274,3 +274,17 @@ def test_scaling_table_budget_and_crossings(tmp_path):
     # 1.2 at 1e6 and 0.9 at 1e7: the line 1 is crossed 2/3 of the way in log: 10**(6 + 2/3)
     assert c.loc["small", "crossing_star_samples"] == pytest.approx(10 ** (6 + 2 / 3))
     assert c.loc["medium", "verdict"] == "above the line, flat at the largest budgets"
+
+
+def test_experiments_are_named_variants_set_beside_the_base_model(tmp_path):
+    from pipeline.evaluate.variants import experiment_variants, write_experiments
+
+    assert experiment_variants({"resident_memory": {"resident": "memory"}}) == {"exp_resident_memory": {"resident": "memory"}}
+    rows = [
+        {"claim": "c", "paper": "LB23", "where": "F", "test": "ratio < 1", "value": v, "ours": f"{v}", "verdict": C.INCONCLUSIVE}
+        for v in (1.1, 0.9)
+    ]
+    for name, row in zip(("base", "exp_x"), rows):
+        pd.DataFrame([row]).to_csv(tmp_path / f"{name}.csv", index=False)
+    t = write_experiments({n: tmp_path / f"{n}.csv" for n in ("base", "exp_x")}, tmp_path / "out.csv").iloc[0]
+    assert t["base"] == 1.1 and t["exp_x"] == 0.9 and t["exp_x_verdict"] == C.INCONCLUSIVE

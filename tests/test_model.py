@@ -396,6 +396,22 @@ def test_label_only_stars_of_the_stream_never_see_the_held_out_outputs(tmp_path)
     assert seen > 50
 
 
+def test_label_only_stars_may_be_given_the_held_out_outputs_when_asked(tmp_path):
+    """train.label_inputs_held_out: label-only stars also get bprp and jk as inputs (task h's inputs,
+    parameters + colours without XP), still never as targets."""
+    s = TokenSampler(_tiny_store(tmp_path), "train", 64, 64, seed=3, n_targets=2, label_input_fraction=0.5, label_inputs_held_out=True)
+    s.set_epoch(0)
+    vocab = np.array(s.vocab)
+    xp = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in vocab])
+    given_held_out = 0
+    for ids, _vals, mask, tid, *_ in s:
+        ids, mask, tid = ids.numpy(), mask.numpy(), tid.numpy()
+        labels_only = ~(xp[ids] & mask).any(axis=1)
+        given_held_out += np.isin(vocab[ids[labels_only]][mask[labels_only]], ["bprp", "jk"]).sum()
+        assert not np.isin(vocab[tid], ["bprp", "jk"]).any()
+    assert given_held_out > 20
+
+
 def test_stars_with_keeps_only_the_stars_that_have_the_token(tmp_path):
     """A fine-tune on the giants with a mass: the stream holds exactly the split's stars with the token."""
     from pipeline.tokens.store import SPLIT_NAMES, open_token_store
