@@ -109,7 +109,7 @@ def test_a_claim_is_judged_on_its_rows_ratio_or_ordering():
     off = C.Claim("n", "SpectraFM", "T1", "s", "", C.Below(C.Row("spectrafm", "teff", "c"), 1.0))
     t = C.judge_claims(s, tasks_run={"x"}, claims=(ratio, order, floor, half, off)).set_index("claim")
     assert t.loc["r", "verdict"] == C.REPRODUCED and t.loc["r", "ours"] == "0.9 [0.85, 0.96]"
-    assert t.loc["o", "verdict"] == C.REPRODUCED
+    assert t.loc["o", "verdict"] == C.REPRODUCED and t.loc["o", "ours"] == "90 [85, 95] vs 120 [110, 130]"
     assert t.loc["f", "verdict"] == C.INCONCLUSIVE  # 1.1-1.3 straddles 1.25
     assert t.loc["h", "verdict"] == C.NOT_REPRODUCED  # 85-95 is above 0.5 x 110-130
     assert t.loc["n", "verdict"] == C.NOT_RUN

@@ -79,7 +79,7 @@ class Between:
         if got is None:
             return None
         value, lo, hi = got
-        return value, lo, hi, verdict_between(lo, hi, self.lo, self.hi)
+        return value, lo, hi, verdict_between(lo, hi, self.lo, self.hi), fmt(value, lo, hi)
 
     def describe(self):
         if math.isinf(self.lo):
@@ -121,10 +121,10 @@ class Less:
         if a is None or b is None:
             return None
         f = self.factor
-        return a[0], a[1], a[2], verdict_less(a[1], a[2], f * b[1], f * b[2])
+        return a[0], a[1], a[2], verdict_less(a[1], a[2], f * b[1], f * b[2]), f"{fmt(*a)} vs {fmt(*b)}"
 
     def describe(self):
-        scale = "" if self.factor == 1 else f"{self.factor:g} x "
+        scale = "" if self.factor == 1 else f"{self.factor:.3g} x "
         return f"< {scale}{self.greater.metric} ({self.greater.target})"
 
 
@@ -412,8 +412,8 @@ def judge_claims(summary: pd.DataFrame, tasks_run=None, claims=CLAIMS) -> pd.Dat
                 raise ValueError(f"claim {c.id}: no row {missing} in the summary; the claims registry and the tasks disagree")
             row.update(value=float("nan"), lo=float("nan"), hi=float("nan"), ours="n/a", verdict=NOT_RUN)
         else:
-            v, lo, hi, verdict = judged
-            row.update(value=v, lo=lo, hi=hi, ours=fmt(v, lo, hi), verdict=verdict)
+            v, lo, hi, verdict, ours = judged
+            row.update(value=v, lo=lo, hi=hi, ours=ours, verdict=verdict)
         out.append(row)
     return pd.DataFrame(out, columns=CLAIM_COLUMNS)
 
