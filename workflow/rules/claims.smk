@@ -1,8 +1,8 @@
 # The claims' spread over seeds and their training budget (src/pipeline/evaluate/variants.py): two
 # targets that are not part of the default run. `snakemake seeds` retrains the base model with each
 # of claims.seeds; `snakemake scaling` trains it at each budget and size of claims.scaling. Each
-# variant is evaluated on the base model's tasks of the claims (claims.tasks) and judged like the
-# default run (results/claims/<variant>/claims.csv); the variant whose settings are the base
+# variant is evaluated on the base model's tasks of the claims (claims.tasks; a scaling point on the
+# tasks its figure draws) and judged like the default run (results/claims/<variant>/claims.csv); the variant whose settings are the base
 # model's reuses the base model.
 
 
@@ -28,7 +28,7 @@ use rule evaluate as evaluate_variant with:
 
 use rule summary as variant_summary with:
     input:
-        metrics=lambda w: expand(f"{RESULTS}/claims/{w.variant}/eval/{{task}}/metrics.json", task=CLAIMS_TASKS),
+        metrics=lambda w: expand(f"{RESULTS}/claims/{w.variant}/eval/{{task}}/metrics.json", task=variant_tasks(w.variant)),
         code=code_of("summary"),
     output:
         summary=f"{RESULTS}/claims/{{variant}}/summary.csv",
@@ -40,7 +40,7 @@ use rule summary as variant_summary with:
     wildcard_constraints:
         variant="|".join(VARIANTS) or "(?!)",
     params:
-        tasks=CLAIMS_TASKS,
+        tasks=lambda w: variant_tasks(w.variant),
 
 
 rule seeds:

@@ -9,7 +9,14 @@ from pipeline.evaluate.figures import FIGURES as FIGURE_FUNCTIONS, SUMMARY_FIGUR
 from pipeline.evaluate.registry import MODEL_TASKS, TASKS
 from pipeline.evaluate.settings import check as check_evaluate_settings
 from pipeline.evaluate.settings import figure_dpi
-from pipeline.evaluate.variants import BASE_MODEL_TASKS, experiment_variants, is_base, scaling_variants, seed_variants
+from pipeline.evaluate.variants import (
+    BASE_MODEL_TASKS,
+    SCALING_TASKS,
+    experiment_variants,
+    is_base,
+    scaling_variants,
+    seed_variants,
+)
 
 
 def code_of(script):
@@ -88,6 +95,11 @@ EXPERIMENT_VARIANTS = experiment_variants(CLAIMS_CFG.get("experiments") or {})
 VARIANTS = {**SEED_VARIANTS, **SCALING_VARIANTS, **EXPERIMENT_VARIANTS}
 CLAIMS_TASKS = list(CLAIMS_CFG.get("tasks") or BASE_MODEL_TASKS)
 VARIANT_PREFIX = "claims-"
+
+
+def variant_tasks(variant):
+    """The tasks a variant is evaluated on: a scaling point on those its figure draws, the others on claims.tasks."""
+    return [t for t in CLAIMS_TASKS if t in SCALING_TASKS] if variant in SCALING_VARIANTS else CLAIMS_TASKS
 
 
 def variant_claims(variants):

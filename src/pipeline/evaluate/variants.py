@@ -53,6 +53,10 @@ SCALING_QUANTITIES = (
 )
 
 
+# the tasks the scaling figure needs (a scaling point is evaluated on these only)
+SCALING_TASKS = tuple(dict.fromkeys(row[0] for _, row, _, _ in SCALING_QUANTITIES))
+
+
 def seed_variants(seeds) -> dict[str, dict]:
     """{variant name: train overrides} for the seeds target."""
     return {f"seed{int(s)}": {"seed": int(s)} for s in seeds}
