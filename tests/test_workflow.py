@@ -23,6 +23,12 @@ def test_tiny_workflow_writes_both_reports(tiny_run):
     for target in ("teff", "logg", "m_h"):
         assert difficulty["targets"][target]["n_test"] > 50
         assert difficulty["targets"][target]["robust_scatter_vs_labels"] > 0
+        # the noise-free inputs tell more than the noisy ones: the gap is what the noise takes
+        assert (
+            0
+            < difficulty["targets"][target]["robust_scatter_noise_free_vs_truth"]
+            < difficulty["targets"][target]["robust_scatter_vs_truth"]
+        )
     assert (tmp / "sky/dust/combined19/combine19.h5").exists()
     assert (tmp / "results/logs/sky.log").read_text().count("sky:") >= 5  # progress lines
 

@@ -15,9 +15,10 @@ with rule_run(sm) as run:
     write_json(report, snakemake.output[0])  # noqa: F821
     for name, row in report["targets"].items():
         log.info(
-            "%-5s robust scatter %.4g (paper expert %.4g, ratio %.2f) %s",
+            "%-5s robust scatter %.4g (noise-free inputs: %.4g; paper expert %.4g, ratio %.2f) %s",
             name,
             row["robust_scatter_vs_labels"],
+            row["robust_scatter_noise_free_vs_truth"],
             row["paper_expert"],
             row["ratio_to_paper"],
             "ok" if row["pass"] else "OUTSIDE BAR",
