@@ -190,9 +190,9 @@ def test_the_readme_block_is_written_from_a_claims_table():
     )
     claim = C.Claim("r", "LB23", "Fig. 4", "the model beats XGBoost", "0.93x", C.Below(C.Row("x", "teff", "a", "ratio"), 1.0))
     table = C.judge_claims(s, claims=(claim,))
-    seeds = pd.DataFrame({"claim": ["r"], "seed_std": [0.031]})
+    seeds = pd.DataFrame({"claim": ["r"], "seed_std": [0.031], "n_reproduced": [2], "n_seeds": [3]})
     md = C.markdown_table(table, seeds)
-    assert "| LB23 | Fig. 4 | the model beats XGBoost | 0.93x | 0.9 [0.85, 0.96] (ratio < 1) | 0.031 | **reproduced** |" in md
+    assert "| LB23 | Fig. 4 | the model beats XGBoost | 0.93x | 0.9 [0.85, 0.96] (ratio < 1) | 0.031 | 2 of 3 | **reproduced** |" in md
     assert md.endswith("1 reproduced, 0 not reproduced, 0 inconclusive, 0 not run.")
     text = f"intro\n{C.README_START}\nold\n{C.README_END}\nrest\n"
     assert C.replace_block(text, md) == f"intro\n{C.README_START}\n{md}\n{C.README_END}\nrest\n"

@@ -83,7 +83,7 @@ def test_tiny_workflow_trains_and_checks_a_model(tiny_run):
 @pytest.mark.slow
 def test_tiny_workflow_trains_the_experts(tiny_run):
     tmp, _ = tiny_run
-    for expert, targets in (("xp30_colours", {"teff", "logg", "m_h"}), ("params_2mass_bprp", {"rp0"})):
+    for expert, targets in (("xp30_colours", {"teff", "logg", "m_h", "logebv", "g_fakemag"}), ("params_2mass_bprp", {"rp0"})):
         metrics = json.loads((tmp / f"results/baselines/{expert}/metrics.json").read_text())
         assert set(metrics) == targets and all(m["robust_scatter"] > 0 for m in metrics.values())
 
@@ -210,10 +210,18 @@ def test_tiny_workflow_evaluates_every_task(tiny_run):
     import pandas as pd
 
     summary = pd.read_csv(tmp / "results/eval/summary.csv")
-    assert list(summary.columns[:6]) == ["task", "target", "metric", "model", "xgboost", "noise_floor"]
+    from pipeline.evaluate.claims import CLAIMS, VERDICTS
+    from pipeline.evaluate.summary import COLUMNS
+
+    assert list(summary.columns) == COLUMNS
     assert set(summary.task) == set(figures)
     a = summary[(summary.task == "spectra_to_parameters") & (summary.metric == "robust_scatter xp30+colours")]
     assert set(a.target) == {"teff", "logg", "m_h"} and a.xgboost.notna().all() and a.noise_floor.notna().all()
+    # every number of task a has its bootstrap interval, and the ratio its paired one
+    assert (a.model_lo <= a.model).all() and (a.model <= a.model_hi).all() and a.ratio_lo.notna().all()
+    # every claim of the registry resolves to rows of this run's summary and has a verdict
+    claims = pd.read_csv(tmp / "results/eval/claims.csv")
+    assert list(claims.claim) == [c.id for c in CLAIMS] and set(claims.verdict) <= set(VERDICTS) - {"not run"}
 
 
 def _scheduled(output: str) -> dict:

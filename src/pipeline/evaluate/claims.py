@@ -423,16 +423,21 @@ README_START, README_END = "<!-- claims:start (python -m pipeline claims --readm
 
 def markdown_table(claims: pd.DataFrame, seeds: pd.DataFrame | None = None) -> str:
     """The claims table in Markdown (the README's results): paper, where, statement, the paper's
-    value, ours with its interval, the seed-to-seed spread where ``seeds`` (seeds.csv) is given,
-    and the verdict."""
-    spread = {} if seeds is None else dict(zip(seeds.claim, seeds.seed_std))
-    head = ["paper", "where", "claim", "paper's value", "ours (95% interval)"] + (["seed std"] if spread else []) + ["verdict"]
+    value, ours with its interval, and, where ``seeds`` (seeds.csv) is given, the seed-to-seed
+    standard deviation and in how many seeds the claim is reproduced; then the verdict."""
+    spread = {} if seeds is None else {r.claim: r for r in seeds.itertuples()}
+    head = (
+        ["paper", "where", "claim", "paper's value", "ours (95% interval)"]
+        + (["seed std", "seeds reproducing"] if spread else [])
+        + ["verdict"]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in claims.itertuples():
         cells = [r.paper, r.where, r.statement, r.paper_value, f"{r.ours} ({r.test})"]
         if spread:
-            s = spread.get(r.claim, float("nan"))
-            cells.append(f"{s:.2g}" if math.isfinite(s) else "")
+            s = spread.get(r.claim)
+            ran = s is not None and math.isfinite(s.seed_std)
+            cells += [f"{s.seed_std:.2g}" if ran else "", f"{s.n_reproduced} of {s.n_seeds}" if ran else ""]
         cells.append(f"**{r.verdict}**" if r.verdict == REPRODUCED else r.verdict)
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     counts = claims.verdict.value_counts()
