@@ -85,20 +85,15 @@ def test_verdicts_need_the_whole_interval():
     assert C.verdict_less(5, 6, 3, 4) == C.NOT_REPRODUCED
 
 
+# a row of task "x": a model at 90 [85, 95], 0.9 [0.85, 0.96] of its expert
+RATIO_ROW = {"task": "x", "target": "teff", "metric": "a", "model": 90, "model_lo": 85, "model_hi": 95}
+RATIO_ROW.update(model_over_xgboost=0.9, ratio_lo=0.85, ratio_hi=0.96)
+
+
 def test_a_claim_is_judged_on_its_rows_ratio_or_ordering():
     s = _summary(
         [
-            {
-                "task": "x",
-                "target": "teff",
-                "metric": "a",
-                "model": 90,
-                "model_lo": 85,
-                "model_hi": 95,
-                "model_over_xgboost": 0.9,
-                "ratio_lo": 0.85,
-                "ratio_hi": 0.96,
-            },
+            RATIO_ROW,
             {"task": "x", "target": "teff", "metric": "b", "model": 120, "model_lo": 110, "model_hi": 130, "noise_floor": 100},
         ]
     )
@@ -173,21 +168,7 @@ def test_the_claims_table_renders_in_the_report_without_restructuredtext_errors(
 
 
 def test_the_readme_block_is_written_from_a_claims_table():
-    s = _summary(
-        [
-            {
-                "task": "x",
-                "target": "teff",
-                "metric": "a",
-                "model": 90,
-                "model_lo": 85,
-                "model_hi": 95,
-                "model_over_xgboost": 0.9,
-                "ratio_lo": 0.85,
-                "ratio_hi": 0.96,
-            }
-        ]
-    )
+    s = _summary([RATIO_ROW])
     claim = C.Claim("r", "LB23", "Fig. 4", "the model beats XGBoost", "0.93x", C.Below(C.Row("x", "teff", "a", "ratio"), 1.0))
     table = C.judge_claims(s, claims=(claim,))
     seeds = pd.DataFrame({"claim": ["r"], "seed_std": [0.031], "n_reproduced": [2], "n_seeds": [3]})

@@ -34,6 +34,29 @@ def coverage(pred, ref, sigma, k: float = 1.0) -> float:
     return float(np.mean(np.abs(pred[ok] - ref[ok]) <= k * sigma[ok])) if ok.any() else float("nan")
 
 
+def _summary(tables: list, refs: dict, floor: dict) -> list:
+    """The task's rows of summary.csv from its panels' tables: model and expert paired on the same
+    giants for each input set, and the z spread of the XP + colours panel."""
+    by_panel = {tb.panel.iloc[0]: tb for tb in tables}
+    rows = [
+        summary_row(
+            "mass_age",
+            t,
+            f"robust_scatter {s}",
+            PerStar(by_panel[f"model_{s}"][t].to_numpy() - refs[t]),
+            PerStar(by_panel[f"xgboost_{s}"][t].to_numpy() - refs[t]),
+            floor[t],
+        )
+        for s in MASS_AGE_SETS
+        for t in TARGETS
+    ]
+    m30 = by_panel["model_xp30_colours"]
+    return rows + [
+        summary_row("mass_age", t, "z robust std xp30_colours", PerStar((m30[t].to_numpy() - refs[t]) / m30[f"{t}_err"].to_numpy()))
+        for t in TARGETS
+    ]
+
+
 def mass_age(model, df, cfg, experts_dir):
     """Mass and age of test-split giants from the two input sets; model, expert, calibration and figure tables."""
     for t in TARGETS:
@@ -97,22 +120,5 @@ def mass_age(model, df, cfg, experts_dir):
         }
         for t in TARGETS
     }
-    by_panel = {tb.panel.iloc[0]: tb for tb in tables}
-    metrics["summary"] = [
-        summary_row(
-            "mass_age",
-            t,
-            f"robust_scatter {s}",
-            PerStar(by_panel[f"model_{s}"][t].to_numpy() - refs[t]),
-            PerStar(by_panel[f"xgboost_{s}"][t].to_numpy() - refs[t]),
-            metrics["noise_floor"][t],
-        )
-        for s in MASS_AGE_SETS
-        for t in TARGETS
-    ]
-    m30 = by_panel["model_xp30_colours"]
-    metrics["summary"] += [
-        summary_row("mass_age", t, "z robust std xp30_colours", PerStar((m30[t].to_numpy() - refs[t]) / m30[f"{t}_err"].to_numpy()))
-        for t in TARGETS
-    ]
+    metrics["summary"] = _summary(tables, refs, metrics["noise_floor"])
     return metrics, {"predictions": pd.concat(tables, ignore_index=True)}
