@@ -110,7 +110,7 @@ def bootstrap_interval(estimate: PerStar, resamples: int = RESAMPLES, confidence
 def interval_columns(model, xgboost=None, resamples: int = RESAMPLES, confidence: float = CONFIDENCE) -> dict:
     """The columns of a summary row for a model number and, optionally, its expert's: each value with
     its interval (NaN where a plain float was given), the number of stars, and the ratio
-    model / expert with its interval (paired when both are ``PerStar`` over the same stars)."""
+    model / expert with its interval when both are ``PerStar`` over the same stars (paired)."""
     out = {}
     reps = {}
     for name, est in (("model", model), ("xgboost", xgboost)):
@@ -127,13 +127,8 @@ def interval_columns(model, xgboost=None, resamples: int = RESAMPLES, confidence
     out["n_stars"] = model.n_finite if isinstance(model, PerStar) else 0
     with np.errstate(divide="ignore", invalid="ignore"):
         out["model_over_xgboost"] = out["model"] / out["xgboost"] if out["xgboost"] else float("nan")
-        paired = isinstance(model, PerStar) and isinstance(xgboost, PerStar) and model.n == xgboost.n and len(reps) == 2
-        if paired:
+        if len(reps) == 2 and model.n == xgboost.n:  # the same stars: one resample serves both (paired)
             out["ratio_lo"], out["ratio_hi"] = percentile_interval(reps["model"] / reps["xgboost"], confidence)
-        elif {"model", "xgboost"} <= set(reps):  # different stars: independent resamples
-            out["ratio_lo"], out["ratio_hi"] = percentile_interval(
-                reps["model"] / np.random.default_rng(SEED).permutation(reps["xgboost"]), confidence
-            )
         else:
             out["ratio_lo"] = out["ratio_hi"] = float("nan")
     return out
