@@ -6,7 +6,20 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-from pipeline.sky.apogee import LINES, SyntheticGap, line_depth, line_list, mock_spectra, normalised_spectra
+from pipeline.sky.apogee import (
+    CO_BANDHEADS_AA,
+    CO_CHI,
+    LINES,
+    MOLECULES,
+    SyntheticGap,
+    co_band_lines,
+    line_depth,
+    line_list,
+    mock_spectra,
+    normalised_spectra,
+    synthetic_spectra,
+    telluric_residuals,
+)
 from pipeline.spectrafm.aspcap import aspcap_pixels, aspcap_wavelength_aa, read_aspcapstar
 
 
@@ -17,8 +30,10 @@ def test_aspcap_grid_has_7514_pixels_between_15100_and_17000_angstrom():
     assert lam[0] == pytest.approx(10 ** (4.179 + 246 * 6e-6)) and lam[0] == pytest.approx(15152.21, abs=0.01)
     gaps = np.nonzero(np.diff(aspcap_pixels()) > 1)[0]
     assert len(gaps) == 2  # the two detector gaps
-    assert set(line_list().element) == {"Fe", "Mg", "O", "Si", "H"}
-    assert line_list().wavelength_aa.between(lam[0], lam[-1]).all()
+    lines = line_list()
+    assert set(lines.element) == {"Fe", "Mg", "O", "Si", "H", "C"}
+    assert set(lines.species) == {"Fe", "Mg", "O", "Si", "H", "OH", "CN", "CO"}
+    assert lines.wavelength_aa.between(lam[0], lam[-1]).all()
 
 
 def test_line_depth_by_hand():
@@ -29,11 +44,44 @@ def test_line_depth_by_hand():
     assert line_depth(1.0, -0.4, 0.0, "H", 6000.0, 4.5, -2.0) > line_depth(1.0, -0.4, 0.0, "H", 4500.0, 1.5, 0.0)
 
 
-def _far_from_lines(lam):
-    """Pixels more than 3 A from any metal line and 25 A from the (pressure-broadened) Brackett lines."""
-    metal = np.array([w for el, w, *_ in LINES if el != "H"])
-    h = np.array([w for el, w, *_ in LINES if el == "H"])
-    return (np.min(np.abs(lam[:, None] - metal), axis=1) > 3.0) & (np.min(np.abs(lam[:, None] - h), axis=1) > 25.0)
+def test_molecular_lines_deepen_steeply_as_giants_cool_by_hand():
+    element, _, _, chi_teff, chi_logg = MOLECULES["OH"]
+    assert element == "O" and chi_teff == 1.3
+    # an OH line of s0 = 0.1: s = 0.1 x 10^1.3 = 1.995 at 4000 K (depth 0.85 x 1.995 / 2.995 = 0.566),
+    # s = 0.1 at 5000 K (depth 0.0773): seven times deeper 1000 K cooler
+    assert line_depth(0.1, chi_teff, chi_logg, "O", 4000.0, 2.5, 0.0) == pytest.approx(0.5662, abs=1e-4)
+    assert line_depth(0.1, chi_teff, chi_logg, "O", 5000.0, 2.5, 0.0) == pytest.approx(0.07727, abs=1e-5)
+    # CO grows as gravity falls: s0 = 0.1 at logg 1.5 is s = 0.1 x 10^0.35 = 0.2239 -> depth 0.85 x 0.2239 / 1.2239
+    assert line_depth(0.1, *CO_CHI, "C", 5000.0, 1.5, 0.0) == pytest.approx(0.85 * 0.2239 / 1.2239, abs=1e-4)
+    # the bandheads: line k lies 0.02 k^2 A redward of its head and weakens as exp(-k / 20)
+    co = [line for line in co_band_lines(40)]
+    assert co[0][1] == pytest.approx(CO_BANDHEADS_AA[0]) and co[10][1] == pytest.approx(CO_BANDHEADS_AA[0] + 2.0)
+    assert co[20][2] == pytest.approx(0.3 * np.exp(-1.0), abs=1e-4)
+
+
+def test_every_256_pixel_chunk_carries_teff_and_logg():
+    """SpectraFM reads 256-pixel chunks: the Cramer-Rao bound of Teff and logg from one chunk of a
+    solar-metallicity giant at SNR 100 is tens of K and < 0.1 dex (the lines alone, before this mock's
+    molecules, gave ~440 K)."""
+    star = np.array([4700.0, 2.5, 0.0, 0.0, 0.0])
+    steps = np.array([10.0, 0.02, 0.01, 0.01, 0.01])
+    jac = []
+    for i, h in enumerate(steps):
+        lo, hi = star.copy(), star.copy()
+        lo[i] -= h
+        hi[i] += h
+        jac.append((normalised_spectra(*hi[:, None]) - normalised_spectra(*lo[:, None]))[0] / (2 * h))
+    jac = np.array(jac)
+    bounds = []
+    for c in range(0, 7514 - 256, 256):
+        fisher = jac[:, c : c + 256] @ jac[:, c : c + 256].T / 0.01**2
+        bounds.append(np.sqrt(np.diag(np.linalg.pinv(fisher)))[:2])
+    teff, logg = np.median(bounds, axis=0)
+    assert teff < 40.0 and logg < 0.1
+
+
+def _line_core(flux, wavelength):
+    return flux[:, np.argmin(np.abs(aspcap_wavelength_aa() - wavelength))]
 
 
 def test_brackett_lines_broaden_with_gravity():
@@ -41,14 +89,10 @@ def test_brackett_lines_broaden_with_gravity():
 
     assert brackett_sigma_aa(2.5) == pytest.approx(1.0)
     assert brackett_sigma_aa(4.5) == pytest.approx(10**0.7)  # ~5 A in dwarfs
-    labels = dict(teff_k=[5200.0] * 2, logg_dex=[1.5, 4.5], fe_h=[0.0] * 2, o_fe=[0.0] * 2, mg_fe=[0.0] * 2)
+    labels = dict(teff_k=[6500.0] * 2, logg_dex=[1.5, 4.5], fe_h=[-2.0] * 2, o_fe=[0.0] * 2, mg_fe=[0.0] * 2)
     f = normalised_spectra(**labels)
     wing = _line_core(f, 16811.11 + 6.0)  # 6 A from Br 11's centre: continuum in the giant, in the wing of the dwarf
     assert wing[1] < wing[0] - 0.01
-
-
-def _line_core(flux, wavelength):
-    return flux[:, np.argmin(np.abs(aspcap_wavelength_aa() - wavelength))]
 
 
 def test_metal_lines_deepen_with_metallicity_and_the_continuum_is_one():
@@ -56,27 +100,49 @@ def test_metal_lines_deepen_with_metallicity_and_the_continuum_is_one():
     f = normalised_spectra(**labels)
     core = _line_core(f, 16386.30)
     assert core[0] > core[1] > core[2]
+    # a hot iron-poor star has almost no metal or molecular lines: away from the Brackett lines it is the continuum
+    hot = normalised_spectra([7000.0], [4.0], [-2.5], [0.0], [0.0])[0]
     lam = aspcap_wavelength_aa()
-    far = _far_from_lines(lam)
-    np.testing.assert_allclose(f[:, far], 1.0, atol=2e-3)
+    h = np.array([w for el, w, *_ in LINES if el == "H"])
+    far = np.min(np.abs(lam[:, None] - h), axis=1) > 40.0
+    assert far.sum() > 1000 and np.median(hot[far]) > 0.999 and hot[far].min() > 0.97
 
 
-def test_observed_spectra_carry_the_synthetic_gap_noise_and_bad_pixels():
+def test_observed_spectra_carry_noise_and_bad_pixels():
     rng = np.random.default_rng(0)
     labels = pd.DataFrame({"teff": [4700.0] * 200, "logg": 2.5, "fe_h": 0.0, "o_fe": 0.0, "mg_fe": 0.0})
-    gap = SyntheticGap(depth_scale=1.2, missing_every=5, ripple_amplitude=0.0)
-    synthetic, observed, err = mock_spectra(labels, np.full(200, 100.0), rng, gap, bad_pixel_fraction=0.03)
+    plain = SyntheticGap(
+        depth_scale=1.0, log_gf_scatter_dex=0.0, missing_every=0, ripple_amplitude=0.0, resolution_scatter=0.0, telluric_depth=0.0
+    )
+    synthetic, observed, err = mock_spectra(labels, np.full(200, 100.0), rng, plain, bad_pixel_fraction=0.03)
     assert synthetic.shape == observed.shape == (200, 7514) and np.isfinite(synthetic).all()
     assert np.isnan(observed).mean() == pytest.approx(0.03, abs=0.003)
     np.testing.assert_allclose(err, 0.01)
-    missing = LINES[0][1]  # line 0 is absent from the synthetic model
-    assert _line_core(synthetic, missing).min() > 0.98 and np.nanmedian(_line_core(observed, missing)) < 0.9
-    kept = LINES[1][1]  # a line in both: the observed one is deeper
-    assert np.nanmedian(_line_core(observed, kept)) < _line_core(synthetic, kept)[0]
+    assert np.nanstd(observed - synthetic) == pytest.approx(0.01, rel=0.02)  # without a gap: 1 / SNR alone
+
+
+def test_each_ingredient_of_the_synthetic_gap():
+    labels = pd.DataFrame({"teff": [4700.0], "logg": 2.5, "fe_h": 0.0, "o_fe": 0.0, "mg_fe": 0.0})
+    none = dict(depth_scale=1.0, log_gf_scatter_dex=0.0, missing_every=0, ripple_amplitude=0.0, resolution_scatter=0.0, telluric_depth=0.0)
+    exact = synthetic_spectra(labels, SyntheticGap(**none))[0]
+    # lines missing from the synthetic model: line 0 (a strong Fe I feature) is absent with missing_every
+    missing = synthetic_spectra(labels, SyntheticGap(**{**none, "missing_every": 7}))[0]
+    assert _line_core(missing[None], LINES[0][1])[0] > _line_core(exact[None], LINES[0][1])[0] + 0.1
+    # log gf errors: each line's strength off by a seeded offset; 0.15 dex rms over the list
+    from pipeline.sky.apogee import _line_offsets_dex
+
+    offsets = _line_offsets_dex(SyntheticGap(**{**none, "log_gf_scatter_dex": 0.15}))
+    assert offsets.size == len(LINES) and np.std(offsets) == pytest.approx(0.15, rel=0.05)
+    wrong = synthetic_spectra(labels, SyntheticGap(**{**none, "log_gf_scatter_dex": 0.15}))[0]
+    assert 0.005 < np.std(wrong - exact) < 0.05
+    # telluric residuals: lines of up to +-2% (blends of two: 4%) at fixed Earth-frame wavelengths, only in their windows
+    t = telluric_residuals(aspcap_wavelength_aa(), 50, np.random.default_rng(1), SyntheticGap())
     lam = aspcap_wavelength_aa()
-    far = _far_from_lines(lam)
-    resid = observed[:, far] - synthetic[:, far]
-    assert np.nanstd(resid) == pytest.approx(0.01, rel=0.05)  # 1 / SNR
+    inside = ((lam > 15_690) & (lam < 15_830)) | (lam > 16_790)
+    assert np.all(t[:, ~inside] == 1.0) and 0.006 < np.abs(t[:, inside] - 1).max() <= 0.041
+    # the line-spread: at a 10% lower resolution the lines are broader, the spectrum smoother
+    lo_res = normalised_spectra([4700.0], [2.5], [0.0], [0.0], [0.0], resolution=22_500 * 0.9)[0]
+    assert np.sum(np.diff(lo_res) ** 2) < 0.95 * np.sum(np.diff(exact) ** 2)
 
 
 def _aspcapstar(path, n, with_header=True):

@@ -89,6 +89,7 @@ class SpectraFM(Shared):  # Table 1, the [Fe/H] transfer test (Fig. 4), attentio
     batch_size: int = 256  # spectra per batch (each ~8,500 pixels)
     logg_range: tuple = (1.0, 3.5)  # Table 1's test stars (the paper's AstroNN-like selection)
     fe_h_poor: float = -1.0  # iron-poor: below this
+    cannon_order: int = 3  # the expert of Table 1 (baselines/cannon.py): polynomial order in the labels; 0 leaves it out
     attention: SpectraFMAttention = field(default_factory=SpectraFMAttention)
 
 

@@ -1,16 +1,19 @@
 """The mock's APOGEE H-band spectra for SpectraFM: a line list at the real features' wavelengths
-(spectrafm.aspcap) plus a seeded forest of weak lines, continuum-normalised spectra on the ASPCAP
-grid (a clean synthetic one like ASPCAP's best fit and an observed one), and the mock's store of
-them with its labels and truth (``build_mock_store``).
+(spectrafm.aspcap) plus seeded forests of weak atomic lines and of the molecular lines (OH, CN,
+CO) that fill giants' H-band spectra, continuum-normalised spectra on the ASPCAP grid (a clean
+synthetic one like ASPCAP's best fit and an observed one), and the mock's store of them with its
+labels and truth (``build_mock_store``).
 
 A line's depth at line centre is a saturating function of its strength
     s = s0 10^(abund + chi_teff (5000 - Teff) / 1000 + chi_logg (logg - 2.5)),   depth = d_max s / (1 + s),
-with abund = [Fe/H], [Fe/H] + [Mg/Fe], [Fe/H] + [O/Fe], [Fe/H] + 0.5 [Mg/Fe] for Fe, Mg, O (OH), Si,
-and for the Brackett lines a strength that grows with logg (pressure broadening, the Br11
-sensitivity of Campbell et al. 2022). Profiles are Gaussians of the instrument's resolution
-(R = 22,500) broadened by Teff. The observed spectrum differs from the synthetic one by a
-systematic gap (observed depths scaled, lines the synthetic model lacks, a continuum ripple),
-Gaussian noise of 1/SNR and bad pixels (NaN).
+with abund = [Fe/H], [Fe/H] + [Mg/Fe], [Fe/H] + [O/Fe], [Fe/H] + 0.5 [Mg/Fe], [Fe/H] for Fe, Mg,
+O (OH), Si and C (CN, CO: the mock's carbon and nitrogen follow iron), and for the Brackett lines
+a strength that grows with logg (pressure broadening, the Br11 sensitivity of Campbell et al.
+2022). Molecular lines carry most of a giant's Teff and logg: their strength rises steeply as
+the star cools (chi_teff 0.9-1.3 dex per 1000 K: molecules dissociate in hot atmospheres), and
+CO and CN grow as gravity falls (chi_logg < 0), OH as it rises. Profiles are Gaussians of the
+instrument's resolution (R = 22,500) broadened by Teff. The observed spectrum differs from the
+synthetic one by a systematic gap (``SyntheticGap``), Gaussian noise of 1/SNR and bad pixels (NaN).
 """
 
 from __future__ import annotations
@@ -25,79 +28,77 @@ from ..spectrafm.store import LABELS, write_spectra_store
 
 RESOLUTION = 22_500
 C_KMS = 299_792.458
-# line strength parameters: (chi_teff, chi_logg) per element, and each feature's base strength s0
+LAMBDA_RANGE_AA = (15_160.0, 16_940.0)  # where the seeded forests fall (the ASPCAP pixels' range)
+# line strength parameters: (chi_teff, chi_logg) per element of the atomic lines, and each feature's base strength s0
 CHI = {"Fe": (0.25, 0.05), "Mg": (0.2, 0.1), "O": (0.6, 0.1), "Si": (0.15, 0.05), "H": (-0.4, 0.0)}
-FEATURE_S0 = (
-    1.2,
-    1.5,
-    1.3,
-    0.8,
-    1.0,
-    1.0,
-    1.4,
-    0.9,
-    0.9,
-    1.1,
-    1.1,
-    1.0,
-    1.3,
-    1.2,
-    1.0,
-    1.0,
-    1.2,
-    2.0,
-    2.2,
-    2.4,
-    0.8,
-    0.7,
-    0.6,
-    0.7,
-    0.8,
-    0.7,
-    0.6,
-    0.9,
-    1.4,
-    1.0,
-    1.1,
-    1.2,
-    1.3,
-    0.5,
-    0.6,
-    0.7,
-    0.8,
-    0.9,
-    1.0,
-)
-# (element, vacuum wavelength in Angstrom, base strength s0, chi_teff, chi_logg)
-LINES = tuple((el, w, s0, *CHI[el]) for (el, w), s0 in zip(APOGEE_FEATURES, FEATURE_S0))
-N_STRONG = len(LINES)
+# fmt: off
+FEATURE_S0 = (1.2, 1.5, 1.3, 0.8, 1.0, 1.0, 1.4, 0.9, 0.9, 1.1, 1.1, 1.0, 1.3, 1.2, 1.0, 1.0, 1.2, 2.0, 2.2, 2.4,
+              0.8, 0.7, 0.6, 0.7, 0.8, 0.7, 0.6, 0.9, 1.4, 1.0, 1.1, 1.2, 1.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+# fmt: on
+# molecular forests: species -> (element whose abundance drives it, lines, s0 range, chi_teff, chi_logg)
+MOLECULES = {
+    "OH": ("O", 500, (0.01, 0.3), 1.3, 0.15),
+    "CN": ("C", 900, (0.005, 0.12), 0.9, -0.15),
+}
+# CO's second-overtone (delta v = 3) bandheads in the H band (vacuum Angstrom): 3-0 ... 9-6
+CO_BANDHEADS_AA = (15581.6, 15779.6, 15981.9, 16188.8, 16400.2, 16616.3, 16837.4)
+CO_CHI = (1.0, -0.35)  # (chi_teff, chi_logg): CO is the H band's gravity-sensitive molecule in giants
 
 
 def _weak_lines(n: int = 400, seed: int = 2024):
-    """A forest of weak lines (Fe, OH as O, Si, Mg) at seeded wavelengths, one every ~4.5 Angstrom as in
-    real H-band spectra: without them a 256-pixel window (~57 A) would hold about one line and carry
-    almost no information. Their wavelengths are the mock's, not real ones (``line_list().real``)."""
+    """A forest of weak atomic lines (Fe, O, Si, Mg) at seeded wavelengths, one every ~4.5 Angstrom as
+    in real H-band spectra. Their wavelengths are the mock's, not real ones (``line_list().real``)."""
     rng = np.random.default_rng(seed)
     elements = rng.choice(["Fe", "O", "Si", "Mg"], size=n, p=[0.45, 0.25, 0.15, 0.15])
-    params = {"Fe": (0.25, 0.05), "Mg": (0.2, 0.1), "O": (0.6, 0.1), "Si": (0.15, 0.05)}
-    wavelength = np.sort(rng.uniform(15_160.0, 16_940.0, n))
+    wavelength = np.sort(rng.uniform(*LAMBDA_RANGE_AA, n))
     s0 = 10.0 ** rng.uniform(np.log10(0.03), np.log10(0.5), n)
-    return tuple((str(el), round(float(w), 2), round(float(s), 3), *params[el]) for el, w, s in zip(elements, wavelength, s0))
+    return tuple((str(el), round(float(w), 2), round(float(s), 3), *CHI[el]) for el, w, s in zip(elements, wavelength, s0))
 
 
-LINES = LINES + _weak_lines()
+def _molecular_lines(species: str, seed: int):
+    """A seeded forest of ``species``'s lines over the H band (the mock's wavelengths, log-uniform strengths)."""
+    element, n, (lo, hi), chi_teff, chi_logg = MOLECULES[species]
+    rng = np.random.default_rng([seed, n])
+    wavelength = np.sort(rng.uniform(*LAMBDA_RANGE_AA, n))
+    s0 = 10.0 ** rng.uniform(np.log10(lo), np.log10(hi), n)
+    return tuple((element, round(float(w), 2), round(float(s), 4), chi_teff, chi_logg) for w, s in zip(wavelength, s0))
+
+
+def co_band_lines(n_per_band: int = 40):
+    """CO lines redward of each bandhead: the R branch piles up at the head, so line k lies
+    0.02 k^2 Angstrom from it (0 to 31 A for k < 40) and weakens as exp(-k / 20)."""
+    k = np.arange(n_per_band)
+    return tuple(
+        ("C", round(float(head + 0.02 * kk**2), 2), round(float(0.3 * np.exp(-kk / 20.0)), 4), *CO_CHI)
+        for head in CO_BANDHEADS_AA
+        for kk in k
+    )
+
+
+ATOMIC = tuple((el, w, s0, *CHI[el]) for (el, w), s0 in zip(APOGEE_FEATURES, FEATURE_S0))
+N_STRONG = len(ATOMIC)
+_FAMILIES = (
+    ("atomic", ATOMIC),
+    ("atomic", _weak_lines()),
+    ("OH", _molecular_lines("OH", 2025)),
+    ("CN", _molecular_lines("CN", 2026)),
+    ("CO", co_band_lines()),
+)
+LINES = tuple(line for _, family in _FAMILIES for line in family)  # (element, wavelength_aa, s0, chi_teff, chi_logg)
+SPECIES = tuple(name if name != "atomic" else line[0] for name, family in _FAMILIES for line in family)
 
 
 def line_list() -> pd.DataFrame:
-    """The mock's lines (element, wavelength in vacuum Angstrom, strength parameters; ``real``: a
-    known APOGEE feature, else a line of the weak forest): part of the truth."""
+    """The mock's lines (element whose abundance drives the line, species: the atom or molecule,
+    wavelength in vacuum Angstrom, strength parameters; ``real``: a known APOGEE feature, else a
+    line of a seeded forest): part of the truth."""
     df = pd.DataFrame(LINES, columns=["element", "wavelength_aa", "s0", "chi_teff", "chi_logg"])
-    return df.assign(real=np.arange(len(df)) < N_STRONG)
+    return df.assign(species=list(SPECIES), real=np.arange(len(df)) < N_STRONG)
 
 
 def line_abundance(element, fe_h, o_fe, mg_fe):
     """The abundance a line of ``element`` responds to (dex, relative to solar); Brackett lines: 0."""
-    return {"Fe": fe_h, "Mg": fe_h + mg_fe, "O": fe_h + o_fe, "Si": fe_h + 0.5 * mg_fe}.get(element, 0.0 * fe_h)
+    return {"Fe": fe_h, "Mg": fe_h + mg_fe, "O": fe_h + o_fe, "Si": fe_h + 0.5 * mg_fe, "C": fe_h}.get(element, 0.0 * fe_h)
 
 
 def line_depth(s0, chi_teff, chi_logg, element, teff_k, logg_dex, abundance_dex, d_max: float = 0.85):
@@ -110,9 +111,9 @@ def line_depth(s0, chi_teff, chi_logg, element, teff_k, logg_dex, abundance_dex,
     return d_max * s / (1.0 + s)
 
 
-def line_sigma_aa(wavelength_aa, teff_k):
-    """Gaussian width (Angstrom) of a line: the resolution R = 22,500 plus thermal/turbulent broadening growing with Teff."""
-    instrument = np.asarray(wavelength_aa, float) / RESOLUTION / 2.3548
+def line_sigma_aa(wavelength_aa, teff_k, resolution=RESOLUTION):
+    """Gaussian width (Angstrom) of a line: the resolution (R = 22,500) plus thermal/turbulent broadening growing with Teff."""
+    instrument = np.asarray(wavelength_aa, float) / np.asarray(resolution, float) / 2.3548
     v = 2.0 + 1.5 * (np.asarray(teff_k, float) / 5000.0)  # km/s
     return np.hypot(instrument, np.asarray(wavelength_aa, float) * v / C_KMS)
 
@@ -126,20 +127,43 @@ def brackett_sigma_aa(logg_dex):
 
 @dataclass
 class SyntheticGap:
-    """How observed spectra differ from the synthetic model (the "synthetic gap")."""
+    """How observed spectra differ from the synthetic model (the "synthetic gap", after ASPCAP's):
+    each ingredient is a way real spectra differ from their best-fit synthetic ones."""
 
-    depth_scale: float = 1.12  # observed lines are deeper than the model's
+    depth_scale: float = 1.05  # observed lines deeper on average (missing opacity, e.g. damping)
+    log_gf_scatter_dex: float = 0.15  # each line's strength off by a seeded offset of this rms (line-list log gf errors)
     missing_every: int = 7  # every k-th line of the list is absent from the synthetic model
-    ripple_amplitude: float = 0.01  # a continuum ripple of the observed spectra
+    ripple_amplitude: float = 0.01  # a continuum ripple of the observed spectra (normalisation residuals)
     ripple_period_aa: float = 180.0
+    resolution_scatter: float = 0.05  # the observed line-spread: R = 22,500 x (1 + this x N(0, 1)) per star (fibre to fibre)
+    telluric_depth: float = 0.02  # residuals of the telluric correction: lines this deep at fixed Earth-frame wavelengths
+    telluric_lines: int = 60  # ... this many, shifted into the star's frame by its barycentric velocity (+-30 km/s)
+
+
+def _line_offsets_dex(gap: SyntheticGap) -> np.ndarray:
+    """Each line's log-strength error of the synthetic model (seeded: the same line list for every star)."""
+    return gap.log_gf_scatter_dex * np.random.default_rng(404).standard_normal(len(LINES))
 
 
 def normalised_spectra(
-    teff_k, logg_dex, fe_h, o_fe, mg_fe, wavelength_aa=None, depth_scale: float = 1.0, skip_lines=(), chunk: int = 256
+    teff_k,
+    logg_dex,
+    fe_h,
+    o_fe,
+    mg_fe,
+    wavelength_aa=None,
+    depth_scale: float = 1.0,
+    skip_lines=(),
+    log_s_offset_dex=None,
+    resolution=RESOLUTION,
+    chunk: int = 256,
 ) -> np.ndarray:
-    """Continuum-normalised flux (stars x pixels) from the line list; ``skip_lines`` (indices) left out."""
+    """Continuum-normalised flux (stars x pixels) from the line list; ``skip_lines`` (indices) left out,
+    ``log_s_offset_dex`` (one per line) added to each line's log strength, ``resolution`` one per star or one for all."""
     lam = aspcap_wavelength_aa() if wavelength_aa is None else np.asarray(wavelength_aa, float)
     teff, logg, fe, o, mg = (np.atleast_1d(np.asarray(x, float)) for x in (teff_k, logg_dex, fe_h, o_fe, mg_fe))
+    res = np.broadcast_to(np.asarray(resolution, float), teff.shape)
+    offsets = np.zeros(len(LINES)) if log_s_offset_dex is None else np.asarray(log_s_offset_dex, float)
     out = np.empty((teff.size, lam.size), np.float32)
     skip = set(skip_lines)
     for s in range(0, teff.size, chunk):
@@ -148,15 +172,39 @@ def normalised_spectra(
         for k, (el, w, s0, ct, cg) in enumerate(LINES):
             if k in skip:
                 continue
-            d = np.minimum(depth_scale * line_depth(s0, ct, cg, el, teff[sl], logg[sl], line_abundance(el, fe[sl], o[sl], mg[sl])), 0.95)
-            sig = line_sigma_aa(w, teff[sl])[:, None]
+            d = line_depth(s0 * 10.0 ** offsets[k], ct, cg, el, teff[sl], logg[sl], line_abundance(el, fe[sl], o[sl], mg[sl]))
+            d = np.minimum(depth_scale * d, 0.95)
+            sig = line_sigma_aa(w, teff[sl], res[sl])[:, None]
             if el == "H":
                 sig = np.hypot(sig, brackett_sigma_aa(logg[sl])[:, None])
-            near = np.abs(lam - w) < 6.0 * sig.max()
-            prof = np.exp(-0.5 * ((lam[near][None, :] - w) / sig) ** 2)
-            tau[:, near] += -np.log1p(-d[:, None] * prof)  # lines add in optical depth, not in depth
+            lo, hi = np.searchsorted(lam, [w - 6.0 * sig.max(), w + 6.0 * sig.max()])
+            prof = np.exp(-0.5 * ((lam[None, lo:hi] - w) / sig) ** 2)
+            tau[:, lo:hi] += -np.log1p(-d[:, None] * prof)  # lines add in optical depth, not in depth
         out[sl] = np.exp(-tau)
     return out
+
+
+def telluric_residuals(wavelength_aa, n_stars: int, rng, gap: SyntheticGap) -> np.ndarray:
+    """Multiplicative residuals of the telluric correction (stars x pixels): ``gap.telluric_lines``
+    seeded Earth-frame lines (CO2 near 1.57-1.58 um, H2O beyond 1.68 um) of depth up to
+    ``gap.telluric_depth``, each star's shifted by a barycentric velocity uniform in +-30 km/s;
+    a residual is an over- or under-correction, so its sign is random per line and star."""
+    lam = np.asarray(wavelength_aa, float)
+    if not gap.telluric_lines or not gap.telluric_depth:
+        return np.ones((n_stars, lam.size), np.float32)
+    lines = np.random.default_rng(405)
+    n_co2 = gap.telluric_lines // 2
+    w0 = np.concatenate([lines.uniform(15_700.0, 15_820.0, n_co2), lines.uniform(16_800.0, 16_940.0, gap.telluric_lines - n_co2)])
+    depth = gap.telluric_depth * lines.uniform(0.3, 1.0, w0.size)
+    v = rng.uniform(-30.0, 30.0, n_stars)
+    sign = rng.choice([-1.0, 1.0], size=(n_stars, w0.size))
+    out = np.ones((n_stars, lam.size))
+    sig = 16_000.0 / RESOLUTION / 2.3548
+    for j, w in enumerate(w0):
+        centre = w * (1.0 + v / C_KMS)  # (stars,)
+        lo, hi = np.searchsorted(lam, [w * (1 - 31 / C_KMS) - 6 * sig, w * (1 + 31 / C_KMS) + 6 * sig])
+        out[:, lo:hi] *= 1.0 - sign[:, j : j + 1] * depth[j] * np.exp(-0.5 * ((lam[None, lo:hi] - centre[:, None]) / sig) ** 2)
+    return out.astype(np.float32)
 
 
 def _label_arrays(labels: pd.DataFrame):
@@ -164,20 +212,24 @@ def _label_arrays(labels: pd.DataFrame):
 
 
 def synthetic_spectra(labels: pd.DataFrame, gap: SyntheticGap | None = None) -> np.ndarray:
-    """The synthetic model's spectra (stars x 7,514): nominal depths, every ``gap.missing_every``-th line absent."""
+    """The synthetic model's spectra (stars x 7,514), like ASPCAP's best fits: its line list lacks
+    every ``gap.missing_every``-th line and has each line's strength off by a seeded log gf error;
+    the nominal resolution; no tellurics, no continuum residuals."""
     gap = gap or SyntheticGap()
     missing = range(0, len(LINES), gap.missing_every) if gap.missing_every else ()
-    return normalised_spectra(*_label_arrays(labels), skip_lines=missing)
+    return normalised_spectra(*_label_arrays(labels), skip_lines=missing, log_s_offset_dex=_line_offsets_dex(gap))
 
 
 def observed_spectra(labels: pd.DataFrame, snr, rng, gap: SyntheticGap | None = None, bad_pixel_fraction: float = 0.02):
-    """(observed flux, its error) of stars (stars x 7,514): all lines with depths scaled by
-    ``gap.depth_scale``, a continuum ripple of random phase, Gaussian noise of sigma 1/SNR and a
-    fraction of bad pixels set to NaN."""
+    """(observed flux, its error) of stars (stars x 7,514): every line at its true strength, depths
+    scaled by ``gap.depth_scale``, each star's own line-spread (resolution), telluric residuals, a
+    continuum ripple of random phase, Gaussian noise of sigma 1/SNR and a fraction of bad pixels set to NaN."""
     gap = gap or SyntheticGap()
     lam = aspcap_wavelength_aa()
-    observed = normalised_spectra(*_label_arrays(labels), wavelength_aa=lam, depth_scale=gap.depth_scale)
     n = len(labels)
+    resolution = RESOLUTION * np.clip(1.0 + gap.resolution_scatter * rng.standard_normal(n), 0.7, 1.3)
+    observed = normalised_spectra(*_label_arrays(labels), wavelength_aa=lam, depth_scale=gap.depth_scale, resolution=resolution)
+    observed *= telluric_residuals(lam, n, rng, gap)
     phase = rng.uniform(0, 2 * np.pi, n)[:, None]
     observed *= (1.0 + gap.ripple_amplitude * np.sin(2 * np.pi * lam[None, :] / gap.ripple_period_aa + phase)).astype(np.float32)
     sigma = (1.0 / np.asarray(snr, float))[:, None]

@@ -142,36 +142,47 @@ def attention(
     lam = np.asarray(wavelength_aa, np.float32)
     tid = torch.tensor([[1 + cfg.labels.index(label) for label in labels]], device=device)
     near = [near_lines(lam, LINE_ELEMENT.get(label), lines, tolerance_aa) for label in labels]
-    r = len(labels)
-    hits, picks = np.zeros(r, np.int64), np.zeros(r, np.int64)
-    valid_near, valid = np.zeros(r, np.int64), 0
+    r, n = len(labels), flux.shape[0]
+    n_chunks = chunk_starts(p, cfg.context).size
+    hits, picks, valid_near = np.zeros((n, r), np.int64), np.zeros((n, r), np.int64), np.zeros((n, r), np.int64)
+    valid = np.zeros(n, np.int64)
     profile, counts = np.zeros((r, p)), np.zeros(p)
     k = min(top_k, cfg.context, p)
-    for _, c, ids, values, mask, w in chunk_batches(flux, lam, cfg.context, batch_size, device):
+    for first, c, ids, values, mask, w in chunk_batches(flux, lam, cfg.context, batch_size, device):
         _, _, att = model(ids, values, mask, tid.expand(ids.shape[0], -1), w, need_weights=True)
         m = mask.cpu().numpy()
-        valid += int(m.sum())
+        star = first + np.arange(len(m)) // n_chunks  # items are each star's chunks in turn
+        np.add.at(valid, star, m.sum(1))
         np.add.at(counts, c[m], 1)
         for j in range(r):
             a = att[:, j].float().mean(1).cpu().numpy()  # (items, width): mean over decoder blocks
             top = np.argsort(-np.where(m, a, -1), axis=1)[:, :k]
             ok = np.take_along_axis(m, top, 1)
-            hits[j] += int((near[j][np.take_along_axis(c, top, 1)] & ok).sum())
-            picks[j] += int(ok.sum())
-            valid_near[j] += int((near[j][c] & m).sum())
+            np.add.at(hits[:, j], star, (near[j][np.take_along_axis(c, top, 1)] & ok).sum(1))
+            np.add.at(picks[:, j], star, ok.sum(1))
+            np.add.at(valid_near[:, j], star, (near[j][c] & m).sum(1))
             rel = a * m.sum(1, keepdims=True)  # 1 = uniform over the chunk's valid pixels
             np.add.at(profile[j], c[m], rel[m])
     out = []
     for j, label in enumerate(labels):
+        per_star = np.stack([hits[:, j], picks[:, j], valid_near[:, j], valid], axis=1)
         summary = {
             "label": label,
             "element": LINE_ELEMENT.get(label) or "any",
             "top_k": k,
             "tolerance_aa": tolerance_aa,
-            "top_fraction_near_lines": int(hits[j]) / max(int(picks[j]), 1),
-            "random_fraction_near_lines": int(valid_near[j]) / max(valid, 1),
+            "top_fraction_near_lines": int(hits[:, j].sum()) / max(int(picks[:, j].sum()), 1),
+            "random_fraction_near_lines": int(valid_near[:, j].sum()) / max(int(valid.sum()), 1),
+            "per_star": per_star,  # (stars, 4): hits, picks, valid pixels near lines, valid pixels
         }
-        summary["enrichment"] = summary["top_fraction_near_lines"] / max(summary["random_fraction_near_lines"], 1e-12)
+        summary["enrichment"] = attention_enrichment(per_star)
         with np.errstate(invalid="ignore"):
             out.append((summary, profile[j] / counts))
     return out
+
+
+def attention_enrichment(per_star) -> float:
+    """The share of the most-attended pixels near lines over the share of all valid pixels near
+    lines, from per-star counts (stars, 4: hits, picks, valid near lines, valid); 1: attention blind to lines."""
+    h, k, vn, v = np.asarray(per_star, float).sum(axis=0)
+    return float((h / max(k, 1.0)) / max(vn / max(v, 1.0), 1e-12))
