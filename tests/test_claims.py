@@ -133,7 +133,10 @@ def test_the_registry_covers_the_papers_findings_the_issue_names():
         "h_rp0_params_2mass_bprp",
         "g_bprp_never_requested",
         "spectrafm_table1_teff",
-        "spectrafm_fe_poor_finetune_fe",
+        "spectrafm_fe_poor_finetune_fe_vs_finetune_real",
+        "spectrafm_fe_poor_finetune_real_vs_pretrain",
+        "spectrafm_fe_poor_finetune_fe_vs_fcnn",
+        "spectrafm_attention_fe_h",
         "mass_age_mass_vs_xgboost",
         "mass_age_age_vs_xgboost",
     ):
@@ -171,9 +174,10 @@ def test_the_readme_block_is_written_from_a_claims_table():
     s = _summary([RATIO_ROW])
     claim = C.Claim("r", "LB23", "Fig. 4", "the model beats XGBoost", "0.93x", C.Below(C.Row("x", "teff", "a", "ratio"), 1.0))
     table = C.judge_claims(s, claims=(claim,))
-    seeds = pd.DataFrame({"claim": ["r"], "seed_std": [0.031], "n_reproduced": [2], "n_seeds": [3]})
+    seeds = pd.DataFrame({"claim": ["r"], "seed_std": [0.031], "n_reproduced": [2], "n_seeds": [3], "seeds_verdict": [C.INCONCLUSIVE]})
     md = C.markdown_table(table, seeds)
-    assert "| LB23 | Fig. 4 | the model beats XGBoost | 0.93x | 0.9 [0.85, 0.96] (ratio < 1) | 0.031 | 2 of 3 | **reproduced** |" in md
+    row = "| LB23 | Fig. 4 | the model beats XGBoost | 0.93x | 0.9 [0.85, 0.96] (ratio < 1) | 0.031 | 2 of 3 | inconclusive | **reproduced** |"
+    assert row in md
     assert md.endswith("1 reproduced, 0 not reproduced, 0 inconclusive, 0 not run.")
     text = f"intro\n{C.README_START}\nold\n{C.README_END}\nrest\n"
     assert C.replace_block(text, md) == f"intro\n{C.README_START}\n{md}\n{C.README_END}\nrest\n"
@@ -212,6 +216,14 @@ def test_seed_spread_by_hand():
     out = seed_spread({0: table(0.9, C.REPRODUCED), 1: table(1.1, C.INCONCLUSIVE), 2: table(1.0, C.INCONCLUSIVE)}).iloc[0]
     assert out["mean"] == pytest.approx(1.0) and out["seed_std"] == pytest.approx(0.1)  # sample std of 0.9, 1.0, 1.1
     assert out["n_seeds"] == 3 and out["n_reproduced"] == 1 and out["seed1"] == 1.1
+    assert out["seeds_verdict"] == C.INCONCLUSIVE  # one seed's luck is not a reproduction
+
+
+def test_the_verdict_over_seeds_needs_every_seed():
+    R, N, I = C.REPRODUCED, C.NOT_REPRODUCED, C.INCONCLUSIVE
+    assert C.seeds_verdict([R, R, R]) == R and C.seeds_verdict([N, N]) == N
+    assert C.seeds_verdict([R, R, N]) == I and C.seeds_verdict([R, I, R]) == I and C.seeds_verdict([N, I]) == I
+    assert C.seeds_verdict([R, C.NOT_RUN]) == R and C.seeds_verdict([C.NOT_RUN]) == C.NOT_RUN
 
 
 def test_scaling_table_budget_and_crossings(tmp_path):

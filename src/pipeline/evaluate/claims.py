@@ -456,11 +456,12 @@ README_START, README_END = "<!-- claims:start (python -m pipeline claims --readm
 def markdown_table(claims: pd.DataFrame, seeds: pd.DataFrame | None = None) -> str:
     """The claims table in Markdown (the README's results): paper, where, statement, the paper's
     value, ours with its interval, and, where ``seeds`` (seeds.csv) is given, the seed-to-seed
-    standard deviation and in how many seeds the claim is reproduced; then the verdict."""
+    standard deviation, in how many seeds the claim is reproduced and the verdict over seeds
+    (``seeds_verdict``); then the verdict of this run."""
     spread = {} if seeds is None else {r.claim: r for r in seeds.itertuples()}
     head = (
         ["paper", "where", "claim", "paper's value", "ours (95% interval)"]
-        + (["seed std", "seeds reproducing"] if spread else [])
+        + (["seed std", "seeds reproducing", "over seeds"] if spread else [])
         + ["verdict"]
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -470,12 +471,27 @@ def markdown_table(claims: pd.DataFrame, seeds: pd.DataFrame | None = None) -> s
             s = spread.get(r.claim)
             ran = s is not None and math.isfinite(s.seed_std)
             cells += [f"{s.seed_std:.2g}" if ran else "", f"{s.n_reproduced} of {s.n_seeds}" if ran else ""]
+            cells.append(getattr(s, "seeds_verdict", "") if ran else "")
         cells.append(f"**{r.verdict}**" if r.verdict == REPRODUCED else r.verdict)
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     counts = claims.verdict.value_counts()
     lines.append("")
     lines.append(", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".")
     return "\n".join(lines)
+
+
+def seeds_verdict(verdicts) -> str:
+    """A claim's verdict over seeds: reproduced (or not reproduced) only when every seed's training
+    says so by its own bootstrap interval; inconclusive when the seeds disagree or any is
+    inconclusive, so a claim that holds for one seed's luck is not called reproduced."""
+    verdicts = [v for v in verdicts if v != NOT_RUN]
+    if not verdicts:
+        return NOT_RUN
+    if all(v == REPRODUCED for v in verdicts):
+        return REPRODUCED
+    if all(v == NOT_REPRODUCED for v in verdicts):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
 
 
 def replace_block(text: str, block: str) -> str:

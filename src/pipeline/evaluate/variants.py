@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.atomic import atomic_path
-from .claims import REPRODUCED
+from .claims import REPRODUCED, seeds_verdict
 
 # the claims' tasks that the base model answers (mass/age, search and SpectraFM have their own models)
 BASE_MODEL_TASKS = (
@@ -126,6 +126,7 @@ def seed_spread(claims_by_seed: dict) -> pd.DataFrame:
     verdicts = out[[f"seed{s}_verdict" for s in sorted(claims_by_seed)]]
     out["n_seeds"] = values.shape[1]
     out["n_reproduced"] = (verdicts == REPRODUCED).sum(axis=1)
+    out["seeds_verdict"] = [seeds_verdict(v) for v in verdicts.to_numpy()]
     return out
 
 

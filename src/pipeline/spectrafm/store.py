@@ -135,10 +135,10 @@ class SpectraStore:
         return np.flatnonzero((lam >= lo) & (lam < hi))
 
     def read(self, kind: str, rows, columns) -> np.ndarray:
-        """(rows x columns) float32 of ``synthetic``/``observed``; observed pixels whose error is
-        not finite or above 1 (ASPCAP's flag for a bad pixel) become NaN."""
-        if kind not in ("synthetic", "observed"):
-            raise ValueError(f"spectra kind {kind!r}: use synthetic or observed")
+        """(rows x columns) float32 of ``synthetic``/``observed``/``observed_err``; observed pixels
+        whose error is not finite or above 1 (ASPCAP's flag for a bad pixel) become NaN."""
+        if kind not in ARRAYS:
+            raise ValueError(f"spectra kind {kind!r}: use one of {', '.join(ARRAYS)}")
         rows = np.asarray(rows)
         sl = slice(int(columns[0]), int(columns[-1]) + 1)
         contiguous = np.array_equal(columns, np.arange(sl.start, sl.stop))
