@@ -148,6 +148,14 @@ def _xp_csv(data: Path, dest: Path):
     return dest
 
 
+def _parallax_text(d):
+    """gaia_source with its parallax as text: an empty value (allowed: no parallax) and a unit suffix (not a number)."""
+    g = pd.read_parquet(d / "gaia_source.parquet")
+    text = g.parallax.map(repr).astype("string")
+    text.iloc[3], text.iloc[7] = "", "0.418mas"
+    return g.assign(parallax=text)
+
+
 FAULTS = {
     # name: (how to make it from the data folder -> kwargs of build_catalog, expected message parts)
     "truncated allStar FITS": (
@@ -189,6 +197,14 @@ FAULTS = {
     "header-only gaia_source CSV": (
         lambda d, t: {"gaia_path": _write(pd.read_parquet(d / "gaia_source.parquet").iloc[:0], t / "gaia.csv")},
         ["gaia.csv", "the table is empty"],
+    ),
+    "parallax holding text (Parquet string column)": (
+        lambda d, t: {"gaia_path": _write(_parallax_text(d), t / "gaia.parquet")},
+        ["gaia.parquet", "column parallax must hold numbers", "'0.418mas'"],
+    ),
+    "parallax holding text (CSV)": (
+        lambda d, t: {"gaia_path": _write(_parallax_text(d), t / "gaia.csv")},
+        ["gaia.csv", "column parallax must hold numbers", "'0.418mas'"],
     ),
     "gaia_source column renamed": (
         lambda d, t: {

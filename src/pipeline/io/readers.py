@@ -179,10 +179,15 @@ def _read_any_table(path, ext, columns):
     return t.to_pandas()
 
 
+GAIA_TEXT = ("designation", "phot_variable_flag", "libname_gspphot", "datalink_url", "epoch_photometry_url")  # the rest are numbers
+
+
 def read_gaia_source(path, columns) -> pd.DataFrame:
-    """gaia_source columns from CSV, ECSV, FITS, Parquet or archive JSON; source ids must be unique."""
+    """gaia_source columns from CSV, ECSV, FITS, Parquet or archive JSON; source ids must be unique.
+    Every column but gaia_source's text ones must hold numbers, whatever dtype the format gave it
+    (object, or pandas' str for text): one that does not is an error naming the file, column and row."""
     df = read_table(path, columns)
-    numeric_columns(df, path, [c for c in df.columns if df[c].dtype == object])
+    numeric_columns(df, path, [c for c in df.columns if df[c].dtype.kind not in "biufc" and c not in GAIA_TEXT])
     if "source_id" in df:
         if df.source_id.isna().any():
             raise InputFileError(
