@@ -100,7 +100,7 @@ def cannon_table1(store: SpectraStore, rows, cfg):
     """The expert's Table 1 rows: the Cannon of ``cfg.cannon_order`` fit to the observed spectra
     (every pixel) of the training stars in Table 1's logg range, with the labels the stages train
     on, read on the test stars' observed spectra."""
-    from ..baselines.cannon import fit_cannon
+    from ..baselines.cannon import fit_cannon, polynomial_terms
 
     labels = [label for label in LABELS if label in store.stars]
     train = np.flatnonzero((store.stars["split"] == "train").to_numpy())
@@ -108,11 +108,16 @@ def cannon_table1(store: SpectraStore, rows, cfg):
     keep = np.isfinite(y).all(1) & (y[:, labels.index("logg")] > cfg.logg_range[0]) & (y[:, labels.index("logg")] < cfg.logg_range[1])
     train, y = train[keep], y[keep]
     cols = np.arange(store.wavelength_aa.size)
-    cannon = fit_cannon(y, store.read("observed", train, cols), order=cfg.cannon_order)
+    order = next((k for k in range(cfg.cannon_order, 0, -1) if train.size > 2 * len(polynomial_terms(len(labels), k))), 0)
+    if order < cfg.cannon_order:
+        log.warning("the Cannon: %d training giants are too few for order %d; order %d (0: no expert)", train.size, cfg.cannon_order, order)
+    if order == 0:
+        return [], []
+    cannon = fit_cannon(y, store.read("observed", train, cols), order=order)
     sel = _table1_selection(store, rows, cfg)
     fitted = np.full((len(rows), len(labels)), np.nan)
     fitted[sel] = cannon.infer(store.read("observed", rows[sel], cols), store.read("observed_err", rows[sel], cols))
-    log.info("the Cannon (order %d) on %d training giants, read on %d test giants", cfg.cannon_order, train.size, int(sel.sum()))
+    log.info("the Cannon (order %d) on %d training giants, read on %d test giants", order, train.size, int(sel.sum()))
     stars = store.stars.iloc[rows]
     return _table1_rows("cannon", "observed", stars, sel, {k: (fitted[:, j], None) for j, k in enumerate(labels)}, PAPER_ASTRONN)
 

@@ -42,14 +42,14 @@ def spectrafm_fe_fig(tables, metrics):
 
 
 def spectrafm_table1_fig(tables, metrics):
-    """Table 1 as one-to-one panels: each label from observed spectra, pre-trained vs fine-tuned."""
+    """Table 1 as one-to-one panels: each label from observed spectra, pre-trained vs fine-tuned, and the Cannon (the expert) where it ran."""
     plt = _plt()
     d = tables["table1"]
     d = d[d.selected.astype(bool)]
     rows = {(r["model"], r["spectra"], r["label"]): r for r in metrics["table1"]["rows"]}
     labels = list(dict.fromkeys(d.label))
-    runs = (("pretrain", "observed"), ("finetune_real", "observed"))
-    fig, axes = plt.subplots(2, len(labels), figsize=(3.8 * len(labels), 7.5), constrained_layout=True, squeeze=False)
+    runs = [("pretrain", "observed"), ("finetune_real", "observed")] + [("cannon", "observed")] * bool((d.model == "cannon").any())
+    fig, axes = plt.subplots(len(runs), len(labels), figsize=(3.8 * len(labels), 3.75 * len(runs)), constrained_layout=True, squeeze=False)
     for i, (m, kind) in enumerate(runs):
         for j, label in enumerate(labels):
             p = d[(d.model == m) & (d.spectra == kind) & (d.label == label)]
@@ -58,11 +58,11 @@ def spectrafm_table1_fig(tables, metrics):
                 axes[i, j],
                 p.reference.to_numpy(float),
                 p.prediction.to_numpy(float),
-                text=f"scatter {r['scatter']:.3g} (paper {r['paper']:.3g})\nbias {r['bias']:.2g}",
+                text=f"scatter {r['scatter']:.3g} (paper{' AstroNN' if m == 'cannon' else ''} {r['paper']:.3g})\nbias {r['bias']:.2g}",
             )
-            axes[i, j].set_title(f"{SFM_MODELS[m]}", fontsize=8)
+            axes[i, j].set_title(SFM_MODELS.get(m, "the Cannon (expert; whole observed spectrum)"), fontsize=8)
             axes[i, j].set_xlabel(f"{metrics['reference']} {SFM_LABEL.get(label, label)}")
-    for i in range(2):
+    for i in range(len(runs)):
         axes[i, 0].set_ylabel("predicted")
     rng = metrics["table1"]["range_aa"]
     fig.suptitle(
