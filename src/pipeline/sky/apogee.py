@@ -131,7 +131,7 @@ class SyntheticGap:
     each ingredient is a way real spectra differ from their best-fit synthetic ones."""
 
     depth_scale: float = 1.05  # observed lines deeper on average (missing opacity, e.g. damping)
-    log_gf_scatter_dex: float = 0.15  # each line's strength off by a seeded offset of this rms (line-list log gf errors)
+    log_gf_scatter_dex: float = 0.25  # each line's strength off by a seeded offset of this rms (line-list log gf errors)
     missing_every: int = 7  # every k-th line of the list is absent from the synthetic model
     ripple_amplitude: float = 0.01  # a continuum ripple of the observed spectra (normalisation residuals)
     ripple_period_aa: float = 180.0
