@@ -278,6 +278,26 @@ def test_predict_on_empty_or_foreign_tables_says_what_is_wrong(tmp_path, capsys)
         err = capsys.readouterr().err
         assert rc == 2 and not out.exists(), name
         assert f"error: {tmp_path / name}" in err and message in err, (name, err)
+    (tmp_path / "ok.csv").write_text("bp0,jh\n0.1,0.5\n")
+    run = ["predict", "--model", str(tmp_path / "m"), "--input", str(tmp_path / "ok.csv"), "--request", "logg"]
+    assert main([*run, "--output", str(tmp_path / "x.txt")]) == 2  # a format we do not write is refused before any work
+    assert "error: --output" in capsys.readouterr().err and not (tmp_path / "x.txt").exists()
+    assert main([*run, "--output", str(tmp_path / "no" / "x.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_full_disk_in_the_cli_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import pipeline.__main__ as cli
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cli, "claims", full)
+    rc = cli.main(["claims", "--results", str(tmp_path), "--readme", str(tmp_path / "README.md")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0 and err.startswith("error: no space left on the device writing")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -290,6 +290,7 @@ def test_cli_predict(trained, tmp_path):
     )
     out = pd.read_csv(tmp_path / "out.csv")
     assert {"teff", "teff_err", "m_h", "m_h_err"} <= set(out.columns) and len(out) == 2
+    assert list(out.columns[:1]) == ["name"] and list(out.name) == ["a", "b"]  # each answer beside its star; no index column
     assert (
         main(
             [

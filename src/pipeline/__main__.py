@@ -26,19 +26,41 @@ def _read(path):
     return read_table(path)
 
 
+OUTPUT_FORMATS = (".csv", ".parquet")
+
+
+def _output_path(path):
+    """``--output`` checked before any work: a format we write (.csv or .parquet) in a folder that exists."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.suffix.lower() not in OUTPUT_FORMATS:
+        raise ValueError(f"--output {path}: unknown table format {p.suffix or '(none)'!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    if not p.parent.is_dir():
+        raise FileNotFoundError(f"--output {path}: the folder {p.parent} does not exist")
+    return p
+
+
 def _write(df, path):
+    """The table at ``path`` (CSV without an index column, or Parquet), written atomically."""
     from .io.atomic import atomic_path
 
     with atomic_path(path) as tmp:
-        if str(path).endswith(".parquet"):
-            df.to_parquet(tmp)
+        if Path(path).suffix.lower() == ".parquet":
+            df.to_parquet(tmp, index=False)
         else:
-            df.to_csv(tmp)
+            df.to_csv(tmp, index=False)
+
+
+ID_COLUMNS = ("source_id", "apogee_id", "designation", "name", "id")  # an input's identifier columns, carried to the output
 
 
 def predict(args):
+    import pandas as pd
+
     from .model.api import StellarModel
 
+    _output_path(args.output)
     model = StellarModel.load(args.model, device=args.device)
     table = _read(args.input)
     keep = [c for c in table.columns if c in model.token_index or (c.endswith("_err") and c[:-4] in model.token_index)]
@@ -51,10 +73,14 @@ def predict(args):
     from .io.readers import numeric_columns
 
     numeric_columns(table, args.input, keep)
-    if ignored and not args.strict:
+    ids = [c for c in table.columns if c.lower() in ID_COLUMNS]
+    ignored = [c for c in ignored if c not in ids]
+    if ignored and args.strict:
+        raise ValueError(f"{args.input}: columns that are not tokens of the model (--strict): {ignored[:10]}")
+    if ignored:
         logging.info("ignoring columns that are not tokens: %s", ignored[:10])
-        table = table[keep]
-    out = model.predict(table, args.request, batch_size=args.batch_size, n_mc=args.n_mc)
+    out = model.predict(table[keep], args.request, batch_size=args.batch_size, n_mc=args.n_mc)
+    out = pd.concat([table[ids].reset_index(drop=True), out.reset_index(drop=True)], axis=1)  # each answer beside its star's identifiers
     _write(out, args.output)
     logging.info("wrote %d predictions of %s to %s", len(out), args.request, args.output)
 
@@ -167,14 +193,30 @@ def main(argv=None):
     p.add_argument("--results", default="results", help="the run's results folder (paths.results)")
     p.add_argument("--readme", default=None, help="write the table into this file's claims block instead of printing it")
     p.set_defaults(func=claims)
+    ap.add_argument("--debug", action="store_true", help="on failure, show the traceback instead of one line")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:  # every failure is one line (and exit 2); --debug shows where it happened
+        if args.debug:
+            raise
+        print(f"error: {_one_line(e, args)}", file=sys.stderr)
         return 2
     return 0
+
+
+def _one_line(e: Exception, args) -> str:
+    """The failure as one line with advice that fits it."""
+    import errno
+
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = getattr(args, "output", None) or getattr(args, "readme", None) or e.filename
+        return f"no space left on the device writing {where}: free some, or write elsewhere (--output)"
+    text = (str(e).splitlines() or [""])[0]
+    if isinstance(e, (ValueError, FileNotFoundError, FileExistsError)):  # our messages name the file, the column and the fix
+        return text
+    return f"{type(e).__name__}: {text} (--debug for the traceback)"
 
 
 if __name__ == "__main__":
