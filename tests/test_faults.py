@@ -402,7 +402,7 @@ def _job_process(proc, script: str, timeout=120):
     raise AssertionError(f"no {script} job within {timeout} s")
 
 
-def _kill_at_random_point(folder, args, target, script, benchmark, rng, force=True, wait_for: Path | None = None):
+def _kill_at_random_point(folder, args, target, script, benchmark, rng, force=True, wait_for: Path | None = None, sig=signal.SIGKILL):
     """Run the target's job (forced, or because its output was deleted) and kill -9 it at a random
     point of its runtime in the uninterrupted run (read from that job's benchmark file), or, with
     ``wait_for``, a random moment (0-0.5 s) after that file appears. Only that job may run: the
@@ -426,7 +426,7 @@ def _kill_at_random_point(folder, args, target, script, benchmark, rng, force=Tr
         delay = float(rng.uniform(0.3, 0.85)) * bench
         time.sleep(max(0.0, delay - (time.time() - job.create_time())))
     alive = job.is_running()
-    os.kill(job.pid, signal.SIGKILL)
+    os.kill(job.pid, sig)
     out, _ = proc.communicate(timeout=300)
     assert alive, "the job ended before it could be killed"
     assert proc.returncode != 0, out[-2000:]
@@ -491,6 +491,41 @@ def test_kill_9_in_training_then_rerun_resumes_to_the_same_model_and_marks_the_r
     assert not [r for r in runs if r.info.status == "RUNNING"]
     finished = [r for r in runs if r.info.status == "FINISHED" and "benchmark_s" in r.data.metrics]
     assert finished and finished[0].data.metrics["benchmark_max_rss_mb"] > 0  # the job's benchmark, in its run
+
+
+def test_sigterm_in_training_marks_its_run_killed_keeps_the_checkpoint_and_leaves_no_temporary(run_copy):
+    """SIGTERM is what SLURM sends at the wall-time limit: the job itself marks its MLflow run KILLED
+    (not left RUNNING until the next invocation), keeps the last checkpoint, and the rerun resumes."""
+    from mlflow.tracking import MlflowClient
+
+    folder, args = run_copy
+    res = folder / "results"
+    model = res / "models/tiny"
+    shutil.rmtree(model / "checkpoints")
+    (model / "last.pt").unlink()
+    _kill_at_random_point(
+        folder,
+        args,
+        model / "model.pt",
+        "train.py",
+        "train_tiny.tsv",
+        np.random.default_rng(3),
+        wait_for=model / "last.pt",
+        sig=signal.SIGTERM,
+    )
+    assert not (model / "model.pt").exists() and (model / "last.pt").exists()
+    assert _leftover_temporaries(res) == []
+    assert "stopped by SIGTERM" in (res / "logs/train_tiny.log").read_text()
+    client = MlflowClient(f"sqlite:///{res / 'mlflow.db'}")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("stellar-fm").experiment_id],
+        filter_string="attributes.run_name = 'train[name=tiny]'",
+        order_by=["attributes.start_time DESC"],
+    )
+    assert runs[0].info.status == "KILLED", [r.info.status for r in runs]  # marked by the job, before any rerun
+    proc = run_snakemake(*args, "--", str(model / "model.pt"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming from" in (res / "logs/train_tiny.log").read_text()
 
 
 def test_kill_9_in_an_evaluation_then_rerun_gives_the_same_metrics(run_copy):

@@ -316,22 +316,52 @@ def ensure_experiment(client, uri: str, config: dict) -> str:
     return _locked(uri, get_or_create)
 
 
+class Terminated(BaseException):
+    """SIGTERM (what SLURM sends at the wall-time limit, what ``kill`` sends) in a job's main thread."""
+
+
+@contextlib.contextmanager
+def terminate_raises():
+    """SIGTERM raises ``Terminated`` instead of ending the process at once, so that ``finally``
+    blocks run (temporaries removed, the MLflow run marked KILLED); the last checkpoint is kept."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum, frame):
+        raise Terminated(f"stopped by {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextlib.contextmanager
 def rule_run(sm):
-    """Logging to the rule's log file, and an MLflow run around the rule's work."""
+    """Logging to the rule's log file, and an MLflow run around the rule's work: FINISHED, FAILED,
+    or KILLED when the job is stopped by SIGTERM or SIGINT."""
     from .logs import setup
 
     logger = setup(sm.log[0] if sm.log else None)
     if not settings(sm.config)["enabled"]:
-        yield _Null()
+        with terminate_raises():
+            yield _Null()
         return
     run = RuleRun(sm)
     try:
-        yield run
-    except BaseException:
+        with terminate_raises():
+            yield run
+    except BaseException as exc:
         with contextlib.suppress(Exception):
             run.log_logs()
-            run.end("FAILED")
+            run.end("KILLED" if isinstance(exc, (Terminated, KeyboardInterrupt)) else "FAILED")
+        if isinstance(exc, (Terminated, KeyboardInterrupt)):
+            logger.error("stopped (%s); the last checkpoint is kept, a rerun resumes from it", exc or "SIGINT")
         raise
     try:
         run.log_outputs()
