@@ -49,3 +49,22 @@ def test_every_rule_names_an_existing_environment():
         assert len(envs) == n_rules, f"{smk.name}: {n_rules} rules but {len(envs)} conda: directives"
         named.update(envs)
     assert named <= {e.name for e in ENVS}, named - {e.name for e in ENVS}
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """``over`` layered on ``base`` as Snakemake layers a --configfile (nested blocks merged)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def test_every_preset_in_configs_is_a_valid_configuration():
+    from snakemake.utils import validate
+
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    presets = sorted((REPO / "configs").glob("*.yaml"))
+    assert {p.name for p in presets} >= {"tiny.yaml", "paper.yaml", "claims.yaml", "real-data.yaml"}
+    for p in presets:
+        config = _merged(base, yaml.safe_load(p.read_text()) or {})
+        validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))  # raises naming the key
