@@ -392,7 +392,7 @@ CLAIMS: tuple[Claim, ...] = (
             "attention peaks on the element's lines",
             Above(_sfm(t, f"attention: most-attended share near {el} lines / share of all pixels"), 1.0),
         )
-        for t, el in (("logg", "H"), ("fe_h", "Fe"), ("o_fe", "O"), ("mg_fe", "Mg"))
+        for t, el in (("fe_h", "Fe"), ("o_fe", "O"), ("mg_fe", "Mg"))  # Fig. 5: the requested element's lines
     ),
     # -- Zhang et al. (2026): mass and age -----------------------------------------------------------------
     *(

@@ -180,6 +180,30 @@ def _read_any_table(path, ext, columns):
 
 
 GAIA_TEXT = ("designation", "phot_variable_flag", "libname_gspphot", "datalink_url", "epoch_photometry_url")  # the rest are numbers
+# The archive's types of the gaia_source columns the pipeline reads (DOUBLE float64, REAL float32,
+# SHORT int16): every format is read back to them, so the same table as CSV, ECSV, FITS, JSON or
+# Parquet gives the same numbers (a float32 magnitude read from text as float64 differs in its last bits)
+GAIA_DTYPES = {
+    **dict.fromkeys(("ra", "dec", "l", "b", "parallax", "ecl_lat"), "float64"),
+    **dict.fromkeys(
+        (
+            "parallax_error",
+            "ruwe",
+            "phot_g_mean_mag",
+            "phot_bp_mean_mag",
+            "phot_rp_mean_mag",
+            "phot_g_mean_flux_over_error",
+            "phot_bp_mean_flux_over_error",
+            "phot_rp_mean_flux_over_error",
+            "bp_rp",
+            "phot_bp_rp_excess_factor",
+            "nu_eff_used_in_astrometry",
+            "pseudocolour",
+        ),
+        "float32",
+    ),
+    "astrometric_params_solved": "int16",
+}
 
 
 def read_gaia_source(path, columns) -> pd.DataFrame:
@@ -200,6 +224,9 @@ def read_gaia_source(path, columns) -> pd.DataFrame:
     for c in df.columns:
         if df[c].dtype.name in ("Int64", "Int32", "Int16", "boolean") and c != "source_id":
             df[c] = df[c].astype("float64") if df[c].isna().any() else df[c].astype(df[c].dtype.name.lower().replace("boolean", "bool"))
+        target = GAIA_DTYPES.get(c)
+        if target and (df[c].dtype.kind in "iu" or (df[c].dtype.kind == "f" and target.startswith("float"))):
+            df[c] = df[c].astype(target)
     return df
 
 
