@@ -267,6 +267,8 @@ def test_scaling_table_budget_and_crossings(tmp_path):
     # 1.2 at 1e6 and 0.9 at 1e7: the line 1 is crossed 2/3 of the way in log: 10**(6 + 2/3)
     assert c.loc["small", "crossing_star_samples"] == pytest.approx(10 ** (6 + 2 / 3))
     assert c.loc["medium", "verdict"] == "above the line, flat at the largest budgets"
+    one = crossings(scaling_table({"large_e6": (summary(1.3), {"star_samples": 1e5, "epochs": 6}, "large")}))
+    assert one.verdict.iloc[0] == "above the line at its one budget (no curve)"
 
 
 def test_experiments_are_named_variants_set_beside_the_base_model(tmp_path):

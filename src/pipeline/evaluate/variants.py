@@ -150,7 +150,7 @@ def scaling_table(points: dict) -> pd.DataFrame:
 def crossings(table: pd.DataFrame) -> pd.DataFrame:
     """Per (quantity, preset): where the curve crosses its line (interpolated in log star-samples), or
     how it ends: 'below the line throughout', 'above the line, still falling' or 'above the line, flat'
-    (the last two points within each other's interval)."""
+    (the last two points within each other's interval); one budget alone is no curve."""
     out = []
     for (q, p), g in table.groupby(["quantity", "preset"]):
         g = g.sort_values("star_samples")
@@ -167,9 +167,11 @@ def crossings(table: pd.DataFrame) -> pd.DataFrame:
                 f = (line - y[k - 1]) / (y[k] - y[k - 1])
                 where = float(10 ** (x[k - 1] + f * (x[k] - x[k - 1])))
                 verdict = f"crosses the line at ~{where:.3g} star-samples"
+        elif len(g) == 1:
+            verdict = "above the line at its one budget (no curve)"
         else:
-            last, prev = g.iloc[-1], g.iloc[-2] if len(g) > 1 else None
-            flat = prev is not None and last.lo <= prev.value <= last.hi
+            last, prev = g.iloc[-1], g.iloc[-2]
+            flat = last.lo <= prev.value <= last.hi
             verdict = "above the line, flat at the largest budgets" if flat else "above the line, still falling"
         out.append({"quantity": q, "preset": p, "crossing_star_samples": where, "verdict": verdict, "last_value": float(y[-1])})
     return pd.DataFrame(out)
@@ -206,6 +208,7 @@ def draw_scaling(table: pd.DataFrame, out_png, dpi: int = 110):
     """One panel per quantity: the value with its interval against star-samples seen, one line per
     preset, and the line it is compared with (the expert's 1, the extinction bar)."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -222,6 +225,9 @@ def draw_scaling(table: pd.DataFrame, out_png, dpi: int = 110):
             ax.errorbar(gp.star_samples, gp.value, yerr=np.where(np.isfinite(err), err, 0), marker="o", capsize=3, label=p)
         ax.axhline(float(g.line.iloc[0]), color="k", ls="--", lw=1, label="expert" if "XGBoost" in q else "bar")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # decades only: minor labels overlap
+        if g.value.max() > 10 * max(g.value.min(), 1e-12):
+            ax.set_yscale("log")  # a small budget's ratio of 10-100 would flatten the rest of the curve
         ax.set_xlabel("star-samples seen in training")
         ax.set_title(q, fontsize=10)
         ax.legend(fontsize=8)
