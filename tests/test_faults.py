@@ -98,6 +98,7 @@ def test_with_mock_false_there_is_no_sky_rule(data_folder, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     jobs = proc.stdout + proc.stderr
     assert "rule catalog:" in jobs and "rule sky:" not in jobs and "rule catalog_validation:" not in jobs
+    assert "not run: SpectraFM: inputs.aspcapstar is empty" in jobs  # a branch left out is said, with its reason
 
 
 def test_results_inside_a_folder_of_inputs_are_refused(data_folder, tmp_path):

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import yaml
 
+from snakemake.logging import logger
+
 from pipeline.codedeps import code_of as package_code_of
 from pipeline.evaluate.figures import FIGURES as FIGURE_FUNCTIONS, SUMMARY_FIGURES
 from pipeline.evaluate.registry import MODEL_TASKS, TASKS
@@ -189,6 +191,32 @@ EVAL_TASKS = [
     if t in TASKS and (MASS_AGE or t != "mass_age") and (SPECTRAFM or t != "spectrafm") and (CATALOG_ALL_TRUTH or t != "catalog_all")
 ]
 check_evaluate_settings(config["evaluate"])  # a wrong key fails here, naming evaluate.<task>.<key>
+
+
+def branches_off():
+    """One line per branch this configuration leaves out, and why (said at the start of every run)."""
+    inputs = config.get("inputs") or {}
+    off = []
+    if not SPECTRAFM:
+        off.append("SpectraFM: " + ("sky.apogee_spectra.enabled is false" if MOCK else "inputs.aspcapstar is empty"))
+    if not MASS_AGE:
+        off.append("mass/age model (Zhang et al.): mass_age.enabled is false")
+    if not CATALOG_ALL:
+        why = (
+            "catalog_all.enabled is false"
+            if not config["catalog_all"].get("enabled", True)
+            else (
+                "sky.xp_all.enabled is false" if MOCK and not inputs.get("xp_all_xp_continuous") else "inputs.xp_all_xp_continuous is empty"
+            )
+        )
+        off.append(f"catalogue of every XP source (catalog_all): {why}")
+    elif not CATALOG_ALL_TRUTH:
+        off.append("catalog_all's evaluation against the truth: only on the mock's own XP sources")
+    return off
+
+
+for _line in branches_off():
+    logger.info(f"not run: {_line}")
 
 
 def task_model(w):
