@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +121,8 @@ def seed_spread(claims_by_seed: dict) -> pd.DataFrame:
     how many seeds reproduce it. ``claims_by_seed``: {seed: claims table (claims.judge_claims)}."""
     out = side_by_side({f"seed{s}": t for s, t in sorted(claims_by_seed.items())})
     values = out[[f"seed{s}" for s in sorted(claims_by_seed)]].to_numpy(float)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():  # a claim no seed ran (its task off) has no mean: NaN, said by its verdict
+        warnings.simplefilter("ignore", RuntimeWarning)
         out["mean"] = np.nanmean(values, axis=1)
         out["seed_std"] = np.nanstd(values, axis=1, ddof=1) if values.shape[1] > 1 else np.nan
     verdicts = out[[f"seed{s}_verdict" for s in sorted(claims_by_seed)]]
