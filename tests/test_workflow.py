@@ -169,7 +169,10 @@ def test_tiny_workflow_pretrains_and_fine_tunes_spectrafm(tiny_run):
         ("pretrain", "synthetic"),
         ("pretrain", "observed"),
         ("finetune_real", "observed"),
+        ("cannon", "observed"),  # the expert (Table 1's AstroNN column), at a lower order on the tiny run's few giants
+        ("cannon_synthetic", "observed"),  # the synthetic gap as the expert sees it
     }
+    assert all(r["n"] > 0 and r["scatter"] > 0 for r in m["table1"]["rows"])
     for model in ("fcnn", "pretrain", "finetune_real", "finetune_fe"):
         assert m["fe_h_window"]["models"][model]["rmse_all"] > 0
     assert [a["label"] for a in m["attention"]] == ["teff", "logg", "fe_h", "o_fe", "mg_fe"]
