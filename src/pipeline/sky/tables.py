@@ -11,6 +11,7 @@ import numpy as np
 from ..catalog.combined19 import write_combined19
 from ..gaia import xp as gaia_xp
 from ..io.atomic import atomic_path, write_json
+from ..io.readers import GAIA_DTYPES
 from . import astrometry
 from .writers import write_fits_table, write_parquet, write_xp_partitions
 
@@ -110,14 +111,7 @@ def faint_neighbours(astro: dict, g_rows, rng) -> dict:
     }
 
 
-GAIA_SOURCE_DTYPES = {
-    **dict.fromkeys(
-        ("parallax_error", "ruwe", "bp_rp", "phot_bp_rp_excess_factor", "nu_eff_used_in_astrometry", "pseudocolour"), np.float32
-    ),
-    **dict.fromkeys(("phot_g_mean_mag", "phot_bp_mean_mag", "phot_rp_mean_mag"), np.float32),
-    **dict.fromkeys(("phot_g_mean_flux_over_error", "phot_bp_mean_flux_over_error", "phot_rp_mean_flux_over_error"), np.float32),
-    "astrometric_params_solved": np.int16,
-}
+GAIA_SOURCE_DTYPES = GAIA_DTYPES  # the archive's column types: one table, which the readers also read back to
 
 
 def gaia_source_columns(pop: dict, phot: dict, astro: dict, rows) -> dict:
