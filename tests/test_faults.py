@@ -544,17 +544,17 @@ def test_kill_9_in_an_evaluation_then_rerun_gives_the_same_metrics(run_copy):
     assert _leftover_temporaries(res) == []
 
 
-def test_the_same_gaia_source_in_every_format_reads_to_the_same_numbers(tmp_path):
+def test_the_same_gaia_source_in_every_format_reads_to_the_same_numbers(tmp_path, small_sky):
     """CSV, ECSV, FITS and Parquet copies of one gaia_source table read back bit for bit alike (the
     archive's column types; a float32 magnitude read from text as float64 moved 7 stars' flags)."""
     from astropy.table import Table
 
-    from conftest import REPO
     from pipeline.catalog.crossmatch import GAIA_COLUMNS
     from pipeline.io.readers import read_gaia_source
 
-    g = pd.read_parquet(REPO / "resources/mock_sky/gaia_source.parquet", columns=list(GAIA_COLUMNS))
-    ref = read_gaia_source(REPO / "resources/mock_sky/gaia_source.parquet", GAIA_COLUMNS)
+    source = small_sky[0] / "gaia_source.parquet"
+    g = pd.read_parquet(source, columns=list(GAIA_COLUMNS))
+    ref = read_gaia_source(source, GAIA_COLUMNS)
     g.to_csv(tmp_path / "g.csv", index=False)
     Table.from_pandas(g).write(tmp_path / "g.fits")
     Table.from_pandas(g).write(tmp_path / "g.ecsv")
