@@ -9,14 +9,17 @@ from pipeline.guards import check_inputs_read_only, check_schema, coerce_command
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The workflow's own files (its defaults, schema, rules, scripts, report) resolve from this folder;
+# the user's (inputs, paths.results, paths.mock_sky, --configfile) from the working folder, so
+# `snakemake -s <checkout>/Snakefile -d <folder>` runs it anywhere.
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 # --config mlflow='{enabled: false}' arrives as strings ("false"): read its leaves as YAML first.
 coerce_command_line_values(config, workflow.config_settings.config)
 refuse_renamed_keys(config)
 check_schema(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
-validate(config, "workflow/schemas/config.schema.yaml")
+validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
 
 
 report: "workflow/report/workflow.rst"
@@ -42,16 +45,25 @@ envvars:
     "MLFLOW_TRACKING_URI",
 
 
+# One results folder, one run: the lock in paths.results is taken before the first job (dry runs
+# take none) and given back at the end, whatever the end.
 onstart:
+    take_results_lock()
     start_tracking()
 
 
 onsuccess:
-    end_tracking("FINISHED")
+    try:
+        end_tracking("FINISHED")
+    finally:
+        give_back_results_lock()
 
 
 onerror:
-    end_tracking("FAILED")
+    try:
+        end_tracking("FAILED")
+    finally:
+        give_back_results_lock()
 
 
 ALLSTAR = raw_input("allstar", f"{SKY}/allStar.fits")

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, SNAKEMAKE, run_snakemake
+from conftest import CORES, REPO, SNAKEMAKE, run_snakemake
 
 pytestmark = pytest.mark.faults
 TINY = ("--configfile", "configs/tiny.yaml")
@@ -383,7 +383,7 @@ def run_copy(tiny_run, tmp_path):
     for part in ("sky", "results"):
         shutil.copytree(src / part, tmp_path / part, symlinks=True)
     paths = _config(tmp_path, paths={"mock_sky": str(tmp_path / "sky"), "results": str(tmp_path / "results")})
-    return tmp_path, ("--cores", "2", *TINY, str(paths))
+    return tmp_path, (*CORES, *TINY, str(paths))
 
 
 def _job_process(proc, script: str, timeout=120):

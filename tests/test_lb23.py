@@ -217,7 +217,7 @@ def test_train_import_from_runs_the_evaluation_on_the_published_model(tiny_run, 
     rules that take a model (held-out check, an evaluation task) run on it."""
     import yaml
 
-    from conftest import run_snakemake
+    from conftest import CORES, run_snakemake
 
     src, _ = tiny_run
     for part in ("sky", "results"):
@@ -228,7 +228,7 @@ def test_train_import_from_runs_the_evaluation_on_the_published_model(tiny_run, 
             {"paths": {"mock_sky": str(tmp_path / "sky"), "results": str(tmp_path / "results")}, "train": {"import_from": str(PUBLISHED)}}
         )
     )
-    args = ("--cores", "2", "--configfile", "configs/tiny.yaml", str(cfg))
+    args = (*CORES, "--configfile", "configs/tiny.yaml", str(cfg))
     # the copy carries no Snakemake metadata of its own paths: start the base model's folder afresh, as a
     # user's folder would be (there, the changed rule and params of the model rerun it by themselves)
     shutil.rmtree(tmp_path / "results/models/tiny")

@@ -76,7 +76,7 @@ def test_tiny_workflow_through_the_slurm_profile_matches_a_local_run(slurm, tiny
     profile = _test_profile(tmp_path / "profile", logdir)
     targets = [str(tmp_path / "results/models/tiny/heldout.json")]
     # the training as 2 data-parallel ranks: the train job (sbatch) launches them (torchrun, gloo,
-    # a thread each); they take the steps the local run's one process of 2 threads takes
+    # a thread each); they take the steps the local run's one process takes
     ranks = tmp_path / "ranks.yaml"
     ranks.write_text(yaml.safe_dump({"train": {"processes": 2}}))
     proc = run_snakemake(

@@ -1,9 +1,12 @@
 # Shared helpers for the workflow files.
+import os
 import re
+import sys
 from pathlib import Path
 
 import yaml
 
+from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from pipeline.codedeps import code_of as package_code_of
@@ -25,7 +28,9 @@ def code_of(script):
     """The package's source files that workflow/scripts/<script>.py runs: the closure of its imports
     (pipeline.codedeps). Listed as inputs, so that an edit anywhere in the code a step runs reruns
     that step, and an edit elsewhere does not."""
-    return package_code_of(f"workflow/scripts/{script}.py", "src")
+    here = Path(workflow.basedir)  # the checkout, named relative to the working folder (the same names from any folder)
+    files = package_code_of(str(here / "workflow/scripts" / f"{script}.py"), str(here / "src"))
+    return [os.path.relpath(f) for f in files]
 
 
 def raw_input(key, mock_default):
@@ -256,6 +261,29 @@ def mlflow_tracking_uri():
     from pipeline.tracking import tracking_uri
 
     return tracking_uri(config)
+
+
+def take_results_lock():
+    """One results folder, one run (pipeline.results_lock): refused, naming the holder, while another
+    invocation, from whatever working folder, writes paths.results."""
+    from pipeline.results_lock import ResultsLocked, acquire
+
+    try:
+        acquire(RESULTS, os.getcwd(), log=logger.warning)
+    except ResultsLocked as exc:
+        raise WorkflowError(f"error: {exc}") from None
+
+
+def give_back_results_lock():
+    from pipeline.results_lock import release
+
+    release(RESULTS)
+
+
+if "--unlock" in sys.argv:  # snakemake --unlock clears the results folder's lock beside the working folder's
+    from pipeline.results_lock import clear
+
+    clear(RESULTS, log=logger.info)
 
 
 def start_tracking():
