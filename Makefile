@@ -30,7 +30,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
-	$(BIN)/snakemake --report results/report.html $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake --report "$$($(BIN)/python -m pipeline results-folder $(SNAKEMAKE_ARGS))/report.html" $(SNAKEMAKE_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -561,3 +561,21 @@ def test_the_same_gaia_source_in_every_format_reads_to_the_same_numbers(tmp_path
     for ext in ("csv", "ecsv", "fits"):
         back = read_gaia_source(tmp_path / f"g.{ext}", GAIA_COLUMNS)
         pd.testing.assert_frame_equal(back, ref, check_exact=True, obj=ext)
+
+
+def test_the_results_folder_of_a_configuration_is_where_make_run_writes_the_report(tmp_path, capsys):
+    """`python -m pipeline results-folder <snakemake args>`: paths.results of config.yaml under the
+    --configfile files (the last wins), from the working folder -d names."""
+    from pipeline.__main__ import main
+
+    (tmp_path / "mine.yaml").write_text("paths: {results: my-results}\n")
+    (tmp_path / "abs.yaml").write_text(f"paths: {{results: {tmp_path / 'elsewhere'}}}\n")
+    for args, expected in [
+        ([], "results"),
+        (["--cores", "2", "--configfile", "configs/tiny.yaml"], "results"),
+        (["--configfile", str(tmp_path / "mine.yaml"), "--max-threads", "1"], "my-results"),
+        (["-d", str(tmp_path), "--configfile", "mine.yaml"], str(tmp_path / "my-results")),
+        (["--configfile", str(tmp_path / "mine.yaml"), str(tmp_path / "abs.yaml")], str(tmp_path / "elsewhere")),
+    ]:
+        assert main(["results-folder", *args]) == 0
+        assert capsys.readouterr().out.strip() == expected, args

@@ -155,6 +155,26 @@ def claims(args):
         print(table)
 
 
+def results_folder(args):
+    """Print the paths.results of a configuration: the checkout's config.yaml under the --configfile
+    files among the Snakemake arguments given, from the working folder -d names (``make run`` writes
+    the report there)."""
+    import yaml
+
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--configfile", "--configfiles", nargs="+", default=[])
+    ap.add_argument("-d", "--directory", default=".")
+    known, _ = ap.parse_known_args(args.snakemake_args)
+    results = "results"
+    defaults = Path(__file__).resolve().parents[2] / "config.yaml"  # the checkout's, in an editable install
+    for path in [*([defaults] if defaults.exists() else []), *known.configfile]:
+        path = Path(path) if Path(path).is_absolute() or Path(path).exists() else Path(known.directory) / path
+        with open(path) as f:
+            block = (yaml.safe_load(f) or {}).get("paths") or {}
+        results = block.get("results", results)
+    print(Path(known.directory) / results if not Path(results).is_absolute() else results)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m pipeline", description="Stellar foundation model pipeline")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -193,8 +213,13 @@ def main(argv=None):
     p.add_argument("--results", default="results", help="the run's results folder (paths.results)")
     p.add_argument("--readme", default=None, help="write the table into this file's claims block instead of printing it")
     p.set_defaults(func=claims)
+    p = sub.add_parser("results-folder", help="print paths.results of config.yaml under the --configfile files of the Snakemake arguments given")
+    p.set_defaults(func=results_folder)
     ap.add_argument("--debug", action="store_true", help="on failure, show the traceback instead of one line")
-    args = ap.parse_args(argv)
+    args, extra = ap.parse_known_args(argv)
+    if extra and args.command != "results-folder":
+        ap.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.snakemake_args = extra
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         args.func(args)
