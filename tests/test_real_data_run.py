@@ -152,3 +152,34 @@ def test_unlock_clears_a_lock_held_from_another_host(user_run):
     proc = run_snakemake(*args, "--unlock", cwd=work)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "login-node-7" in proc.stdout + proc.stderr and not (results / ".pipeline.lock").exists()
+
+
+def test_the_same_data_in_the_archives_text_formats_give_the_same_catalog_and_tokens(user_run, small_sky):
+    """The run read gaia_source and XP as CSV; the catalog and token store equal, to the bit, those of
+    the same tables read from the sky's Parquet files (the archive's dtypes, whatever the format)."""
+    from snakemake.utils import update_config
+
+    from pipeline.catalog.build import CatalogConfig, build_catalog
+    from pipeline.settings import keywords
+    from pipeline.tokens.store import build_token_store, open_token_store
+    from pipeline.tokens.vocab import vocabulary
+
+    work, _, _, _ = user_run
+    sky, _ = small_sky
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((REPO / "configs/tiny.yaml").read_text()))
+    reference, _ = build_catalog(
+        sky / "allStar.fits", sky / "gaia_source.parquet", sky / "xp_continuous", sky / "dust", CatalogConfig.from_dict(config["catalog"])
+    )
+    ran = pd.read_parquet(work / "results/catalog/catalog.parquet")
+    pd.testing.assert_frame_equal(
+        ran, reference.reset_index(drop=True) if ran.index.equals(pd.RangeIndex(len(ran))) else reference, check_exact=True
+    )
+    tokens = dict(config["tokens"])
+    settings = keywords(build_token_store, tokens, "tokens", ignore=("extra", "split"))
+    if tokens.get("split") is not None:
+        settings["split_fractions"] = tuple(tokens["split"][k] for k in ("train", "val", "test"))
+    build_token_store(reference, work.parent / "reference.zarr", vocabulary(tokens.get("extra") or ()), **settings, config={})
+    a, b = open_token_store(work / "results/tokens/stars.zarr"), open_token_store(work.parent / "reference.zarr")
+    for name in ("values", "split"):
+        np.testing.assert_array_equal(a[name][:], b[name][:])

@@ -213,7 +213,9 @@ def main(argv=None):
     p.add_argument("--results", default="results", help="the run's results folder (paths.results)")
     p.add_argument("--readme", default=None, help="write the table into this file's claims block instead of printing it")
     p.set_defaults(func=claims)
-    p = sub.add_parser("results-folder", help="print paths.results of config.yaml under the --configfile files of the Snakemake arguments given")
+    p = sub.add_parser(
+        "results-folder", help="print paths.results of config.yaml under the --configfile files of the Snakemake arguments given"
+    )
     p.set_defaults(func=results_folder)
     ap.add_argument("--debug", action="store_true", help="on failure, show the traceback instead of one line")
     args, extra = ap.parse_known_args(argv)

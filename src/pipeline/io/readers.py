@@ -57,21 +57,30 @@ def require_whole_text_file(path):
             )
 
 
+def numbers(values, path, column) -> np.ndarray:
+    """A column of any dtype (numbers, or text from a CSV, a FITS string column, pandas' ``str``) as
+    float64; empty text and "nan" are NaN, and text that is not a number is an error naming the
+    file, the column, the first such row and its value."""
+    v = np.asarray(values)
+    if v.dtype.kind in "biuf":
+        return v.astype(float)
+    text = pd.Series(v, dtype=object).map(lambda x: x.decode() if isinstance(x, bytes) else x)
+    missing = text.isna().to_numpy()
+    text = text.astype(str).str.strip()
+    empty = missing | text.eq("").to_numpy() | text.str.lower().isin(("nan", "null", "none", "--")).to_numpy()
+    out = pd.to_numeric(text.where(~empty), errors="coerce").to_numpy(float)
+    bad = np.isnan(out) & ~empty
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise InputFileError(f"{path}: column {column} must hold numbers; row {row} holds {text.iloc[row]!r} ({int(bad.sum())} such rows)")
+    return out
+
+
 def numeric_columns(df: pd.DataFrame, path, columns) -> pd.DataFrame:
-    """``columns`` of ``df`` as numbers; a column holding text that is not a number is an error
-    naming the file, the column and an example value (empty text becomes NaN)."""
+    """``columns`` of ``df`` as numbers (``numbers``); columns already numeric are left as they are."""
     for c in columns:
-        if c not in df or df[c].dtype.kind in "biuf":
-            continue
-        text = df[c].astype(str).str.strip()
-        values = pd.to_numeric(text.where(text.ne("") & text.str.lower().ne("nan")), errors="coerce")
-        bad = values.isna() & text.ne("") & text.str.lower().ne("nan") & df[c].notna()
-        if bad.any():
-            raise InputFileError(
-                f"{path}: column {c} must hold numbers; row {int(np.argmax(bad.to_numpy()))} holds "
-                f"{text[bad].iloc[0]!r} ({int(bad.sum())} such rows)"
-            )
-        df[c] = values.astype(float)
+        if c in df and df[c].dtype.kind not in "biuf":
+            df[c] = numbers(df[c].to_numpy(), path, c)
     return df
 
 
@@ -278,16 +287,16 @@ def _read_xp_file(path, bands):
         for b in bands:
             c = _list_column_to_2d(t[f"{b}_coefficients"], path, f"{b}_coefficients")
             e = _list_column_to_2d(t[f"{b}_coefficient_errors"], path, f"{b}_coefficient_errors")
-            n = t[f"{b}_n_relevant_bases"].to_numpy(zero_copy_only=False)
-            out[b] = (c, e, np.nan_to_num(np.asarray(n, float)).astype(np.int16))
-        sid = t["source_id"].to_numpy()
+            n = numbers(t[f"{b}_n_relevant_bases"].to_numpy(zero_copy_only=False), path, f"{b}_n_relevant_bases")
+            out[b] = (c, e, np.nan_to_num(n).astype(np.int16))
+        sid = _source_ids(t["source_id"].to_numpy(zero_copy_only=False), path)
     elif ext in (".csv", ".ecsv"):
         df = _read_xp_csv_raw(path)
         out = {}
         for b in bands:
             c, e = (parse_archive_arrays(df[f"{b}_{f}"].to_numpy(), 55, path, f"{b}_{f}") for f in XP_CSV_ARRAYS)
-            out[b] = (c, e, df[f"{b}_n_relevant_bases"].fillna(0).to_numpy().astype(np.int16))
-        sid = df.source_id.to_numpy()
+            out[b] = (c, e, np.nan_to_num(numbers(df[f"{b}_n_relevant_bases"].to_numpy(), path, f"{b}_n_relevant_bases")).astype(np.int16))
+        sid = _source_ids(df.source_id.to_numpy(), path)
     elif ext == ".fits":
         from astropy.table import Table
 
@@ -299,22 +308,51 @@ def _read_xp_file(path, bands):
                 names = [f"{b}_coeff_{k}" for k in range(55)]
                 enames = [f"e_{b}_coeff_{k}" for k in range(55)]
                 require_columns(path, t.colnames, ["source_id", f"{b}_n_relevant_bases", *names, *enames])
-                c = np.stack([np.ma.filled(np.asarray(t[n], float), np.nan) for n in names], axis=1)
-                e = np.stack([np.ma.filled(np.asarray(t[n], float), np.nan) for n in enames], axis=1)
+                c = np.stack([_fits_numbers(t[n], path, n) for n in names], axis=1)
+                e = np.stack([_fits_numbers(t[n], path, n) for n in enames], axis=1)
             else:
                 require_columns(path, t.colnames, ["source_id"] + [f"{b}_{f}" for f in XP_FIELDS])
                 c = np.ma.filled(np.asarray(t[f"{b}_coefficients"], float), np.nan)
                 e = np.ma.filled(np.asarray(t[f"{b}_coefficient_errors"], float), np.nan)
                 if c.ndim != 2 or c.shape[1] != 55:
                     raise InputFileError(f"{path}: column {b}_coefficients has arrays of shape {c.shape[1:]}; expected (55,)")
-            n = np.ma.filled(np.asarray(t[f"{b}_n_relevant_bases"]).astype(float), 0).astype(np.int16)
+            n = np.nan_to_num(_fits_numbers(t[f"{b}_n_relevant_bases"], path, f"{b}_n_relevant_bases")).astype(np.int16)
             out[b] = (c, e, n)
-        sid = np.asarray(t["source_id"]).astype(np.int64)
+        sid = _source_ids(np.asarray(t["source_id"]), path)
     else:
         raise InputFileError(f"{path}: XP continuous spectra must be Parquet, CSV, ECSV or FITS")
     if sid.size == 0:
         raise InputFileError(f"{path}: the XP table is empty")
+    # the archive's types, whatever the format: coefficients DOUBLE, their errors REAL (float32), so
+    # that an error read from text ("%.9g") is the float32 that Parquet or FITS hold, to the bit
+    out = {b: (c.astype(np.float64), e.astype(np.float32).astype(np.float64), n) for b, (c, e, n) in out.items()}
     return np.asarray(sid, np.int64), out
+
+
+def _source_ids(values, path) -> np.ndarray:
+    """source_id as int64: every row a whole number (text, an empty field or NaN is named)."""
+    v = np.asarray(values)
+    if v.dtype.kind in "iu":
+        return v.astype(np.int64)
+    if v.dtype.kind in "SUO":  # from text: exact integers, never through float64 (ids have 19 digits)
+        text = pd.Series(v, dtype=object).map(lambda x: x.decode() if isinstance(x, bytes) else x).astype(str).str.strip()
+        ok = text.str.fullmatch(r"[0-9]+").to_numpy()
+        if not ok.all():
+            row = int(np.argmax(~ok))
+            raise InputFileError(f"{path}: column source_id must hold whole numbers; row {row} holds {text.iloc[row]!r}")
+        return text.astype(np.int64).to_numpy()
+    f = numbers(v, path, "source_id")
+    bad = ~np.isfinite(f) | (f != np.round(f))
+    if bad.any():
+        raise InputFileError(f"{path}: column source_id must hold whole numbers; row {int(np.argmax(bad))} holds {v[np.argmax(bad)]!r}")
+    return v.astype(np.int64)
+
+
+def _fits_numbers(column, path, name) -> np.ndarray:
+    """A FITS table column as float64, masked values NaN (a string column is checked by ``numbers``)."""
+    if column.dtype.kind in "biuf":
+        return np.ma.filled(np.ma.asarray(column).astype(float), np.nan)
+    return numbers(np.asarray(column), path, name)
 
 
 def _list_column_to_2d(col, path, name, width=55) -> np.ndarray:
@@ -329,7 +367,7 @@ def _list_column_to_2d(col, path, name, width=55) -> np.ndarray:
         raise InputFileError(
             f"{path}: column {name} has arrays of length {sorted(set(lengths[bad].tolist()))[:5]} in rows {np.nonzero(bad)[0][:10].tolist()}; expected {width}"
         )
-    flat = col.flatten().to_numpy(zero_copy_only=False)
+    flat = numbers(col.flatten().to_numpy(zero_copy_only=False), path, name)
     out[valid] = flat.reshape(-1, width)
     return out
 
@@ -348,7 +386,19 @@ def parse_archive_arrays(texts, width: int, path, name) -> np.ndarray:
         raise InputFileError(
             f"{path}: column {name} has arrays of length {sorted(set(counts[counts != width].tolist()))[:5]}; expected {width}"
         )
-    flat = np.array(",".join(body.tolist()).replace("\n", " ").split(","), dtype=float)
+    try:
+        flat = np.array(",".join(body.tolist()).replace("\n", " ").split(","), dtype=float)
+    except ValueError:  # find the row and the element (only on this path: the fast parse is one pass)
+        rows = np.nonzero(present)[0]
+        for row, text in zip(rows, body.tolist()):
+            for item in text.split(","):
+                try:
+                    float(item)
+                except ValueError:
+                    raise InputFileError(
+                        f"{path}: column {name} must hold numbers; row {int(row)} holds {item.strip()!r} in its array"
+                    ) from None
+        raise
     out[present] = flat.reshape(-1, width)
     return out
 
@@ -362,9 +412,11 @@ def _read_xp_csv_raw(path, arrays=XP_CSV_ARRAYS) -> pd.DataFrame:
     require_whole_text_file(path)
     array_suffixes = ("_coefficients", "_coefficient_errors", "_coefficient_correlations")
     wanted = {f"{b}_{c}" for b in ("bp", "rp") for c in arrays}
-    df = pd.read_csv(path, comment="#", dtype={"source_id": "int64"}, usecols=lambda c: c in wanted or not c.endswith(array_suffixes))
+    # source_id as text first: 19-digit ids are read exactly, and one that is not a number is named
+    df = pd.read_csv(path, comment="#", dtype={"source_id": str}, usecols=lambda c: c in wanted or not c.endswith(array_suffixes))
     required = ["source_id"] + [f"{b}_{c}" for b in ("bp", "rp") for c in ("coefficients", "coefficient_errors", "n_relevant_bases")]
     require_columns(path, df.columns, required)
+    df["source_id"] = _source_ids(df.source_id.to_numpy(), path)
     return df
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..io.readers import MissingColumnsError, read_table
+from ..io.readers import MissingColumnsError, numeric_columns, read_table
 from ..settings import from_dict
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def read_mass_age_table(path, columns: dict | None = None) -> pd.DataFrame:
         raw = read_table(path, list(dict.fromkeys(wanted)))
     except MissingColumnsError as e:
         raise MissingColumnsError(f"{e} Name the VAC's columns in mass_age.columns of the config.") from None
+    numeric_columns(raw, path, [c for c in raw.columns if c != cols["apogee_id"]])  # text in a number column is named
     ids = raw[cols["apogee_id"]]
     ids = ids.map(lambda s: s.decode() if isinstance(s, bytes) else str(s)).str.strip()
     out = pd.DataFrame(
