@@ -1,37 +1,65 @@
 #!/usr/bin/env bash
-# One device call: benchmark the model, then train on CUDA through the same code path as the
-# train rule and check it on held-out stars. Carried: .whl (zarr and its needs), the token store,
-# and .gpu/ (slim catalog ids and truth). Results land in $OUT.
+# The CUDA checks in one go, on any machine with a GPU and this project installed (`make install`):
+# the model's throughput, the whole training loop, inference, DDP's overhead with one rank, and
+# training through the train rule's own code path with its held-out check. Every figure lands in
+# $OUT (default: gpu-session/), one file per benchmark, each ending in its line of ratios.
+#
+#   benchmarks/gpu_session.sh [results folder]      # default: results (its tokens/stars.zarr is used)
+#
+# Environment: PYTHON (default .venv/bin/python, else python3), OUT, DEVICE (default cuda),
+# EPOCHS (training epochs per cycle, default 12), REF (a git revision or src/ folder to compare the
+# loop and inference with; optional), SKY (the mock sky with truth.parquet, default resources/mock_sky).
 set -uo pipefail
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
-python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
-python3 benchmarks/bench_model.py --device cuda 2>&1 | tee $OUT/bench_model_cuda.txt
-# The whole loop and inference against the implementation before the device-resident sampler:
-# before the call, `git worktree add .bench_ref 648bdf2` here and carry .bench_ref (and the store).
-REF=${REF:-.bench_ref/src}
-timeout 240 python3 benchmarks/bench_train_loop.py --device cuda --threads 8 --presets small,paper --batch 1024 \
-    --steps 200 --warmup 20 --reference $REF --variants compile,bucket,groups4 --cache /tmp/bench 2>&1 | tee $OUT/bench_train_loop_cuda.txt
-timeout 120 python3 benchmarks/bench_inference.py --device cuda --threads 8 --stars 1000000 --batch 32768 \
-    --reference $REF 2>&1 | tee $OUT/bench_inference_cuda.txt
-# DDP's overhead with one rank on the one GPU against plain training (target under 5%)
-timeout 240 python3 benchmarks/bench_data_parallel.py --device cuda --preset paper --batch 1024 --epochs 3 --threads 8 \
-    --resident memory --store results/tokens/stars.zarr 2>&1 | tee $OUT/bench_data_parallel_cuda.txt
-python3 - <<'PY' 2>&1 | tee $OUT/train_cuda.txt
-import json, logging, os, time
+RESULTS=${1:-results}
+OUT=${OUT:-gpu-session}
+DEVICE=${DEVICE:-cuda}
+EPOCHS=${EPOCHS:-12}
+SKY=${SKY:-resources/mock_sky}
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+STORE=$RESULTS/tokens/stars.zarr
+if [ ! -d "$STORE" ]; then
+    echo "error: no token store at $STORE; make one first: snakemake --cores all $STORE" >&2
+    exit 2
+fi
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 OUT RESULTS DEVICE EPOCHS SKY
+REF_ARGS=()
+[ -n "${REF:-}" ] && REF_ARGS=(--reference "$REF")
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+"$PY" -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA')" | tee -a "$OUT/gpu.txt"
+
+"$PY" benchmarks/bench_model.py --device "$DEVICE" 2>&1 | tee "$OUT/bench_model.txt"
+timeout 300 "$PY" benchmarks/bench_train_loop.py --device "$DEVICE" --threads 8 --presets small,paper --batch 1024 \
+    --steps 200 --warmup 20 --store "$STORE" --variants bf16,compile,groups4 "${REF_ARGS[@]}" 2>&1 | tee "$OUT/bench_train_loop.txt"
+timeout 180 "$PY" benchmarks/bench_inference.py --device "$DEVICE" --threads 8 --stars 1000000 --batch 32768 \
+    "${REF_ARGS[@]}" 2>&1 | tee "$OUT/bench_inference.txt"
+# DDP's overhead with one rank against plain training (target: under 5%)
+timeout 300 "$PY" benchmarks/bench_data_parallel.py --device "$DEVICE" --preset paper --batch 1024 --epochs 3 --threads 8 \
+    --resident memory --store "$STORE" 2>&1 | tee "$OUT/bench_data_parallel.txt"
+
+# Training as the train rule does it (train(), the same engine), then the held-out check
+"$PY" - <<'PY' 2>&1 | tee "$OUT/train.txt"
+import json, logging, os, shutil, time
+from pathlib import Path
+
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+from pipeline.model.check import heldout_check
 from pipeline.model.model import preset
 from pipeline.model.train import TrainConfig, train
-from pipeline.model.check import heldout_check
-out = os.environ["OUT"]
-for name, p, epochs, bs, lr in [("small_gpu", "small", 12, 512, 2e-3), ("paper_gpu", "paper", 12, 1024, 5e-4)]:
+
+out, results, device, epochs = Path(os.environ["OUT"]), Path(os.environ["RESULTS"]), os.environ["DEVICE"], int(os.environ["EPOCHS"])
+store = results / "tokens/stars.zarr"
+catalog = results / "catalog/catalog.parquet"
+truth = Path(os.environ["SKY"]) / "truth.parquet"
+for name, p, bs, lr in [("small", "small", 512, 2e-3), ("paper", "paper", 1024, 5e-4)]:
+    folder = out / f"model_{name}"
+    shutil.rmtree(folder, ignore_errors=True)
     t = time.time()
-    train("results/tokens/stars.zarr", f"/tmp/{name}", preset(p), TrainConfig(epochs_per_cycle=epochs, cycles=2, batch_size=bs, lr=lr,
-          device="cuda", checkpoint_every=100, num_workers=4), resume=False)
+    cfg = TrainConfig(epochs_per_cycle=epochs, cycles=1, batch_size=bs, lr=lr, device=device, checkpoint_every=100)
+    train(str(store), str(folder), preset(p), cfg, resume=False)
     print(name, "train seconds", round(time.time() - t, 1))
-    r = heldout_check(f"/tmp/{name}", "results/tokens/stars.zarr", ".gpu/catalog_ids.parquet", ".gpu/truth_slim.parquet")
-    json.dump(r, open(f"{out}/{name}_heldout.json", "w"), indent=1)
-    print(name, json.dumps({t: {k: round(v, 4) for k, v in row.items() if isinstance(v, float)} for t, row in r["targets"].items()}))
-    os.system(f"cp /tmp/{name}/history.csv {out}/{name}_history.csv")
+    r = heldout_check(str(folder), str(store), str(catalog) if catalog.exists() else None, str(truth) if truth.exists() else None)
+    (out / f"{name}_heldout.json").write_text(json.dumps(r, indent=1))
+    print(name, json.dumps({k: {m: round(v, 4) for m, v in row.items() if isinstance(v, float)} for k, row in r["targets"].items()}))
 PY

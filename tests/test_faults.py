@@ -332,11 +332,11 @@ def test_an_unreachable_tracking_server_fails_at_once_and_says_how_to_go_on(data
 
 
 def test_closing_the_workflow_run_on_a_broken_store_only_warns(tmp_path, monkeypatch, caplog):
-    from pipeline import tracking
+    from pipeline import jobs, tracking
 
     monkeypatch.setenv(tracking.ENV_PARENT, "0123456789abcdef")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/no/such/dir/mlflow.db")
-    tracking.end_workflow_run({"paths": {"results": str(tmp_path)}}, "FAILED")  # no exception
+    jobs.end_workflow_run({"paths": {"results": str(tmp_path)}}, "FAILED")  # no exception
     assert "could not close the workflow run" in caplog.text
 
 

@@ -124,3 +124,41 @@ def test_each_rule_lists_the_code_its_script_runs(small_sky, tmp_path, mock):
     figures = "src/pipeline/evaluate/figures/__init__.py"
     assert figures in inputs["figure"] and figures not in inputs["evaluate"]
     assert ("sky" in inputs) == mock
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the package's modules it imports anywhere in its body (lazy imports included)."""
+    from pipeline.codedeps import _module_file, _module_name
+
+    graph = {}
+    for f in sorted((SRC / "pipeline").rglob("*.py")):
+        name = _module_name(SRC, f)
+        deps = {_module_name(SRC, m) for m in filter(None, (_module_file(SRC, d) for d in _imported_modules(SRC, f)))}
+        graph[name] = deps - {name}
+    return graph
+
+
+def test_no_circular_import_in_the_package():
+    """No two modules of src/pipeline import each other, directly or around a loop (imports inside
+    functions count: a loop there is a layer that knows about the one above it). A package's
+    __init__ and its own modules are not a loop."""
+    graph = _import_graph()
+    related = lambda a, b: a.startswith(b + ".") or b.startswith(a + ".")  # noqa: E731
+    loops = []
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+
+    def visit(node, path):
+        state[node] = 1
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                loop = path[path.index(dep) :] + [dep]
+                if not all(related(a, b) for a, b in zip(loop, loop[1:])):
+                    loops.append(" -> ".join(loop))
+            elif dep not in state:
+                visit(dep, path + [dep])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not loops, loops

@@ -54,10 +54,10 @@ def test_writes_retry_while_sqlite_reports_a_lock(tmp_path, monkeypatch):
         return "ok"
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    assert tracking._locked(uri, flaky) == "ok" and len(calls) == 3
+    assert tracking.locked(uri, flaky) == "ok" and len(calls) == 3
     assert (tmp_path / "mlflow.db.lock").exists()
     with pytest.raises(ValueError):  # other errors are not retried
-        tracking._locked(uri, lambda: (_ for _ in ()).throw(ValueError("bad column")))
+        tracking.locked(uri, lambda: (_ for _ in ()).throw(ValueError("bad column")))
 
 
 class _Job:

@@ -39,7 +39,15 @@ def _module_name(src: Path, path: Path) -> str:
 
 
 def _imported_modules(src: Path, path: Path) -> set[str]:
-    """Dotted names of this package's modules that ``path`` imports anywhere in its body."""
+    """Dotted names of this package's modules that ``path`` imports anywhere in its body (each file
+    parsed once per process while it is unchanged: every rule's closure shares the modules)."""
+    st = Path(path).stat()
+    return set(_parsed_imports(str(src), str(path), st.st_mtime_ns, st.st_size))
+
+
+@cache
+def _parsed_imports(src: str, file: str, mtime_ns: int, size: int) -> frozenset[str]:
+    src, path = Path(src), Path(file)
     name = _module_name(src, path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
@@ -54,7 +62,7 @@ def _imported_modules(src: Path, path: Path) -> set[str]:
                 module = node.module or ""
             found.add(module)
             found |= {f"{module}.{a.name}" for a in node.names}  # `from pkg import module`
-    return {m for m in found if m.split(".")[0] == PACKAGE}
+    return frozenset(m for m in found if m.split(".")[0] == PACKAGE)
 
 
 @cache

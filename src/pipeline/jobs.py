@@ -1,18 +1,35 @@
-"""The workflow's jobs as the tracking store sees them: the store's health, checked once at the
-start; runs of jobs that were killed (their process or SLURM job gone), marked KILLED; and each
-job's ``benchmark:`` file, logged to its run at the end of the invocation."""
+"""The workflow's run as the tracking store sees it (the layer above ``tracking``, which knows
+nothing of it): one parent run per invocation (``start_workflow_run``/``end_workflow_run``, the
+Snakefile's onstart and onsuccess/onerror); the store's health, checked once at the start; runs of
+jobs that were killed (their process or SLURM job gone), marked KILLED; and each job's
+``benchmark:`` file, logged to its run at the end of the invocation."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from .tracking import CONNECT_TIMEOUT_S, _locked, _sqlite_path
+from .tracking import (
+    CONNECT_TIMEOUT_S,
+    ENV_COMMIT,
+    ENV_PARENT,
+    config_hash,
+    ensure_experiment,
+    flatten,
+    git_commit,
+    job_id,
+    locked,
+    log_params,
+    settings,
+    sqlite_path,
+    tracking_uri,
+)
 
 log = logging.getLogger("pipeline.tracking")
 
@@ -37,7 +54,7 @@ def check_tracking_store(uri: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None
             socket.create_connection((parsed.hostname, port), timeout=timeout_s).close()
         except OSError as exc:
             raise TrackingUnavailable(f"MLflow tracking server {uri} is unreachable ({exc}). {advice}") from None
-    elif (db := _sqlite_path(uri)) is not None:
+    elif (db := sqlite_path(uri)) is not None:
         try:
             db.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=db.parent, prefix=".mlflow-write-check-"):
@@ -69,11 +86,11 @@ def _job_alive(job: str) -> bool | None:
 
 def mark_killed_runs(client, uri: str, exp_id: str) -> int:
     """Runs still RUNNING whose job is gone (kill -9, a node lost) are set to KILLED."""
-    runs = _locked(uri, client.search_runs, [exp_id], filter_string="attributes.status = 'RUNNING'", max_results=5000)
+    runs = locked(uri, client.search_runs, [exp_id], filter_string="attributes.status = 'RUNNING'", max_results=5000)
     n = 0
     for r in runs:
         if _job_alive(r.data.tags.get("job_id", "")) is False:
-            _locked(uri, client.set_terminated, r.info.run_id, "KILLED")
+            locked(uri, client.set_terminated, r.info.run_id, "KILLED")
             n += 1
     if n:
         log.info("MLflow: marked %d run(s) of killed jobs KILLED", n)
@@ -117,7 +134,7 @@ def read_benchmark(path) -> dict:
 def log_job_benchmarks(client, uri: str, parent_run_id: str) -> int:
     """Each job run of this invocation gets its benchmark file's figures (metrics) and the file."""
     parent = client.get_run(parent_run_id)
-    runs = _locked(
+    runs = locked(
         uri, client.search_runs, [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=5000
     )
     n = 0
@@ -131,7 +148,58 @@ def log_job_benchmarks(client, uri: str, parent_run_id: str) -> int:
             from mlflow.entities import Metric
 
             now = int(time.time() * 1000)
-            _locked(uri, client.log_batch, r.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
-        _locked(uri, client.log_artifact, r.info.run_id, str(bench), "benchmark")
+            locked(uri, client.log_batch, r.info.run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+        locked(uri, client.log_artifact, r.info.run_id, str(bench), "benchmark")
         n += 1
     return n
+
+
+def start_workflow_run(config: dict, targets=(), repo: str | Path = ".") -> str | None:
+    """The parent run of one workflow invocation; its id goes to the jobs through the environment."""
+    if not settings(config)["enabled"]:
+        return None
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri(config)
+    check_tracking_store(uri)
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = ensure_experiment(client, uri, config)
+    with contextlib.suppress(Exception):  # housekeeping: never a reason to stop the workflow
+        mark_killed_runs(client, uri, exp_id)
+    commit = git_commit(repo)
+    os.environ[ENV_COMMIT] = commit
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    run = locked(
+        uri,
+        client.create_run,
+        exp_id,
+        run_name=f"workflow {stamp}",
+        tags={
+            "rule": "workflow",
+            "git_commit": commit,
+            "config_hash": config_hash(config),
+            "job_id": job_id(),
+            "targets": " ".join(map(str, targets))[:5000],
+        },
+    )
+    log_params(client, uri, run.info.run_id, flatten(config))
+    os.environ[ENV_PARENT] = run.info.run_id
+    log.info("MLflow parent run %s in %s", run.info.run_id, uri)
+    return run.info.run_id
+
+
+def end_workflow_run(config: dict, status: str = "FINISHED"):
+    """Close the parent run and log the benchmarks of its jobs; a tracking failure here (a full
+    disk under the SQLite store, a server gone) is a warning: the workflow's own status stands."""
+    run_id = os.environ.get(ENV_PARENT)
+    if not run_id or not settings(config)["enabled"]:
+        return
+    try:
+        from mlflow.tracking import MlflowClient
+
+        uri = tracking_uri(config)
+        client = MlflowClient(tracking_uri=uri)
+        log_job_benchmarks(client, uri, run_id)
+        locked(uri, client.set_terminated, run_id, status)
+    except Exception as exc:
+        log.warning("MLflow: could not close the workflow run %s as %s (%s); the workflow's outputs are unaffected", run_id, status, exc)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import psutil
 
+from .io.atomic import pid_alive
+
 LOCK_NAME = ".pipeline.lock"
 
 
@@ -43,7 +45,9 @@ def _holder(workdir) -> dict:
 
 
 def _process_started_unix(pid: int) -> float | None:
-    """When process ``pid`` started (seconds since the epoch), or None when no such process runs."""
+    """When process ``pid`` of this machine started (seconds since the epoch), or None when none runs."""
+    if not pid_alive(pid):
+        return None
     try:
         proc = psutil.Process(pid)
         return None if proc.status() == psutil.STATUS_ZOMBIE else proc.create_time()

@@ -8,7 +8,7 @@ curves a rule logs step by step (training: one step per epoch), and its outputs 
 artifacts. Folders and files above ``artifacts.max_file_mb`` go in as a manifest (relative path,
 size, SHA-256) instead of a copy, so a multi-GB token store is described, not duplicated.
 
-The Snakefile's ``onstart`` opens the parent run (``start_workflow_run``) and passes its id to
+The Snakefile's ``onstart`` opens the parent run (``jobs.start_workflow_run``) and passes its id to
 the jobs in ``PIPELINE_MLFLOW_PARENT_RUN_ID`` (inherited by local jobs and by sbatch, which
 exports the submitting environment); ``onsuccess``/``onerror`` close it. Before that it checks
 once, with a short timeout, that the store can be reached (an unreachable server is an error
@@ -85,14 +85,14 @@ def artifact_root(config: dict) -> str:
     return Path(root).resolve().as_uri()
 
 
-def _sqlite_path(uri: str) -> Path | None:
+def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
 
 @contextlib.contextmanager
 def _writer_lock(uri: str):
     """One writer at a time on a SQLite store (an flock on <db>.lock); nothing for a server."""
-    db = _sqlite_path(uri)
+    db = sqlite_path(uri)
     if db is None:
         yield
         return
@@ -105,7 +105,7 @@ def _writer_lock(uri: str):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _locked(uri: str, fn, *args, attempts: int = 8, **kwargs):
+def locked(uri: str, fn, *args, attempts: int = 8, **kwargs):
     """Call fn under the writer lock, retrying with back-off while the database reports a lock."""
     for attempt in range(attempts):
         try:
@@ -239,10 +239,10 @@ class RuleRun:
         log.info("MLflow run %s (%s) in %s", self.run_id, name, self.uri)
 
     def _call(self, fn, *args, **kwargs):
-        return _locked(self.uri, fn, *args, **kwargs)
+        return locked(self.uri, fn, *args, **kwargs)
 
     def log_params(self, params: dict):
-        _log_params(self.client, self.uri, self.run_id, params)
+        log_params(self.client, self.uri, self.run_id, params)
 
     def log_metrics(self, metrics: dict, step: int | None = None):
         from mlflow.entities import Metric
@@ -295,12 +295,12 @@ class RuleRun:
         self._call(self.client.set_terminated, self.run_id, status)
 
 
-def _log_params(client, uri: str, run_id: str, params: dict):
+def log_params(client, uri: str, run_id: str, params: dict):
     from mlflow.entities import Param
 
     items = [Param(str(k)[:250], (v if isinstance(v, str) else json.dumps(v, default=str))[:MAX_PARAM_CHARS]) for k, v in params.items()]
     for i in range(0, len(items), 100):
-        _locked(uri, client.log_batch, run_id, params=items[i : i + 100])
+        locked(uri, client.log_batch, run_id, params=items[i : i + 100])
 
 
 def ensure_experiment(client, uri: str, config: dict) -> str:
@@ -311,9 +311,9 @@ def ensure_experiment(client, uri: str, config: dict) -> str:
         exp = client.get_experiment_by_name(name)
         if exp is not None:
             return exp.experiment_id
-        return client.create_experiment(name, artifact_location=artifact_root(config) if _sqlite_path(uri) else None)
+        return client.create_experiment(name, artifact_location=artifact_root(config) if sqlite_path(uri) else None)
 
-    return _locked(uri, get_or_create)
+    return locked(uri, get_or_create)
 
 
 class Terminated(BaseException):
@@ -368,58 +368,3 @@ def rule_run(sm):
         run.end("FINISHED")
     except Exception as exc:  # the work is done: keep its outputs, say what tracking missed
         logger.warning("MLflow: could not finish run %s (%s); the outputs are kept", run.run_id, exc)
-
-
-def start_workflow_run(config: dict, targets=(), repo: str | Path = ".") -> str | None:
-    """The parent run of one workflow invocation; its id goes to the jobs through the environment."""
-    if not settings(config)["enabled"]:
-        return None
-    from mlflow.tracking import MlflowClient
-
-    from .jobs import check_tracking_store, mark_killed_runs
-
-    uri = tracking_uri(config)
-    check_tracking_store(uri)
-    client = MlflowClient(tracking_uri=uri)
-    exp_id = ensure_experiment(client, uri, config)
-    with contextlib.suppress(Exception):  # housekeeping: never a reason to stop the workflow
-        mark_killed_runs(client, uri, exp_id)
-    commit = git_commit(repo)
-    os.environ[ENV_COMMIT] = commit
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    run = _locked(
-        uri,
-        client.create_run,
-        exp_id,
-        run_name=f"workflow {stamp}",
-        tags={
-            "rule": "workflow",
-            "git_commit": commit,
-            "config_hash": config_hash(config),
-            "job_id": job_id(),
-            "targets": " ".join(map(str, targets))[:5000],
-        },
-    )
-    _log_params(client, uri, run.info.run_id, flatten(config))
-    os.environ[ENV_PARENT] = run.info.run_id
-    log.info("MLflow parent run %s in %s", run.info.run_id, uri)
-    return run.info.run_id
-
-
-def end_workflow_run(config: dict, status: str = "FINISHED"):
-    """Close the parent run and log the benchmarks of its jobs; a tracking failure here (a full
-    disk under the SQLite store, a server gone) is a warning: the workflow's own status stands."""
-    run_id = os.environ.get(ENV_PARENT)
-    if not run_id or not settings(config)["enabled"]:
-        return
-    try:
-        from mlflow.tracking import MlflowClient
-
-        from .jobs import log_job_benchmarks
-
-        uri = tracking_uri(config)
-        client = MlflowClient(tracking_uri=uri)
-        log_job_benchmarks(client, uri, run_id)
-        _locked(uri, client.set_terminated, run_id, status)
-    except Exception as exc:
-        log.warning("MLflow: could not close the workflow run %s as %s (%s); the workflow's outputs are unaffected", run_id, status, exc)

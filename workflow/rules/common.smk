@@ -287,14 +287,14 @@ if "--unlock" in sys.argv:  # snakemake --unlock clears the results folder's loc
 
 
 def start_tracking():
-    from pipeline.tracking import start_workflow_run
+    from pipeline.jobs import start_workflow_run
 
     targets = getattr(getattr(workflow, "dag", None), "targetfiles", None) or ()
     start_workflow_run(config, targets=sorted(map(str, targets)), repo=workflow.basedir)
 
 
 def end_tracking(status):
-    from pipeline.tracking import end_workflow_run
+    from pipeline.jobs import end_workflow_run
 
     end_workflow_run(config, status)
 
