@@ -6,6 +6,8 @@
     python -m pipeline import-lb23 model_torch/ results/models/published   # Leung & Bovy's format -> ours
     python -m pipeline export-lb23 results/models/small/ small_lb23/       # ours -> theirs
     python -m pipeline claims --results results --readme README.md        # the claims table, into the README
+    python -m pipeline apply --model results/models/small --xp my_xp.csv --gaia-source my_gaia.csv \
+        --dust-dir dust/ --output my_stars.parquet                        # your own Gaia stars, from the archive's files
 """
 
 from __future__ import annotations
@@ -155,6 +157,32 @@ def claims(args):
         print(table)
 
 
+def apply(args):
+    """Your own stars: reduce the archive's XP and gaia_source files as the catalog does, answer."""
+    from .apply.catalogue import CatalogAllConfig
+    from .apply.files import apply_files
+
+    out = _output_path(args.output)
+    given = {"extinction_samples": args.extinction_samples, "batch_size": args.batch_size, "device": args.device}
+    settings = {k: v for k, v in given.items() if v is not None}  # the rest: CatalogAllConfig's defaults, as the workflow's
+    if args.request:
+        settings["requests"] = tuple(args.request)
+    if args.inputs:
+        settings["inputs"] = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
+    table = apply_files(
+        args.model,
+        args.xp,
+        args.gaia_source,
+        dust_dir=args.dust_dir,
+        settings=CatalogAllConfig.from_dict(settings),
+        domain=args.domain,
+        catalog=args.catalog,
+        n_workers=args.threads,
+    )
+    _write(table, out)
+    logging.info("wrote %d sources to %s", len(table), out)
+
+
 def results_folder(args):
     """Print the paths.results of a configuration: the checkout's config.yaml under the --configfile
     files among the Snakemake arguments given, from the working folder -d names (``make run`` writes
@@ -213,6 +241,23 @@ def main(argv=None):
     p.add_argument("--results", default="results", help="the run's results folder (paths.results)")
     p.add_argument("--readme", default=None, help="write the table into this file's claims block instead of printing it")
     p.set_defaults(func=claims)
+    p = sub.add_parser("apply", help="your own Gaia stars: XP continuous + gaia_source files (any archive format) -> answers")
+    p.add_argument("--model", required=True, help="model folder (config.json + model.pt), e.g. results/models/small")
+    p.add_argument(
+        "--xp", required=True, help="XP continuous spectra: a file or a folder of the archive's files (CSV, ECSV, FITS, Parquet)"
+    )
+    p.add_argument("--gaia-source", required=True, help="their gaia_source rows: a file or a folder (any format the readers take)")
+    p.add_argument("--dust-dir", default=None, help="the Combined19 map folder (mwdust's DUST_DIR); without it no ln E(B-V) input")
+    p.add_argument("--request", nargs="+", default=None, help="tokens to answer (default: teff logg m_h logebv g_fakemag)")
+    p.add_argument("--inputs", nargs="+", default=None, help="an input set (default xp30_gaia) or the tokens to give the model")
+    p.add_argument("--output", required=True, help="output table (.csv or .parquet)")
+    p.add_argument("--domain", default=None, help="the training catalogue's range (domain.json; default: found in the model's run)")
+    p.add_argument("--catalog", default=None, help="or the training catalog.parquet to derive the range from")
+    p.add_argument("--extinction-samples", type=int, default=None, help="parallax samples per source through the dust map (default 200)")
+    p.add_argument("--batch-size", type=int, default=None, help="sources per inference batch")
+    p.add_argument("--threads", type=int, default=1, help="threads of the extinction sampling")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.set_defaults(func=apply)
     p = sub.add_parser(
         "results-folder", help="print paths.results of config.yaml under the --configfile files of the Snakemake arguments given"
     )
