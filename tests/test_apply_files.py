@@ -88,3 +88,30 @@ def test_a_missing_file_and_an_unknown_request_are_one_line(tiny_run, tmp_path, 
     )
     assert rc == 2 and "colour_of_the_sky" in capsys.readouterr().err
     assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.real_samples
+@pytest.mark.parametrize(
+    "xp_name",
+    ["gaia_dr3_xp_continuous_2000faint.fits", "gaia_dr3_xp_continuous_3stars_missing_bp.csv", "gaia_dr3_xp_continuous_2stars.csv"],
+)
+def test_real_archive_files_run_and_flag_what_they_should(tiny_run, tmp_path, xp_name):
+    """The real XP samples with the real 50-star gaia_source cone: none of them is in the cone, so
+    every source is flagged as having no gaia_source row (bit 16) and none is answered silently
+    from a wrong join."""
+    from conftest import real_sample
+
+    folder, _ = tiny_run
+    xp, gaia = real_sample(xp_name), real_sample("gaia_dr3_source_50stars_cone.json")
+    out = tmp_path / "real.parquet"
+    assert (
+        main(["apply", "--model", str(folder / "results/models/tiny"), "--xp", str(xp), "--gaia-source", str(gaia), "--output", str(out)])
+        == 0
+    )
+    got = pd.read_parquet(out)
+    from pipeline.io.readers import read_gaia_source
+
+    in_cone = got.source_id.isin(read_gaia_source(gaia, ["source_id"]).source_id)
+    assert len(got) > 0 and got.source_id.is_unique
+    assert ((got.ood_flags[~in_cone] & 16) != 0).all()
+    assert got.loc[~in_cone, "g_fakemag_input"].isna().all() and got.loc[~in_cone, "bprp_input"].isna().all()

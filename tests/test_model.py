@@ -479,3 +479,28 @@ def test_many_requests_in_one_pass_equal_one_request_at_a_time():
     for t in asked:
         alone = model.predict(table, [t], batch_size=128)
         np.testing.assert_allclose(together[[t, f"{t}_err"]].to_numpy(), alone.to_numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_hub_export_loads_anywhere_and_answers_alike(trained, tmp_path, capsys):
+    """`python -m pipeline export --format hub`: config.json, model.safetensors (no pickle) and a model
+    card with front matter and the weights' checksum; StellarModel.load and predict read it alike."""
+    import hashlib
+
+    from pipeline.__main__ import main
+    from pipeline.model.api import StellarModel
+
+    out = tmp_path / "my-stellar-model"
+    assert main(["export", str(trained), str(out), "--no-mock"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\nlicense:") and "library_name: pytorch" in card and "## Intended use and limitations" in card
+    assert hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest() in card
+    assert "No evaluation of this model was found" in card  # this model has no run beside it
+    ours, theirs = StellarModel.load(trained), StellarModel.load(out)
+    for a, b in zip(ours.net.state_dict().values(), theirs.net.state_dict().values()):
+        assert torch.equal(a, b)
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame({"bp0": rng.normal(0.5, 0.1, 20), "rp0": rng.normal(0.5, 0.1, 20), "bprp": rng.normal(1.2, 0.2, 20)})
+    pd.testing.assert_frame_equal(ours.predict(table, ["teff", "logg"]), theirs.predict(table, ["teff", "logg"]))
+    assert main(["export", str(trained), str(out)]) == 2  # a folder that holds a model is not overwritten
+    assert "already holds" in capsys.readouterr().err

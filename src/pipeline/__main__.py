@@ -183,6 +183,16 @@ def apply(args):
     logging.info("wrote %d sources to %s", len(table), out)
 
 
+def export(args):
+    """A model folder as others load it: --format hub (safetensors + model card) or lb23 (the reference code's)."""
+    if args.format == "lb23":
+        return export_lb23(args)
+    from .model.hub import export_hub
+
+    out = export_hub(args.src, args.out, results=args.results, mock=args.mock)
+    logging.info("wrote %s (config.json, model.safetensors, README.md: the model card)", out)
+
+
 def results_folder(args):
     """Print the paths.results of a configuration: the checkout's config.yaml under the --configfile
     files among the Snakemake arguments given, from the working folder -d names (``make run`` writes
@@ -237,6 +247,15 @@ def main(argv=None):
     p.add_argument("src", help="model folder (config.json + model.pt)")
     p.add_argument("out", help="folder to write (config.json + weights.pt)")
     p.set_defaults(func=export_lb23)
+    p = sub.add_parser("export", help="a model folder others can load: --format hub (safetensors + model card) or lb23")
+    p.add_argument("--format", choices=("hub", "lb23"), default="hub")
+    p.add_argument("src", help="model folder (config.json + model.pt)")
+    p.add_argument("out", help="folder to write")
+    p.add_argument("--results", default=None, help="the run the model belongs to, for the card's evaluation (default: two folders up)")
+    p.add_argument(
+        "--mock", action=argparse.BooleanOptionalAction, default=None, help="say in the card whether it was trained on the mock sky"
+    )
+    p.set_defaults(func=export)
     p = sub.add_parser("claims", help="the papers' claims judged on a run (results/eval/claims.csv) as a Markdown table")
     p.add_argument("--results", default="results", help="the run's results folder (paths.results)")
     p.add_argument("--readme", default=None, help="write the table into this file's claims block instead of printing it")

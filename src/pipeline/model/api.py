@@ -53,12 +53,16 @@ class StellarModel:
 
     @classmethod
     def load(cls, model_dir, device: str | None = None, precision: str = "auto"):
+        from .hub import has_weights, load_state
+
         d = Path(model_dir)
-        if not (d / "config.json").exists() or not (d / "model.pt").exists():
-            raise FileNotFoundError(f"{d}: not a model folder (needs config.json and model.pt from the train rule)")
+        if not (d / "config.json").exists() or not has_weights(d):
+            raise FileNotFoundError(
+                f"{d}: not a model folder (needs config.json and model.pt from the train rule, or model.safetensors from an export)"
+            )
         meta = json.loads((d / "config.json").read_text())
         net = StellarTransformer(ModelConfig.from_dict(meta["model"]))
-        net.load_state_dict(torch.load(d / "model.pt", map_location="cpu", weights_only=True))
+        net.load_state_dict(load_state(d))
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return cls(net, meta, device, precision)
 

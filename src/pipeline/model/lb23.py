@@ -191,7 +191,7 @@ def read_lb23(src):
     return model_cfg, state, vocab, median, mad
 
 
-def _write_folder(out: Path, files):
+def write_model_folder(out: Path, files):
     """Write a model folder's files, each atomically and config.json last (a folder without it is
     not a model); files of a model already there are not overwritten."""
     out = Path(out)
@@ -224,7 +224,7 @@ def import_lb23(src, out) -> dict:
             "weights_sha256": hashlib.sha256((src / "weights.pt").read_bytes()).hexdigest(),
         },
     }
-    _write_folder(out, {"model.pt": lambda p: torch.save(state, p), "config.json": lambda p: p.write_text(json.dumps(meta, indent=1))})
+    write_model_folder(out, {"model.pt": lambda p: torch.save(state, p), "config.json": lambda p: p.write_text(json.dumps(meta, indent=1))})
     return meta
 
 
@@ -255,7 +255,7 @@ def export_lb23(src, out) -> dict:
         },
     }
     theirs = {lb23_key(k): v.detach().cpu().contiguous() for k, v in state.items()}
-    _write_folder(
+    write_model_folder(
         out,
         {
             "weights.pt": lambda p: torch.save({"model_state_dict": theirs, "epoch": None}, p),
