@@ -433,6 +433,9 @@ def test_every_job_is_tracked_in_mlflow_without_lock_errors(tiny_run):
     evaluate = [r for r in children if r.data.tags["rule"] == "evaluate"]
     assert all(r.data.metrics for r in evaluate)
     version = client.search_model_versions("name='stellar-transformer'")[0]
+    # the registered version carries the model card, and the alias of the default run's model
+    assert client.get_model_version_by_alias("stellar-transformer", "default-run").version == version.version
+    assert "library_name: pytorch" in version.description and "SHA-256" in version.description
     import mlflow
     import pandas as pd
 

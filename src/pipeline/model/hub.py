@@ -45,7 +45,7 @@ def _claims_table(results: Path | None) -> str:
     """The run's claims table (evaluate/claims.py's Markdown), or a line saying there is none."""
     path = results / "eval/claims.csv" if results else None
     if not path or not path.is_file():
-        return "No evaluation of this model was found beside it (`<results>/eval/claims.csv`): run the workflow's evaluation.\n"
+        return "Not in this card: the evaluation of the run is in `<results>/eval/claims.csv` and `summary.csv` (the workflow's evaluation writes them).\n"
     import pandas as pd
 
     from ..evaluate.claims import markdown_table

@@ -69,7 +69,26 @@ def log_pyfunc(run_id: str, tracking_uri: str, model_dir, registered_name: str |
                 pip_requirements=_requirements(),
                 await_registration_for=0,
             )
+    if registered_name and getattr(info, "registered_model_version", None):
+        describe_version(tracking_uri, registered_name, str(info.registered_model_version), model_dir, meta)
     return info
+
+
+ALIAS = "default-run"  # the registered version the last run of the workflow trained
+
+
+def describe_version(tracking_uri: str, name: str, version: str, model_dir: Path, meta: dict):
+    """The registered version's description is the model card (``model.hub``; its evaluation is the
+    run's, written later: the card points there), and the alias ``default-run`` moves to it."""
+    from mlflow.tracking import MlflowClient
+
+    from .hub import WEIGHTS_TORCH, model_card, sha256
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    mock = (model_dir.resolve().parents[1] / "sky/realism.json").is_file()
+    card = model_card(meta, sha256(model_dir / WEIGHTS_TORCH), None, model_dir.name, mock)
+    client.update_model_version(name, version, description=card)
+    client.set_registered_model_alias(name, ALIAS, version)
 
 
 def _requirements():
