@@ -14,7 +14,7 @@ Data: the default run's token store (``--store``, when present) and a synthetic 
 ``--synthetic`` stars (the paper's scale: 400,000 by default; built once, cached in ``--cache``).
 Peak memory: the process's peak resident set on the CPU (the data held plus the model), torch's
 peak allocation on CUDA. Variants of this checkout: ``+bf16`` (train.precision bfloat16),
-``+compile`` (train.compile on), ``bucket`` (train.bucket on: batches of similar input counts, cut to their longest row),
+``+compile`` (train.compile on),
 ``groups1``/``groups4``/``groups16`` (train.length_groups: each batch run as that many groups of similar input
 counts; the default is 8 on the CPU, so ``groups1`` is the whole padded batch at once).
 Ends with one line of ratios.
@@ -158,8 +158,8 @@ def main():
     p.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "bench_train_loop"))
     p.add_argument(
         "--variants",
-        default="bucket",
-        help="extra runs of this checkout: bucket, bf16, compile, groups1, groups4, groups16 (comma-separated)",
+        default="groups4",
+        help="extra runs of this checkout: bf16, compile, groups1, groups4, groups16 (comma-separated)",
     )
     args = p.parse_args()
     if args.worker:
@@ -173,7 +173,6 @@ def main():
     variants = {
         "bf16": {"precision": "bfloat16"},
         "compile": {"compile": "on"},
-        "bucket": {"bucket": True},
         "groups1": {"length_groups": 1},
         "groups4": {"length_groups": 4},
         "groups16": {"length_groups": 16},

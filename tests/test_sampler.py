@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.model.data import TokenSampler, bucketed, sample_batch
+from pipeline.model.data import TokenSampler, sample_batch, trimmed_batches
 from pipeline.tokens.vocab import BASE_VOCABULARY
 from reference_sampler import sample_batch as reference_sample_batch
 from test_model import _tiny_store
@@ -73,27 +73,21 @@ def test_device_sampler_has_the_statistics_of_the_numpy_sampler():
     assert abs(lab_new - 0.2) < 0.02
 
 
-def test_bucketed_batches_hold_every_star_once_with_similar_lengths_cut_to_the_longest():
+def test_a_pools_batches_hold_every_star_once_in_order_each_cut_to_its_longest_row():
     values, errors = _stars(4096, seed=2)
     gen = torch.Generator().manual_seed(3)
     sample = sample_batch(torch.tensor(values, dtype=torch.float32), torch.tensor(errors, dtype=torch.float32), gen, context=64)
-    batches = list(bucketed(sample, 512, gen))
+    batches = list(trimmed_batches(sample, 512))
     assert len(batches) == 8 and sum(len(b[0]) for b in batches) == 4096
-    assert sorted(torch.cat([b[4][:, 0] for b in batches]).tolist()) == sorted(sample[4][:, 0].tolist())  # the same stars
-    spread = [float(b[2].sum(1).float().std()) for b in batches]
-    assert max(spread) < 0.3 * float(sample[2].sum(1).float().std())  # similar lengths together
+    assert torch.equal(torch.cat([b[4][:, 0] for b in batches]), sample[4][:, 0])  # the same stars, in the pool's order
     for _ids, _vals, mask, *_ in batches:
         assert mask.shape[1] == int(mask.sum(1).max())  # cut to its longest row
-    tokens = sum(int(b[2].sum()) for b in batches)
-    assert sum(b[2].numel() for b in batches) < 1.15 * tokens < 0.7 * sample[2].numel()  # padding gone (8 buckets of ~7 lengths each)
-    order = [int(b[2].sum(1).max()) for b in batches]
-    assert order != sorted(order)  # the batches come in a random order
 
 
 def test_held_and_streamed_samplers_give_every_star_once_an_epoch_from_seed_and_epoch(tmp_path):
     path = _tiny_store(tmp_path)
     for resident in ("memory", "stream"):
-        s = TokenSampler(path, "train", 64, 64, seed=3, resident=resident, pool_batches=2, bucket=True)
+        s = TokenSampler(path, "train", 64, 64, seed=3, resident=resident, pool_batches=2)
         assert s.resident == resident
 
         def epoch(e, s=s):
@@ -112,7 +106,7 @@ def test_batch_lengths_round_up_to_a_multiple_within_the_context():
     values, errors = _stars(2048, seed=4)
     gen = torch.Generator().manual_seed(5)
     sample = sample_batch(torch.tensor(values, dtype=torch.float32), torch.tensor(errors, dtype=torch.float32), gen, context=64)
-    for _ids, _vals, mask, *_ in bucketed(sample, 256, gen, multiple=8):
+    for _ids, _vals, mask, *_ in trimmed_batches(sample, 256, multiple=8):
         longest = int(mask.sum(1).max())
         assert mask.shape[1] == min(-(-longest // 8) * 8, 64) and mask.shape[1] - longest < 8
 

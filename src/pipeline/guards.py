@@ -31,6 +31,8 @@ def _key(key: str) -> str:
 
 RETIRED = {  # keys of earlier versions -> what became of them
     ("paths", "sky"): "was renamed to paths.mock_sky (where the mock sky is written; your survey files go in inputs.*)",
+    ("train", "bucket"): "was removed: batching a pool's stars by input count taught less per epoch; "
+    "train.length_groups keeps the padding down with the batch's own gradient",
     ("mass_age", "experts"): "was removed: the mass/age task compares with XGBoost on the model's two input sets "
     "(src/pipeline/evaluate/registry.py:MASS_AGE_SETS)",
 }

@@ -25,10 +25,11 @@ DataLoader workers read them, and a resumed run sees the data an uninterrupted o
 given device: CUDA's generator draws other numbers than the CPU's).
 
 The split is held on the training device and sampled there with torch (``TokenSampler``), in
-pools of a few batches. Two ways keep the encoder on real tokens rather than padding:
-``length_groups`` runs one batch as groups of similar input counts (the same stars and
-gradient: the default on the CPU), and ``bucket`` batches the stars of a pool by their number
-of inputs (fewer, larger passes, but each step sees only short or only long inputs).
+pools of a few batches, each batch cut to its longest row; ``length_groups`` keeps the encoder on
+real tokens rather than padding by running one batch as groups of similar input counts (the same
+stars and gradient: the default on the CPU). Batching a pool's stars by their input counts
+(the retired ``train.bucket``) was faster per step but taught less per epoch: each step saw only
+short or only long inputs.
 """
 
 from __future__ import annotations
@@ -126,25 +127,17 @@ def seed_of(*keys) -> int:
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-def bucketed(sample, batch_size: int, generator, bucket: bool = True, multiple: int = 1):
-    """The batches of one pool of sampled stars: sorted by their number of inputs and cut into
-    batches of ``batch_size`` consecutive stars (similar lengths together), in a random order,
-    each trimmed to its longest row (rounded up to a ``multiple``: on CUDA 8, so that a compiled
-    model sees few shapes and tensor cores aligned ones). One read back to the host per pool
-    (the batches' lengths)."""
-    ids, vals, mask, tid, target, terr, ok = sample
-    n_in = mask.sum(1)
-    if bucket:
-        by_length = torch.sort(n_in, stable=True).indices
-        sample = tuple(a[by_length] for a in sample)
-        n_in = n_in[by_length]
+def trimmed_batches(sample, batch_size: int, multiple: int = 1):
+    """The batches of one pool of sampled stars, in the pool's (random) order: ``batch_size``
+    consecutive stars each, trimmed to its longest row (rounded up to a ``multiple``: on CUDA 8, so
+    that a compiled model sees few shapes and tensor cores aligned ones). One read back to the
+    host per pool (the batches' lengths)."""
+    n_in = sample[2].sum(1)
     starts = list(range(0, n_in.shape[0], batch_size))
     longest = torch.stack([n_in[s : s + batch_size].max() for s in starts]).clamp(min=1)
     lengths = (-(-longest // multiple) * multiple).clamp(max=sample[0].shape[1]).tolist()
-    order = torch.randperm(len(starts), generator=generator, device=generator.device).tolist() if bucket else range(len(starts))
-    for j in order:
-        s = starts[j]
-        yield trim(tuple(a[s : s + batch_size] for a in sample), lengths[j])
+    for s, length in zip(starts, lengths):
+        yield trim(tuple(a[s : s + batch_size] for a in sample), length)
 
 
 def length_groups(batch, groups: int, multiple: int = 1):
@@ -187,8 +180,7 @@ class TokenSampler(IterableDataset):
     larger than memory; DataLoader workers may read in parallel); ``auto`` holds it when it takes
     less than ``memory_limit_bytes``. Either way the stars of an epoch come in a random order
     (seeded by (seed, epoch)), are sampled by pools of ``pool_batches`` batches (a chunk, when
-    streaming) and, with ``bucket``, batched with stars of similar input counts, each batch cut
-    to its longest row. Call ``set_epoch`` before iterating.
+    streaming), each batch cut to its longest row. Call ``set_epoch`` before iterating.
     """
 
     def __init__(
@@ -212,14 +204,13 @@ class TokenSampler(IterableDataset):
         device="cpu",
         resident: str = "auto",
         pool_batches: int = 8,
-        bucket: bool = False,
     ):
         from ..tokens.store import SPLIT_NAMES, open_token_store
 
         self.path, self.batch_size, self.context, self.seed = str(store_path), batch_size, context, seed
         self.min_inputs, self.shuffle, self.epoch, self.n_targets = min_inputs, shuffle, 0, n_targets
         self.identity_fraction, self.label_input_fraction = identity_fraction, label_input_fraction
-        self.pool_batches, self.bucket = max(int(pool_batches), 1), bucket
+        self.pool_batches = max(int(pool_batches), 1)
         root = open_token_store(store_path)
         self.vocab = list(root.attrs["vocabulary"])
         self.median = np.asarray(root.attrs["median"], np.float64)
@@ -324,7 +315,7 @@ class TokenSampler(IterableDataset):
             self.label_input_fraction,
             self._weights["spectrum_targets"],
         )
-        yield from bucketed(batch, self.batch_size, generator, self.bucket, 8 if self.device.type == "cuda" else 1)
+        yield from trimmed_batches(batch, self.batch_size, 8 if self.device.type == "cuda" else 1)
 
     def __iter__(self):
         if self.resident == "memory":

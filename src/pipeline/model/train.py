@@ -52,9 +52,7 @@ class TrainConfig:
     resident: str = "auto"  # the split held on the device (memory), read from the store (stream), or auto by size
     length_groups: int | str = "auto"  # run each batch as this many groups of similar input counts, each cut to
     # its longest row: the same gradient, less padding (auto: 8 on the CPU, 1 on CUDA, where one pass per op pays)
-    bucket: bool = False  # batch stars of similar input counts, each cut to its longest row: ~2x the stars/s on
-    # the CPU, but worse per epoch (default run, same epochs: extinction RMS 0.57 against 0.23); README
-    pool_batches: int = 8  # batches per sampling pool: the window the bucketing sorts within
+    pool_batches: int = 8  # batches per sampling pool (one sampling pass on the device)
     threads: int = 0  # CPU threads for torch (0: leave torch's default); with processes > 1, shared among the ranks
     processes: int = 1  # data-parallel ranks (DDP through torchrun: one GPU each on CUDA, gloo on the CPU)
 
@@ -215,7 +213,6 @@ def _samplers(store_path, model_cfg: ModelConfig, cfg: TrainConfig, device):
         device=device if cfg.num_workers == 0 else "cpu",  # workers sample on the host
         resident=cfg.resident if cfg.num_workers == 0 else "stream",
         pool_batches=cfg.pool_batches,
-        bucket=cfg.bucket,
     )
     train_batches = TokenSampler(
         store_path,
