@@ -283,3 +283,22 @@ def test_experiments_are_named_variants_set_beside_the_base_model(tmp_path):
         pd.DataFrame([row]).to_csv(tmp_path / f"{name}.csv", index=False)
     t = write_experiments({n: tmp_path / f"{n}.csv" for n in ("base", "exp_x")}, tmp_path / "out.csv").iloc[0]
     assert t["base"] == 1.1 and t["exp_x"] == 0.9 and t["exp_x_verdict"] == C.INCONCLUSIVE
+
+
+def test_a_readme_whose_claims_block_is_not_the_runs_is_caught(tmp_path, capsys):
+    """`python -m pipeline claims --check README.md`: the README's generated table against a run's
+    claims.csv; written by --readme it passes, a changed verdict (or a hand edit) fails, naming both."""
+    from pipeline.__main__ import main
+
+    s = _summary([RATIO_ROW])
+    claim = C.Claim("r", "LB23", "Fig. 4", "the model beats XGBoost", "0.93x", C.Below(C.Row("x", "teff", "a", "ratio"), 1.0))
+    (tmp_path / "eval").mkdir()
+    C.judge_claims(s, claims=(claim,)).to_csv(tmp_path / "eval/claims.csv", index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{C.README_START}\nold\n{C.README_END}\n")
+    assert main(["claims", "--results", str(tmp_path), "--check", str(readme)]) == 2
+    assert "is not the one of" in capsys.readouterr().err
+    assert main(["claims", "--results", str(tmp_path), "--readme", str(readme)]) == 0
+    assert main(["claims", "--results", str(tmp_path), "--check", str(readme)]) == 0
+    readme.write_text(readme.read_text().replace("**reproduced**", "reproduced"))  # a hand edit
+    assert main(["claims", "--results", str(tmp_path), "--check", str(readme)]) == 2

@@ -146,7 +146,15 @@ def claims(args):
         raise FileNotFoundError(f"{path}: no claims table; run the workflow (make run) first")
     seeds = folder / "seeds.csv"
     table = markdown_table(pd.read_csv(path), pd.read_csv(seeds) if seeds.is_file() else None)
-    if args.readme:
+    if args.check:  # the file's generated block against the run: stale is an error
+        text = Path(args.check).read_text()
+        if replace_block(text, table) != text:
+            raise ValueError(
+                f"{args.check}: its claims table is not the one of {path} (stale or edited by hand); "
+                f"regenerate it: python -m pipeline claims --results {args.results} --readme {args.check}"
+            )
+        logging.info("%s: the claims table is %s's", args.check, path)
+    elif args.readme:
         from .io.atomic import atomic_path
 
         text = replace_block(Path(args.readme).read_text(), table)
@@ -259,6 +267,7 @@ def main(argv=None):
     p = sub.add_parser("claims", help="the papers' claims judged on a run (results/eval/claims.csv) as a Markdown table")
     p.add_argument("--results", default="results", help="the run's results folder (paths.results)")
     p.add_argument("--readme", default=None, help="write the table into this file's claims block instead of printing it")
+    p.add_argument("--check", default=None, metavar="FILE", help="fail (exit 2) when FILE's claims block is not this run's table")
     p.set_defaults(func=claims)
     p = sub.add_parser("apply", help="your own Gaia stars: XP continuous + gaia_source files (any archive format) -> answers")
     p.add_argument("--model", required=True, help="model folder (config.json + model.pt), e.g. results/models/small")
