@@ -4,6 +4,7 @@ import re
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from conftest import REPO
 from pipeline.guards import (
@@ -81,3 +82,36 @@ def test_a_published_model_to_import_is_an_input_the_workflow_never_writes_near(
     inside = [_rule("train", [str(tmp_path / "model_torch/results/model.pt")])]
     with pytest.raises(ConfigError, match=r"which holds train.import_from"):
         check_no_writes_into(protected_folders(inputs), written_paths(inside))
+
+
+def test_the_schema_and_the_settings_dataclasses_name_the_same_keys():
+    """Each config block read by a settings dataclass has, in the schema, exactly the dataclass's
+    fields plus the workflow's own keys (names, presets, devices to ask a cluster for, branches):
+    a setting cannot be added to one and forgotten in the other."""
+    import dataclasses
+
+    from conftest import REPO
+    from pipeline.apply.catalogue import CatalogAllConfig
+    from pipeline.catalog.build import CatalogConfig
+    from pipeline.model.train import TrainConfig
+    from pipeline.sky.build import SkyConfig
+    from pipeline.vac.mass_age import MassAgeCuts
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    defs, top = schema["$defs"], schema["properties"]
+
+    def keys(node):
+        out = set(node.get("properties", {}))
+        return out | keys(defs[node["$ref"].split("/")[-1]]) if "$ref" in node else out
+
+    blocks = {  # block: (schema node, dataclass, the workflow's own keys)
+        "train": (top["train"], TrainConfig, {"name", "preset", "model", "gpus", "import_from"}),
+        "mass_age.train": (top["mass_age"]["properties"]["train"], TrainConfig, {"name", "preset", "model", "gpus", "init_from_base"}),
+        "catalog": (top["catalog"], CatalogConfig, set()),
+        "catalog_all": (top["catalog_all"], CatalogAllConfig, set()),
+        "mass_age.cuts": (top["mass_age"]["properties"]["cuts"], MassAgeCuts, set()),
+        "sky": (top["sky"], SkyConfig, {"apogee_spectra", "xp_all"}),
+    }
+    for block, (node, cls, own) in blocks.items():
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert keys(node) - own == fields, (block, sorted((keys(node) - own) ^ fields))
