@@ -115,3 +115,14 @@ def test_the_schema_and_the_settings_dataclasses_name_the_same_keys():
     for block, (node, cls, own) in blocks.items():
         fields = {f.name for f in dataclasses.fields(cls)}
         assert keys(node) - own == fields, (block, sorted((keys(node) - own) ^ fields))
+
+
+def test_docs_configuration_is_the_settings_as_they_are():
+    """docs/configuration.md is `python -m pipeline config --markdown`: a setting added, removed or
+    given another default or comment without regenerating the file fails here."""
+    from conftest import REPO
+    from pipeline.configuration import configuration_doc
+
+    assert (REPO / "docs/configuration.md").read_text() == configuration_doc() + "\n", (
+        "docs/configuration.md is stale: python -m pipeline config --markdown > docs/configuration.md"
+    )

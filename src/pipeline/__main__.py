@@ -201,6 +201,13 @@ def export(args):
     logging.info("wrote %s (config.json, model.safetensors, README.md: the model card)", out)
 
 
+def config(args):
+    """Every library setting with its default and comment (from the settings dataclasses)."""
+    from .configuration import configuration_doc, settings_table
+
+    print(configuration_doc() if args.markdown else settings_table(markdown=False))
+
+
 def results_folder(args):
     """Print the paths.results of a configuration: the checkout's config.yaml under the --configfile
     files among the Snakemake arguments given, from the working folder -d names (``make run`` writes
@@ -269,6 +276,9 @@ def main(argv=None):
     p.add_argument("--readme", default=None, help="write the table into this file's claims block instead of printing it")
     p.add_argument("--check", default=None, metavar="FILE", help="fail (exit 2) when FILE's claims block is not this run's table")
     p.set_defaults(func=claims)
+    p = sub.add_parser("config", help="every library setting of the configuration, with its default and what it does")
+    p.add_argument("--markdown", action="store_true", help="as docs/configuration.md (Markdown tables)")
+    p.set_defaults(func=config)
     p = sub.add_parser("apply", help="your own Gaia stars: XP continuous + gaia_source files (any archive format) -> answers")
     p.add_argument("--model", required=True, help="model folder (config.json + model.pt), e.g. results/models/small")
     p.add_argument(
