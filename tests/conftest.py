@@ -47,6 +47,18 @@ def tiny_run(tmp_path_factory):
     return tmp, args
 
 
+def xp_arrays(table) -> dict:
+    """An XP continuous table read from Parquet (list columns, None for a missing band) as the dict
+    of arrays the mock's writers take: list columns as 2-d arrays, a missing band as a row of NaN."""
+    import numpy as np
+
+    def rows(column):
+        width = max(len(r) for r in column if r is not None)
+        return np.stack([np.full(width, np.nan) if r is None else np.asarray(r, float) for r in column])
+
+    return {c: rows(table[c]) if table[c].dtype == object else table[c].to_numpy() for c in table.columns}
+
+
 def real_sample(name: str) -> Path:
     path = REAL_SAMPLES / name
     if not path.exists():

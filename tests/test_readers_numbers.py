@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
+from conftest import xp_arrays
 from pipeline.catalog.crossmatch import GAIA_COLUMNS
 from pipeline.io.readers import InputFileError, read_allstar, read_gaia_source, read_xp_coefficients
 from pipeline.sky.writers import write_xp_archive_csv
@@ -98,17 +99,9 @@ def test_allstar_fits_string_column(tables, tmp_path):
     _expect(err, path, "LOGG", "giant")
 
 
-def _xp_dict(xp: pd.DataFrame) -> dict:
-    def rows(col):
-        width = max(len(r) for r in col if r is not None)
-        return np.stack([np.full(width, np.nan) if r is None else np.asarray(r, float) for r in col])
-
-    return {c: rows(xp[c]) if xp[c].dtype == object else xp[c].to_numpy() for c in xp.columns}
-
-
 def _xp_text(tables, tmp_path, name) -> Path:
     path = tmp_path / name
-    write_xp_archive_csv(path, _xp_dict(tables["xp"]))
+    write_xp_archive_csv(path, xp_arrays(tables["xp"]))
     return path
 
 
@@ -156,7 +149,7 @@ def test_xp_parquet_text(tables, tmp_path, column):
 
 
 def test_xp_fits_flat_layout_string_column(tables, tmp_path):
-    d = _xp_dict(tables["xp"])
+    d = xp_arrays(tables["xp"])
     cols = {"source_id": d["source_id"]}
     for b in ("bp", "rp"):
         for k in range(55):

@@ -18,19 +18,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import CORES, REPO, run_snakemake
+from conftest import CORES, REPO, run_snakemake, xp_arrays
 
 pytestmark = pytest.mark.faults
 
 
 def _hashes(folder: Path) -> dict:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _rows(column) -> np.ndarray:
-    """A list column as a 2-d array, a missing band (None) as a row of NaN."""
-    width = max(len(r) for r in column if r is not None)
-    return np.stack([np.full(width, np.nan) if r is None else np.asarray(r, dtype=float) for r in column])
 
 
 def _user_files(sky: Path, data: Path):
@@ -45,9 +39,7 @@ def _user_files(sky: Path, data: Path):
     shutil.copytree(sky / "dust", data / "dust")
     (data / "xp_continuous").mkdir()
     for part in sorted((sky / "xp_continuous").glob("*.parquet")):
-        table = pd.read_parquet(part)
-        xp = {c: (_rows(table[c]) if table[c].dtype == object else table[c].to_numpy()) for c in table.columns}
-        write_xp_archive_csv(data / "xp_continuous" / part.with_suffix(".csv").name, xp)
+        write_xp_archive_csv(data / "xp_continuous" / part.with_suffix(".csv").name, xp_arrays(pd.read_parquet(part)))
 
 
 @pytest.fixture(scope="module")

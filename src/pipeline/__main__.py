@@ -228,9 +228,8 @@ def results_folder(args):
     print(Path(known.directory) / results if not Path(results).is_absolute() else results)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m pipeline", description="Stellar foundation model pipeline")
-    sub = ap.add_subparsers(dest="command", required=True)
+def _model_commands(sub):
+    """The commands on a model folder: predict, search, import and export."""
     p = sub.add_parser("predict", help="ask a trained model for any tokens of stars given any others")
     p.add_argument("--model", required=True, help="model folder (config.json + model.pt)")
     p.add_argument("--input", required=True, help="table of stars: columns are token names (and <token>_err)")
@@ -271,6 +270,10 @@ def main(argv=None):
         "--mock", action=argparse.BooleanOptionalAction, default=None, help="say in the card whether it was trained on the mock sky"
     )
     p.set_defaults(func=export)
+
+
+def _run_commands(sub):
+    """The commands on a run and on one's own files: claims, config, apply, results-folder."""
     p = sub.add_parser("claims", help="the papers' claims judged on a run (results/eval/claims.csv) as a Markdown table")
     p.add_argument("--results", default="results", help="the run's results folder (paths.results)")
     p.add_argument("--readme", default=None, help="write the table into this file's claims block instead of printing it")
@@ -300,6 +303,13 @@ def main(argv=None):
         "results-folder", help="print paths.results of config.yaml under the --configfile files of the Snakemake arguments given"
     )
     p.set_defaults(func=results_folder)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m pipeline", description="Stellar foundation model pipeline")
+    sub = ap.add_subparsers(dest="command", required=True)
+    _model_commands(sub)
+    _run_commands(sub)
     ap.add_argument("--debug", action="store_true", help="on failure, show the traceback instead of one line")
     args, extra = ap.parse_known_args(argv)
     if extra and args.command != "results-folder":

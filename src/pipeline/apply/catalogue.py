@@ -84,13 +84,16 @@ def training_domain(catalog: pd.DataFrame) -> dict:
     }
 
 
+def catalog_domain(catalog_path) -> dict:
+    """``training_domain`` of a catalog file (only the columns it needs are read)."""
+    columns = ["has_xp", "phot_g_mean_mag", "bprp", *[f"{b}{k}" for b in ("bp", "rp") for k in range(N_COEFF)]]
+    return training_domain(pd.read_parquet(catalog_path, columns=columns))
+
+
 def write_domain(catalog_path, out_path):
     from ..io.atomic import write_json
 
-    cat = pd.read_parquet(
-        catalog_path, columns=["has_xp", "phot_g_mean_mag", "bprp", *[f"{b}{k}" for b in ("bp", "rp") for k in range(N_COEFF)]]
-    )
-    write_json(training_domain(cat), out_path)
+    write_json(catalog_domain(catalog_path), out_path)
 
 
 # -- partitions --------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..catalog.build import CatalogConfig
 from ..io.readers import InputFileError, xp_partition_paths
-from .catalogue import OOD_BITS, CatalogAllConfig, answer_partition, check_tokens, read_partition, training_domain
+from .catalogue import OOD_BITS, CatalogAllConfig, answer_partition, catalog_domain, check_tokens, read_partition
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,7 @@ def model_domain(model_dir, domain=None, catalog=None) -> dict:
             f"no training domain for {model_dir}: give --domain (the run's catalog_all/domain.json) or --catalog "
             f"(the run's catalog/catalog.parquet); looked for {results / 'catalog_all/domain.json'} and {catalog}"
         )
-    from ..catalog.build import N_COEFF
-
-    columns = ["has_xp", "phot_g_mean_mag", "bprp", *[f"{b}{k}" for b in ("bp", "rp") for k in range(N_COEFF)]]
-    return training_domain(pd.read_parquet(catalog, columns=columns))
+    return catalog_domain(catalog)
 
 
 def _files(path, what: str) -> list[Path]:
@@ -61,18 +58,13 @@ def _files(path, what: str) -> list[Path]:
 def partitions(xp, gaia_source) -> list[tuple[Path, list[Path]]]:
     """(XP file, the gaia_source files to join it with) for each XP file: the files of overlapping
     HEALPix ranges when both are folders of the archive's bulk files, else every gaia_source file."""
-    from ..gaia.bulk import RANGE, file_range
+    from ..gaia.bulk import RANGE, file_range, overlapping
 
     xp_files, gaia_files = _files(xp, "XP continuous"), _files(gaia_source, "gaia_source")
-    bulk = all(RANGE.search(p.name) for p in (*xp_files, *gaia_files)) and len(gaia_files) > 1
-    out = []
-    for f in xp_files:
-        if bulk:
-            lo, hi = file_range(f)
-            out.append((f, [g for g in gaia_files if file_range(g)[0] <= hi and file_range(g)[1] >= lo]))
-        else:
-            out.append((f, gaia_files))
-    return out
+    if not (len(gaia_files) > 1 and all(RANGE.search(p.name) for p in (*xp_files, *gaia_files))):
+        return [(f, gaia_files) for f in xp_files]
+    by_name = {p.name: p for p in gaia_files}
+    return [(f, overlapping(by_name, *file_range(f))) for f in xp_files]
 
 
 def _eta(seconds: float) -> str:
