@@ -2,8 +2,9 @@
 # `snakemake --cores all` runs the default target on the mock sky; see README.md.
 import os
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
+from pipeline.configuration import with_library_defaults
 from pipeline.guards import check_inputs_read_only, check_schema, coerce_command_line_values, refuse_renamed_keys
 
 min_version("9.0")
@@ -18,8 +19,10 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 # --config mlflow='{enabled: false}' arrives as strings ("false"): read its leaves as YAML first.
 coerce_command_line_values(config, workflow.config_settings.config)
 refuse_renamed_keys(config)
+# Validated once (a message naming the key), then completed with the library's defaults (the settings
+# dataclasses, their one home): config.yaml holds only what differs from them.
 check_schema(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
-validate(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
+with_library_defaults(config)
 
 
 report: "workflow/report/workflow.rst"

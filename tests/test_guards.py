@@ -1,5 +1,6 @@
 """The Snakefile's guards (src/pipeline/guards.py) and the rules' benchmark files, without Snakemake."""
 
+import dataclasses
 import re
 from types import SimpleNamespace
 
@@ -93,7 +94,7 @@ def test_the_schema_and_the_settings_dataclasses_name_the_same_keys():
     from conftest import REPO
     from pipeline.apply.catalogue import CatalogAllConfig
     from pipeline.catalog.build import CatalogConfig
-    from pipeline.model.train import TrainConfig
+    from pipeline.model.settings import TrainConfig
     from pipeline.sky.build import SkyConfig
     from pipeline.vac.mass_age import MassAgeCuts
 
@@ -126,3 +127,39 @@ def test_docs_configuration_is_the_settings_as_they_are():
     assert (REPO / "docs/configuration.md").read_text() == configuration_doc() + "\n", (
         "docs/configuration.md is stale: python -m pipeline config --markdown > docs/configuration.md"
     )
+
+
+def test_config_yaml_holds_only_the_values_that_differ_from_the_library_defaults():
+    """One home for each default: a library setting in config.yaml (the blocks the workflow completes
+    from the dataclasses) is there because the default run differs from its default."""
+    from conftest import REPO
+    from pipeline.configuration import FILLED, _plain, blocks
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    workflow_own = {"enabled", "device", "processes", "name", "preset", "model", "gpus"}
+    for block in FILLED:
+        node = config
+        for part in block.split("."):
+            node = node.get(part) or {}
+        defaults = {f.name: f for f in dataclasses.fields(blocks()[block])}
+        for key, value in node.items():
+            if key in defaults and key not in workflow_own:
+                f = defaults[key]
+                default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                assert value != _plain(default), f"config.yaml: {block}.{key} restates the default {value!r}"
+
+
+def test_the_workflow_completes_each_block_from_the_library_defaults():
+    """with_library_defaults: absent blocks and keys get the dataclass defaults (nested ones too, as
+    YAML holds them), given values win, the workflow's own keys stay."""
+    from pipeline.catalog.build import CatalogConfig
+    from pipeline.configuration import with_library_defaults
+    from pipeline.model.settings import TrainConfig
+
+    config = with_library_defaults({"train": {"name": "m", "lr": 0.5}, "catalog": {"extinction": {"n_samples": 7}}, "mass_age": {}})
+    assert config["train"]["name"] == "m" and config["train"]["lr"] == 0.5 and config["train"]["held_out"] == ["bprp", "jk"]
+    assert config["catalog"]["extinction"] == {"n_samples": 7, "chunk_stars": 2000, "seed": 1, "cluster": "local"}
+    assert config["catalog"]["ruwe_max"] == 1.4 and config["mass_age"]["cuts"]["evstate"] == [1, 2]
+    assert config["catalog_all"]["requests"] == ["teff", "logg", "m_h", "logebv", "g_fakemag"]
+    assert TrainConfig.from_dict({k: v for k, v in config["train"].items() if k != "name"}).lr == 0.5
+    assert CatalogConfig.from_dict(config["catalog"]).extinction.n_samples == 7

@@ -2,9 +2,10 @@
 the settings dataclasses themselves (their one home): ``python -m pipeline config`` prints them and
 ``docs/configuration.md`` is written from them (a test keeps the file current).
 
-``config.yaml`` holds the workflow's own settings (mock, paths, inputs, names, branches) and the
-default run's values, which win over these defaults; the schema (``workflow/schemas/config.schema.yaml``) names
-the same keys as these dataclasses (a test).
+``config.yaml`` holds the workflow's own settings (mock, paths, inputs, names, branches, devices) and,
+of these, only the default run's values that differ from the defaults, each with its reason (a test);
+``with_library_defaults`` completes a run's configuration from the dataclasses when the workflow parses
+it. The schema (``workflow/schemas/config.schema.yaml``) names the same keys as these dataclasses (a test).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def blocks() -> dict:
     in config.yaml and docs/mock-sky.md: real-data code, this module included, never imports sky/)."""
     from .apply.catalogue import CatalogAllConfig
     from .catalog.build import CatalogConfig
-    from .model.train import TrainConfig
+    from .model.settings import TrainConfig
     from .vac.mass_age import MassAgeCuts
 
     return {
@@ -30,6 +31,47 @@ def blocks() -> dict:
         "mass_age.cuts": MassAgeCuts,
         "catalog_all": CatalogAllConfig,
     }
+
+
+# The blocks a run's configuration is completed from (mass_age.train is not: it overlays train).
+FILLED = ("catalog", "train", "mass_age.cuts", "catalog_all")
+
+
+def _plain(value):
+    """A default as the configuration holds it (YAML's types: lists, not tuples; dicts for dataclasses)."""
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _completed(given: dict, cls) -> dict:
+    """``given`` with every field of ``cls`` it leaves out set to the field's default (nested settings too)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if f.name in given and dataclasses.is_dataclass(default) and isinstance(given[f.name], dict):
+            out[f.name] = _completed(given[f.name], type(default))
+        else:
+            out[f.name] = given[f.name] if f.name in given else _plain(default)
+    return {**out, **{k: v for k, v in given.items() if k not in out}}
+
+
+def with_library_defaults(config: dict) -> dict:
+    """Complete a validated configuration with the settings dataclasses' defaults, once, when the
+    workflow parses it: ``config.yaml`` then holds only the values that differ from them, and every
+    rule reads a complete block (no rule or script repeats a default). Changes ``config`` in place."""
+    found = blocks()
+    for block in FILLED:
+        *parents, leaf = block.split(".")
+        node = config
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _completed(node.get(leaf) or {}, found[block])
+    return config
 
 
 def field_comments(cls) -> dict[str, str]:
@@ -141,7 +183,8 @@ def configuration_doc() -> str:
         "# Configuration: every library setting, its default and what it does\n\n"
         "Written by `python -m pipeline config --markdown` from the settings dataclasses (their one home; a test keeps\n"
         "this file current), with the comments of the dataclasses, the schema and `config.yaml`. `config.yaml` sets the\n"
-        "workflow's own settings (mock, paths, inputs, names, branches) and the default run's values, which win over\n"
-        "these defaults; `configs/*.yaml` layer on top; the schema checks every key.\n\n"
+        "workflow's own settings (mock, paths, inputs, names, branches, devices) and only those of the default run's\n"
+        "values that differ from these defaults; `configs/*.yaml` layer on top; the schema checks every key, once,\n"
+        "and the workflow then completes each block below from these defaults.\n\n"
     )
     return head + settings_table(markdown=True)

@@ -149,7 +149,8 @@ def check_inputs_read_only(config: dict, rules) -> None:
 
 def check_schema(config: dict, schema_path) -> None:
     """Validate against the JSON schema with a message that names the key (``train.model.embed_dim``)
-    and the first error only; Snakemake's own ``validate`` then fills in the schema's defaults."""
+    and the first error only (the workflow's one validation; the schema has no defaults: they are the
+    settings dataclasses', filled in by ``configuration.with_library_defaults``)."""
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text())

@@ -46,7 +46,7 @@ rule predict_catalog:
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=int(config["train"].get("gpus", 0)),
+        gpu=int(config["train"]["gpus"]),
     params:
         settings=config["catalog_all"],
         catalog=config["catalog"],

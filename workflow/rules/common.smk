@@ -35,7 +35,7 @@ def code_of(script):
 
 def raw_input(key, mock_default):
     """A raw input file from config['inputs'], or the mock sky's file when it is left empty."""
-    value = (config.get("inputs") or {}).get(key) or ""
+    value = config["inputs"][key]
     if value:
         return value
     if not MOCK:
@@ -54,13 +54,13 @@ SKY_CORE = {k: v for k, v in config["sky"].items() if k not in ("apogee_spectra"
 
 def upstream(*keys):
     """The config blocks a stage's outputs depend on (params: a change reruns the stage)."""
-    blocks = {"sky": SKY_CORE, "inputs": {k: v for k, v in (config.get("inputs") or {}).items() if k != "aspcapstar"}}
+    blocks = {"sky": SKY_CORE, "inputs": {k: v for k, v in config["inputs"].items() if k != "aspcapstar"}}
     return {k: blocks.get(k, config.get(k)) for k in keys}
 
 
 # SpectraFM (Koblischke & Bovy 2024): on the mock when sky.apogee_spectra.enabled, on real data
 # when inputs.aspcapstar names a folder of aspcapStar files.
-SPECTRAFM = bool(config["sky"]["apogee_spectra"]["enabled"]) if MOCK else bool((config.get("inputs") or {}).get("aspcapstar"))
+SPECTRAFM = bool(config["sky"]["apogee_spectra"]["enabled"]) if MOCK else bool(config["inputs"]["aspcapstar"])
 SPECTRAFM_CFG = config["spectrafm"]
 SPECTRAFM_STAGES = SPECTRAFM_CFG["stages"]
 
@@ -148,15 +148,15 @@ def _xp_all_files():
     """{range: {xp_continuous: file, gaia_source: [files of overlapping ranges]}}, or {} when off."""
     from pipeline.gaia.bulk import bulk_files, equal_ranges, file_range, overlapping, range_name
 
-    if not config["catalog_all"].get("enabled", True):
+    if not config["catalog_all"]["enabled"]:
         return {}
-    inputs = config.get("inputs") or {}
-    if MOCK and not inputs.get("xp_all_xp_continuous"):
-        xp_all = config["sky"].get("xp_all") or {}
-        if not xp_all.get("enabled", True):
+    inputs = config["inputs"]
+    if MOCK and not inputs["xp_all_xp_continuous"]:
+        xp_all = config["sky"]["xp_all"]
+        if not xp_all["enabled"]:
             return {}
-        fmt = xp_all.get("format", "csv.gz")
-        names = [range_name(lo, hi) for lo, hi in equal_ranges(int(xp_all.get("partitions", 4)))]
+        fmt = xp_all["format"]
+        names = [range_name(lo, hi) for lo, hi in equal_ranges(int(xp_all["partitions"]))]
         return {
             n: {
                 "xp_continuous": f"{SKY}/xp_all/xp_continuous/XpContinuousMeanSpectrum_{n}.{fmt}",
@@ -164,9 +164,9 @@ def _xp_all_files():
             }
             for n in names
         }
-    if not inputs.get("xp_all_xp_continuous"):
+    if not inputs["xp_all_xp_continuous"]:
         return {}
-    if not inputs.get("xp_all_gaia_source"):
+    if not inputs["xp_all_gaia_source"]:
         raise ValueError("config: inputs.xp_all_gaia_source must name the folder of GaiaSource files beside inputs.xp_all_xp_continuous")
     folders = {}
     for key in ("xp_all_gaia_source", "xp_all_xp_continuous"):
@@ -183,7 +183,7 @@ def _xp_all_files():
 XP_ALL_FILES = _xp_all_files()
 CATALOG_ALL = bool(XP_ALL_FILES)
 # the all-sky catalogue is judged against the truth only where the mock made its sources
-CATALOG_ALL_TRUTH = CATALOG_ALL and MOCK and not (config.get("inputs") or {}).get("xp_all_xp_continuous")
+CATALOG_ALL_TRUTH = CATALOG_ALL and MOCK and not config["inputs"]["xp_all_xp_continuous"]
 
 
 # Stage 6: the evaluation tasks (src/pipeline/evaluate/registry.py) and their figures (named where
@@ -200,7 +200,7 @@ check_evaluate_settings(config["evaluate"])  # a wrong key fails here, naming ev
 
 def branches_off():
     """One line per branch this configuration leaves out, and why (said at the start of every run)."""
-    inputs = config.get("inputs") or {}
+    inputs = config["inputs"]
     off = []
     if not SPECTRAFM:
         off.append("SpectraFM: " + ("sky.apogee_spectra.enabled is false" if MOCK else "inputs.aspcapstar is empty"))
@@ -209,9 +209,9 @@ def branches_off():
     if not CATALOG_ALL:
         why = (
             "catalog_all.enabled is false"
-            if not config["catalog_all"].get("enabled", True)
+            if not config["catalog_all"]["enabled"]
             else (
-                "sky.xp_all.enabled is false" if MOCK and not inputs.get("xp_all_xp_continuous") else "inputs.xp_all_xp_continuous is empty"
+                "sky.xp_all.enabled is false" if MOCK and not inputs["xp_all_xp_continuous"] else "inputs.xp_all_xp_continuous is empty"
             )
         )
         off.append(f"catalogue of every XP source (catalog_all): {why}")

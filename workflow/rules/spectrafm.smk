@@ -51,12 +51,12 @@ rule spectrafm_train:
         mem_mb=8000,
         runtime=120,
         # GPUs per rank x data-parallel ranks (spectrafm.processes), all on the job's node
-        gpu=SPECTRAFM_CFG["gpus"] * SPECTRAFM_CFG.get("processes", 1),
+        gpu=SPECTRAFM_CFG["gpus"] * SPECTRAFM_CFG["processes"],
     params:
         stage=lambda w: SPECTRAFM_STAGES[w.stage],
-        model={k: SPECTRAFM_CFG.get(k) for k in ("preset", "model")},
+        model={k: SPECTRAFM_CFG[k] for k in ("preset", "model")},
         device=SPECTRAFM_CFG["device"],
-        processes=SPECTRAFM_CFG.get("processes", 1),
+        processes=SPECTRAFM_CFG["processes"],
     script:
         "../scripts/spectrafm_train.py"
 
@@ -80,11 +80,12 @@ rule spectrafm_fcnn:
         runtime=60,
     params:
         stage={
-            **SPECTRAFM_STAGES.get("finetune_fe", {}),
+            **SPECTRAFM_STAGES["finetune_fe"],
             **{k: v for k, v in SPECTRAFM_CFG["fcnn"].items() if k not in ("hidden", "dropout")},
         },
         fcnn={k: v for k, v in SPECTRAFM_CFG["fcnn"].items() if k in ("hidden", "dropout")},
         device=SPECTRAFM_CFG["device"],
+        processes=1,  # the FCNN trains in one process
     script:
         "../scripts/spectrafm_train.py"
 

@@ -27,7 +27,7 @@ rule train:
         mem_mb=16000,
         runtime=720,
         # GPUs per rank x data-parallel ranks (train.processes), all on the job's node
-        gpu=lambda w: train_settings(w.name)["gpus"] * train_settings(w.name).get("processes", 1),
+        gpu=lambda w: train_settings(w.name)["gpus"] * train_settings(w.name)["processes"],
     params:
         train=lambda w: train_settings(w.name),
     script:

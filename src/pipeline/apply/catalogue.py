@@ -52,15 +52,16 @@ OOD_BITS = {  # bit: what lies outside the training catalogue
 class CatalogAllConfig:
     """``catalog_all``: what the model is given and asked for every XP source."""
 
-    enabled: bool = True
-    inputs: object = "xp30_gaia"  # a named input set (baselines.xgb.INPUT_SETS) or a list of tokens
-    requests: tuple = ("teff", "logg", "m_h", "logebv", "g_fakemag")
+    enabled: bool = True  # on the mock: sky.xp_all's sources; on real data: inputs.xp_all_* (off when they are empty)
+    inputs: object = "xp30_gaia"  # a named input set (baselines.xgb.INPUT_SETS) or a list of tokens; xp30_gaia: XP
+    # bp/rp 0-29, BP-RP, g_fakemag and logebv where the parallax is usable
+    requests: tuple = ("teff", "logg", "m_h", "logebv", "g_fakemag")  # answered in one decoder pass per batch
     extinction_samples: int = 200  # parallax samples per source through the dust map (the catalog: 1000)
     chunk_stars: int = 5000  # sources per Dask chunk of the extinction sampling
     batch_size: int = 4096  # sources per inference batch
-    seed: int = 1
-    device: str = "auto"
-    precision: str = "auto"
+    seed: int = 1  # the seed of the parallax samples
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto (bf16 autocast on CUDA, float32 on the CPU) | float32 | bfloat16
 
     @classmethod
     def from_dict(cls, d):

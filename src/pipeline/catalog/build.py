@@ -44,18 +44,18 @@ class Extinction:
 class CatalogConfig:
     """Every threshold of the catalog stage (section 4 of Leung & Bovy)."""
 
-    crossmatch_radius_arcsec: float = 1.0
-    aspcapflag_bad_bits: tuple = (19, 23)  # M_H_BAD, STAR_BAD
-    require_starflag_zero: bool = True
-    xp_g_min: float = 6.0
+    crossmatch_radius_arcsec: float = 1.0  # sky match for allStar rows without GAIAEDR3_SOURCE_ID
+    aspcapflag_bad_bits: tuple = (19, 23)  # M_H_BAD, STAR_BAD: labels become NaN (as does STARFLAG != 0)
+    require_starflag_zero: bool = True  # APOGEE labels only where STARFLAG == 0
+    xp_g_min: float = 6.0  # XP used for 6 < G < 17.5 ...
     xp_g_max: float = 17.5
-    xp_bprp_min: float = 0.0
+    xp_bprp_min: float = 0.0  # ... 0 < BP-RP < 4 ...
     xp_bprp_max: float = 4.0
-    xp_excess_max: float = 2.0
-    xp_clip_percentiles: tuple = (0.2, 99.8)
-    ruwe_max: float = 1.4
-    parallax_error_max_mas: float = 0.1
-    extinction: Extinction = field(default_factory=Extinction)
+    xp_excess_max: float = 2.0  # ... and a BP/RP flux excess factor below 2
+    xp_clip_percentiles: tuple = (0.2, 99.8)  # per normalised coefficient; outliers become NaN
+    ruwe_max: float = 1.4  # a parallax is used (luminosity, extinction) where RUWE < 1.4 ...
+    parallax_error_max_mas: float = 0.1  # ... and its error is below 0.1 mas
+    extinction: Extinction = field(default_factory=Extinction)  # the parallax samples through the dust map
 
     @classmethod
     def from_dict(cls, d):

@@ -39,11 +39,11 @@ class MassAgeCuts:
 
     evstate: tuple | None = (1, 2)  # DistMass EVSTATE: 1 red-giant branch, 2 red clump
     logg_max: float | None = 3.5  # APOGEE logg of the catalog row (giants only)
-    teff_max_k: float | None = 5500.0
-    mass_range_msun: tuple = (0.5, 4.0)
-    age_range_gyr: tuple = (0.1, 14.0)
-    mass_rel_err_max: float | None = 0.3
-    age_rel_err_max: float | None = 0.6
+    teff_max_k: float | None = 5500.0  # APOGEE Teff of the catalog row (K)
+    mass_range_msun: tuple = (0.5, 4.0)  # masses kept (Msun)
+    age_range_gyr: tuple = (0.1, 14.0)  # ages kept (Gyr)
+    mass_rel_err_max: float | None = 0.3  # relative mass error above this: dropped
+    age_rel_err_max: float | None = 0.6  # relative age error above this: dropped
 
     @classmethod
     def from_dict(cls, d):
