@@ -1,6 +1,7 @@
 """The Snakefile's guards (src/pipeline/guards.py) and the rules' benchmark files, without Snakemake."""
 
 import dataclasses
+import json
 import re
 from types import SimpleNamespace
 
@@ -163,3 +164,36 @@ def test_the_workflow_completes_each_block_from_the_library_defaults():
     assert config["catalog_all"]["requests"] == ["teff", "logg", "m_h", "logebv", "g_fakemag"]
     assert TrainConfig.from_dict({k: v for k, v in config["train"].items() if k != "name"}).lr == 0.5
     assert CatalogConfig.from_dict(config["catalog"]).extinction.n_samples == 7
+
+
+def test_docs_benchmarks_is_written_from_the_recorded_files():
+    """docs/benchmarks.md is `benchmarks/record.py doc` of benchmarks/recorded/: no figure typed by hand."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("record", REPO / "benchmarks/record.py")
+    record = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record)
+    assert list((REPO / "benchmarks/recorded").glob("*.json")), "no recorded benchmark"
+    assert (REPO / "docs/benchmarks.md").read_text() == record.render(REPO / "benchmarks/recorded"), (
+        "docs/benchmarks.md is stale: .venv/bin/python benchmarks/record.py doc"
+    )
+
+
+def test_a_benchmark_is_recorded_with_its_machine_and_last_line(tmp_path, monkeypatch):
+    import importlib.util
+    import sys
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("record", REPO / "benchmarks/record.py")
+    record = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(record)
+    monkeypatch.setattr(record, "RECORDS", tmp_path)
+    assert record.main(["run", "demo", "--", sys.executable, "-c", "print('a'); print('ratios: 2.0x')"]) == 0
+    rec = json.loads((tmp_path / "demo.json").read_text())
+    assert rec["last_line"] == "ratios: 2.0x" and rec["machine"]["cores"] >= 1 and rec["output"] == ["a", "ratios: 2.0x"]
+    assert record.main(["run", "bad", "--", sys.executable, "-c", "raise SystemExit(3)"]) == 3
+    assert not (tmp_path / "bad.json").exists()
+    assert "**ratios: 2.0x**" in record.render(tmp_path)
