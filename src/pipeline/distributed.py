@@ -187,6 +187,30 @@ def launch(entry: str, spec: dict, processes: int, threads_per_rank: int, what: 
         raise RuntimeError(f"{what}: {failure(proc.returncode, ''.join(lines), checkpoint)}")
 
 
+def settings_json(settings) -> dict:
+    """A settings dataclass as a rank's spec holds it (JSON: lists for tuples)."""
+    from dataclasses import asdict
+
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
+
+
+def train_in_ranks(entry: str, spec: dict, processes: int, threads: int, what: str, out: Path, on_epoch=None) -> list[dict]:
+    """The training set-up every model shares when it runs as DDP ranks: ``entry`` (one rank's
+    training, called with ``spec``) launched as ``processes`` ranks sharing ``threads`` CPU threads
+    (0: torch's count), writing into ``out``; returns the history the ranks wrote there, after calling
+    ``on_epoch`` with each row (the ranks log nothing to a tracker)."""
+    import pandas as pd
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    per_rank = max((threads or torch.get_num_threads()) // processes, 1)
+    launch(entry, spec, processes, per_rank, what, checkpoint=out / "last.pt")
+    history = pd.read_csv(out / "history.csv").to_dict("records") if (out / "history.csv").exists() else []
+    for row in history if on_epoch else ():
+        on_epoch(row)
+    return history
+
+
 def main(argv=None):
     """A rank: ``python -m pipeline.distributed module:function spec.json``."""
     entry, spec_path = (argv or sys.argv[1:])[:2]

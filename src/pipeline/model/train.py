@@ -272,7 +272,7 @@ def rank_spec(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, res
         "store": str(store_path),
         "out": str(out_dir),
         "model": model_cfg.to_dict(),
-        "train": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
+        "train": distributed.settings_json(cfg),
         "resume": resume,
         "stop_after_epoch": stop_after_epoch,
         "init_from": str(init_from) if init_from else None,
@@ -290,22 +290,14 @@ def train_in_ranks(
     init_from=None,
     entry=None,
 ):
-    """``train`` as ``cfg.processes`` DDP ranks launched by torchrun (pipeline/distributed.py),
+    """``train`` as ``cfg.processes`` DDP ranks launched by torchrun (``distributed.train_in_ranks``),
     each with ``cfg.threads // processes`` CPU threads (``entry``: another rank function, for
-    tests). Returns the trained model and the history read back from the
-    model folder; ``on_epoch`` is called with each row of it afterwards (the ranks log nothing
-    to a tracker; per-step curves are not recorded in this mode)."""
-    import pandas as pd
-
+    tests). Returns the trained model and the history read back from the model folder (per-step
+    curves are not recorded in this mode)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     spec = rank_spec(store_path, out, model_cfg, cfg, resume, stop_after_epoch, init_from)
-    threads = max((cfg.threads or torch.get_num_threads()) // cfg.processes, 1)
     entry = entry or f"{__name__}:train_from_spec"
-    distributed.launch(entry, spec, cfg.processes, threads, f"training {out}", checkpoint=out / "last.pt")
-    history = pd.read_csv(out / "history.csv").to_dict("records") if (out / "history.csv").exists() else []
-    for row in history if on_epoch else ():
-        on_epoch(row)
+    history = distributed.train_in_ranks(entry, spec, cfg.processes, cfg.threads, f"training {out}", out, on_epoch)
     model = StellarTransformer(model_cfg)
     if (out / "model.pt").exists() and len(history) == cfg.epochs:
         model.load_state_dict(torch.load(out / "model.pt", map_location="cpu", weights_only=True))
@@ -327,7 +319,7 @@ def write_model(out: Path, model, model_cfg: ModelConfig, cfg: TrainConfig, stre
         "median": [float(x) for x in stream.median],
         "mad_std": [float(x) for x in stream.mad],
         "held_out_outputs": list(cfg.held_out),
-        "train": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()},
+        "train": distributed.settings_json(cfg),
         "n_parameters": model.n_parameters(),
         "token_store_config_hash": root.attrs.get("config_hash"),
     }

@@ -308,24 +308,19 @@ def stage_from_spec(spec: dict):
 
 
 def _stage_in_ranks(store_path, out: Path, stage: StageConfig, model_cfg, init_from, on_epoch, resume, stop_after_epoch):
-    """``train_stage`` as ``stage.processes`` DDP ranks launched by torchrun; the model and history
-    read back from ``out`` (``on_epoch`` called with each row afterwards)."""
-    import pandas as pd
-
+    """``train_stage`` as ``stage.processes`` DDP ranks (``distributed.train_in_ranks``); the model and
+    history read back from ``out``."""
     spec = {
         "store": str(store_path),
         "out": str(out),
-        "stage": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(stage).items()},
+        "stage": distributed.settings_json(stage),
         "model": model_cfg.to_dict() if model_cfg is not None else None,
         "init_from": str(init_from) if init_from else None,
         "resume": resume,
         "stop_after_epoch": stop_after_epoch,
     }
-    threads = max((stage.threads or torch.get_num_threads()) // stage.processes, 1)
-    distributed.launch(f"{__name__}:stage_from_spec", spec, stage.processes, threads, f"SpectraFM stage {out}", checkpoint=out / "last.pt")
-    history = pd.read_csv(out / "history.csv").to_dict("records") if (out / "history.csv").exists() else []
-    for row in history if on_epoch else ():
-        on_epoch(row)
+    entry = f"{__name__}:stage_from_spec"
+    history = distributed.train_in_ranks(entry, spec, stage.processes, stage.threads, f"SpectraFM stage {out}", out, on_epoch)
     if len(history) == stage.epochs:
         model, _ = load_model(out)
         return model.train(), history
