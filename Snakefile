@@ -5,7 +5,7 @@ import os
 from snakemake.utils import min_version
 
 from pipeline.configuration import with_library_defaults
-from pipeline.guards import check_inputs_read_only, check_schema, coerce_command_line_values, refuse_renamed_keys
+from pipeline.workflow.guards import check_inputs_read_only, check_schema, coerce_command_line_values, refuse_renamed_keys
 
 min_version("9.0")
 
@@ -38,7 +38,7 @@ MOCK = config["mock"]
 include: "workflow/rules/common.smk"
 
 
-# Provenance: every job logs an MLflow run (src/pipeline/tracking.py) into the store named by
+# Provenance: every job logs an MLflow run (src/pipeline/workflow/tracking.py) into the store named by
 # MLFLOW_TRACKING_URI, which defaults to SQLite in the results folder; envvars passes it on to
 # cluster jobs. One parent run per invocation groups the jobs' runs.
 os.environ.setdefault("MLFLOW_TRACKING_URI", mlflow_tracking_uri())

@@ -1,13 +1,15 @@
 """catalog_all: the archive's bulk layout, the all-sky mock population, one partition reduced as the
 catalog reduces and answered by the model, the summary and the judgement against the truth."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.apply.catalogue import OOD_BITS, answer, read_partition, reduce_partition, training_domain
 from pipeline.catalog.build import CatalogConfig, build_catalog
-from pipeline.gaia.bulk import bulk_files, equal_ranges, file_range, healpix8, overlapping, range_name
+from pipeline.gaia.bulk import bulk_files, equal_ranges, file_range, healpix8, overlapping, paired_partitions, range_name
 from pipeline.io.readers import InputFileError, read_gaia_source, read_xp_coefficients
 from pipeline.sky.xp_all import XpAllConfig, build_xp_all, file_names, partition_names
 
@@ -24,6 +26,29 @@ def test_bulk_files_are_named_by_level8_healpix_ranges():
     assert overlapping(files, 150, 250) == ["X_000100-000199.csv.gz", "X_000200-000299.csv.gz"]
     with pytest.raises(InputFileError, match="no HEALPix range"):
         file_range("gaia_source.csv.gz")
+
+
+def test_xp_files_are_paired_with_the_gaia_source_files_of_overlapping_ranges(tmp_path):
+    """An XP file of a range joins the gaia_source files whose ranges overlap it (the archive's two
+    tables may be cut differently); an empty folder is an error naming it."""
+    (tmp_path / "xp").mkdir(), (tmp_path / "gs").mkdir()
+    for name in ("000000-000199", "000200-000399"):
+        (tmp_path / "xp" / f"XpContinuousMeanSpectrum_{name}.csv.gz").write_text("")
+    for name in ("000000-000099", "000100-000249", "000250-000399"):
+        (tmp_path / "gs" / f"GaiaSource_{name}.csv.gz").write_text("")
+    pairs = paired_partitions(tmp_path / "xp", tmp_path / "gs")
+    assert sorted(pairs) == ["000000-000199", "000200-000399"]
+    assert [Path(f).name for f in pairs["000000-000199"]["gaia_source"]] == [
+        "GaiaSource_000000-000099.csv.gz",
+        "GaiaSource_000100-000249.csv.gz",
+    ]
+    assert [Path(f).name for f in pairs["000200-000399"]["gaia_source"]] == [
+        "GaiaSource_000100-000249.csv.gz",
+        "GaiaSource_000250-000399.csv.gz",
+    ]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty: no bulk files"):
+        paired_partitions(tmp_path / "xp", tmp_path / "empty")
 
 
 @pytest.fixture(scope="module")

@@ -332,7 +332,7 @@ def test_an_unreachable_tracking_server_fails_at_once_and_says_how_to_go_on(data
 
 
 def test_closing_the_workflow_run_on_a_broken_store_only_warns(tmp_path, monkeypatch, caplog):
-    from pipeline import jobs, tracking
+    from pipeline.workflow import jobs, tracking
 
     monkeypatch.setenv(tracking.ENV_PARENT, "0123456789abcdef")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/no/such/dir/mlflow.db")
@@ -439,7 +439,7 @@ def _kill_at_random_point(folder, args, target, script, benchmark, rng, force=Tr
 def _numbers(obj, skip=("seconds",)):
     return {
         k: v
-        for k, v in __import__("pipeline.tracking", fromlist=["flatten"]).flatten(obj).items()
+        for k, v in __import__("pipeline.workflow.tracking", fromlist=["flatten"]).flatten(obj).items()
         if isinstance(v, (int, float)) and not isinstance(v, bool) and k.split(".")[-1] not in skip
     }
 

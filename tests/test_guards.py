@@ -1,4 +1,4 @@
-"""The Snakefile's guards (src/pipeline/guards.py) and the rules' benchmark files, without Snakemake."""
+"""The Snakefile's guards (src/pipeline/workflow/guards.py) and the rules' benchmark files, without Snakemake."""
 
 import dataclasses
 import json
@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from pipeline.guards import (
+from pipeline.workflow.guards import (
     ConfigError,
     check_no_writes_into,
     coerce_command_line_values,
@@ -17,7 +17,7 @@ from pipeline.guards import (
     refuse_renamed_keys,
     written_paths,
 )
-from pipeline.jobs import benchmark_path
+from pipeline.workflow.jobs import benchmark_path
 
 
 def test_command_line_strings_become_booleans_and_numbers():
@@ -73,7 +73,7 @@ def test_every_rule_has_a_benchmark_file_beside_its_log():
 
 
 def test_a_published_model_to_import_is_an_input_the_workflow_never_writes_near(tmp_path):
-    from pipeline.guards import check_inputs_exist, configured_inputs
+    from pipeline.workflow.guards import check_inputs_exist, configured_inputs
 
     config = {"inputs": {}, "train": {"import_from": str(tmp_path / "model_torch")}}
     inputs = configured_inputs(config)

@@ -1,4 +1,4 @@
-"""The package's layers and the rerun decisions derived from them (pipeline.codedeps): the mock sky is
+"""The package's layers and the rerun decisions derived from them (pipeline.workflow.codedeps): the mock sky is
 imported by nobody but itself and the evaluation's truth module, and every rule lists as inputs the
 code its script reaches, so an edit reruns exactly the steps that run the edited code."""
 
@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
-from pipeline.codedeps import _imported_modules, code_of
+from pipeline.workflow.codedeps import _imported_modules, code_of
 
 SRC = REPO / "src"
 # rules whose scripts run on real data; none may reach the mock sky's code
@@ -62,6 +62,19 @@ def test_only_the_sky_and_the_truth_module_import_the_mock_sky():
     allowed = lambda rel: rel.startswith("sky/") or rel == "evaluate/truth.py"  # noqa: E731
     offenders = {
         rel: sorted(m for m in _imported_modules(SRC, f) if m.startswith("pipeline.sky")) for rel, f in _modules() if not allowed(rel)
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_the_science_never_imports_the_workflow_plumbing():
+    """pipeline.workflow (MLflow, the Snakefile's guards, logs, the results lock) serves the workflow;
+    a science module reaches only codedeps, for the hash of the code a model was trained with."""
+    offenders = {
+        rel: sorted(
+            m for m in _imported_modules(SRC, f) if m.startswith("pipeline.workflow") and not m.startswith("pipeline.workflow.codedeps")
+        )
+        for rel, f in _modules()
+        if not rel.startswith("workflow/") and rel not in ("__main__.py", "configuration.py")
     }
     assert not {k: v for k, v in offenders.items() if v}
 
@@ -128,7 +141,7 @@ def test_each_rule_lists_the_code_its_script_runs(small_sky, tmp_path, mock):
 
 def _import_graph() -> dict[str, set[str]]:
     """Module -> the package's modules it imports anywhere in its body (lazy imports included)."""
-    from pipeline.codedeps import _module_file, _module_name
+    from pipeline.workflow.codedeps import _module_file, _module_name
 
     graph = {}
     for f in sorted((SRC / "pipeline").rglob("*.py")):

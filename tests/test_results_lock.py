@@ -1,4 +1,4 @@
-"""One results folder, one run (pipeline.results_lock): the lock names its holder, a dead holder's
+"""One results folder, one run (pipeline.workflow.results_lock): the lock names its holder, a dead holder's
 lock is cleared with a message, and only the holder gives it back."""
 
 import json
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pipeline.results_lock import ResultsLocked, acquire, clear, lock_path, read_holder, release
+from pipeline.workflow.results_lock import ResultsLocked, acquire, clear, lock_path, read_holder, release
 
 
 def _foreign_lock(results, **fields):

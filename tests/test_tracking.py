@@ -1,4 +1,4 @@
-"""MLflow provenance helpers (src/pipeline/tracking.py), without a workflow."""
+"""MLflow provenance helpers (src/pipeline/workflow/tracking.py), without a workflow."""
 
 import hashlib
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import tracking
+from pipeline.workflow import tracking
 
 
 def test_tracking_uri_precedence(monkeypatch, tmp_path):

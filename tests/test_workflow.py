@@ -481,7 +481,7 @@ def test_mlflow_tracking_uri_overrides_the_default_store(tiny_run, tmp_path):
     ],
 )
 def test_an_edit_reruns_exactly_the_rules_whose_scripts_reach_the_module(tiny_run, module, rerun, kept):
-    """Rerun decisions come from each script's import closure (pipeline.codedeps): an edit of a
+    """Rerun decisions come from each script's import closure (pipeline.workflow.codedeps): an edit of a
     module reschedules the rules that run it (and what consumes their outputs), never the others."""
     _, args = tiny_run
     jobs = set(_dry_run_jobs(args, edit=REPO / "src/pipeline" / module))

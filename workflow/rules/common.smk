@@ -9,7 +9,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from pipeline.codedeps import code_of as package_code_of
+from pipeline.workflow.codedeps import code_of as package_code_of
 from pipeline.evaluate.figures import FIGURES as FIGURE_FUNCTIONS, SUMMARY_FIGURES
 from pipeline.evaluate.registry import MODEL_TASKS, TASKS
 from pipeline.evaluate.settings import check as check_evaluate_settings
@@ -26,7 +26,7 @@ from pipeline.evaluate.variants import (
 
 def code_of(script):
     """The package's source files that workflow/scripts/<script>.py runs: the closure of its imports
-    (pipeline.codedeps). Listed as inputs, so that an edit anywhere in the code a step runs reruns
+    (pipeline.workflow.codedeps). Listed as inputs, so that an edit anywhere in the code a step runs reruns
     that step, and an edit elsewhere does not."""
     here = Path(workflow.basedir)  # the checkout, named relative to the working folder (the same names from any folder)
     files = package_code_of(str(here / "workflow/scripts" / f"{script}.py"), str(here / "src"))
@@ -146,38 +146,29 @@ def init_model(name):
 # real data, the folders inputs.xp_all_gaia_source and inputs.xp_all_xp_continuous.
 def _xp_all_files():
     """{range: {xp_continuous: file, gaia_source: [files of overlapping ranges]}}, or {} when off."""
-    from pipeline.gaia.bulk import bulk_files, equal_ranges, file_range, overlapping, range_name
+    from pipeline.gaia.bulk import paired_partitions
 
+    inputs = config["inputs"]
     if not config["catalog_all"]["enabled"]:
         return {}
-    inputs = config["inputs"]
     if MOCK and not inputs["xp_all_xp_continuous"]:
+        from pipeline.sky.xp_all import file_names, partition_names
+
         xp_all = config["sky"]["xp_all"]
-        if not xp_all["enabled"]:
-            return {}
-        fmt = xp_all["format"]
-        names = [range_name(lo, hi) for lo, hi in equal_ranges(int(xp_all["partitions"]))]
+        names = partition_names(int(xp_all["partitions"])) if xp_all["enabled"] else []
+        files = {n: file_names(n, xp_all["format"]) for n in names}
         return {
-            n: {
-                "xp_continuous": f"{SKY}/xp_all/xp_continuous/XpContinuousMeanSpectrum_{n}.{fmt}",
-                "gaia_source": [f"{SKY}/xp_all/gaia_source/GaiaSource_{n}.{fmt}"],
-            }
-            for n in names
+            n: {"xp_continuous": f"{SKY}/xp_all/{f['xp_continuous']}", "gaia_source": [f"{SKY}/xp_all/{f['gaia_source']}"]}
+            for n, f in files.items()
         }
     if not inputs["xp_all_xp_continuous"]:
         return {}
     if not inputs["xp_all_gaia_source"]:
         raise ValueError("config: inputs.xp_all_gaia_source must name the folder of GaiaSource files beside inputs.xp_all_xp_continuous")
-    folders = {}
-    for key in ("xp_all_gaia_source", "xp_all_xp_continuous"):
-        try:
-            folders[key] = bulk_files(inputs[key])
-        except FileNotFoundError as exc:
-            raise ValueError(f"config: inputs.{key}: {exc}") from None
-    return {
-        n: {"xp_continuous": str(p), "gaia_source": [str(g) for g in overlapping(folders["xp_all_gaia_source"], *file_range(p))]}
-        for n, p in folders["xp_all_xp_continuous"].items()
-    }
+    try:
+        return paired_partitions(inputs["xp_all_xp_continuous"], inputs["xp_all_gaia_source"])
+    except FileNotFoundError as exc:
+        raise ValueError(f"config: inputs.xp_all_xp_continuous / xp_all_gaia_source: {exc}") from None
 
 
 XP_ALL_FILES = _xp_all_files()
@@ -210,9 +201,7 @@ def branches_off():
         why = (
             "catalog_all.enabled is false"
             if not config["catalog_all"]["enabled"]
-            else (
-                "sky.xp_all.enabled is false" if MOCK and not inputs["xp_all_xp_continuous"] else "inputs.xp_all_xp_continuous is empty"
-            )
+            else ("sky.xp_all.enabled is false" if MOCK and not inputs["xp_all_xp_continuous"] else "inputs.xp_all_xp_continuous is empty")
         )
         off.append(f"catalogue of every XP source (catalog_all): {why}")
     elif not CATALOG_ALL_TRUTH:
@@ -256,17 +245,17 @@ def figure_outputs():
     return [f"{RESULTS}/eval/{t}/{f}.png" for t in EVAL_TASKS for f in FIGURES[t]]
 
 
-# Provenance in MLflow (src/pipeline/tracking.py): the parent run of this invocation.
+# Provenance in MLflow (src/pipeline/workflow/tracking.py): the parent run of this invocation.
 def mlflow_tracking_uri():
-    from pipeline.tracking import tracking_uri
+    from pipeline.workflow.tracking import tracking_uri
 
     return tracking_uri(config)
 
 
 def take_results_lock():
-    """One results folder, one run (pipeline.results_lock): refused, naming the holder, while another
+    """One results folder, one run (pipeline.workflow.results_lock): refused, naming the holder, while another
     invocation, from whatever working folder, writes paths.results."""
-    from pipeline.results_lock import ResultsLocked, acquire
+    from pipeline.workflow.results_lock import ResultsLocked, acquire
 
     try:
         acquire(RESULTS, os.getcwd(), log=logger.warning)
@@ -275,26 +264,26 @@ def take_results_lock():
 
 
 def give_back_results_lock():
-    from pipeline.results_lock import release
+    from pipeline.workflow.results_lock import release
 
     release(RESULTS)
 
 
 if "--unlock" in sys.argv:  # snakemake --unlock clears the results folder's lock beside the working folder's
-    from pipeline.results_lock import clear
+    from pipeline.workflow.results_lock import clear
 
     clear(RESULTS, log=logger.info)
 
 
 def start_tracking():
-    from pipeline.jobs import start_workflow_run
+    from pipeline.workflow.jobs import start_workflow_run
 
     targets = getattr(getattr(workflow, "dag", None), "targetfiles", None) or ()
     start_workflow_run(config, targets=sorted(map(str, targets)), repo=workflow.basedir)
 
 
 def end_tracking(status):
-    from pipeline.jobs import end_workflow_run
+    from pipeline.workflow.jobs import end_workflow_run
 
     end_workflow_run(config, status)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pipeline.spectrafm.aspcap import feature_list
 from pipeline.spectrafm.store import build_real_store, split_keywords
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

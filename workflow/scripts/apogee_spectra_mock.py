@@ -3,7 +3,7 @@
 from pipeline.settings import from_dict, keywords
 from pipeline.sky.apogee import SyntheticGap, build_mock_store, line_list
 from pipeline.spectrafm.store import split_keywords
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pipeline.catalog.build import CatalogConfig, build_catalog, write_catalog
 from pipeline.dask_cluster import dask_client
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

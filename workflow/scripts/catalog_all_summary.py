@@ -1,7 +1,7 @@
 """Rule catalog_all_summary: counts and rates of every partition's answers, and their sky maps."""
 
 from pipeline.apply.summary import summarise
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm):

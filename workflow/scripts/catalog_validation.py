@@ -5,7 +5,7 @@ import pandas as pd
 from pipeline.catalog.validate import TRUTH_COLUMNS, validate_catalog
 from pipeline.io.atomic import write_json
 from pipeline.settings import keywords
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

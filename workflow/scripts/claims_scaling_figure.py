@@ -3,7 +3,7 @@
 import pandas as pd
 
 from pipeline.evaluate.variants import draw_scaling
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

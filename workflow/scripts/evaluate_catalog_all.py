@@ -1,7 +1,7 @@
 """Rule evaluate_catalog_all (mock sky): the answers for XP sources without APOGEE against the truth."""
 
 from pipeline.evaluate.catalog_all import evaluate_catalog_all
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm):

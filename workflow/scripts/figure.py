@@ -1,7 +1,7 @@
 """Rules figure and catalog_all_figure: one PNG drawn from a task's cached tables and metrics."""
 
 from pipeline.evaluate.figures import draw
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pipeline.model.lb23 import import_lb23
 from pipeline.model.mlflow_model import log_pyfunc
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -3,8 +3,8 @@
 import pandas as pd
 
 from pipeline.io.atomic import write_json, write_parquet
-from pipeline.tracking import rule_run
 from pipeline.vac.mass_age import MassAgeConfig, join_mass_age, read_mass_age_table
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

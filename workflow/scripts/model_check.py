@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pipeline.io.atomic import write_json
 from pipeline.model.check import heldout_check
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -3,7 +3,7 @@
 from pipeline.apply.catalogue import CatalogAllConfig, predict_partition
 from pipeline.catalog.build import CatalogConfig
 from pipeline.io.atomic import write_parquet
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm):

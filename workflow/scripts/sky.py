@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from pipeline.sky.build import SkyConfig, build_sky
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -10,7 +10,7 @@ from pipeline.evaluate.registry import TASKS
 from pipeline.evaluate.settings import task_settings
 from pipeline.evaluate.spectrafm import spectrafm
 from pipeline.io.atomic import write_json
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pipeline.spectrafm.model import FCNNConfig, preset
 from pipeline.spectrafm.train import StageConfig, train_fcnn, train_stage
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -1,7 +1,7 @@
 """Rule summary: every task's headline metrics -> results/eval/summary.csv, and the papers' claims judged on them -> claims.csv."""
 
 from pipeline.evaluate.summary import write_claims, write_summary
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

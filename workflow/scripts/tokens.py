@@ -5,7 +5,7 @@ import pandas as pd
 from pipeline.settings import keywords
 from pipeline.tokens.store import build_token_store
 from pipeline.tokens.vocab import vocabulary
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

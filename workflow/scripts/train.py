@@ -5,7 +5,7 @@ from pathlib import Path
 from pipeline.model.mlflow_model import log_pyfunc
 from pipeline.model.train import TrainConfig, model_config, train
 from pipeline.tokens.store import open_token_store
-from pipeline.tracking import rule_run
+from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:

@@ -59,3 +59,11 @@ def bulk_files(folder) -> dict[str, Path]:
 def overlapping(files: dict[str, Path], lo: int, hi: int) -> list[Path]:
     """The files whose ranges overlap [lo, hi]."""
     return [p for p in files.values() if file_range(p)[0] <= hi and file_range(p)[1] >= lo]
+
+
+def paired_partitions(xp_folder, gaia_source_folder) -> dict[str, dict]:
+    """The partitions of a folder of XP bulk files with their gaia_source rows:
+    {range: {"xp_continuous": file, "gaia_source": [the gaia_source files whose ranges overlap it]}}.
+    Raises FileNotFoundError naming the folder that holds no bulk file."""
+    xp, gaia = bulk_files(xp_folder), bulk_files(gaia_source_folder)
+    return {n: {"xp_continuous": str(p), "gaia_source": [str(g) for g in overlapping(gaia, *file_range(p))]} for n, p in xp.items()}

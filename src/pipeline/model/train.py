@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from .. import distributed
-from ..codedeps import code_hash
 from ..engine import autocast, device_and_precision, fit
 from ..io.atomic import torch_save, write_json
+from ..workflow.codedeps import code_hash
 from .data import TokenSampler, length_groups
 from .model import ModelConfig, StellarTransformer, preset, robust_gaussian_nll
 from .settings import TrainConfig

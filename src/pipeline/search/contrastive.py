@@ -172,11 +172,11 @@ class SearchJob:
 def train_search(base_dir, store_path, out_dir, cfg: SearchConfig, on_epoch=None, resume: bool = True, stop_after_epoch=None):
     """Fine-tune the two encoders on the train split (through the shared engine: resumable); write
     search.pt, config.json, history.csv and the test-split database (database.parquet). Returns the history."""
-    from ..codedeps import code_hash
     from ..engine import Schedule, device_and_precision, fit
     from ..hashing import config_hash
     from ..io.atomic import torch_save, write_json, write_parquet
     from ..model.api import StellarModel
+    from ..workflow.codedeps import code_hash
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

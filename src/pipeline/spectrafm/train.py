@@ -188,8 +188,8 @@ def _signature(stage: StageConfig, model_cfg, store: SpectraStore, rows, init_fr
     """What a checkpoint of a stage must match to be resumed: settings, architecture, data, start, code."""
     import hashlib
 
-    from ..codedeps import code_hash
     from ..hashing import config_hash
+    from ..workflow.codedeps import code_hash
 
     start = hashlib.sha256((Path(init_from) / "model.pt").read_bytes()).hexdigest()[:16] if init_from else None
     return config_hash(

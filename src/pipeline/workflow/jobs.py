@@ -31,7 +31,7 @@ from .tracking import (
     tracking_uri,
 )
 
-log = logging.getLogger("pipeline.tracking")
+log = logging.getLogger("pipeline.workflow.tracking")
 
 
 class TrackingUnavailable(RuntimeError):
@@ -72,7 +72,7 @@ def _job_alive(job: str) -> bool | None:
         host, _, pid = job.rpartition(":")
         if host != socket.gethostname() or not pid.isdigit():
             return None
-        from .io.atomic import pid_alive
+        from ..io.atomic import pid_alive
 
         return pid_alive(int(pid))
     if job.isdigit() and shutil.which("squeue"):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from .io.atomic import pid_alive
+from ..io.atomic import pid_alive
 
 LOCK_NAME = ".pipeline.lock"
 

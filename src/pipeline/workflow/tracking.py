@@ -41,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .hashing import config_hash
+from ..hashing import config_hash
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 PACKAGE = "pipeline"
 # Plumbing: how a job is tracked and logged, not what it computes. A script's imports of these do
 # not make them its code (an edit of the MLflow logging reruns nothing); science code never imports them.
-PLUMBING = ("pipeline.tracking", "pipeline.jobs", "pipeline.logs", "pipeline.model.mlflow_model")
+PLUMBING = ("pipeline.workflow.tracking", "pipeline.workflow.jobs", "pipeline.workflow.logs", "pipeline.model.mlflow_model")
 
 
 def _module_file(src: Path, module: str) -> Path | None:
