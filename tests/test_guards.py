@@ -96,6 +96,7 @@ def test_the_schema_and_the_settings_dataclasses_name_the_same_keys():
     from pipeline.apply.catalogue import CatalogAllConfig
     from pipeline.catalog.build import CatalogConfig
     from pipeline.model.settings import TrainConfig
+    from pipeline.search.settings import SearchConfig
     from pipeline.sky.build import SkyConfig
     from pipeline.vac.mass_age import MassAgeCuts
 
@@ -113,6 +114,7 @@ def test_the_schema_and_the_settings_dataclasses_name_the_same_keys():
         "catalog_all": (top["catalog_all"], CatalogAllConfig, set()),
         "mass_age.cuts": (top["mass_age"]["properties"]["cuts"], MassAgeCuts, set()),
         "sky": (top["sky"], SkyConfig, {"apogee_spectra", "xp_all"}),
+        "search": (top["search"], SearchConfig, set()),
     }
     for block, (node, cls, own) in blocks.items():
         fields = {f.name for f in dataclasses.fields(cls)}

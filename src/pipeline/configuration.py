@@ -22,6 +22,7 @@ def blocks() -> dict:
     from .apply.catalogue import CatalogAllConfig
     from .catalog.build import CatalogConfig
     from .model.settings import TrainConfig
+    from .search.settings import SearchConfig
     from .vac.mass_age import MassAgeCuts
 
     return {
@@ -30,11 +31,12 @@ def blocks() -> dict:
         "mass_age.train": TrainConfig,
         "mass_age.cuts": MassAgeCuts,
         "catalog_all": CatalogAllConfig,
+        "search": SearchConfig,
     }
 
 
 # The blocks a run's configuration is completed from (mass_age.train is not: it overlays train).
-FILLED = ("catalog", "train", "mass_age.cuts", "catalog_all")
+FILLED = ("catalog", "train", "mass_age.cuts", "catalog_all", "search")
 
 
 def _plain(value):

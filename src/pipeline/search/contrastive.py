@@ -21,7 +21,7 @@ import copy
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -31,35 +31,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..model.model import StellarTransformer
-from ..settings import from_dict
+from .settings import XP32, SearchConfig  # noqa: F401  (XP32: part of this module's interface)
 
 log = logging.getLogger(__name__)
-XP32 = tuple(f"{b}{k}" for b in ("bp", "rp") for k in range(32))  # 64 tokens: the model's context
-
-
-@dataclass
-class SearchConfig:
-    spectra_tokens: tuple = XP32
-    query_tokens: tuple = ("teff", "logg", "m_h", "jh", "jk")  # parameters and colours, without BP-RP (leakage)
-    embed_dim: int = 64  # the common embedding space
-    hidden: int = 256  # the projection head's hidden width
-    temperature: float = 0.05  # tau of eqs. C2 and C4
-    epochs: int = 8
-    batch_size: int = 512
-    lr: float = 1e-3  # projection heads
-    encoder_lr: float = 1e-4  # the copied encoders (0: frozen)
-    weight_decay: float = 1e-4
-    min_spectra_tokens: int = 10
-    partial_query_fraction: float = 0.5  # share of training queries with a random part of their tokens left out
-    seed: int = 0
-    device: str = "auto"
-    threads: int = 0
-    top_n: int = 100
-    queries: list = field(default_factory=lambda: [{"teff": 4700.0, "logg": 2.5}, {"jh": 0.6}, {"teff": 5800.0, "logg": 4.4}])
-
-    @classmethod
-    def from_dict(cls, d):
-        return from_dict(cls, d, "search")
 
 
 class StarEncoder(nn.Module):
