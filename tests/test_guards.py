@@ -136,7 +136,8 @@ def test_config_yaml_holds_only_the_values_that_differ_from_the_library_defaults
     """One home for each default: a library setting in config.yaml (the blocks the workflow completes
     from the dataclasses) is there because the default run differs from its default."""
     from conftest import REPO
-    from pipeline.configuration import FILLED, _plain, blocks
+    from pipeline.configuration import FILLED, blocks
+    from pipeline.settings import field_default, plain
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     workflow_own = {"enabled", "device", "processes", "name", "preset", "model", "gpus"}
@@ -148,8 +149,7 @@ def test_config_yaml_holds_only_the_values_that_differ_from_the_library_defaults
         for key, value in node.items():
             if key in defaults and key not in workflow_own:
                 f = defaults[key]
-                default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-                assert value != _plain(default), f"config.yaml: {block}.{key} restates the default {value!r}"
+                assert value != plain(field_default(f)), f"config.yaml: {block}.{key} restates the default {value!r}"
 
 
 def test_the_workflow_completes_each_block_from_the_library_defaults():

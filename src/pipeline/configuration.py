@@ -15,6 +15,8 @@ import inspect
 import io
 import tokenize
 
+from .settings import field_default, plain
+
 
 def blocks() -> dict:
     """Config block -> the settings dataclass that reads it (the mock sky's ``sky`` block is described
@@ -39,26 +41,15 @@ def blocks() -> dict:
 FILLED = ("catalog", "train", "mass_age.cuts", "catalog_all", "search")
 
 
-def _plain(value):
-    """A default as the configuration holds it (YAML's types: lists, not tuples; dicts for dataclasses)."""
-    if dataclasses.is_dataclass(value):
-        value = dataclasses.asdict(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _completed(given: dict, cls) -> dict:
     """``given`` with every field of ``cls`` it leaves out set to the field's default (nested settings too)."""
     out = {}
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = field_default(f)
         if f.name in given and dataclasses.is_dataclass(default) and isinstance(given[f.name], dict):
             out[f.name] = _completed(given[f.name], type(default))
         else:
-            out[f.name] = given[f.name] if f.name in given else _plain(default)
+            out[f.name] = given[f.name] if f.name in given else plain(default)
     return {**out, **{k: v for k, v in given.items() if k not in out}}
 
 
@@ -150,15 +141,8 @@ def config_comments() -> dict[str, str]:
 
 
 def _default(f) -> str:
-    if f.default is not dataclasses.MISSING:
-        value = f.default
-    elif f.default_factory is not dataclasses.MISSING:
-        value = f.default_factory()
-    else:
-        return "(required)"
-    if dataclasses.is_dataclass(value):
-        value = dataclasses.asdict(value)
-    return repr(value)
+    value = field_default(f)
+    return "(required)" if value is dataclasses.MISSING else repr(plain(value) if dataclasses.is_dataclass(value) else value)
 
 
 def settings_table(markdown: bool = True) -> str:

@@ -187,13 +187,6 @@ def launch(entry: str, spec: dict, processes: int, threads_per_rank: int, what: 
         raise RuntimeError(f"{what}: {failure(proc.returncode, ''.join(lines), checkpoint)}")
 
 
-def settings_json(settings) -> dict:
-    """A settings dataclass as a rank's spec holds it (JSON: lists for tuples)."""
-    from dataclasses import asdict
-
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
-
-
 def train_in_ranks(entry: str, spec: dict, processes: int, threads: int, what: str, out: Path, on_epoch=None) -> list[dict]:
     """The training set-up every model shares when it runs as DDP ranks: ``entry`` (one rank's
     training, called with ``spec``) launched as ``processes`` ranks sharing ``threads`` CPU threads

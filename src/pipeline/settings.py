@@ -13,6 +13,24 @@ import dataclasses
 import typing
 
 
+def field_default(f: dataclasses.Field):
+    """A dataclass field's default (its factory called), or ``dataclasses.MISSING`` for a required one."""
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING
+
+
+def plain(value):
+    """A setting as a configuration or a JSON file holds it: dataclasses as dicts, tuples as lists."""
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
 def from_dict(cls, d: dict | None, where: str | None = None, ignore=(), hint: str = ""):
     """``cls(**d)`` for a dataclass ``cls``, checked and converted as the module docstring says."""
     d = {k: v for k, v in dict(d or {}).items() if k not in ignore}

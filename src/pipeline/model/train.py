@@ -17,6 +17,7 @@ import torch
 from .. import distributed
 from ..engine import autocast, device_and_precision, fit
 from ..io.atomic import torch_save, write_json
+from ..settings import plain
 from ..workflow.codedeps import code_hash
 from .data import TokenSampler, length_groups
 from .model import ModelConfig, StellarTransformer, preset, robust_gaussian_nll
@@ -272,7 +273,7 @@ def rank_spec(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, res
         "store": str(store_path),
         "out": str(out_dir),
         "model": model_cfg.to_dict(),
-        "train": distributed.settings_json(cfg),
+        "train": plain(cfg),
         "resume": resume,
         "stop_after_epoch": stop_after_epoch,
         "init_from": str(init_from) if init_from else None,
@@ -319,7 +320,7 @@ def write_model(out: Path, model, model_cfg: ModelConfig, cfg: TrainConfig, stre
         "median": [float(x) for x in stream.median],
         "mad_std": [float(x) for x in stream.mad],
         "held_out_outputs": list(cfg.held_out),
-        "train": distributed.settings_json(cfg),
+        "train": plain(cfg),
         "n_parameters": model.n_parameters(),
         "token_store_config_hash": root.attrs.get("config_hash"),
     }

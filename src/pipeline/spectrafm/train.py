@@ -27,7 +27,7 @@ import torch
 from .. import distributed
 from ..engine import Schedule, device_and_precision, fit
 from ..model.model import robust_gaussian_nll
-from ..settings import from_dict
+from ..settings import from_dict, plain
 from .model import FCNN, FCNNConfig, SpectraFM, SpectraFMConfig, freeze, init_weights_like, pixel_tokens
 from .predict import load_checkpoint, load_model, save_checkpoint
 from .store import SpectraStore
@@ -313,7 +313,7 @@ def _stage_in_ranks(store_path, out: Path, stage: StageConfig, model_cfg, init_f
     spec = {
         "store": str(store_path),
         "out": str(out),
-        "stage": distributed.settings_json(stage),
+        "stage": plain(stage),
         "model": model_cfg.to_dict() if model_cfg is not None else None,
         "init_from": str(init_from) if init_from else None,
         "resume": resume,
