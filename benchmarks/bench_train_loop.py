@@ -53,7 +53,16 @@ def worker(args):
     model_cfg = preset(args.preset)
     torch.manual_seed(0)
     model = StellarTransformer(model_cfg).to(device)
-    if hasattr(tr, "_samplers"):  # this checkout: the device-resident sampler
+    net = model  # earlier checkouts: the job holds its forward
+    if hasattr(engine, "run"):  # this checkout: the device-resident sampler, its settings as one object
+        from pipeline.model.data import TokenSampler
+
+        train_batches = TokenSampler(args.store, "train", cfg.sampling(), model_cfg.context, device)
+        val = TokenSampler(args.store, "val", cfg.sampling(validation=True), model_cfg.context, device)
+        forward = engine.compiled(model, cfg.compile, device)
+        job = tr.TokenJob(train_batches, val, train_batches, device, amp, tr.resolve_length_groups(cfg.length_groups, device))
+        net = forward  # the job runs the network the engine gives it
+    elif hasattr(tr, "_samplers"):  # earlier checkouts: the device-resident sampler
         train_batches, val = tr._samplers(args.store, model_cfg, cfg, device)
         forward = tr.compiled(model, cfg.compile, device)
         groups = tr.resolve_length_groups(cfg.length_groups, device) if hasattr(tr, "resolve_length_groups") else 1
@@ -75,7 +84,7 @@ def worker(args):
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 t0, stars = time.perf_counter(), 0
-            loss, n = job.loss(model, batch)
+            loss, n = job.loss(net, batch)
             engine._step(model, opt, None, loss, 1.0)
             sched.step(epoch + (done % n_batches + 1) / n_batches)
             total += loss.detach().float() * n

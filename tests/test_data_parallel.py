@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pipeline.model.model import preset
-from pipeline.model.train import TrainConfig, train, train_in_ranks
+from pipeline.model.train import TrainConfig, train
 from test_model import _tiny_store
 
 HERE = Path(__file__).resolve().parent
@@ -65,11 +65,12 @@ def test_data_parallel_a_dying_rank_fails_the_job_with_a_clear_error(reference, 
     import pipeline.model.train as train_module
 
     real_launch = train_module.distributed.launch
+    dying = "data_parallel_entries:train_with_a_dying_rank"
     monkeypatch.setattr(
-        train_module.distributed, "launch", lambda entry, spec, *a, **k: real_launch(entry, {**spec, **spec_extra}, *a, **k)
+        train_module.distributed, "launch", lambda entry, spec, *a, **k: real_launch(dying, {**spec, **spec_extra}, *a, **k)
     )
     with pytest.raises(RuntimeError, match="a training rank failed") as err:
-        train_in_ranks(store, out, preset("tiny"), cfg, resume=False, entry="data_parallel_entries:train_with_a_dying_rank")
+        train(store, out, preset("tiny"), cfg, resume=False)
     message = str(err.value)
     assert "last good checkpoint" in message and str(out / "last.pt") in message
     assert "rank" in message and "exitcode" in message, message

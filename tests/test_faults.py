@@ -243,19 +243,20 @@ def test_a_wrong_input_is_named_where_it_is_read(fault, data_folder, tmp_path, m
 
 def test_a_damaged_token_store_is_named(tmp_path):
     from pipeline.model.data import TokenSampler
+    from pipeline.model.settings import TrainConfig
     from test_model import _tiny_store
 
     store = _tiny_store(tmp_path, n=300)
     chunk = sorted((store / "values/c").rglob("*"), key=lambda p: p.stat().st_size)[-1]
     _truncate(chunk, chunk, 0.3)  # a truncated chunk: found when it is read
-    stream = TokenSampler(store, "train", 64, 32, resident="stream")
+    stream = TokenSampler(store, "train", TrainConfig(batch_size=64, resident="stream").sampling(), 32)
     with pytest.raises(ValueError, match=r"stars.zarr: could not be read as a Zarr token store"):
         list(stream)
     with pytest.raises(ValueError, match=r"stars.zarr: could not be read as a Zarr token store"):
-        TokenSampler(store, "train", 64, 32, resident="memory")  # held on the device: read at once
+        TokenSampler(store, "train", TrainConfig(batch_size=64, resident="memory").sampling(), 32)  # held on the device: read at once
     chunk.unlink()  # a lost chunk file: found when the store is opened (never read as NaN)
     with pytest.raises(ValueError, match=r"stars.zarr: array values is damaged \(\d+ of \d+ chunk files"):
-        TokenSampler(store, "train", 64, 32)
+        TokenSampler(store, "train", TrainConfig(batch_size=64).sampling(), 32)
 
 
 def test_predict_on_empty_or_foreign_tables_says_what_is_wrong(tmp_path, capsys):

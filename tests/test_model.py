@@ -159,7 +159,7 @@ def test_target_weights_set_the_odds_of_each_target():
 
 def test_each_epoch_draws_new_samples_with_workers(tmp_path):
     path = _tiny_store(tmp_path)
-    s = TokenSampler(path, "train", 64, 64, seed=3)
+    s = TokenSampler(path, "train", TrainConfig(batch_size=64, seed=3).sampling(), 64)
     loader = torch.utils.data.DataLoader(s, batch_size=None, num_workers=2)
     sums = []
     for epoch in (0, 1):
@@ -185,7 +185,7 @@ def _tiny_store(tmp_path, n=600, seed=0):
 
 def test_token_stream_is_the_same_with_dataloader_workers(tmp_path):
     path = _tiny_store(tmp_path)
-    s = TokenSampler(path, "train", 64, 64, seed=3)
+    s = TokenSampler(path, "train", TrainConfig(batch_size=64, seed=3).sampling(), 64)
     s.set_epoch(2)
     direct = {int(b[0][0, 0]) * 0 + i: b for i, b in enumerate(s)}
     loader = torch.utils.data.DataLoader(s, batch_size=None, num_workers=2)
@@ -381,7 +381,9 @@ def test_label_input_fraction_gives_stars_only_labels_and_asks_for_spectra():
 def test_label_only_stars_of_the_stream_never_see_the_held_out_outputs(tmp_path):
     """The trainer's stream: label-only stars get no XP and no bprp/jk as inputs, and are asked
     for XP coefficients or g_fakemag only."""
-    s = TokenSampler(_tiny_store(tmp_path), "train", 64, 64, seed=3, n_targets=2, label_input_fraction=0.3)
+    s = TokenSampler(
+        _tiny_store(tmp_path), "train", TrainConfig(batch_size=64, seed=3, targets_per_star=2, label_input_fraction=0.3).sampling(), 64
+    )
     s.set_epoch(0)
     vocab = np.array(s.vocab)
     xp = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in vocab])
@@ -400,7 +402,12 @@ def test_label_only_stars_of_the_stream_never_see_the_held_out_outputs(tmp_path)
 def test_label_only_stars_may_be_given_the_held_out_outputs_when_asked(tmp_path):
     """train.label_inputs_held_out: label-only stars also get bprp and jk as inputs (task h's inputs,
     parameters + colours without XP), still never as targets."""
-    s = TokenSampler(_tiny_store(tmp_path), "train", 64, 64, seed=3, n_targets=2, label_input_fraction=0.5, label_inputs_held_out=True)
+    s = TokenSampler(
+        _tiny_store(tmp_path),
+        "train",
+        TrainConfig(batch_size=64, seed=3, targets_per_star=2, label_input_fraction=0.5, label_inputs_held_out=True).sampling(),
+        64,
+    )
     s.set_epoch(0)
     vocab = np.array(s.vocab)
     xp = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in vocab])
@@ -422,8 +429,10 @@ def test_stars_with_keeps_only_the_stars_that_have_the_token(tmp_path):
     vocab = list(root.attrs["vocabulary"])
     teff = np.isfinite(root["values"][:][:, vocab.index("teff")])
     train = root["split"][:] == SPLIT_NAMES.index("train")
-    everyone = TokenSampler(path, "train", 64, 64, seed=3)
-    s = TokenSampler(path, "train", 64, 128, seed=3, min_inputs=128, stars_with=["teff"])  # every present token an input
+    everyone = TokenSampler(path, "train", TrainConfig(batch_size=64, seed=3).sampling(), 64)
+    s = TokenSampler(
+        path, "train", TrainConfig(batch_size=64, seed=3, min_inputs=128, stars_with=["teff"]).sampling(), 128
+    )  # every present token an input
     assert everyone.n_stars == train.sum() > s.n_stars == (train & teff).sum() > 0
     s.set_epoch(0)
     seen = 0
@@ -433,18 +442,23 @@ def test_stars_with_keeps_only_the_stars_that_have_the_token(tmp_path):
         seen += len(ids)
     assert seen == s.n_stars
     with pytest.raises(ValueError, match="stars_with"):
-        TokenSampler(path, "train", 64, 64, stars_with=["mass"])
+        TokenSampler(path, "train", TrainConfig(batch_size=64, stars_with=["mass"]).sampling(), 64)
 
 
 def test_label_input_targets_add_to_what_label_only_stars_are_asked(tmp_path):
-    s = TokenSampler(_tiny_store(tmp_path), "train", 64, 64, seed=3, n_targets=2, label_input_fraction=1.0, label_input_targets=("teff",))
+    s = TokenSampler(
+        _tiny_store(tmp_path),
+        "train",
+        TrainConfig(batch_size=64, seed=3, targets_per_star=2, label_input_fraction=1.0, label_input_targets=("teff",)).sampling(),
+        64,
+    )
     s.set_epoch(0)
     vocab = np.array(s.vocab)
     asked = np.concatenate([vocab[tid.numpy()[ok.numpy()]] for *_, tid, _, _, ok in s])
     allowed = np.isin(asked, ["g_fakemag", "teff"]) | np.array([a[:2] in ("bp", "rp") and a[2:].isdigit() for a in asked])
     assert allowed.all() and (asked == "teff").sum() > 0
     with pytest.raises(ValueError, match="label_input_targets"):
-        TokenSampler(_tiny_store(tmp_path, seed=1), "train", 64, 64, label_input_targets=("mass",))
+        TokenSampler(_tiny_store(tmp_path, seed=1), "train", TrainConfig(batch_size=64, label_input_targets=("mass",)).sampling(), 64)
 
 
 def test_with_two_threads_reruns_and_resumed_runs_agree_within_the_stated_tolerance(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from pipeline.model.data import TokenSampler, sample_batch, trimmed_batches
+from pipeline.model.settings import TrainConfig
 from pipeline.tokens.vocab import BASE_VOCABULARY
 from reference_sampler import sample_batch as reference_sample_batch
 from test_model import _tiny_store
@@ -87,7 +88,7 @@ def test_a_pools_batches_hold_every_star_once_in_order_each_cut_to_its_longest_r
 def test_held_and_streamed_samplers_give_every_star_once_an_epoch_from_seed_and_epoch(tmp_path):
     path = _tiny_store(tmp_path)
     for resident in ("memory", "stream"):
-        s = TokenSampler(path, "train", 64, 64, seed=3, resident=resident, pool_batches=2)
+        s = TokenSampler(path, "train", TrainConfig(batch_size=64, seed=3, resident=resident, pool_batches=2).sampling(), 64)
         assert s.resident == resident
 
         def epoch(e, s=s):
@@ -132,7 +133,7 @@ def test_length_groups_give_the_whole_batchs_loss_and_gradient_on_fewer_padded_t
     model = StellarTransformer(preset("tiny", vocab_size=len(BASE_VOCABULARY)))
     grads = []
     for n_groups in (1, 8):
-        job = TokenJob(None, None, None, model, torch.device("cpu"), None, n_groups)
+        job = TokenJob(None, None, None, torch.device("cpu"), None, n_groups)
         model.zero_grad()
         loss, n = job.loss(model, batch)
         loss.backward()

@@ -21,6 +21,13 @@ What the engine does, the same for all of them:
   targets so that DDP's averaged gradient is the whole batch's; the epoch's loss, stars and the
   validation summed over the ranks; rank 0 alone writes checkpoints, history and progress.
 
+How a model trains: its module calls ``run(prepare, Setup.of(settings), out_dir)``. ``run`` sets up
+the device and precision, the ranks (launching them with torchrun when ``processes`` > 1, or
+joining their group when this process is one), the threads and the seed; then calls ``prepare(place)``,
+which builds the model's data and network on ``place.device`` and returns a ``Training``; then wraps
+the network (DDP among ranks, torch.compile when asked), runs ``fit``, lets rank 0 write the model's
+final files (``Training.finish``) and holds the ranks at a barrier.
+
 What "exact" means: a job draws its batches from (seed, epoch) alone, so with one CPU thread a run
 interrupted and resumed ends with weights identical, bit for bit, to an uninterrupted run's (same
 machine and torch build); with more CPU threads, or on CUDA, reductions inside matrix products run
@@ -35,12 +42,13 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Protocol
 
 import torch
 
+from . import distributed
 from .distributed import Ranks, ranks
 from .io.atomic import atomic_path, torch_save
 
@@ -154,19 +162,20 @@ def _step(model, opt, scaler, loss, grad_clip):
         opt.step()
 
 
-def _epoch(job, model, opt, sched, scaler, epoch, grad_clip, on_step, step_every, r: Ranks):
+def _epoch(job, model, net, opt, sched, scaler, epoch, grad_clip, on_step, step_every, r: Ranks):
     """One pass over the epoch's batches. Returns (summed loss x weight, weight, stars, last lr).
     The losses add up on the model's device and are read back once, at the end of the epoch (and
     every ``step_every`` steps when ``on_step`` wants them): no step waits on the host. With
     several ranks each runs its share of every batch, its mean loss weighted by world x its
     share of the batch's weight (one all-reduce of a scalar), so that DDP's average of the
-    ranks' gradients is the gradient of the whole batch's mean."""
+    ranks' gradients is the gradient of the whole batch's mean. ``net`` is the network as the job
+    runs it (``model`` wrapped in DDP or compiled); ``model`` the bare one the optimiser steps."""
     n_batches = max(job.n_batches(), 1)
     device = next(model.parameters()).device
     total, count, stars = torch.zeros((), device=device), torch.zeros((), device=device), 0
     lr_used = opt.param_groups[0]["lr"]
     for i, batch in enumerate(job.batches(epoch)):
-        loss, n = job.loss(model, r.shard(batch))
+        loss, n = job.loss(net, r.shard(batch))
         n = torch.as_tensor(n, dtype=torch.float32, device=device)
         if r.world > 1:
             share = n * r.world / r.sum(n.clone()).clamp(min=1)
@@ -220,6 +229,7 @@ def fit(
     *,
     param_groups=None,
     scaler=None,
+    net=None,
     name: str = "epoch",
     resume: bool = True,
     stop_after_epoch: int | None = None,
@@ -232,10 +242,12 @@ def fit(
     ``checkpoints/`` in ``out_dir`` and returns (model, history). ``param_groups``: lists of
     parameters, one per entry of ``schedule.lr`` (default: every parameter that requires a gradient).
     ``stop_after_epoch`` ends the run early (as an interruption would), leaving a resumable checkpoint.
-    Among data-parallel ranks (``distributed.start``), ``model`` is the bare network (the job runs
-    it wrapped in DDP: ``distributed.wrap``); callbacks, files and progress are rank 0's."""
+    ``net``: the network as the job runs it (``model`` wrapped in DDP among data-parallel ranks, or
+    compiled; default ``model``), ``model`` the bare network whose weights are saved; callbacks,
+    files and progress are rank 0's. Models call ``run``, which sets all this up."""
     out = Path(out_dir)
     r = ranks()
+    net = model if net is None else net
     if not r.main:  # only rank 0 reports
         on_epoch = on_step = None
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -247,11 +259,11 @@ def fit(
     t_run = time.perf_counter()
     for epoch in range(start, schedule.epochs):
         t0 = time.perf_counter()
-        total, count, stars, lr_used = _epoch(job, model, opt, sched, scaler, epoch, schedule.grad_clip, on_step, step_every, r)
+        total, count, stars, lr_used = _epoch(job, model, net, opt, sched, scaler, epoch, schedule.grad_clip, on_step, step_every, r)
         dt = time.perf_counter() - t0
         model.eval()
         with torch.no_grad():
-            val = job.validation_loss(model)
+            val = job.validation_loss(net)
         model.train()
         row = {"epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val, "lr": lr_used}
         row |= {"seconds": round(dt, 3), "stars_per_s": round(stars / max(dt, 1e-9), 1)}
@@ -286,3 +298,113 @@ def fit(
     if history and start == schedule.epochs and r.main:  # a resumed run that had already finished: the loop did not write it
         write_history(out / "history.csv", history)
     return model, history
+
+
+# -- the one entry: a model's training set up, run and finished -----------------------------------
+@dataclass(frozen=True)
+class Setup:
+    """Where and how a training runs, whichever model it is. ``Setup.of(settings)`` reads these
+    fields from a model's settings by name; one its settings lack keeps the value here."""
+
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "auto"  # auto | float32 | bfloat16 (device_and_precision)
+    threads: int = 0  # CPU threads of the job (0: torch's default), shared by its ranks
+    processes: int = 1  # data-parallel ranks (pipeline/distributed.py)
+    seed: int = 0  # torch's seed: the weights' initialisation
+    compile: str = "off"  # torch.compile the network: auto (on CUDA), on, off
+
+    @classmethod
+    def of(cls, settings, **fixed) -> Setup:
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)} | fixed)
+
+
+@dataclass(frozen=True)
+class Place:
+    """What ``run`` set up before the model's ``prepare``: its device, autocast dtype and ranks."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    ranks: Ranks
+
+
+@dataclass
+class Training:
+    """What a model's ``prepare`` gives ``run``: the bare network (``run`` moves it to the device
+    and wraps it), its job and schedule, the run's signature, and what rank 0 writes once every
+    epoch is done (``finish(model)``: the model folder's files)."""
+
+    model: torch.nn.Module
+    job: Job
+    schedule: Schedule
+    signature: str
+    param_groups: list | None = None
+    finish: Callable | None = None
+    name: str = "epoch"
+    log_every: int = 1
+
+
+def compiled(model, setting: str, device):
+    """The network's forward through torch.compile (``on``; ``auto``: on CUDA, where it was
+    measured to pay; on 2 CPU cores its compile time outweighs the gain of a short run)."""
+    if setting not in ("auto", "on", "off"):
+        raise ValueError(f"train.compile: {setting!r} is not one of auto, on, off")
+    if setting == "on" or (setting == "auto" and device.type == "cuda"):
+        return torch.compile(model, dynamic=True)
+    return model
+
+
+def run(
+    prepare: Callable[[Place], Training],
+    setup: Setup,
+    out_dir,
+    *,
+    ranks_entry: tuple[str, dict] | None = None,
+    resume: bool = True,
+    stop_after_epoch: int | None = None,
+    on_epoch: Callable | None = None,
+    on_step: Callable | None = None,
+    step_every: int = 10,
+):
+    """Train one model: returns (its trained network, the history). With ``setup.processes`` > 1
+    outside torchrun, launches the ranks instead (``ranks_entry``: ``module:function`` and the JSON
+    spec each rank calls it with; it must come back here) and returns (None, the history they
+    wrote): the caller loads the weights from ``out_dir`` (``trained_weights``)."""
+    out = Path(out_dir)
+    if setup.processes > 1 and not distributed.in_ranks():
+        if ranks_entry is None:
+            raise ValueError(f"{out}: this training runs in one process (processes: {setup.processes})")
+        entry, spec = ranks_entry
+        return None, distributed.train_in_ranks(entry, spec, setup.processes, setup.threads, f"training {out}", out, on_epoch)
+    device, amp_dtype, need_scaler = device_and_precision(setup.device, setup.precision)
+    r, device = distributed.start(device)
+    r.share_threads(setup.threads)
+    torch.manual_seed(setup.seed)
+    t = prepare(Place(device, amp_dtype, r))
+    model = t.model.to(device)
+    model, history = fit(
+        out,
+        model,
+        t.job,
+        t.schedule,
+        t.signature,
+        param_groups=t.param_groups,
+        scaler=torch.amp.GradScaler("cuda") if need_scaler else None,
+        net=compiled(distributed.wrap(model, r, device), setup.compile, device),
+        name=t.name,
+        resume=resume,
+        stop_after_epoch=stop_after_epoch,
+        on_epoch=on_epoch,
+        on_step=on_step,
+        step_every=step_every,
+        log_every=t.log_every,
+    )
+    if len(history) == t.schedule.epochs and r.main and t.finish is not None:
+        t.finish(model)
+    r.barrier()  # no rank leaves before rank 0 has written the model
+    return model, history
+
+
+def trained_weights(out_dir) -> dict:
+    """The weights a training left in ``out_dir``: its last checkpoint's (the final epoch's once
+    it finished; the engine writes ``last.pt`` at the last epoch and when stopped early)."""
+    return torch.load(Path(out_dir) / "last.pt", map_location="cpu", weights_only=False)["model"]

@@ -39,6 +39,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from ..io.readers import reading
+from .settings import Sampling
 
 
 def standardise(values, errors, median, mad_std):
@@ -181,36 +182,19 @@ class TokenSampler(IterableDataset):
     less than ``memory_limit_bytes``. Either way the stars of an epoch come in a random order
     (seeded by (seed, epoch)), are sampled by pools of ``pool_batches`` batches (a chunk, when
     streaming), each batch cut to its longest row. Call ``set_epoch`` before iterating.
+    ``sampling``: what it draws (``TrainConfig.sampling()``); ``context``: the model's; ``device``:
+    where it holds the split and samples.
     """
 
-    def __init__(
-        self,
-        store_path,
-        split: str,
-        batch_size: int,
-        context: int,
-        seed: int = 0,
-        held_out=("bprp", "jk"),
-        min_inputs: int = 5,
-        shuffle: bool = True,
-        target_tokens=None,
-        n_targets: int = 1,
-        target_weights=None,
-        identity_fraction: float = 1.0,
-        label_input_fraction: float = 0.0,
-        stars_with=None,
-        label_input_targets=(),
-        label_inputs_held_out: bool = False,
-        device="cpu",
-        resident: str = "auto",
-        pool_batches: int = 8,
-    ):
+    def __init__(self, store_path, split: str, sampling: Sampling, context: int, device="cpu"):
         from ..tokens.store import SPLIT_NAMES, open_token_store
 
-        self.path, self.batch_size, self.context, self.seed = str(store_path), batch_size, context, seed
-        self.min_inputs, self.shuffle, self.epoch, self.n_targets = min_inputs, shuffle, 0, n_targets
-        self.identity_fraction, self.label_input_fraction = identity_fraction, label_input_fraction
-        self.pool_batches = max(int(pool_batches), 1)
+        s = sampling
+        self.path, self.batch_size, self.context, self.seed = str(store_path), s.batch_size, context, s.seed
+        self.min_inputs, self.shuffle, self.epoch, self.n_targets = s.min_inputs, s.shuffle, 0, s.targets_per_star
+        self.identity_fraction, self.label_input_fraction = s.identity_fraction, s.label_input_fraction
+        self.pool_batches = max(int(s.pool_batches), 1)
+        held_out, target_weights, label_input_targets, stars_with = s.held_out, s.target_weights, s.label_input_targets, s.stars_with
         root = open_token_store(store_path)
         self.vocab = list(root.attrs["vocabulary"])
         self.median = np.asarray(root.attrs["median"], np.float64)
@@ -225,16 +209,15 @@ class TokenSampler(IterableDataset):
             unknown = [t for t in names if t not in self.vocab]
             if unknown:
                 raise ValueError(f"train.{key} names {unknown}, which are not in the vocabulary of {store_path}")
-        allowed = set(target_tokens) if target_tokens else set(self.vocab)
         weights = target_weights or {}
-        self.target_weight = np.array([float(weights.get(t, 1.0)) if t in allowed and t not in held_out else 0.0 for t in self.vocab])
+        self.target_weight = np.array([float(weights.get(t, 1.0)) if t not in held_out else 0.0 for t in self.vocab])
         spectral = np.array([t[:2] in ("bp", "rp") and t[2:].isdigit() for t in self.vocab])
         self.spectrum_targets = spectral | np.isin(self.vocab, ["g_fakemag", *label_input_targets])
         # label-only inputs leave out the XP coefficients and (unless ``label_inputs_held_out``) the
         # held-out outputs: bprp and jk, which are never asked for, keep the meaning they have in the
         # paper's training (Fig. 14), at the price of never seeing parameters + colours without XP (task h)
         self.not_label_input = spectral | (
-            np.zeros(len(self.vocab), bool) if label_inputs_held_out else np.isin(self.vocab, list(held_out))
+            np.zeros(len(self.vocab), bool) if s.label_inputs_held_out else np.isin(self.vocab, list(held_out))
         )
         self.device = torch.device(device)
         # the sampler's token masks and weights on the device once (not copied there every batch)
@@ -254,6 +237,7 @@ class TokenSampler(IterableDataset):
         self.chunks = [(s, np.nonzero(in_split[s : s + self.chunk])[0] + s) for s in range(0, n, self.chunk)]
         self.chunks = [(s, rows) for s, rows in self.chunks if rows.size]
         self.n_stars = int(sum(rows.size for _, rows in self.chunks))
+        resident = s.resident
         if resident not in ("auto", "memory", "stream"):
             raise ValueError(f"train.resident: {resident!r} is not one of auto, memory, stream")
         if resident == "auto":

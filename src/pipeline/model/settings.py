@@ -4,9 +4,30 @@ that the workflow reads the defaults when it parses (``pipeline.configuration``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 from ..settings import from_dict
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """What the token sampler (``model.data.TokenSampler``) draws: the fields of ``TrainConfig`` it
+    reads, by the same names (``TrainConfig.sampling``), plus whether it shuffles."""
+
+    batch_size: int
+    seed: int
+    held_out: tuple
+    min_inputs: int
+    targets_per_star: int
+    target_weights: dict | None
+    identity_fraction: float
+    label_input_fraction: float
+    label_input_targets: tuple
+    label_inputs_held_out: bool
+    stars_with: tuple
+    resident: str
+    pool_batches: int
+    shuffle: bool = True
 
 
 @dataclass
@@ -57,6 +78,17 @@ class TrainConfig:
             grad_clip=self.grad_clip,
             checkpoint_every=self.checkpoint_every,
         )
+
+    def sampling(self, validation: bool = False) -> Sampling:
+        """The sampler's settings: the training's, or (``validation``) the fixed validation sample's,
+        which asks the paper's plain question (one target of uniform odds per star, every star
+        with spectra as inputs) from its own seed, unshuffled. DataLoader workers read the store."""
+        own = {f.name: getattr(self, f.name) for f in fields(Sampling) if hasattr(self, f.name)}
+        sampling = Sampling(**own | {"resident": "stream" if self.num_workers else self.resident})
+        if not validation:
+            return sampling
+        plain = dict(targets_per_star=1, target_weights=None, identity_fraction=1.0, label_input_fraction=0.0)
+        return replace(sampling, seed=self.seed + 1, shuffle=False, **plain)
 
     @classmethod
     def from_dict(cls, d):

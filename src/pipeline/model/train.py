@@ -1,8 +1,8 @@
-"""Training of the stellar Transformer through the shared engine (pipeline/engine.py), which does
-device and precision, AdamW with cosine warm restarts stepped per batch, gradient clipping,
-validation, progress, history and exact resumption (see its docstring for what "exact" means).
-This module supplies the token store's batches and eq. 11's loss in standardised units, and
-writes the self-describing model folder.
+"""Training of the stellar Transformer through the shared engine (``engine.run``), which does
+device and precision, data-parallel ranks, threads, seeds, AdamW with cosine warm restarts stepped
+per batch, gradient clipping, validation, progress, history and exact resumption (see its
+docstring for what "exact" means). This module supplies the token store's batches and eq. 11's
+loss in standardised units, and writes the self-describing model folder.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import torch
 
-from .. import distributed
-from ..engine import autocast, device_and_precision, fit
+from .. import distributed, engine
+from ..engine import autocast
 from ..io.atomic import torch_save, write_json
 from ..settings import plain
 from ..workflow.codedeps import code_hash
@@ -27,12 +28,12 @@ log = logging.getLogger(__name__)
 
 
 class TokenJob:
-    """The engine's job for the tabular model: the token store's sampled batches and eq. 11's loss.
-    ``forward`` is the network's forward (compiled or not)."""
+    """The engine's job for the tabular model: the token store's sampled batches and eq. 11's loss
+    (``model``: the network as the engine runs it, DDP-wrapped or compiled)."""
 
-    def __init__(self, train_batches, val_batches, loader, forward, device, amp_dtype, groups: int = 1, ranks=None):
+    def __init__(self, train_batches, val_batches, loader, device, amp_dtype, groups: int = 1, ranks=None):
         self.train_batches, self.val_batches, self.loader = train_batches, val_batches, loader
-        self.forward, self.device, self.amp_dtype, self.groups = forward, device, amp_dtype, groups
+        self.device, self.amp_dtype, self.groups = device, amp_dtype, groups
         self.ranks = ranks or distributed.Ranks()
 
     def batches(self, epoch):
@@ -52,7 +53,7 @@ class TokenJob:
         total, n = 0.0, 0
         for ids, vals, mask, tid, target, terr, ok in length_groups(batch, self.groups, 8 if self.device.type == "cuda" else 1):
             with autocast(self.device, self.amp_dtype):
-                mean, logvar = self.forward(ids, vals, mask, tid)
+                mean, logvar = model(ids, vals, mask, tid)
             per_target = robust_gaussian_nll(mean, logvar, target, terr)  # (stars, targets)
             total, n = total + (per_target * ok).sum(), n + ok.sum()
         return total / n.clamp(min=1), n
@@ -66,16 +67,6 @@ class TokenJob:
             total += loss.float() * n
             count += n
         return float(self.ranks.sum(total)) / max(float(self.ranks.sum(count)), 1.0)
-
-
-def compiled(model, setting: str, device):
-    """The network's forward through torch.compile (``on``; ``auto``: on CUDA, where it was
-    measured to pay; on 2 CPU cores its compile time outweighs the gain of a short run)."""
-    if setting not in ("auto", "on", "off"):
-        raise ValueError(f"train.compile: {setting!r} is not one of auto, on, off")
-    if setting == "on" or (setting == "auto" and device.type == "cuda"):
-        return torch.compile(model, dynamic=True)
-    return model
 
 
 def resolve_length_groups(setting, device) -> int:
@@ -153,34 +144,6 @@ def init_from_model(model: StellarTransformer, vocab, model_dir) -> str:
     return hashlib.sha256((d / "model.pt").read_bytes()).hexdigest()[:16]
 
 
-def _samplers(store_path, model_cfg: ModelConfig, cfg: TrainConfig, device):
-    """The sampled training batches and the fixed validation sample of the token store."""
-    common = dict(
-        held_out=cfg.held_out,
-        min_inputs=cfg.min_inputs,
-        stars_with=cfg.stars_with,
-        device=device if cfg.num_workers == 0 else "cpu",  # workers sample on the host
-        resident=cfg.resident if cfg.num_workers == 0 else "stream",
-        pool_batches=cfg.pool_batches,
-    )
-    train_batches = TokenSampler(
-        store_path,
-        "train",
-        cfg.batch_size,
-        model_cfg.context,
-        cfg.seed,
-        n_targets=cfg.targets_per_star,
-        target_weights=cfg.target_weights,
-        identity_fraction=cfg.identity_fraction,
-        label_input_fraction=cfg.label_input_fraction,
-        label_input_targets=cfg.label_input_targets,
-        label_inputs_held_out=cfg.label_inputs_held_out,
-        **common,
-    )
-    val_batches = TokenSampler(store_path, "val", cfg.batch_size, model_cfg.context, cfg.seed + 1, shuffle=False, **common)
-    return train_batches, val_batches
-
-
 def train(
     store_path,
     out_dir,
@@ -194,40 +157,57 @@ def train(
     init_from=None,
 ):
     """Train on the token store's train split; writes model.pt, config.json, history.csv, checkpoints/.
+    Returns (the trained network, the history).
 
     ``stop_after_epoch`` ends the run early (as an interruption would), leaving a resumable checkpoint.
     ``on_epoch(row)`` is called with each epoch's row of the history (for a tracker's curves); a
     resumed run first replays the rows of the epochs it had done. ``on_step(step, loss, lr)`` is
-    called every ``step_every`` optimiser steps (step counted over the whole run).
+    called every ``step_every`` optimiser steps (step counted over the whole run; not with DDP ranks).
     ``init_from`` (a model folder) starts from its weights instead of random ones (``init_from_model``).
-    ``cfg.processes`` > 1 runs the training as that many DDP ranks (``train_in_ranks``).
+    ``cfg.processes`` > 1 runs the training as that many DDP ranks (engine.run launches them).
     """
-    if cfg.processes > 1 and not distributed.in_ranks():
-        return train_in_ranks(store_path, out_dir, model_cfg, cfg, resume, stop_after_epoch, on_epoch, init_from)
-    out = Path(out_dir)
-    device, amp_dtype, need_scaler = device_and_precision(cfg.device, cfg.precision)
-    r, device = distributed.start(device)
-    r.share_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    train_stream, val_stream = _samplers(store_path, model_cfg, cfg, device)
+    spec = rank_spec(store_path, out_dir, model_cfg, cfg, resume, stop_after_epoch, init_from)
+    model, history = engine.run(
+        partial(_training, store_path, Path(out_dir), model_cfg, cfg, init_from),
+        engine.Setup.of(cfg),
+        out_dir,
+        ranks_entry=(f"{__name__}:train_from_spec", spec),
+        resume=resume,
+        stop_after_epoch=stop_after_epoch,
+        on_epoch=on_epoch,
+        on_step=on_step,
+        step_every=step_every,
+    )
+    if model is None:  # trained by DDP ranks: the weights they wrote
+        model = StellarTransformer(model_cfg)
+        model.load_state_dict(engine.trained_weights(out_dir))
+    return model, history
+
+
+def _training(store_path, out: Path, model_cfg: ModelConfig, cfg: TrainConfig, init_from, place: engine.Place) -> engine.Training:
+    """The engine's training of the tabular model on ``place``: the store's samplers, the network
+    (from ``init_from``'s weights or random ones), the job, and the model folder to write at the end."""
+    device = place.device if cfg.num_workers == 0 else torch.device("cpu")  # workers sample on the host
+    train_stream = TokenSampler(store_path, "train", cfg.sampling(), model_cfg.context, device)
+    val_stream = TokenSampler(store_path, "val", cfg.sampling(validation=True), model_cfg.context, device)
     if model_cfg.vocab_size != len(train_stream.vocab):
         raise ValueError(f"model vocab_size {model_cfg.vocab_size} != token store vocabulary {len(train_stream.vocab)}")
     model = StellarTransformer(model_cfg)
     init_hash = init_from_model(model, train_stream.vocab, init_from) if init_from else None
-    model = model.to(device)
     # Streaming workers are started afresh each epoch (no persistent_workers): each gets a copy
     # of the sampler made after set_epoch, so every epoch draws new subsets and targets.
     loader = train_stream
     if cfg.num_workers:
-        loader = torch.utils.data.DataLoader(train_stream, batch_size=None, num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
-    groups = resolve_length_groups(cfg.length_groups, device)
-    forward = compiled(distributed.wrap(model, r, device), cfg.compile, device)
-    job = TokenJob(train_stream, val_stream, loader, forward, device, amp_dtype, groups, r)
+        loader = torch.utils.data.DataLoader(
+            train_stream, batch_size=None, num_workers=cfg.num_workers, pin_memory=place.device.type == "cuda"
+        )
+    groups = resolve_length_groups(cfg.length_groups, place.device)
+    r = place.ranks
     log.info(
         "training %d parameters on %s (%s, data %s), %d train / %d val stars, %d epochs of %d batches%s",
         model.n_parameters(),
-        device,
-        amp_dtype or "float32",
+        place.device,
+        place.amp_dtype or "float32",
         train_stream.resident,
         train_stream.n_stars,
         val_stream.n_stars,
@@ -235,27 +215,17 @@ def train(
         max(len(train_stream), 1),
         f", {r.world} data-parallel ranks of batch {cfg.batch_size // r.world}" if r.world > 1 else "",
     )
-    model, history = fit(
-        out,
+    return engine.Training(
         model,
-        job,
+        TokenJob(train_stream, val_stream, loader, place.device, place.amp_dtype, groups, r),
         cfg.schedule(),
         run_signature(model_cfg, cfg, train_stream.store_hash, init_hash, train_stream.resident),
-        scaler=torch.amp.GradScaler("cuda") if need_scaler else None,
-        resume=resume,
-        stop_after_epoch=stop_after_epoch,
-        on_epoch=on_epoch,
-        on_step=on_step,
-        step_every=step_every,
+        finish=lambda trained: write_model(out, trained, model_cfg, cfg, train_stream),
     )
-    if len(history) == cfg.epochs and r.main:
-        write_model(out, model, model_cfg, cfg, train_stream)
-    r.barrier()
-    return model, history
 
 
 def train_from_spec(spec: dict):
-    """One DDP rank of ``train_in_ranks`` (``python -m pipeline.distributed``)."""
+    """One DDP rank of ``train`` (``python -m pipeline.distributed``, launched by engine.run)."""
     train(
         spec["store"],
         spec["out"],
@@ -278,33 +248,6 @@ def rank_spec(store_path, out_dir, model_cfg: ModelConfig, cfg: TrainConfig, res
         "stop_after_epoch": stop_after_epoch,
         "init_from": str(init_from) if init_from else None,
     }
-
-
-def train_in_ranks(
-    store_path,
-    out_dir,
-    model_cfg: ModelConfig,
-    cfg: TrainConfig,
-    resume=True,
-    stop_after_epoch=None,
-    on_epoch=None,
-    init_from=None,
-    entry=None,
-):
-    """``train`` as ``cfg.processes`` DDP ranks launched by torchrun (``distributed.train_in_ranks``),
-    each with ``cfg.threads // processes`` CPU threads (``entry``: another rank function, for
-    tests). Returns the trained model and the history read back from the model folder (per-step
-    curves are not recorded in this mode)."""
-    out = Path(out_dir)
-    spec = rank_spec(store_path, out, model_cfg, cfg, resume, stop_after_epoch, init_from)
-    entry = entry or f"{__name__}:train_from_spec"
-    history = distributed.train_in_ranks(entry, spec, cfg.processes, cfg.threads, f"training {out}", out, on_epoch)
-    model = StellarTransformer(model_cfg)
-    if (out / "model.pt").exists() and len(history) == cfg.epochs:
-        model.load_state_dict(torch.load(out / "model.pt", map_location="cpu", weights_only=True))
-    else:  # stopped early: the last checkpoint's weights
-        model.load_state_dict(torch.load(out / "last.pt", map_location="cpu", weights_only=False)["model"])
-    return model, history
 
 
 def write_model(out: Path, model, model_cfg: ModelConfig, cfg: TrainConfig, stream: TokenSampler):

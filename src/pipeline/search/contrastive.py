@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -144,27 +145,33 @@ class SearchJob:
 
 
 def train_search(base_dir, store_path, out_dir, cfg: SearchConfig, on_epoch=None, resume: bool = True, stop_after_epoch=None):
-    """Fine-tune the two encoders on the train split (through the shared engine: resumable); write
-    search.pt, config.json, history.csv and the test-split database (database.parquet). Returns the history."""
-    from ..engine import Schedule, device_and_precision, fit
-    from ..hashing import config_hash
-    from ..io.atomic import torch_save, write_json, write_parquet
-    from ..model.api import StellarModel
-    from ..workflow.codedeps import code_hash
+    """Fine-tune the two encoders on the train split (through ``engine.run``: one process, float32,
+    resumable); write search.pt, config.json, history.csv and the test-split database
+    (database.parquet). Returns the history."""
+    from .. import engine
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    device = device_and_precision(cfg.device)[0]
-    base = StellarModel.load(base_dir, device=str(device))
+    setup = engine.Setup.of(cfg, precision="float32")
+    prepare = partial(_search_training, Path(base_dir), store_path, out, cfg)
+    return engine.run(prepare, setup, out, resume=resume, stop_after_epoch=stop_after_epoch, on_epoch=on_epoch)[1]
+
+
+def _search_training(base_dir: Path, store_path, out: Path, cfg: SearchConfig, place):
+    """The engine's training of the search on ``place``: the two encoders over the base model, the
+    train and validation stars, and the files rank 0 writes at the end."""
+    from ..engine import Schedule, Training
+    from ..hashing import config_hash
+    from ..model.api import StellarModel
+    from ..workflow.codedeps import code_hash
+
+    base = StellarModel.load(base_dir, device=str(place.device))
     unknown = [t for t in (*cfg.spectra_tokens, *cfg.query_tokens) if t not in base.token_index]
     if unknown:
         raise ValueError(f"search tokens {unknown} are not in the base model's vocabulary")
     if "bprp" in cfg.query_tokens:
         log.warning("search.query_tokens include bprp: the paper leaves it out, as it leaks the spectrum's colour")
-    model = ContrastiveSearch(base.net, cfg).to(device)
+    model = ContrastiveSearch(base.net, cfg).to(place.device)
     enc_params = [p for m in (model.spectra, model.params) for n, p in m.named_parameters() if not n.startswith("head")]
     groups, lrs = [[p for m in (model.spectra, model.params) for p in m.head.parameters()]], [cfg.lr]
     if cfg.encoder_lr > 0:
@@ -176,7 +183,9 @@ def train_search(base_dir, store_path, out_dir, cfg: SearchConfig, on_epoch=None
     data = {s: search_stars(store_path, s, cfg) for s in ("train", "val")}
     if len(data["train"]) < cfg.batch_size // 4:
         raise ValueError(f"{store_path}: only {len(data['train'])} train stars have XP and teff, logg, m_h for the search")
-    job = SearchJob({s: (_tensors(base, d, cfg.spectra_tokens), _tensors(base, d, cfg.query_tokens)) for s, d in data.items()}, cfg, device)
+    job = SearchJob(
+        {s: (_tensors(base, d, cfg.spectra_tokens), _tensors(base, d, cfg.query_tokens)) for s, d in data.items()}, cfg, place.device
+    )
     log.info(
         "contrastive search: %d train / %d val stars, %d epochs of %d batches, tau %.3g",
         job.n,
@@ -190,29 +199,29 @@ def train_search(base_dir, store_path, out_dir, cfg: SearchConfig, on_epoch=None
             "search": _jsonable(asdict(cfg)),
             "code": code_hash(__file__),
             "rows": len(data["train"]),
-            "base": hashlib.sha256((Path(base_dir) / "model.pt").read_bytes()).hexdigest()[:16],
+            "base": hashlib.sha256((base_dir / "model.pt").read_bytes()).hexdigest()[:16],
         }
     )
     schedule = Schedule(epochs=cfg.epochs, lr=lrs, weight_decay=cfg.weight_decay, grad_clip=None)
-    model, history = fit(
-        out,
+    return Training(
         model,
         job,
         schedule,
         signature,
         param_groups=groups,
+        finish=partial(_write_search, out, base_dir, base, store_path, cfg),
         name="search epoch",
-        resume=resume,
-        stop_after_epoch=stop_after_epoch,
-        on_epoch=on_epoch,
     )
-    if len(history) < cfg.epochs:
-        return history
+
+
+def _write_search(out: Path, base_dir: Path, base, store_path, cfg: SearchConfig, model):
+    """The search's folder: the encoders' weights, its settings and the test split's database."""
+    from ..io.atomic import torch_save, write_json, write_parquet
+
     model.eval()
     torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, out / "search.pt")
-    write_json({"format": "stellar-search/1", "base_model": str(Path(base_dir)), "search": _jsonable(asdict(cfg))}, out / "config.json")
+    write_json({"format": "stellar-search/1", "base_model": str(base_dir), "search": _jsonable(asdict(cfg))}, out / "config.json")
     write_parquet(build_database(model, base, store_path, cfg), out / "database.parquet")
-    return history
 
 
 def _val_loss(model, tensors, cfg):

@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import distributed
-from ..engine import Schedule, device_and_precision, fit
+from .. import distributed, engine
+from ..engine import Schedule
 from ..model.model import robust_gaussian_nll
 from ..settings import from_dict, plain
 from .model import FCNN, FCNNConfig, SpectraFM, SpectraFMConfig, freeze, init_weights_like, pixel_tokens
-from .predict import load_checkpoint, load_model, save_checkpoint
+from .predict import load_checkpoint, save_checkpoint
 from .store import SpectraStore
 
 log = logging.getLogger(__name__)
@@ -157,12 +158,12 @@ def _loss(model, batch, device, amp_dtype):
 # -- a stage ---------------------------------------------------------------------------------------
 class WindowJob:
     """The engine's job for a SpectraFM stage: batches of stars, each read through a random window of
-    the model's context, drawn from (seed, epoch); the same validation windows every epoch.
-    ``net``: the network as this rank runs it (DDP-wrapped among data-parallel ranks)."""
+    the model's context, drawn from (seed, epoch); the same validation windows every epoch
+    (``model``: the network as the engine runs it, DDP-wrapped among data-parallel ranks)."""
 
-    def __init__(self, train: Windows, val: Windows, stage: StageConfig, device, amp_dtype, net=None, ranks=None):
+    def __init__(self, train: Windows, val: Windows, stage: StageConfig, device, amp_dtype, ranks=None):
         self.train, self.val, self.stage, self.device, self.amp_dtype = train, val, stage, device, amp_dtype
-        self.net, self.ranks = net, ranks or distributed.Ranks()
+        self.ranks = ranks or distributed.Ranks()
 
     def n_batches(self):
         return max(1, -(-len(self.train) // self.stage.batch_size))
@@ -178,10 +179,10 @@ class WindowJob:
         return len(batch[0])
 
     def loss(self, model, batch):
-        return _loss(self.net or model, batch, self.device, self.amp_dtype)
+        return _loss(model, batch, self.device, self.amp_dtype)
 
     def validation_loss(self, model):
-        return validation_loss(self.net or model, self.val, self.stage, self.device, self.amp_dtype, self.ranks)
+        return validation_loss(model, self.val, self.stage, self.device, self.amp_dtype, self.ranks)
 
 
 def _signature(stage: StageConfig, model_cfg, store: SpectraStore, rows, init_from) -> str:
@@ -232,31 +233,49 @@ def train_stage(
     resume: bool = True,
     stop_after_epoch=None,
 ):
-    """Train one stage through the shared engine (resumable); writes ``model.pt`` (weights,
-    architecture, label standardisation, stage) and ``history.csv`` in out_dir. ``init_from``: the
-    folder of the stage to start from (its architecture and standardisation are kept); otherwise
-    ``model_cfg`` builds a fresh model. ``stage.processes`` > 1: as that many DDP ranks."""
+    """Train one stage through the shared engine (``engine.run``: resumable); writes ``model.pt``
+    (weights, architecture, label standardisation, stage) and ``history.csv`` in out_dir.
+    ``init_from``: the folder of the stage to start from (its architecture and standardisation are
+    kept); otherwise ``model_cfg`` builds a fresh model. ``stage.processes`` > 1: as that many DDP ranks."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if stage.processes > 1 and not distributed.in_ranks():
-        return _stage_in_ranks(store_path, out, stage, model_cfg, init_from, on_epoch, resume, stop_after_epoch)
+    spec = {
+        "store": str(store_path),
+        "out": str(out),
+        "stage": plain(stage),
+        "model": model_cfg.to_dict() if model_cfg is not None else None,
+        "init_from": str(init_from) if init_from else None,
+        "resume": resume,
+        "stop_after_epoch": stop_after_epoch,
+    }
+    model, history = engine.run(
+        partial(_stage_training, store_path, out, stage, model_cfg, init_from),
+        engine.Setup.of(stage),
+        out,
+        ranks_entry=(f"{__name__}:stage_from_spec", spec),
+        resume=resume,
+        stop_after_epoch=stop_after_epoch,
+        on_epoch=on_epoch,
+    )
+    if model is None:  # trained by DDP ranks: the weights they wrote
+        model = _stage_model(SpectraStore(store_path), stage, model_cfg, init_from)[0]
+        model.load_state_dict(engine.trained_weights(out))
+    return model, history
+
+
+def _stage_training(store_path, out: Path, stage: StageConfig, model_cfg, init_from, place: engine.Place) -> engine.Training:
+    """The engine's training of one stage on ``place``: the stage's windows of the store, the
+    network (the earlier stage's or fresh, parts frozen) and the checkpoint to write at the end."""
     store = SpectraStore(store_path)
-    device, amp_dtype, need_scaler = device_and_precision(stage.device)
-    if need_scaler:
-        amp_dtype = None  # no GradScaler here: fp16 without one underflows; train in float32 on such GPUs
-    r, device = distributed.start(device)
-    r.share_threads(stage.threads)
-    torch.manual_seed(stage.seed)
     model, model_cfg, median, scale = _stage_model(store, stage, model_cfg, init_from)
     frozen = freeze(model, stage.freeze)
-    model = model.to(device)
     labels = list(model_cfg.labels)
     cols = stage_columns(store, stage)
     rows = stage_rows(store, stage, "train")
     train = Windows(store, stage, rows, cols, median, scale, labels, model_cfg.context)
     val_stage = StageConfig(**{**asdict(stage), "n_stars": 0})
     val = Windows(store, val_stage, stage_rows(store, val_stage, "val"), cols, median, scale, labels, model_cfg.context)
-    job = WindowJob(train, val, stage, device, amp_dtype, distributed.wrap(model, r, device), r)
+    job = WindowJob(train, val, stage, place.device, place.amp_dtype, place.ranks)
     params = [p for p in model.parameters() if p.requires_grad]
     log.info(
         "stage on %s spectra %.0f-%.0f A (%d pixels, context %d): %d train / %d val stars, %d trainable of %d parameters "
@@ -271,62 +290,27 @@ def train_stage(
         sum(p.numel() for p in params),
         sum(p.numel() for p in model.parameters()),
         ", ".join(frozen) or "none",
-        device,
-        amp_dtype or "float32",
+        place.device,
+        place.amp_dtype or "float32",
         stage.epochs,
         job.n_batches(),
     )
-    model, history = fit(
-        out,
+    stage_info = {**asdict(stage), "n_train": len(train), "pixels_aa": [float(train.wavelength[0]), float(train.wavelength[-1])]}
+    return engine.Training(
         model,
         job,
         stage.schedule(),
         _signature(stage, model_cfg, store, rows, init_from),
         param_groups=[params],
-        resume=resume,
-        stop_after_epoch=stop_after_epoch,
-        on_epoch=on_epoch,
+        finish=lambda trained: save_checkpoint(out / "model.pt", trained, model_cfg, median, scale, stage_info),
     )
-    if len(history) == stage.epochs and r.main:
-        save_checkpoint(
-            out / "model.pt",
-            model,
-            model_cfg,
-            median,
-            scale,
-            {**asdict(stage), "n_train": len(train), "pixels_aa": [float(train.wavelength[0]), float(train.wavelength[-1])]},
-        )
-    r.barrier()
-    return model, history
 
 
 def stage_from_spec(spec: dict):
-    """One DDP rank of ``_stage_in_ranks`` (``python -m pipeline.distributed``)."""
+    """One DDP rank of ``train_stage`` (``python -m pipeline.distributed``, launched by engine.run)."""
     cfg = SpectraFMConfig.from_dict(spec["model"]) if spec["model"] else None
     stage = StageConfig.from_dict(spec["stage"])
     train_stage(spec["store"], spec["out"], stage, cfg, spec["init_from"], resume=spec["resume"], stop_after_epoch=spec["stop_after_epoch"])
-
-
-def _stage_in_ranks(store_path, out: Path, stage: StageConfig, model_cfg, init_from, on_epoch, resume, stop_after_epoch):
-    """``train_stage`` as ``stage.processes`` DDP ranks (``distributed.train_in_ranks``); the model and
-    history read back from ``out``."""
-    spec = {
-        "store": str(store_path),
-        "out": str(out),
-        "stage": plain(stage),
-        "model": model_cfg.to_dict() if model_cfg is not None else None,
-        "init_from": str(init_from) if init_from else None,
-        "resume": resume,
-        "stop_after_epoch": stop_after_epoch,
-    }
-    entry = f"{__name__}:stage_from_spec"
-    history = distributed.train_in_ranks(entry, spec, stage.processes, stage.threads, f"SpectraFM stage {out}", out, on_epoch)
-    if len(history) == stage.epochs:
-        model, _ = load_model(out)
-        return model.train(), history
-    model = _stage_model(SpectraStore(store_path), stage, model_cfg, init_from)[0]  # stopped early: the last checkpoint
-    model.load_state_dict(torch.load(out / "last.pt", map_location="cpu", weights_only=False)["model"])
-    return model, history
 
 
 @torch.no_grad()
@@ -378,21 +362,24 @@ class FcnnJob:
 
 
 def train_fcnn(store_path, out_dir, stage: StageConfig, fcnn_cfg: FCNNConfig, on_epoch=None, resume: bool = True, stop_after_epoch=None):
-    """The fully connected network trained from scratch on the same stars and window as ``stage``."""
+    """The fully connected network trained from scratch on the same stars and window as ``stage``
+    (in one process, float32, through ``engine.run``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    setup = engine.Setup.of(stage, precision="float32", processes=1)
+    prepare = partial(_fcnn_training, store_path, out, stage, fcnn_cfg)
+    return engine.run(prepare, setup, out, resume=resume, stop_after_epoch=stop_after_epoch, on_epoch=on_epoch)
+
+
+def _fcnn_training(store_path, out: Path, stage: StageConfig, fcnn_cfg: FCNNConfig, place: engine.Place) -> engine.Training:
     store = SpectraStore(store_path)
-    device = device_and_precision(stage.device)[0]
-    if stage.threads:
-        torch.set_num_threads(stage.threads)
-    torch.manual_seed(stage.seed)
     labels = list(stage.targets)
     cols = stage_columns(store, stage)
     fcnn_cfg = FCNNConfig(**{**asdict(fcnn_cfg), "n_pixels": int(cols.size), "labels": tuple(labels)})
     rows = stage_rows(store, stage, "train")
     median, scale = label_standardisation(store, rows, labels)
     data = Windows(store, stage, rows, cols, median, scale, labels, cols.size)
-    model = FCNN(fcnn_cfg).to(device)
+    model = FCNN(fcnn_cfg)
     log.info(
         "FCNN: %d parameters, %d stars x %d pixels (%.0f-%.0f A), %d epochs",
         model.n_parameters(),
@@ -402,26 +389,13 @@ def train_fcnn(store_path, out_dir, stage: StageConfig, fcnn_cfg: FCNNConfig, on
         data.wavelength[-1],
         stage.epochs,
     )
-    schedule = stage.schedule(cycle_epochs=0, checkpoint_every=max(1, stage.epochs // 10))  # one cosine cycle
-    model, history = fit(
-        out,
+    stage_info = {**asdict(stage), "n_train": len(data), "pixels_aa": [float(data.wavelength[0]), float(data.wavelength[-1])]}
+    return engine.Training(
         model,
-        FcnnJob(data, stage, device),
-        schedule,
+        FcnnJob(data, stage, place.device),
+        stage.schedule(cycle_epochs=0, checkpoint_every=max(1, stage.epochs // 10)),  # one cosine cycle
         _signature(stage, fcnn_cfg, store, rows, None),
+        finish=lambda trained: save_checkpoint(out / "model.pt", trained, fcnn_cfg, median, scale, stage_info),
         name="FCNN epoch",
-        resume=resume,
-        stop_after_epoch=stop_after_epoch,
-        on_epoch=on_epoch,
         log_every=max(1, stage.epochs // 10),
     )
-    if len(history) == stage.epochs:
-        save_checkpoint(
-            out / "model.pt",
-            model,
-            fcnn_cfg,
-            median,
-            scale,
-            {**asdict(stage), "n_train": len(data), "pixels_aa": [float(data.wavelength[0]), float(data.wavelength[-1])]},
-        )
-    return model, history
