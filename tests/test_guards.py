@@ -94,6 +94,7 @@ def test_the_schema_and_the_settings_dataclasses_name_the_same_keys():
 
     from conftest import REPO
     from pipeline.apply.catalogue import CatalogAllConfig
+    from pipeline.baselines.xgb import ExpertConfig
     from pipeline.catalog.build import CatalogConfig
     from pipeline.model.settings import TrainConfig
     from pipeline.search.settings import SearchConfig
@@ -115,6 +116,7 @@ def test_the_schema_and_the_settings_dataclasses_name_the_same_keys():
         "mass_age.cuts": (top["mass_age"]["properties"]["cuts"], MassAgeCuts, set()),
         "sky": (top["sky"], SkyConfig, {"apogee_spectra", "xp_all"}),
         "search": (top["search"], SearchConfig, set()),
+        "baselines.xgboost": (top["baselines"]["properties"]["xgboost"], ExpertConfig, set()),
     }
     for block, (node, cls, own) in blocks.items():
         fields = {f.name for f in dataclasses.fields(cls)}

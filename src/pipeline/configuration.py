@@ -22,6 +22,7 @@ def blocks() -> dict:
     """Config block -> the settings dataclass that reads it (the mock sky's ``sky`` block is described
     in config.yaml and docs/mock-sky.md: real-data code, this module included, never imports sky/)."""
     from .apply.catalogue import CatalogAllConfig
+    from .baselines.xgb import ExpertConfig
     from .catalog.build import CatalogConfig
     from .model.settings import TrainConfig
     from .search.settings import SearchConfig
@@ -34,11 +35,12 @@ def blocks() -> dict:
         "mass_age.cuts": MassAgeCuts,
         "catalog_all": CatalogAllConfig,
         "search": SearchConfig,
+        "baselines.xgboost": ExpertConfig,
     }
 
 
 # The blocks a run's configuration is completed from (mass_age.train is not: it overlays train).
-FILLED = ("catalog", "train", "mass_age.cuts", "catalog_all", "search")
+FILLED = ("catalog", "train", "mass_age.cuts", "catalog_all", "search", "baselines.xgboost")
 
 
 def _completed(given: dict, cls) -> dict:

@@ -7,8 +7,9 @@ How a run with ``processes: N`` goes:
   ``--standalone`` on one node, or, inside a SLURM allocation of several nodes, on each node
   through ``srun`` with a c10d rendezvous at the first node of the allocation (the environment
   SLURM gives: ``SLURM_JOB_NODELIST``, ``SLURM_NNODES``, ``SLURM_JOB_ID``).
-- every rank runs ``<entry>(spec)`` (e.g. ``pipeline.model.train:train_from_spec``), which calls
-  ``start`` (the process group, one device per rank) and trains through the shared engine.
+- every rank runs ``<entry>(spec)`` (e.g. ``pipeline.model.train:train_from_spec``), which calls the
+  model's training again; inside torchrun ``engine.run`` joins the process group (``start``: one
+  device per rank) instead of launching, wraps the network in DDP and trains.
 - the engine (pipeline/engine.py) draws every global batch on every rank from the same
   (seed, epoch) stream and gives each rank its share (``Ranks.shard``); each rank's loss is
   weighted by its share of the batch's targets, so DDP's average of the gradients is the

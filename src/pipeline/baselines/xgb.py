@@ -55,13 +55,17 @@ def resolve_inputs(inputs) -> tuple[str, ...]:
 
 @dataclass
 class ExpertConfig:
-    n_estimators: int = 600
-    max_depth: int = 6
-    learning_rate: float = 0.05
-    subsample: float = 0.8
-    seed: int = 0
+    """The XGBoost experts' settings (``baselines.xgboost``), the same for every input set and target."""
+
+    n_estimators: int = 600  # boosting rounds
+    max_depth: int = 6  # depth of each tree
+    learning_rate: float = 0.05  # shrinkage of each tree's contribution
+    subsample: float = 0.8  # share of the training stars each tree sees
+    seed: int = 0  # XGBoost's random seed
     device: str = "auto"  # auto: cuda when a GPU is visible, else cpu
-    complete_inputs: bool | str = "auto"  # True: every input present; False: at least one (NaN allowed); auto: True unless XP
+    complete_inputs: bool | str = "auto"  # True: only stars with every input; False: at least one (NaN allowed);
+    # auto: XP input sets take stars with missing coefficients (beyond Gaia's relevant bases they are NaN,
+    # which XGBoost handles), other sets only stars with every input
 
 
 def requires_complete_inputs(feats, setting) -> bool:
