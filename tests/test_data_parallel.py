@@ -15,7 +15,7 @@ from pipeline.model.train import TrainConfig, train
 from test_model import _tiny_store
 
 HERE = Path(__file__).resolve().parent
-# the default run's way of drawing batches (resident: stream), 2 epochs, one CPU thread per rank
+# batches drawn within the store's chunks (resident: stream, the way for stores larger than memory), 2 epochs, one CPU thread per rank
 CFG = TrainConfig(epochs_per_cycle=2, cycles=1, batch_size=64, checkpoint_every=1, seed=1, resident="stream", threads=1)
 
 
