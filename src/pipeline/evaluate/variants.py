@@ -12,7 +12,7 @@ model with other settings and judge the claims of the base model's tasks on each
   the parameter count), and ``scaling.png`` draws them against the budget.
 
 - ``experiments``: the base model with each of ``claims.experiments`` (a name and overrides of the
-  ``train`` block: a training recipe to test against the default, e.g. ``resident: memory``);
+  ``train`` block: a training recipe to test against the default, e.g. ``resident: stream``);
   ``experiments.csv`` sets each claim's value and verdict per experiment beside the base model's.
 
 A variant is a name and the overrides of the ``train`` block; the one whose settings equal the base
