@@ -55,7 +55,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--ranks", type=int, default=2)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--resident", default="stream")
+    p.add_argument("--resident", default="auto", help="train.resident (auto: the default run's)")
     args = p.parse_args()
 
     import torch
