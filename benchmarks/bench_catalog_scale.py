@@ -48,10 +48,13 @@ def _peak_mb():
 
 
 def _config(args) -> dict:
-    """The workflow config's blocks the rules would be given (the catalog's cuts and samples)."""
+    """The workflow config's blocks the rules would be given (the catalog's cuts and samples):
+    the config completed from the library's defaults, as the Snakefile completes it."""
     import yaml
 
-    return yaml.safe_load(Path(args.config).read_text())
+    from pipeline.configuration import with_library_defaults
+
+    return with_library_defaults(yaml.safe_load(Path(args.config).read_text()))
 
 
 def worker(args):
