@@ -203,6 +203,8 @@ def test_variants_of_the_base_model_and_which_one_is_the_base_model_itself():
     assert list(scaling) == ["small_e6", "small_e24", "medium_e6"]
     assert is_base(train, scaling["small_e24"]) and not is_base(train, scaling["small_e6"]) and not is_base(train, scaling["medium_e6"])
     assert not is_base({**train, "epochs_per_cycle": 12, "cycles": 2}, scaling["small_e24"])  # 2 x 12 is not one cycle of 24
+    wider = scaling_variants({"epochs": [6], "presets": ["small", "medium"], "preset_train": {"medium": {"lr": 1e-3}}})
+    assert wider["medium_e6"] == {"preset": "medium", "epochs_per_cycle": 6, "cycles": 1, "lr": 1e-3} and "lr" not in wider["small_e6"]
 
 
 def test_seed_spread_by_hand():

@@ -64,11 +64,13 @@ def seed_variants(seeds) -> dict[str, dict]:
 
 
 def scaling_variants(scaling: dict) -> dict[str, dict]:
-    """{variant name: train overrides} for the scaling target: each preset at each of its epochs, one cosine cycle."""
+    """{variant name: train overrides} for the scaling target: each preset at each of its epochs, one
+    cosine cycle, with the preset's own train overrides (``preset_train``, e.g. a wider network's lr)."""
     out = {}
     for p in scaling["presets"]:
+        own = (scaling.get("preset_train") or {}).get(p, {})
         for e in (scaling.get("preset_epochs") or {}).get(p, scaling["epochs"]):
-            out[f"{p}_e{int(e)}"] = {"preset": p, "epochs_per_cycle": int(e), "cycles": 1}
+            out[f"{p}_e{int(e)}"] = {"preset": p, "epochs_per_cycle": int(e), "cycles": 1, **own}
     return out
 
 
