@@ -135,11 +135,14 @@ def test_each_ingredient_of_the_synthetic_gap():
     assert offsets.size == len(LINES) and np.std(offsets) == pytest.approx(0.15, rel=0.05)
     wrong = synthetic_spectra(labels, SyntheticGap(**{**none, "log_gf_scatter_dex": 0.15}))[0]
     assert 0.005 < np.std(wrong - exact) < 0.05
-    # telluric residuals: lines of up to +-2% (blends of two: 4%) at fixed Earth-frame wavelengths, only in their windows
+    # telluric residuals: lines of up to +-2% (blends of two: 4%) at fixed Earth-frame wavelengths, only in
+    # the bands of CO2 (1.570-1.582 and 1.5975-1.620 um), CH4 (1.63 um on) and H2O; none near 1.53 or 1.62-1.63 um
     t = telluric_residuals(aspcap_wavelength_aa(), 50, np.random.default_rng(1), SyntheticGap())
     lam = aspcap_wavelength_aa()
-    inside = ((lam > 15_690) & (lam < 15_830)) | (lam > 16_790)
+    inside = ((lam > 15_690) & (lam < 15_830)) | ((lam > 15_965) & (lam < 16_210)) | (lam > 16_290)
     assert np.all(t[:, ~inside] == 1.0) and 0.006 < np.abs(t[:, inside] - 1).max() <= 0.041
+    weak_co2 = (lam > 15_965) & (lam < 16_210)  # the 30012 band: half as deep, so at most 1% (blends of two: 2%)
+    assert 0.003 < np.abs(t[:, weak_co2] - 1).max() <= 0.0201
     # the line-spread: at a 10% lower resolution the lines are broader, the spectrum smoother
     lo_res = normalised_spectra([4700.0], [2.5], [0.0], [0.0], [0.0], resolution=22_500 * 0.9)[0]
     assert np.sum(np.diff(lo_res) ** 2) < 0.95 * np.sum(np.diff(exact) ** 2)
@@ -192,3 +195,15 @@ def test_wavelength_encoding_of_eqs_2_and_3_by_hand():
     # neighbouring APOGEE pixels (0.2-0.3 A apart) get distinct encodings
     lam = aspcap_wavelength_aa()[:2]
     assert np.abs(np.diff(wavelength_encoding(lam, 256), axis=0)).max() > 0.05
+
+
+def test_telluric_line_list_spreads_lines_over_the_bands_by_share():
+    from pipeline.sky.apogee import TELLURIC_BANDS, telluric_line_list
+
+    w0, depth = telluric_line_list(100)
+    assert w0.size == depth.size == 100
+    # shares 0.3, 0.3, 0.2, 0.2 of 100 lines: 30 CO2 lines near 1.575 um, 30 in the weak band, 20 CH4, 20 H2O
+    for (_, lo, hi, band_depth, _), (start, stop) in zip(TELLURIC_BANDS, [(0, 30), (30, 60), (60, 80), (80, 100)]):
+        assert np.all((w0[start:stop] >= lo) & (w0[start:stop] <= hi))
+        assert np.all((depth[start:stop] >= 0.3 * band_depth) & (depth[start:stop] <= band_depth))
+    np.testing.assert_array_equal(telluric_line_list(100)[0], w0)  # seeded: the same lines for every star and run

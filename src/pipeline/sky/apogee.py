@@ -137,7 +137,7 @@ class SyntheticGap:
     ripple_period_aa: float = 180.0
     resolution_scatter: float = 0.05  # the observed line-spread: R = 22,500 x (1 + this x N(0, 1)) per star (fibre to fibre)
     telluric_depth: float = 0.02  # residuals of the telluric correction: lines this deep at fixed Earth-frame wavelengths
-    telluric_lines: int = 60  # ... this many, shifted into the star's frame by its barycentric velocity (+-30 km/s)
+    telluric_lines: int = 100  # ... this many over TELLURIC_BANDS, shifted into the star's frame by its barycentric velocity (+-30 km/s)
 
 
 def _line_offsets_dex(gap: SyntheticGap) -> np.ndarray:
@@ -184,18 +184,41 @@ def normalised_spectra(
     return out
 
 
+# The telluric bands of the H band that APOGEE's reduction models and divides out (Nidever et al. 2015
+# fit CO2, CH4 and H2O): (species, first and last wavelength, vacuum Angstrom, relative depth, share of
+# the lines). CO2's 30013<-00001 band near 1.575 um and its weaker (about half as deep) 30012<-00001
+# band at 1.595-1.62 um (OCO-2's "weak CO2 band"), CH4's 2nu3 band around 1.666 um (1.63-1.70 um) and
+# H2O's lines at the red end.
+TELLURIC_BANDS = (
+    ("CO2", 15_700.0, 15_820.0, 1.0, 0.3),
+    ("CO2", 15_975.0, 16_200.0, 0.5, 0.3),
+    ("CH4", 16_300.0, 16_940.0, 1.0, 0.2),
+    ("H2O", 16_800.0, 16_940.0, 1.0, 0.2),
+)
+
+
+def telluric_line_list(n_lines: int, seed: int = 405) -> tuple[np.ndarray, np.ndarray]:
+    """(Earth-frame wavelength in Angstrom, relative depth in (0, 1]) of ``n_lines`` seeded telluric
+    lines spread over ``TELLURIC_BANDS`` by their shares, each band's depths uniform in 0.3-1 of its depth."""
+    lines = np.random.default_rng(seed)
+    shares = np.array([b[4] for b in TELLURIC_BANDS])
+    counts = np.floor(n_lines * shares / shares.sum()).astype(int)
+    counts[0] += n_lines - counts.sum()
+    w0 = np.concatenate([lines.uniform(lo, hi, k) for (_, lo, hi, _, _), k in zip(TELLURIC_BANDS, counts)])
+    depth = np.concatenate([d * lines.uniform(0.3, 1.0, k) for (_, _, _, d, _), k in zip(TELLURIC_BANDS, counts)])
+    return w0, depth
+
+
 def telluric_residuals(wavelength_aa, n_stars: int, rng, gap: SyntheticGap) -> np.ndarray:
     """Multiplicative residuals of the telluric correction (stars x pixels): ``gap.telluric_lines``
-    seeded Earth-frame lines (CO2 near 1.57-1.58 um, H2O beyond 1.68 um) of depth up to
-    ``gap.telluric_depth``, each star's shifted by a barycentric velocity uniform in +-30 km/s;
-    a residual is an over- or under-correction, so its sign is random per line and star."""
+    Earth-frame lines of ``telluric_line_list`` (CO2, CH4, H2O bands), of depth up to
+    ``gap.telluric_depth`` times their band's, each star's shifted by a barycentric velocity uniform
+    in +-30 km/s; a residual is an over- or under-correction, so its sign is random per line and star."""
     lam = np.asarray(wavelength_aa, float)
     if not gap.telluric_lines or not gap.telluric_depth:
         return np.ones((n_stars, lam.size), np.float32)
-    lines = np.random.default_rng(405)
-    n_co2 = gap.telluric_lines // 2
-    w0 = np.concatenate([lines.uniform(15_700.0, 15_820.0, n_co2), lines.uniform(16_800.0, 16_940.0, gap.telluric_lines - n_co2)])
-    depth = gap.telluric_depth * lines.uniform(0.3, 1.0, w0.size)
+    w0, rel_depth = telluric_line_list(gap.telluric_lines)
+    depth = gap.telluric_depth * rel_depth
     v = rng.uniform(-30.0, 30.0, n_stars)
     sign = rng.choice([-1.0, 1.0], size=(n_stars, w0.size))
     out = np.ones((n_stars, lam.size))
