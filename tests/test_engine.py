@@ -102,3 +102,42 @@ def test_the_sampler_settings_are_the_training_settings_and_validation_asks_plai
     assert (val.seed, val.shuffle, val.targets_per_star, val.target_weights, val.identity_fraction) == (8, False, 1, None, 1.0)
     assert val.held_out == train.held_out and val.stars_with == train.stars_with and val.batch_size == 64
     assert TrainConfig(num_workers=2, resident="memory").sampling().resident == "stream"  # workers read the store
+
+
+class OverfitJob(LineJob):
+    """Trains towards y = 3 x - 1 but validates against y = 0.5 x: the validation loss falls while the
+    weight passes 0.5 (from 0 by Adam steps of ~0.05: epoch 2) and rises after, the shape of a fine-tune
+    that overfits its training stars."""
+
+    def validation_loss(self, model):
+        return float(((model(self.x) - 0.5 * self.x) ** 2).mean())
+
+
+def _fit(tmp_path, keep, epochs=8, stop_after_epoch=None):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    schedule = engine.Schedule(epochs=epochs, lr=0.05, keep=keep)
+    return engine.fit(tmp_path / "fit", model, OverfitJob(), schedule, "overfit", stop_after_epoch=stop_after_epoch)
+
+
+def test_keep_best_ends_with_the_weights_of_the_lowest_validation_loss(tmp_path):
+    last, history = _fit(tmp_path / "last", "last")
+    best, history_b = _fit(tmp_path / "best", "best")
+    vals = [row["val_loss"] for row in history_b]
+    lowest = min(range(len(vals)), key=vals.__getitem__)
+    assert 0 < lowest < len(vals) - 1 and vals[-1] > vals[lowest]  # the toy overfits: the lowest is not the last epoch
+    at_lowest = torch.load(tmp_path / "best" / "fit" / "checkpoints" / f"epoch_{lowest + 1:04d}.pt", weights_only=False)
+    assert torch.equal(best.weight, at_lowest["model"]["weight"])
+    assert torch.equal(engine.trained_weights(tmp_path / "best" / "fit", "best")["weight"], best.weight)
+    assert torch.equal(last.weight, engine.trained_weights(tmp_path / "best" / "fit")["weight"])  # last.pt: still the last epoch
+    assert not torch.equal(best.weight, last.weight)
+
+
+def test_keep_best_survives_a_resumption_and_refuses_unknown_values(tmp_path):
+    _fit(tmp_path / "cut", "best", stop_after_epoch=4)  # the lowest validation loss lies before the cut
+    resumed, _ = _fit(tmp_path / "cut", "best")
+    whole, _ = _fit(tmp_path / "whole", "best")
+    assert torch.equal(resumed.weight, whole.weight)
+    with pytest.raises(ValueError, match="keep"):
+        engine.Schedule(epochs=1, lr=0.1, keep="first")

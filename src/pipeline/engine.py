@@ -83,6 +83,12 @@ class Schedule:
     weight_decay: float = 1e-4
     grad_clip: float | None = 1.0  # None: no clipping
     checkpoint_every: int = 1  # last.pt and checkpoints/epoch_NNNN.pt every this many epochs (and the last)
+    keep: str = "last"  # the weights the training ends with: the last epoch's, or "best": those of the epoch of
+    #                     lowest validation loss (kept in best.pt as the run goes; early stopping without stopping)
+
+    def __post_init__(self):
+        if self.keep not in ("last", "best"):
+            raise ValueError(f"keep: {self.keep!r} is not one of last, best")
 
 
 def device_and_precision(name: str = "auto", precision: str = "auto"):
@@ -220,6 +226,19 @@ def _resume(last: Path, signature, model, opt, sched, scaler, resume: bool):
     return state["epoch"] + 1, state["history"]
 
 
+def _drop_stale_best(best: Path, start: int):
+    """Remove ``best`` (``keep: best``) unless it holds an epoch before ``start``, the one the run resumes at."""
+    if best.exists() and (start == 0 or torch.load(best, map_location="cpu", weights_only=False)["epoch"] >= start):
+        best.unlink()
+
+
+def _keep_if_best(best: Path, model, history: list, epoch: int):
+    """Write ``model``'s weights to ``best`` when this epoch's validation loss is the run's lowest so far."""
+    val = history[-1]["val_loss"]
+    if math.isfinite(val) and all(val < row["val_loss"] for row in history[:-1] if math.isfinite(row["val_loss"])):
+        torch_save({"model": model.state_dict(), "epoch": epoch, "val_loss": val}, best)
+
+
 def fit(
     out_dir,
     model,
@@ -253,6 +272,8 @@ def fit(
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     opt, sched = _optimiser(model, schedule, param_groups)
     start, history = _resume(out / "last.pt", signature, model, opt, sched, scaler, resume)
+    if schedule.keep == "best" and r.main:
+        _drop_stale_best(out / "best.pt", start)
     for row in history if on_epoch else ():
         on_epoch(row)
     model.train()
@@ -287,6 +308,8 @@ def fit(
         stopping = stop_after_epoch is not None and epoch >= stop_after_epoch
         if r.main:
             write_history(out / "history.csv", history)
+            if schedule.keep == "best":
+                _keep_if_best(out / "best.pt", model, history, epoch)
             if final or stopping or (epoch + 1) % max(schedule.checkpoint_every, 1) == 0:
                 state = _state(model, opt, sched, scaler, epoch, history, signature)
                 torch_save(state, out / "checkpoints" / f"epoch_{epoch + 1:04d}.pt")
@@ -297,6 +320,10 @@ def fit(
             return model, history
     if history and start == schedule.epochs and r.main:  # a resumed run that had already finished: the loop did not write it
         write_history(out / "history.csv", history)
+    if schedule.keep == "best":
+        if not (out / "best.pt").exists():
+            raise RuntimeError(f"{out}: keep is 'best' but no epoch had a finite validation loss (no validation stars?); use keep: last")
+        model.load_state_dict(trained_weights(out, "best"))
     return model, history
 
 
@@ -404,7 +431,9 @@ def run(
     return model, history
 
 
-def trained_weights(out_dir) -> dict:
+def trained_weights(out_dir, keep: str = "last") -> dict:
     """The weights a training left in ``out_dir``: its last checkpoint's (the final epoch's once
-    it finished; the engine writes ``last.pt`` at the last epoch and when stopped early)."""
-    return torch.load(Path(out_dir) / "last.pt", map_location="cpu", weights_only=False)["model"]
+    it finished; the engine writes ``last.pt`` at the last epoch and when stopped early), or with
+    ``keep`` "best" those of its epoch of lowest validation loss (``best.pt``)."""
+    name = "best.pt" if keep == "best" else "last.pt"
+    return torch.load(Path(out_dir) / name, map_location="cpu", weights_only=False)["model"]

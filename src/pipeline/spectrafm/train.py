@@ -53,10 +53,17 @@ class StageConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     freeze: tuple = ()  # e.g. (decoder, head, encoder.-1)
+    keep: str = "last"  # last | best: the epoch of lowest validation loss (the engine's Schedule.keep)
+    validation: str = "stage"  # stage: the val split's stars that pass the stage's cuts; all: every val star (no fe_h_min)
     seed: int = 0
     device: str = "auto"
     threads: int = 0  # CPU threads of the job, shared by the ranks
     processes: int = 1  # data-parallel ranks (DDP through torchrun: pipeline/distributed.py)
+
+    def __post_init__(self):
+        for key, allowed in (("keep", ("last", "best")), ("validation", ("stage", "all"))):
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"spectrafm stage: {key} is {getattr(self, key)!r}, not one of {', '.join(allowed)}")
 
     def schedule(self, **overrides) -> Schedule:
         """The engine's schedule of this stage (``overrides`` for the FCNN's)."""
@@ -68,6 +75,7 @@ class StageConfig:
                 "cycle_epochs": self.restart_epochs,
                 "weight_decay": self.weight_decay,
                 "grad_clip": self.grad_clip,
+                "keep": self.keep,
                 **overrides,
             }
         )
@@ -259,7 +267,7 @@ def train_stage(
     )
     if model is None:  # trained by DDP ranks: the weights they wrote
         model = _stage_model(SpectraStore(store_path), stage, model_cfg, init_from)[0]
-        model.load_state_dict(engine.trained_weights(out))
+        model.load_state_dict(engine.trained_weights(out, stage.keep))
     return model, history
 
 
@@ -273,8 +281,7 @@ def _stage_training(store_path, out: Path, stage: StageConfig, model_cfg, init_f
     cols = stage_columns(store, stage)
     rows = stage_rows(store, stage, "train")
     train = Windows(store, stage, rows, cols, median, scale, labels, model_cfg.context)
-    val_stage = StageConfig(**{**asdict(stage), "n_stars": 0})
-    val = Windows(store, val_stage, stage_rows(store, val_stage, "val"), cols, median, scale, labels, model_cfg.context)
+    val = _validation_windows(store, stage, cols, median, scale, labels, model_cfg.context)
     job = WindowJob(train, val, stage, place.device, place.amp_dtype, place.ranks)
     params = [p for p in model.parameters() if p.requires_grad]
     log.info(
@@ -314,6 +321,13 @@ def stage_from_spec(spec: dict):
 
 
 @torch.no_grad()
+def _validation_windows(store, stage: StageConfig, cols, median, scale, labels, context) -> Windows:
+    """The stage's validation stars: every val-split star that passes its cuts (``validation: stage``)
+    or, with ``validation: all``, every one whatever its [Fe/H] (the authors' [Fe/H] fine-tune)"""
+    val_stage = StageConfig(**{**asdict(stage), "n_stars": 0} | ({"fe_h_min": None} if stage.validation == "all" else {}))
+    return Windows(store, val_stage, stage_rows(store, val_stage, "val"), cols, median, scale, labels, context)
+
+
 def validation_loss(model, data: Windows, stage, device, amp_dtype, ranks=None):
     """The mean loss over the fixed validation windows (each rank its share of every batch, summed)."""
     if len(data) == 0:
@@ -338,8 +352,9 @@ def validation_loss(model, data: Windows, stage, device, amp_dtype, ranks=None):
 class FcnnJob:
     """The engine's job for the FCNN: the window's pixels of every training star, in memory on the device."""
 
-    def __init__(self, data: Windows, stage: StageConfig, device):
+    def __init__(self, data: Windows, stage: StageConfig, device, val: Windows | None = None):
         self.x, self.y, self.yerr = (torch.from_numpy(a).to(device) for a in (data.flux, data.y, data.yerr))
+        self.val = None if val is None else tuple(torch.from_numpy(a).to(device) for a in (val.flux, val.y, val.yerr))
         self.stage, self.device, self.n = stage, device, len(data)
 
     def n_batches(self):
@@ -352,13 +367,17 @@ class FcnnJob:
     def stars(self, b):
         return len(b)
 
+    @staticmethod
+    def _nll(model, x, y, yerr):
+        mean, logvar = model(x)
+        ok = torch.isfinite(y)
+        return (robust_gaussian_nll(mean, logvar, torch.nan_to_num(y), yerr) * ok).sum() / ok.sum().clamp(min=1)
+
     def loss(self, model, b):
-        mean, logvar = model(self.x[b])
-        ok = torch.isfinite(self.y[b])
-        return (robust_gaussian_nll(mean, logvar, torch.nan_to_num(self.y[b]), self.yerr[b]) * ok).sum() / ok.sum().clamp(min=1), len(b)
+        return self._nll(model, self.x[b], self.y[b], self.yerr[b]), len(b)
 
     def validation_loss(self, model):
-        return float("nan")  # the 100 stars are all it has
+        return float("nan") if self.val is None else float(self._nll(model, *self.val))  # the stage's validation stars
 
 
 def train_fcnn(store_path, out_dir, stage: StageConfig, fcnn_cfg: FCNNConfig, on_epoch=None, resume: bool = True, stop_after_epoch=None):
@@ -379,6 +398,7 @@ def _fcnn_training(store_path, out: Path, stage: StageConfig, fcnn_cfg: FCNNConf
     rows = stage_rows(store, stage, "train")
     median, scale = label_standardisation(store, rows, labels)
     data = Windows(store, stage, rows, cols, median, scale, labels, cols.size)
+    val = _validation_windows(store, stage, cols, median, scale, labels, cols.size) if stage.keep == "best" else None
     model = FCNN(fcnn_cfg)
     log.info(
         "FCNN: %d parameters, %d stars x %d pixels (%.0f-%.0f A), %d epochs",
@@ -392,7 +412,7 @@ def _fcnn_training(store_path, out: Path, stage: StageConfig, fcnn_cfg: FCNNConf
     stage_info = {**asdict(stage), "n_train": len(data), "pixels_aa": [float(data.wavelength[0]), float(data.wavelength[-1])]}
     return engine.Training(
         model,
-        FcnnJob(data, stage, place.device),
+        FcnnJob(data, stage, place.device, val),  # validated (and kept at its best epoch) as the stage is
         stage.schedule(cycle_epochs=0, checkpoint_every=max(1, stage.epochs // 10)),  # one cosine cycle
         _signature(stage, fcnn_cfg, store, rows, None),
         finish=lambda trained: save_checkpoint(out / "model.pt", trained, fcnn_cfg, median, scale, stage_info),
