@@ -128,11 +128,12 @@ def test_each_ingredient_of_the_synthetic_gap():
     # lines missing from the synthetic model: line 0 (a strong Fe I feature) is absent with missing_every
     missing = synthetic_spectra(labels, SyntheticGap(**{**none, "missing_every": 7}))[0]
     assert _line_core(missing[None], LINES[0][1])[0] > _line_core(exact[None], LINES[0][1])[0] + 0.1
-    # log gf errors: each line's strength off by a seeded offset; 0.15 dex rms over the list
-    from pipeline.sky.apogee import _line_offsets_dex
+    # log gf errors: each line's strength off by a seeded offset of 0.15 dex x (1 + its strength in Arcturus)
+    from pipeline.sky.apogee import _line_offsets_dex, calibration_strength
 
     offsets = _line_offsets_dex(SyntheticGap(**{**none, "log_gf_scatter_dex": 0.15}))
-    assert offsets.size == len(LINES) and np.std(offsets) == pytest.approx(0.15, rel=0.05)
+    weights = 1.0 + calibration_strength(np.arange(len(LINES)))
+    assert offsets.size == len(LINES) and np.std(offsets / weights) == pytest.approx(0.15, rel=0.05)
     wrong = synthetic_spectra(labels, SyntheticGap(**{**none, "log_gf_scatter_dex": 0.15}))[0]
     assert 0.005 < np.std(wrong - exact) < 0.05
     # telluric residuals: lines of up to +-2% (blends of two: 4%) at fixed Earth-frame wavelengths, only in
@@ -207,3 +208,18 @@ def test_telluric_line_list_spreads_lines_over_the_bands_by_share():
         assert np.all((w0[start:stop] >= lo) & (w0[start:stop] <= hi))
         assert np.all((depth[start:stop] >= 0.3 * band_depth) & (depth[start:stop] <= band_depth))
     np.testing.assert_array_equal(telluric_line_list(100)[0], w0)  # seeded: the same lines for every star and run
+
+
+def test_a_line_saturated_in_the_calibration_star_keeps_a_larger_log_gf_error():
+    from pipeline.sky.apogee import CALIBRATION_STAR, _line_offsets_dex, calibration_strength
+
+    # line 0, Fe at 15194.5 A (s0 1.2, chi 0.25, 0.05) in Arcturus (4286 K, logg 1.66, [Fe/H] -0.52), by hand:
+    # s = 1.2 x 10^(-0.52 + 0.25 x 0.714 + 0.05 x (-0.84)) = 1.2 x 10^-0.3835 = 0.496
+    assert CALIBRATION_STAR["fe_h"] == -0.52
+    assert calibration_strength([0])[0] == pytest.approx(0.496, abs=0.002)
+    # its error is the weak-line precision x 1.496; a weak forest line (s << 1) keeps about the precision itself
+    unit = _line_offsets_dex(SyntheticGap(log_gf_scatter_dex=1.0))
+    z = np.random.default_rng(404).standard_normal(len(LINES))
+    assert unit[0] == pytest.approx(z[0] * 1.496, rel=0.002)
+    weak = int(np.argmin(calibration_strength(np.arange(len(LINES)))))
+    assert unit[weak] == pytest.approx(z[weak], rel=0.02)

@@ -140,9 +140,32 @@ class SyntheticGap:
     telluric_lines: int = 100  # ... this many over TELLURIC_BANDS, shifted into the star's frame by its barycentric velocity (+-30 km/s)
 
 
+# The star the line list's log gf values were calibrated on (APOGEE's astrophysical log gf: Shetrone et al.
+# 2015 fit them to the Sun's and Arcturus's spectra): Arcturus, Teff 4286 K, logg 1.66, [Fe/H] -0.52
+# (Ramirez & Allende Prieto 2011), solar-scaled here.
+CALIBRATION_STAR = {"teff_k": 4286.0, "logg_dex": 1.66, "fe_h": -0.52}
+
+
+def calibration_strength(line_index) -> np.ndarray:
+    """The strength s (depth = d_max s / (1 + s)) of lines ``line_index`` of ``LINES`` in the calibration star."""
+    star = CALIBRATION_STAR
+    strengths = []
+    for k in np.atleast_1d(line_index):
+        el, _, s0, chi_teff, chi_logg = LINES[k]
+        abundance = line_abundance(el, star["fe_h"], 0.0, 0.0)
+        depth = line_depth(s0, chi_teff, chi_logg, el, star["teff_k"], star["logg_dex"], abundance, d_max=1.0)
+        strengths.append(depth / (1.0 - depth))
+    return np.array(strengths, float)
+
+
 def _line_offsets_dex(gap: SyntheticGap) -> np.ndarray:
-    """Each line's log-strength error of the synthetic model (seeded: the same line list for every star)."""
-    return gap.log_gf_scatter_dex * np.random.default_rng(404).standard_normal(len(LINES))
+    """Each line's log-strength error of the synthetic model (seeded: the same line list for every star).
+    The list's strengths were fitted to the calibration star's lines (``CALIBRATION_STAR``) to a
+    precision of ``gap.log_gf_scatter_dex`` in the log strength of a weak line; a line's depth
+    responds to its log strength with slope 1 / (1 + s) at strength s, so the same fit leaves a line
+    saturated there an error (1 + s) times larger, which shows where the line is weak (iron-poor stars)."""
+    s_cal = calibration_strength(np.arange(len(LINES)))
+    return gap.log_gf_scatter_dex * (1.0 + s_cal) * np.random.default_rng(404).standard_normal(len(LINES))
 
 
 def normalised_spectra(
