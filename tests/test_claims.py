@@ -304,3 +304,41 @@ def test_a_readme_whose_claims_block_is_not_the_runs_is_caught(tmp_path, capsys)
     assert main(["claims", "--results", str(tmp_path), "--check", str(readme)]) == 0
     readme.write_text(readme.read_text().replace("**reproduced**", "reproduced"))  # a hand edit
     assert main(["claims", "--results", str(tmp_path), "--check", str(readme)]) == 2
+
+
+def test_an_ordering_with_a_paired_ratio_is_judged_on_the_ratio_of_the_same_stars():
+    # side by side the two intervals overlap (inconclusive); the paired ratio over the same stars lies below 1
+    s = _summary(
+        [
+            {"task": "x", "target": "fe_h", "metric": "a", "model": 95, "model_lo": 85, "model_hi": 105},
+            {"task": "x", "target": "fe_h", "metric": "b", "model": 100, "model_lo": 90, "model_hi": 110},
+            {"task": "x", "target": "fe_h", "metric": "a / b", "model": 0.95, "model_lo": 0.92, "model_hi": 0.98},
+            {"task": "x", "target": "fe_h", "metric": "b / a", "model": 1.05, "model_lo": 1.02, "model_hi": 1.09},
+        ]
+    )
+    a, b = C.Row("x", "fe_h", "a"), C.Row("x", "fe_h", "b")
+    side = C.Claim("side", "SpectraFM", "Fig", "s", "", C.Less(a, b))
+    paired = C.Claim("paired", "SpectraFM", "Fig", "s", "", C.Less(a, b, paired=C.Row("x", "fe_h", "a / b")))
+    backwards = C.Claim("back", "SpectraFM", "Fig", "s", "", C.Less(b, a, paired=C.Row("x", "fe_h", "b / a")))
+    t = C.judge_claims(s, tasks_run={"x"}, claims=(side, paired, backwards)).set_index("claim")
+    assert t.loc["side", "verdict"] == C.INCONCLUSIVE
+    assert t.loc["paired", "verdict"] == C.REPRODUCED and t.loc["paired", "ours"] == "95 [85, 105] vs 100 [90, 110]; ratio 0.95 [0.92, 0.98]"
+    assert t.loc["back", "verdict"] == C.NOT_REPRODUCED
+    assert t.loc["paired", "value"] == pytest.approx(0.95)  # the number judged: the ratio
+
+
+def test_paired_ratio_of_two_estimators_on_the_same_stars():
+    from pipeline.evaluate.intervals import PerStar, bootstrap_interval, paired_ratio, rms
+
+    rng = np.random.default_rng(3)
+    hard = rng.standard_normal(400) * rng.uniform(0.2, 3.0, 400)  # stars hard for both estimators
+    a, b = PerStar(0.9 * hard + 0.05 * rng.standard_normal(400), rms), PerStar(hard, rms)
+    ratio = paired_ratio(a, b)
+    assert ratio.value() == pytest.approx(a.value() / b.value())
+    lo, hi = bootstrap_interval(ratio)
+    a_lo, a_hi = bootstrap_interval(a)
+    b_lo, b_hi = bootstrap_interval(b)
+    assert hi < 1.0 and lo > 0.85  # a is 10% better on the same stars, and the paired interval says so ...
+    assert a_hi > b_lo  # ... where the two intervals side by side overlap
+    with pytest.raises(ValueError, match="same stars"):
+        paired_ratio(a, PerStar(hard[:300], rms))

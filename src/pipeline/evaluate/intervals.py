@@ -83,6 +83,17 @@ class PerStar:
 _VECTORISED = (robust_scatter, rms, median, mean)
 
 
+def paired_ratio(a: PerStar, b: PerStar) -> PerStar:
+    """a's statistic over b's, both of the same stars in the same order, as one ``PerStar`` whose
+    resamples draw each star's pair of values together: the paired interval of an ordering (A beats
+    B on the same stars), far tighter than two intervals compared side by side when the stars hard
+    for one are hard for the other."""
+    if a.n != b.n or a.stat is not b.stat:
+        raise ValueError(f"paired_ratio needs the same stars and statistic: {a.n} vs {b.n} stars, {a.stat} vs {b.stat}")
+    stat = a.stat
+    return PerStar(np.column_stack([a.values, b.values]), lambda v: stat(v[:, 0]) / stat(v[:, 1]))
+
+
 def resample_indices(n: int, resamples: int = RESAMPLES) -> np.ndarray:
     """(resamples, n) star indices drawn with replacement; the same for every row over n stars."""
     rng = np.random.default_rng([SEED, n])

@@ -28,7 +28,7 @@ import pandas as pd
 from ..spectrafm.predict import attention, attention_enrichment, load_checkpoint, predict
 from ..spectrafm.store import LABELS, SpectraStore
 from .data import summary_row
-from .intervals import PerStar, median, rms
+from .intervals import PerStar, median, paired_ratio, rms
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ PAPER_FE_RMSE = {  # Section 4.1 and Fig. 4's panels: (all, [Fe/H] < -1)
     "finetune_fe": (0.094, 0.232),
 }
 FE_MODELS = ("fcnn", "pretrain", "finetune_real", "finetune_fe")
+# the paper's orderings of the transfer test (Sec. 4.1, Fig. 4): (better, worse), each a paired ratio row
+FE_ORDERINGS = (("finetune_real", "pretrain"), ("finetune_fe", "finetune_real"), ("finetune_fe", "fcnn"), ("finetune_real", "fcnn"))
 
 
 def _reference(stars: pd.DataFrame, label: str) -> np.ndarray:
@@ -212,6 +214,22 @@ def _fe_residuals(pred: pd.DataFrame, model: str, poor_below: float | None) -> P
     return PerStar(t.prediction.to_numpy(float) - t.reference.to_numpy(float), rms)
 
 
+def _paired_rows(t1: list, t1_pred: pd.DataFrame, fe_pred: pd.DataFrame, cfg) -> list[dict]:
+    """The orderings' paired ratios (every model is scored on the same test stars in the same order):
+    Table 1's observed fine-tune / pre-training, and [Fe/H]'s RMSE of each ordering of Fig. 4."""
+    rows = []
+    for r in t1:
+        if r["model"] == "finetune_real" and r["spectra"] == "observed":
+            before = {**r, "model": "pretrain"}
+            ratio = paired_ratio(_table1_errors(t1_pred, r), _table1_errors(t1_pred, before))
+            rows.append(summary_row("spectrafm", r["label"], "Table 1 scatter on observed spectra: finetune_real / pretrain", ratio))
+    for part, cut in (("all", None), ("fe_h_poor", cfg.fe_h_poor)):
+        for a, b in FE_ORDERINGS:
+            ratio = paired_ratio(_fe_residuals(fe_pred, a, cut), _fe_residuals(fe_pred, b, cut))
+            rows.append(summary_row("spectrafm", "fe_h", f"RMSE {part}: {a} / {b}", ratio))
+    return rows
+
+
 def _rmse(r):
     r = np.asarray(r, float)
     r = r[np.isfinite(r)]
@@ -266,6 +284,7 @@ def spectrafm(store_path, models: dict, cfg: dict, lines: pd.DataFrame):
         for m in FE_MODELS
         for part in ("all", "fe_h_poor")
     ]
+    summary += _paired_rows(t1, t1_pred, fe_pred, cfg)
     summary += [
         summary_row(
             "spectrafm",
