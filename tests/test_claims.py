@@ -322,7 +322,9 @@ def test_an_ordering_with_a_paired_ratio_is_judged_on_the_ratio_of_the_same_star
     backwards = C.Claim("back", "SpectraFM", "Fig", "s", "", C.Less(b, a, paired=C.Row("x", "fe_h", "b / a")))
     t = C.judge_claims(s, tasks_run={"x"}, claims=(side, paired, backwards)).set_index("claim")
     assert t.loc["side", "verdict"] == C.INCONCLUSIVE
-    assert t.loc["paired", "verdict"] == C.REPRODUCED and t.loc["paired", "ours"] == "95 [85, 105] vs 100 [90, 110]; ratio 0.95 [0.92, 0.98]"
+    assert (
+        t.loc["paired", "verdict"] == C.REPRODUCED and t.loc["paired", "ours"] == "95 [85, 105] vs 100 [90, 110]; ratio 0.95 [0.92, 0.98]"
+    )
     assert t.loc["back", "verdict"] == C.NOT_REPRODUCED
     assert t.loc["paired", "value"] == pytest.approx(0.95)  # the number judged: the ratio
 
