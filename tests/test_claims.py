@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.evaluate import claims as C
 from pipeline.evaluate.data import summary_row
-from pipeline.evaluate.intervals import PerStar, bootstrap_interval, interval_columns, mean, median, rms, robust_scatter
+from pipeline.evaluate.intervals import PerStar, bootstrap_interval, interval_columns, mean, median, paired_ratio, rms, robust_scatter
 from pipeline.evaluate.summary import COLUMNS
 
 
@@ -344,3 +344,17 @@ def test_paired_ratio_of_two_estimators_on_the_same_stars():
     assert a_hi > b_lo  # ... where the two intervals side by side overlap
     with pytest.raises(ValueError, match="same stars"):
         paired_ratio(a, PerStar(hard[:300], rms))
+
+
+def test_paired_ratio_counts_only_the_stars_both_answered():
+    rng = np.random.default_rng(11)
+    a = rng.normal(0, 1, 400)
+    b = 2 * a  # b is exactly twice as far off on every star ...
+    b[:100] = np.nan  # ... but did not answer a quarter of them
+    a_far = a.copy()
+    a_far[:100] *= 50  # and those are where a is far off: they must not count
+    ratio = paired_ratio(PerStar(a_far), PerStar(b))
+    assert ratio.value() == pytest.approx(0.5)
+    assert bootstrap_interval(ratio) == pytest.approx((0.5, 0.5))
+    with pytest.raises(ValueError, match="same stars"):
+        paired_ratio(PerStar(a), PerStar(b[:300]))

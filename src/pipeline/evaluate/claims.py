@@ -211,7 +211,11 @@ CLAIMS: tuple[Claim, ...] = (
             "Fig. 4, B1",
             f"{LABEL_NAMES[t]}: bp/rp 0-4 + colours give a worse answer than bp/rp 0-29 + colours",
             "top-middle vs top-right panels",
-            Less(_a(t, "robust_scatter xp30+colours"), _a(t, "robust_scatter xp5_colours")),
+            Less(
+                _a(t, "robust_scatter xp30+colours"),
+                _a(t, "robust_scatter xp5_colours"),
+                paired=_a(t, "robust_scatter xp30+colours / xp5_colours"),
+            ),
         )
         for t in ("teff", "logg", "m_h")
     ),
@@ -328,7 +332,11 @@ CLAIMS: tuple[Claim, ...] = (
         "Fig. 13",
         "adding BP-RP to parameters + 2MASS improves rp0",
         "good predictions once colours are given",
-        Less(Row("rp0_experts", "rp0", "robust_scatter params_2mass_bprp"), Row("rp0_experts", "rp0", "robust_scatter params_2mass")),
+        Less(
+            Row("rp0_experts", "rp0", "robust_scatter params_2mass_bprp"),
+            Row("rp0_experts", "rp0", "robust_scatter params_2mass"),
+            paired=Row("rp0_experts", "rp0", "robust_scatter params_2mass_bprp / params_2mass"),
+        ),
     ),
     # -- Fig. 14: outputs never requested --------------------------------------------------------------
     *(

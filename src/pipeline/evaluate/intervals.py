@@ -87,11 +87,16 @@ def paired_ratio(a: PerStar, b: PerStar) -> PerStar:
     """a's statistic over b's, both of the same stars in the same order, as one ``PerStar`` whose
     resamples draw each star's pair of values together: the paired interval of an ordering (A beats
     B on the same stars), far tighter than two intervals compared side by side when the stars hard
-    for one are hard for the other."""
-    if a.n != b.n or a.stat is not b.stat:
-        raise ValueError(f"paired_ratio needs the same stars and statistic: {a.n} vs {b.n} stars, {a.stat} vs {b.stat}")
+    for one are hard for the other. Only the stars with both values count (a star that one of the
+    two did not answer is NaN in both), so the ratio compares the two on exactly the same stars."""
+    if a.n != b.n or a.stat is not b.stat or a.values.ndim != 1 or b.values.ndim != 1:
+        raise ValueError(
+            f"paired_ratio needs one value per star of the same stars and statistic: {a.values.shape} vs {b.values.shape}, {a.stat} vs {b.stat}"
+        )
+    both = np.isfinite(a.values) & np.isfinite(b.values)
     stat = a.stat
-    return PerStar(np.column_stack([a.values, b.values]), lambda v: stat(v[:, 0]) / stat(v[:, 1]))
+    pairs = np.column_stack([np.where(both, a.values, np.nan), np.where(both, b.values, np.nan)])
+    return PerStar(pairs, lambda v: stat(v[:, 0]) / stat(v[:, 1]))
 
 
 def resample_indices(n: int, resamples: int = RESAMPLES) -> np.ndarray:

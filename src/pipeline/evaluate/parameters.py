@@ -16,7 +16,7 @@ from ..baselines.xgb import INPUT_SETS
 from ..stats import median_mad_std
 from . import science
 from .data import noise_floor, reference, reference_kind, regression_metrics, summary_row
-from .intervals import PerStar, mean, median
+from .intervals import PerStar, mean, median, paired_ratio
 from .registry import RP0_SETS
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,9 @@ def _task_a_summary(p: dict, d: pd.DataFrame, resid: dict, sigma: dict, has_high
         )
         for name in ("model_xp5_colours", "model_random64", "model_xp_high"):
             rows.append(summary_row("spectra_to_parameters", t, f"robust_scatter {name[6:]}", PerStar(resid[name][t]), floor=fl))
+        # the ordering of Fig. 4's top panels, paired: both input sets scored on the same stars
+        fewer = paired_ratio(PerStar(resid["model_xp30_colours"][t]), PerStar(resid["model_xp5_colours"][t]))
+        rows.append(summary_row("spectra_to_parameters", t, "robust_scatter xp30+colours / xp5_colours", fewer))
         rows.append(
             summary_row(
                 "spectra_to_parameters", t, "robust_scatter vs input (labels given)", PerStar(resid["model_xp_high_labels_vs_input"][t])
@@ -319,10 +322,12 @@ def rp0_experts(model, df, cfg, experts_dir):
     d = df[df[need].notna().all(axis=1)].reset_index(drop=True)
     tables, metrics = [], {"reference": reference_kind(d), "n_stars": int(len(d)), "sets": {}, "summary": []}
     ref = reference(d, "rp0")
+    resid = {}
     for s in RP0_SETS:
         feats = list(INPUT_SETS[s])
         pred = model.predict(d[feats], ["rp0"], batch_size=cfg.batch_size)
         xg = expert_predict(experts_dir, s, "rp0", d)
+        resid[s] = PerStar(pred.rp0.to_numpy() - ref)
         tables.append(
             pd.DataFrame(
                 {"row": d.row, "set": s, "ref_rp0": ref, "rp0": pred.rp0.to_numpy(), "rp0_err": pred.rp0_err.to_numpy(), "xgboost_rp0": xg}
@@ -331,10 +336,11 @@ def rp0_experts(model, df, cfg, experts_dir):
         mm, mx = regression_metrics(pred.rp0, ref, pred.rp0_err), regression_metrics(xg, ref)
         metrics["sets"][s] = {"model": mm, "xgboost": mx}
         metrics["summary"].append(
-            summary_row(
-                "rp0_experts", "rp0", f"robust_scatter {s}", PerStar(pred.rp0.to_numpy() - ref), PerStar(xg - ref), noise_floor(d, "rp0")
-            )
+            summary_row("rp0_experts", "rp0", f"robust_scatter {s}", resid[s], PerStar(xg - ref), noise_floor(d, "rp0"))
         )
+    # Fig. 13's ordering, paired on the same stars: BP-RP added to parameters + 2MASS
+    gain = paired_ratio(resid["params_2mass_bprp"], resid["params_2mass"])
+    metrics["summary"].append(summary_row("rp0_experts", "rp0", "robust_scatter params_2mass_bprp / params_2mass", gain))
     return metrics, {"predictions": pd.concat(tables, ignore_index=True)}
 
 
