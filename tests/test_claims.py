@@ -228,6 +228,22 @@ def test_the_verdict_over_seeds_needs_every_seed():
     assert C.seeds_verdict([R, C.NOT_RUN]) == R and C.seeds_verdict([C.NOT_RUN]) == C.NOT_RUN
 
 
+def test_a_seed_variant_retrains_spectrafm_with_its_seed_unless_it_is_the_default_runs():
+    from pipeline.evaluate.variants import SPECTRAFM_SEED_DEFAULT, spectrafm_seeded
+    from pipeline.spectrafm.train import StageConfig
+
+    assert SPECTRAFM_SEED_DEFAULT == StageConfig().seed  # the one default, restated where torch is not imported
+    cfg = {"stages": {"pretrain": {"epochs": 2}, "finetune_fe": {"init": "pretrain", "n_stars": 100}}, "fcnn": {"epochs": 3}}
+    assert spectrafm_seeded(cfg, SPECTRAFM_SEED_DEFAULT) is None  # the default run's SpectraFM is that seed's
+    one = spectrafm_seeded(cfg, 1)
+    assert one["stages"] == {"pretrain": {"epochs": 2, "seed": 1}, "finetune_fe": {"init": "pretrain", "n_stars": 100, "seed": 1}}
+    assert one["fcnn"] == {"epochs": 3, "seed": 1} and cfg["stages"]["pretrain"] == {"epochs": 2}  # the config is left alone
+    # a config that seeds its stages itself: that seed is the default run's, any other stage seed differing is not
+    seeded = {"stages": {k: {**v, "seed": 5} for k, v in cfg["stages"].items()}, "fcnn": {}}
+    assert spectrafm_seeded(seeded, 5) is None and spectrafm_seeded(seeded, 0) is not None
+    assert spectrafm_seeded({**seeded, "fcnn": {"seed": 6}}, 5) is not None
+
+
 def test_scaling_table_budget_and_crossings(tmp_path):
     import json
 

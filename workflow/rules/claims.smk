@@ -1,6 +1,7 @@
 # The claims' spread over seeds and their training budget (src/pipeline/evaluate/variants.py): two
-# targets that are not part of the default run. `snakemake seeds` retrains the base model with each
-# of claims.seeds; `snakemake scaling` trains it at each budget and size of claims.scaling. Each
+# targets that are not part of the default run. `snakemake seeds` retrains the base model (and
+# SpectraFM's stages: spectrafm.smk) with each of claims.seeds; `snakemake scaling` trains it at
+# each budget and size of claims.scaling. Each
 # variant is evaluated on the base model's tasks of the claims (claims.tasks; a scaling point on the
 # tasks its figure draws) and judged like the default run (results/claims/<variant>/claims.csv); the variant whose settings are the base
 # model's reuses the base model.
@@ -22,13 +23,13 @@ use rule evaluate as evaluate_variant with:
     benchmark:
         f"{RESULTS}/benchmarks/evaluate_{{variant}}_{{task}}.tsv"
     wildcard_constraints:
-        task="|".join(CLAIMS_TASKS),
+        task="|".join(CLAIMS_TASKS),  # SpectraFM's own evaluation: evaluate_spectrafm_variant (spectrafm.smk)
         variant="|".join(VARIANTS) or "(?!)",
 
 
 use rule summary as variant_summary with:
     input:
-        metrics=lambda w: expand(f"{RESULTS}/claims/{w.variant}/eval/{{task}}/metrics.json", task=variant_tasks(w.variant)),
+        metrics=lambda w: variant_metrics(w.variant),
         code=code_of("summary"),
     output:
         summary=f"{RESULTS}/claims/{{variant}}/summary.csv",

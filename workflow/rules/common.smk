@@ -21,6 +21,7 @@ from pipeline.evaluate.variants import (
     is_base,
     scaling_variants,
     seed_variants,
+    spectrafm_seeded,
 )
 
 
@@ -66,9 +67,10 @@ SPECTRAFM_STAGES = SPECTRAFM_CFG["stages"]
 
 
 def spectrafm_init(w):
-    """The stage a SpectraFM stage starts from (its `init`), or nothing for the pre-training."""
+    """The stage a SpectraFM stage starts from (its `init`), or nothing for the pre-training; a seed
+    variant's stage starts from the variant's own."""
     init = SPECTRAFM_STAGES[w.stage].get("init")
-    return [f"{RESULTS}/spectrafm/{init}/model.pt"] if init else []
+    return [f"{spectrafm_dir(w.get('variant'))}/{init}/model.pt"] if init else []
 
 
 # The second model: mass and age tokens of evolved stars (Zhang et al. 2026), its own catalogue
@@ -102,11 +104,49 @@ EXPERIMENT_VARIANTS = experiment_variants(CLAIMS_CFG.get("experiments") or {})
 VARIANTS = {**SEED_VARIANTS, **SCALING_VARIANTS, **EXPERIMENT_VARIANTS}
 CLAIMS_TASKS = list(CLAIMS_CFG.get("tasks") or BASE_MODEL_TASKS)
 VARIANT_PREFIX = "claims-"
+# a seed variant retrains SpectraFM's stages and FCNN with its seed too (results/claims/<variant>/spectrafm/),
+# but for the seed the default run's SpectraFM already has (then it is that one)
+SPECTRAFM_SEEDED = {v: spectrafm_seeded(SPECTRAFM_CFG, o["seed"]) for v, o in SEED_VARIANTS.items()} if SPECTRAFM else {}
+SPECTRAFM_VARIANTS = [v for v, settings in SPECTRAFM_SEEDED.items() if settings]
+
+
+def spectrafm_dir(variant=None):
+    """The folder of a SpectraFM run's stages: the default run's, or a seed variant's own."""
+    return f"{RESULTS}/claims/{variant}/spectrafm" if variant in SPECTRAFM_VARIANTS else f"{RESULTS}/spectrafm"
+
+
+SPECTRAFM_MODELS = ["pretrain", "finetune_real", "finetune_fe", "fcnn"]  # what evaluate_spectrafm compares
+
+
+def fcnn_stage(settings):
+    """The FCNN's training settings: finetune_fe's stars and window, with the fcnn block's schedule."""
+    own = {k: v for k, v in settings["fcnn"].items() if k not in ("hidden", "dropout")}
+    return {**settings["stages"]["finetune_fe"], **own}
+
+
+def spectrafm_settings(variant=None):
+    """The spectrafm block's stages and fcnn settings of a SpectraFM run (a seed variant's: its seed)."""
+    return SPECTRAFM_SEEDED[variant] if variant in SPECTRAFM_VARIANTS else SPECTRAFM_CFG
 
 
 def variant_tasks(variant):
-    """The tasks a variant is evaluated on: a scaling point on those its figure draws, the others on claims.tasks."""
-    return [t for t in CLAIMS_TASKS if t in SCALING_TASKS] if variant in SCALING_VARIANTS else CLAIMS_TASKS
+    """The tasks a variant is evaluated on: a scaling point on those its figure draws, the others on
+    claims.tasks, and a seed variant on SpectraFM's too when that branch is on."""
+    if variant in SCALING_VARIANTS:
+        return [t for t in CLAIMS_TASKS if t in SCALING_TASKS]
+    return CLAIMS_TASKS + (["spectrafm"] if variant in SPECTRAFM_SEEDED else [])
+
+
+def variant_metrics(variant):
+    """The metrics.json of each task of a variant: its own evaluation, and SpectraFM's of the run it
+    shares (the default run's when the variant's seed is the default run's)."""
+    out = []
+    for t in variant_tasks(variant):
+        if t == "spectrafm" and variant not in SPECTRAFM_VARIANTS:
+            out.append(f"{RESULTS}/eval/spectrafm/metrics.json")
+        else:
+            out.append(f"{RESULTS}/claims/{variant}/eval/{t}/metrics.json")
+    return out
 
 
 def variant_claims(variants):

@@ -79,10 +79,7 @@ rule spectrafm_fcnn:
         mem_mb=8000,
         runtime=60,
     params:
-        stage={
-            **SPECTRAFM_STAGES["finetune_fe"],
-            **{k: v for k, v in SPECTRAFM_CFG["fcnn"].items() if k not in ("hidden", "dropout")},
-        },
+        stage=fcnn_stage(SPECTRAFM_CFG),
         fcnn={k: v for k, v in SPECTRAFM_CFG["fcnn"].items() if k in ("hidden", "dropout")},
         device=SPECTRAFM_CFG["device"],
         processes=1,  # the FCNN trains in one process
@@ -93,7 +90,7 @@ rule spectrafm_fcnn:
 rule evaluate_spectrafm:
     input:
         store=rules.apogee_spectra.output.store,
-        models=expand(f"{RESULTS}/spectrafm/{{stage}}/model.pt", stage=["pretrain", "finetune_real", "finetune_fe", "fcnn"]),
+        models=expand(f"{RESULTS}/spectrafm/{{stage}}/model.pt", stage=SPECTRAFM_MODELS),
         lines=rules.apogee_spectra.output.lines,
         code=code_of("spectrafm_evaluate"),
     output:
@@ -113,3 +110,57 @@ rule evaluate_spectrafm:
         settings={"spectrafm": config["evaluate"].get("spectrafm")},
     script:
         "../scripts/spectrafm_evaluate.py"
+
+
+# `snakemake seeds` (claims.smk): a seed variant's SpectraFM, every stage and the FCNN retrained with
+# its seed (results/claims/<variant>/spectrafm/) and evaluated like the default run's.
+use rule spectrafm_train as spectrafm_train_variant with:
+    output:
+        model=f"{RESULTS}/claims/{{variant}}/spectrafm/{{stage}}/model.pt",
+        history=f"{RESULTS}/claims/{{variant}}/spectrafm/{{stage}}/history.csv",
+    log:
+        f"{RESULTS}/logs/spectrafm_train_{{variant}}_{{stage}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/spectrafm_train_{{variant}}_{{stage}}.tsv"
+    wildcard_constraints:
+        stage="|".join(SPECTRAFM_STAGES),
+        variant="|".join(SPECTRAFM_VARIANTS) or "(?!)",
+    params:
+        stage=lambda w: spectrafm_settings(w.variant)["stages"][w.stage],
+        model={k: SPECTRAFM_CFG[k] for k in ("preset", "model")},
+        device=SPECTRAFM_CFG["device"],
+        processes=SPECTRAFM_CFG["processes"],
+
+
+use rule spectrafm_fcnn as spectrafm_fcnn_variant with:
+    output:
+        model=f"{RESULTS}/claims/{{variant}}/spectrafm/fcnn/model.pt",
+        history=f"{RESULTS}/claims/{{variant}}/spectrafm/fcnn/history.csv",
+    log:
+        f"{RESULTS}/logs/spectrafm_fcnn_{{variant}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/spectrafm_fcnn_{{variant}}.tsv"
+    wildcard_constraints:
+        variant="|".join(SPECTRAFM_VARIANTS) or "(?!)",
+    params:
+        stage=lambda w: fcnn_stage(spectrafm_settings(w.variant)),
+        fcnn={k: v for k, v in SPECTRAFM_CFG["fcnn"].items() if k in ("hidden", "dropout")},
+        device=SPECTRAFM_CFG["device"],
+        processes=1,
+
+
+use rule evaluate_spectrafm as evaluate_spectrafm_variant with:
+    input:
+        store=rules.apogee_spectra.output.store,
+        models=lambda w: expand(f"{spectrafm_dir(w.variant)}/{{stage}}/model.pt", stage=SPECTRAFM_MODELS),
+        lines=rules.apogee_spectra.output.lines,
+        code=code_of("spectrafm_evaluate"),
+    output:
+        metrics=f"{RESULTS}/claims/{{variant}}/eval/spectrafm/metrics.json",
+        predictions=f"{RESULTS}/claims/{{variant}}/eval/spectrafm/predictions.parquet",
+    log:
+        f"{RESULTS}/logs/evaluate_spectrafm_{{variant}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_spectrafm_{{variant}}.tsv"
+    wildcard_constraints:
+        variant="|".join(SPECTRAFM_VARIANTS) or "(?!)",

@@ -12,7 +12,7 @@ with rule_run(sm) as run:
     stage = StageConfig.from_dict({**sm.params.stage, "device": sm.params.device, "threads": sm.threads, "processes": sm.params.processes})
     out = Path(sm.output.model).parent
     curves = lambda row: run.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])  # noqa: E731
-    if sm.rule == "spectrafm_fcnn":
+    if sm.rule.startswith("spectrafm_fcnn"):  # the rule or a seed variant's
         train_fcnn(sm.input.store, out, stage, FCNNConfig.from_dict(sm.params.fcnn), on_epoch=curves)
     else:
         init = Path(sm.input.init[0]).parent if sm.input.init else None

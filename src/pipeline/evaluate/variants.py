@@ -3,8 +3,9 @@
 Two workflow targets, not part of the default run (``workflow/rules/claims.smk``), retrain the base
 model with other settings and judge the claims of the base model's tasks on each:
 
-- ``seeds``: the base model with each of ``claims.seeds`` (``train.seed``); ``seeds.csv`` gives
-  each claim's value per seed, the mean and the seed-to-seed standard deviation (the spread a
+- ``seeds``: the base model with each of ``claims.seeds`` (``train.seed``), and, when the SpectraFM
+  branch is on, SpectraFM's stages and FCNN with the same seed (``spectrafm_seeded``); ``seeds.csv``
+  gives each claim's value per seed, the mean and the seed-to-seed standard deviation (the spread a
   single run's number carries beside its bootstrap interval over stars).
 - ``scaling``: the base model at several budgets (epochs of one cosine cycle) and sizes
   (``claims.scaling.presets``); ``scaling.csv`` gives each scaling quantity per point with its
@@ -77,6 +78,22 @@ def scaling_variants(scaling: dict) -> dict[str, dict]:
 def experiment_variants(experiments: dict) -> dict[str, dict]:
     """{variant name: train overrides} for the experiments target (``exp_<name>``)."""
     return {f"exp_{name}": dict(overrides) for name, overrides in (experiments or {}).items()}
+
+
+SPECTRAFM_SEED_DEFAULT = 0  # a SpectraFM stage's seed when the config gives none (StageConfig.seed; a test keeps them equal)
+
+
+def spectrafm_seeded(spectrafm: dict, seed: int) -> dict | None:
+    """SpectraFM's settings (the ``spectrafm`` block) retrained with ``seed`` for the seeds target:
+    every stage's seed and the FCNN's, which also draw finetune_fe's 100 iron-rich stars anew (the
+    paper's finding should not hang on which 100). None when those are the configured seeds: that
+    seed variant is the default run's SpectraFM itself (results/spectrafm, no second training)."""
+    stages, fcnn = spectrafm["stages"], spectrafm.get("fcnn") or {}
+    current = [int(st.get("seed", SPECTRAFM_SEED_DEFAULT)) for st in stages.values()]
+    current.append(int(fcnn.get("seed", stages["finetune_fe"].get("seed", SPECTRAFM_SEED_DEFAULT))))
+    if all(c == int(seed) for c in current):
+        return None
+    return {"stages": {name: {**st, "seed": int(seed)} for name, st in stages.items()}, "fcnn": {**fcnn, "seed": int(seed)}}
 
 
 def is_base(train: dict, overrides: dict) -> bool:
