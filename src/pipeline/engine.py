@@ -239,6 +239,28 @@ def _keep_if_best(best: Path, model, history: list, epoch: int):
         torch_save({"model": model.state_dict(), "epoch": epoch, "val_loss": val}, best)
 
 
+def _log_epoch(name: str, epochs: int, row: dict, eta_s: float):
+    """One line of progress: the epoch's losses, learning rate, rate and the time left."""
+    val = row["val_loss"]
+    log.info(
+        "%s %4d/%d  train %.4f  val %s  lr %.2e  %8.0f stars/s  ETA %s",
+        name,
+        row["epoch"] + 1,
+        epochs,
+        row["train_loss"],
+        f"{val:.4f}" if math.isfinite(val) else "none",  # none: the job has no validation stars
+        row["lr"],
+        row["stars_per_s"],
+        time.strftime("%H:%M:%S", time.gmtime(eta_s)),
+    )
+
+
+def _checkpoint(out: Path, state: dict, epoch: int):
+    """The run's state after ``epoch`` (0-based): kept as checkpoints/epoch_NNNN.pt and as last.pt, the one a rerun resumes from."""
+    torch_save(state, out / "checkpoints" / f"epoch_{epoch + 1:04d}.pt")
+    torch_save(state, out / "last.pt")
+
+
 def fit(
     out_dir,
     model,
@@ -292,28 +314,16 @@ def fit(
         if on_epoch:
             on_epoch(row)
         eta = (time.perf_counter() - t_run) / (epoch + 1 - start) * (schedule.epochs - epoch - 1)
-        if r.main and ((epoch + 1) % log_every == 0 or epoch + 1 == schedule.epochs):
-            log.info(
-                "%s %4d/%d  train %.4f  val %s  lr %.2e  %8.0f stars/s  ETA %s",
-                name,
-                epoch + 1,
-                schedule.epochs,
-                row["train_loss"],
-                f"{val:.4f}" if math.isfinite(val) else "none",  # none: the job has no validation stars
-                lr_used,
-                row["stars_per_s"],
-                time.strftime("%H:%M:%S", time.gmtime(eta)),
-            )
         final = epoch + 1 == schedule.epochs
         stopping = stop_after_epoch is not None and epoch >= stop_after_epoch
         if r.main:
+            if (epoch + 1) % log_every == 0 or final:
+                _log_epoch(name, schedule.epochs, row, eta)
             write_history(out / "history.csv", history)
             if schedule.keep == "best":
                 _keep_if_best(out / "best.pt", model, history, epoch)
             if final or stopping or (epoch + 1) % max(schedule.checkpoint_every, 1) == 0:
-                state = _state(model, opt, sched, scaler, epoch, history, signature)
-                torch_save(state, out / "checkpoints" / f"epoch_{epoch + 1:04d}.pt")
-                torch_save(state, out / "last.pt")
+                _checkpoint(out, _state(model, opt, sched, scaler, epoch, history, signature), epoch)
         r.barrier()  # no rank runs ahead of rank 0's checkpoint
         if stopping and not final:
             log.info("stopping after %s %d as asked; resume to continue", name, epoch + 1)
