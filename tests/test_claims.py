@@ -136,6 +136,8 @@ def test_the_registry_covers_the_papers_findings_the_issue_names():
         "spectrafm_fe_poor_finetune_fe_vs_finetune_real",
         "spectrafm_fe_poor_finetune_real_vs_pretrain",
         "spectrafm_fe_poor_finetune_fe_vs_fcnn",
+        "spectrafm_fe_poor_direct_vs_pretrain",  # the ablation: the [Fe/H] fine-tune straight from the base
+        "spectrafm_fe_poor_direct_similar",
         "spectrafm_attention_fe_h",
         "mass_age_mass_vs_xgboost",
         "mass_age_age_vs_xgboost",

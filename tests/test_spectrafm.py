@@ -321,3 +321,20 @@ def test_split_settings_become_the_builders_keywords_and_a_partial_split_is_refu
         split_keywords({"train": 0.9})
     with pytest.raises(ValueError, match=r"spectrafm\.split: unknown key\(s\) \['trian'\]"):
         split_keywords({"trian": 0.9})
+
+
+def test_the_ablation_stage_is_finetune_fe_started_from_the_pre_trained_model():
+    from pipeline.spectrafm.plan import ABLATION, stage_plan
+
+    stages = {
+        "pretrain": {"epochs": 15},
+        "finetune_real": {"init": "pretrain", "range_aa": [15000, 16050]},
+        "finetune_fe": {"init": "finetune_real", "n_stars": 100, "window_centre_aa": 16165, "freeze": ["decoder"], "seed": 3},
+    }
+    plan = stage_plan(stages)
+    assert list(plan) == ["pretrain", "finetune_real", "finetune_fe", ABLATION]
+    assert plan[ABLATION] == {**stages["finetune_fe"], "init": "pretrain"}  # everything else the same, its seed too
+    assert stages["finetune_fe"]["init"] == "finetune_real"  # the configured stages are left as they are
+    assert stage_plan({"pretrain": {}}) == {"pretrain": {}}  # no [Fe/H] fine-tune, no ablation
+    with pytest.raises(ValueError, match=f"spectrafm.stages.{ABLATION}"):
+        stage_plan({**stages, ABLATION: {}})

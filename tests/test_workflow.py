@@ -158,11 +158,14 @@ def test_tiny_workflow_pretrains_and_fine_tunes_spectrafm(tiny_run):
     assert len(pd.read_csv(tmp / "results/spectrafm/lines.csv")) > 400
     ck = {
         s: torch.load(tmp / f"results/spectrafm/{s}/model.pt", weights_only=False)
-        for s in ("pretrain", "finetune_real", "finetune_fe", "fcnn")
+        for s in ("pretrain", "finetune_real", "finetune_fe", "finetune_fe_direct", "fcnn")
     }
     assert ck["pretrain"]["stage"]["spectra"] == "synthetic" and ck["finetune_real"]["stage"]["pixels_aa"][1] < 16050
     assert ck["finetune_fe"]["stage"]["n_train"] == ck["fcnn"]["stage"]["n_train"] == 100
     assert ck["finetune_fe"]["median"] == ck["pretrain"]["median"]  # fine-tunes keep the pre-training's label scale
+    # the paper's ablation: finetune_fe's stars, window and schedule, started from the pre-trained model
+    direct, fe = ck["finetune_fe_direct"]["stage"], ck["finetune_fe"]["stage"]
+    assert direct["n_train"] == 100 and direct["window_centre_aa"] == fe["window_centre_aa"] and direct["epochs"] == fe["epochs"]
     m = json.loads((tmp / "results/eval/spectrafm/metrics.json").read_text())
     assert m["reference"] == "truth" and m["fe_h_window"]["n_fe_h_poor"] > 0
     assert {(r["model"], r["spectra"]) for r in m["table1"]["rows"]} == {
@@ -173,8 +176,10 @@ def test_tiny_workflow_pretrains_and_fine_tunes_spectrafm(tiny_run):
         ("cannon_synthetic", "observed"),  # the synthetic gap as the expert sees it
     }
     assert all(r["n"] > 0 and r["scatter"] > 0 for r in m["table1"]["rows"])
-    for model in ("fcnn", "pretrain", "finetune_real", "finetune_fe"):
+    for model in ("fcnn", "pretrain", "finetune_real", "finetune_fe", "finetune_fe_direct"):
         assert m["fe_h_window"]["models"][model]["rmse_all"] > 0
+    metrics = {r["metric"] for r in m["summary"]}
+    assert {"RMSE fe_h_poor: finetune_fe_direct / pretrain", "RMSE fe_h_poor: finetune_fe_direct / finetune_fe"} <= metrics
     assert [a["label"] for a in m["attention"]] == ["teff", "logg", "fe_h", "o_fe", "mg_fe"]
     assert all(0 <= a["top_fraction_near_lines"] <= 1 for a in m["attention"])
     log = (tmp / "results/logs/spectrafm_train_finetune_fe.log").read_text()

@@ -23,6 +23,7 @@ from pipeline.evaluate.variants import (
     seed_variants,
     spectrafm_seeded,
 )
+from pipeline.spectrafm.plan import ABLATION, stage_plan
 
 
 def code_of(script):
@@ -63,7 +64,7 @@ def upstream(*keys):
 # when inputs.aspcapstar names a folder of aspcapStar files.
 SPECTRAFM = bool(config["sky"]["apogee_spectra"]["enabled"]) if MOCK else bool(config["inputs"]["aspcapstar"])
 SPECTRAFM_CFG = config["spectrafm"]
-SPECTRAFM_STAGES = SPECTRAFM_CFG["stages"]
+SPECTRAFM_STAGES = stage_plan(SPECTRAFM_CFG["stages"])  # the configured stages and the paper's ablation (spectrafm/plan.py)
 
 
 def spectrafm_init(w):
@@ -115,7 +116,7 @@ def spectrafm_dir(variant=None):
     return f"{RESULTS}/claims/{variant}/spectrafm" if variant in SPECTRAFM_VARIANTS else f"{RESULTS}/spectrafm"
 
 
-SPECTRAFM_MODELS = ["pretrain", "finetune_real", "finetune_fe", "fcnn"]  # what evaluate_spectrafm compares
+SPECTRAFM_MODELS = ["pretrain", "finetune_real", "finetune_fe", ABLATION, "fcnn"]  # what evaluate_spectrafm compares
 
 
 def fcnn_stage(settings):

@@ -126,7 +126,7 @@ use rule spectrafm_train as spectrafm_train_variant with:
         stage="|".join(SPECTRAFM_STAGES),
         variant="|".join(SPECTRAFM_VARIANTS) or "(?!)",
     params:
-        stage=lambda w: spectrafm_settings(w.variant)["stages"][w.stage],
+        stage=lambda w: stage_plan(spectrafm_settings(w.variant)["stages"])[w.stage],
         model={k: SPECTRAFM_CFG[k] for k in ("preset", "model")},
         device=SPECTRAFM_CFG["device"],
         processes=SPECTRAFM_CFG["processes"],

@@ -13,6 +13,7 @@ SFM_MODELS = {
     "pretrain": "pre-trained on synthetic spectra",
     "finetune_real": "fine-tuned on observed spectra (1st half)",
     "finetune_fe": "fine-tuned again on 100 iron-rich stars",
+    "finetune_fe_direct": "pre-trained, then 100 iron-rich stars (no 1st fine-tune)",
 }
 
 
@@ -20,8 +21,9 @@ def spectrafm_fe_fig(tables, metrics):
     """Fig. 4: [Fe/H] from the 512-pixel window by each model, iron-poor stars shaded."""
     plt = _plt()
     d, fw = tables["fe_h"], metrics["fe_h_window"]
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.6), constrained_layout=True, sharex=True, sharey=True)
-    for ax, (m, title) in zip(axes, SFM_MODELS.items()):
+    shown = {m: title for m, title in SFM_MODELS.items() if m in fw["models"]}
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.5 * len(shown), 4.6), constrained_layout=True, sharex=True, sharey=True)
+    for ax, (m, title) in zip(axes, shown.items()):
         p = d[d.model == m]
         v = fw["models"][m]
         _one_to_one(
