@@ -130,6 +130,12 @@ def spectrafm_settings(variant=None):
     return SPECTRAFM_SEEDED[variant] if variant in SPECTRAFM_VARIANTS else SPECTRAFM_CFG
 
 
+def spectrafm_stage(w):
+    """The settings of stage ``w.stage`` of a SpectraFM run (the default run's, or a seed variant's
+    with its seed), the paper's ablation among them (spectrafm/plan.py)."""
+    return stage_plan(spectrafm_settings(w.get("variant"))["stages"])[w.stage]
+
+
 def variant_tasks(variant):
     """The tasks a variant is evaluated on: a scaling point on those its figure draws, the others on
     claims.tasks, and a seed variant on SpectraFM's too when that branch is on."""

@@ -53,7 +53,7 @@ rule spectrafm_train:
         # GPUs per rank x data-parallel ranks (spectrafm.processes), all on the job's node
         gpu=SPECTRAFM_CFG["gpus"] * SPECTRAFM_CFG["processes"],
     params:
-        stage=lambda w: SPECTRAFM_STAGES[w.stage],
+        stage=spectrafm_stage,
         model={k: SPECTRAFM_CFG[k] for k in ("preset", "model")},
         device=SPECTRAFM_CFG["device"],
         processes=SPECTRAFM_CFG["processes"],
@@ -126,7 +126,7 @@ use rule spectrafm_train as spectrafm_train_variant with:
         stage="|".join(SPECTRAFM_STAGES),
         variant="|".join(SPECTRAFM_VARIANTS) or "(?!)",
     params:
-        stage=lambda w: stage_plan(spectrafm_settings(w.variant)["stages"])[w.stage],
+        stage=spectrafm_stage,
         model={k: SPECTRAFM_CFG[k] for k in ("preset", "model")},
         device=SPECTRAFM_CFG["device"],
         processes=SPECTRAFM_CFG["processes"],
