@@ -123,6 +123,7 @@ class SpectraStore:
         self.stars = pd.read_parquet(self.path / "stars.parquet")
         self.wavelength_aa = self.root["wavelength_aa"][:]
         self.labels = tuple(self.root.attrs["labels"])
+        self.attrs = dict(self.root.attrs)  # e.g. source; the mock's survey_fe_h_poor_fraction
 
     def pixels_in(self, lo_aa=None, hi_aa=None, centre_aa=None, n_pixels=None) -> np.ndarray:
         """Pixel columns within [lo, hi) Angstrom, or the ``n_pixels`` nearest ``centre_aa``."""

@@ -45,6 +45,7 @@ class StageConfig:
     targets: tuple = ("teff", "logg", "fe_h", "o_fe", "mg_fe")
     n_stars: int = 0  # 0: every training star; else a seeded random subset of this many
     fe_h_min: float | None = None  # keep training stars with [Fe/H] above this (the iron-rich 100)
+    mix: str = "store"  # store: every training star; survey: iron-poor ones thinned to the survey's share (``survey_mix``)
     epochs: int = 10
     batch_size: int = 64
     lr: float = 1e-3
@@ -61,7 +62,7 @@ class StageConfig:
     processes: int = 1  # data-parallel ranks (DDP through torchrun: pipeline/distributed.py)
 
     def __post_init__(self):
-        for key, allowed in (("keep", ("last", "best")), ("validation", ("stage", "all"))):
+        for key, allowed in (("keep", ("last", "best")), ("validation", ("stage", "all")), ("mix", ("store", "survey"))):
             if getattr(self, key) not in allowed:
                 raise ValueError(f"spectrafm stage: {key} is {getattr(self, key)!r}, not one of {', '.join(allowed)}")
 
@@ -98,13 +99,29 @@ def stage_columns(store: SpectraStore, stage: StageConfig) -> np.ndarray:
     return cols
 
 
+def survey_mix(rows, fe_h_dex, poor_fraction, seed: int) -> np.ndarray:
+    """``rows`` with their iron-poor ones ([Fe/H] < -1 dex) thinned at random (seeded) to
+    ``poor_fraction`` of the result, every other row kept; unchanged where they are that rare
+    already or ``poor_fraction`` is None (a store that is the survey itself)."""
+    rows = np.asarray(rows)
+    poor = np.asarray(fe_h_dex, float)[rows] < -1.0
+    if poor_fraction is None or poor.mean() <= poor_fraction:
+        return rows
+    n_poor = int(round(poor_fraction / (1.0 - poor_fraction) * (~poor).sum()))
+    kept = np.random.default_rng([seed, 1]).choice(rows[poor], n_poor, replace=False)
+    return np.sort(np.concatenate([rows[~poor], kept]))
+
+
 def stage_rows(store: SpectraStore, stage: StageConfig, split: str) -> np.ndarray:
-    """Rows of a split that the stage trains on: with any requested label, above fe_h_min, n_stars of them."""
+    """Rows of a split that the stage trains on: with any requested label, above fe_h_min, in the
+    survey's mix of metallicities if the stage asks (``mix``; training rows only), n_stars of them."""
     s = store.stars
     ok = (s["split"] == split).to_numpy() & np.isfinite(s[list(stage.targets)].to_numpy(float)).any(axis=1)
     if stage.fe_h_min is not None:
         ok &= s["fe_h"].to_numpy(float) > stage.fe_h_min
     rows = np.flatnonzero(ok)
+    if stage.mix == "survey" and split == "train":
+        rows = survey_mix(rows, s["fe_h"].to_numpy(float), store.attrs.get("survey_fe_h_poor_fraction"), stage.seed)
     if stage.n_stars and split == "train":
         if rows.size < stage.n_stars:
             raise ValueError(f"{store.path}: only {rows.size} {split} stars pass the stage's cuts; n_stars asks for {stage.n_stars}")
