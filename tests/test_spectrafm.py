@@ -78,6 +78,34 @@ def test_mock_store_holds_both_spectra_labels_and_truth(mock_store):
     assert np.isfinite(syn).all() and 0.005 < np.isnan(obs).mean() < 0.05
 
 
+def test_survey_mix_thins_the_iron_poor_rows_by_hand():
+    from pipeline.spectrafm.train import survey_mix
+
+    fe_h = np.r_[np.full(30, -1.5), np.full(70, 0.0)]  # 30% iron-poor
+    rows = survey_mix(np.arange(100), fe_h, 0.125, seed=0)
+    # every rich row kept (70); poor ones: 0.125 / 0.875 x 70 = 10, so 10 of 80 rows
+    assert rows.size == 80 and (fe_h[rows] < -1).sum() == 10 and set(range(30, 100)) <= set(rows)
+    assert np.array_equal(rows, np.sort(rows)) and np.array_equal(rows, survey_mix(np.arange(100), fe_h, 0.125, seed=0))
+    assert survey_mix(np.arange(100), fe_h, None, seed=0).size == 100  # a store that is the survey itself
+    assert survey_mix(np.arange(100), fe_h, 0.5, seed=0).size == 100  # rarer than that already: unchanged
+
+
+def test_a_stage_with_the_survey_mix_trains_on_the_surveys_share(mock_store):
+    from pipeline.spectrafm.train import stage_rows
+
+    tmp, truth = mock_store
+    s = SpectraStore(tmp / "spectra.zarr")
+    # the mock store records its survey's share: here a third of the fake sky (the default sky: ~4%)
+    assert s.attrs["survey_fe_h_poor_fraction"] == pytest.approx((truth.m_h < -1).mean())
+    s.attrs["survey_fe_h_poor_fraction"] = 0.05
+    fe_h = s.stars.fe_h.to_numpy()
+    store_mix, survey = (stage_rows(s, StageConfig(mix=m), "train") for m in ("store", "survey"))
+    assert (fe_h[store_mix] < -1).mean() > 0.2 and (fe_h[survey] < -1).mean() == pytest.approx(0.05, abs=0.01)
+    assert set(store_mix[fe_h[store_mix] > -1]) <= set(survey)  # iron-rich stars all kept
+    val = stage_rows(s, StageConfig(mix="survey"), "val")
+    assert np.array_equal(val, stage_rows(s, StageConfig(), "val"))  # validation keeps the store's stars
+
+
 def test_real_store_reads_aspcapstar_files_and_allstar_labels(tmp_path):
     from astropy.io import fits
     from astropy.table import Table
