@@ -88,6 +88,7 @@ def test_survey_mix_thins_the_iron_poor_rows_by_hand():
     assert np.array_equal(rows, np.sort(rows)) and np.array_equal(rows, survey_mix(np.arange(100), fe_h, 0.125, seed=0))
     assert survey_mix(np.arange(100), fe_h, None, seed=0).size == 100  # a store that is the survey itself
     assert survey_mix(np.arange(100), fe_h, 0.5, seed=0).size == 100  # rarer than that already: unchanged
+    assert survey_mix(np.arange(0), fe_h, 0.125, seed=0).size == 0  # no rows, no warning
 
 
 def test_a_stage_with_the_survey_mix_trains_on_the_surveys_share(mock_store):

@@ -105,7 +105,7 @@ def survey_mix(rows, fe_h_dex, poor_fraction, seed: int) -> np.ndarray:
     already or ``poor_fraction`` is None (a store that is the survey itself)."""
     rows = np.asarray(rows)
     poor = np.asarray(fe_h_dex, float)[rows] < -1.0
-    if poor_fraction is None or poor.mean() <= poor_fraction:
+    if poor_fraction is None or not poor.any() or poor.mean() <= poor_fraction:
         return rows
     n_poor = int(round(poor_fraction / (1.0 - poor_fraction) * (~poor).sum()))
     kept = np.random.default_rng([seed, 1]).choice(rows[poor], n_poor, replace=False)
