@@ -317,7 +317,10 @@ def aspcap_label_errors(snr):
     return {"teff": 12.0 * f, "logg": 0.03 * f, "fe_h": 0.010 * f, "o_fe": 0.025 * f, "mg_fe": 0.015 * f}
 
 
-def eligible_mock_stars(truth: pd.DataFrame, teff_range_k=(3500.0, 7000.0)) -> np.ndarray:
+TEFF_RANGE_K = (3500.0, 7000.0)  # the line model's Teff range: the survey the mock's spectra are drawn from
+
+
+def eligible_mock_stars(truth: pd.DataFrame, teff_range_k=TEFF_RANGE_K) -> np.ndarray:
     """Rows of the sky's APOGEE stars with good labels in the line model's Teff range: the survey
     the mock's spectra are drawn from."""
     ok = truth["apogee_id"].astype(str).str.len().gt(0) & truth["teff"].between(*teff_range_k)
@@ -326,15 +329,15 @@ def eligible_mock_stars(truth: pd.DataFrame, teff_range_k=(3500.0, 7000.0)) -> n
     return np.flatnonzero(ok.to_numpy())
 
 
-def survey_fe_h_poor_fraction(truth: pd.DataFrame) -> float:
+def survey_fe_h_poor_fraction(truth: pd.DataFrame, teff_range_k=TEFF_RANGE_K) -> float:
     """The share of iron-poor stars ([M/H] < -1) in the survey (``eligible_mock_stars``): ~4% on
     the default sky, as in APOGEE; the store over-samples them, and a stage with ``mix: survey``
     trains on this share (``spectrafm.train.survey_mix``)."""
-    idx = eligible_mock_stars(truth)
+    idx = eligible_mock_stars(truth, teff_range_k)
     return float(np.mean(truth["m_h"].to_numpy()[idx] < -1.0))
 
 
-def select_mock_stars(truth: pd.DataFrame, n_stars: int, metal_poor_fraction: float, rng, teff_range_k=(3500.0, 7000.0)):
+def select_mock_stars(truth: pd.DataFrame, n_stars: int, metal_poor_fraction: float, rng, teff_range_k=TEFF_RANGE_K):
     """Rows of the survey's stars (``eligible_mock_stars``); iron-poor stars ([M/H] < -1) make up
     ``metal_poor_fraction`` of them where there are enough (they are rare in the disc, and the
     transfer test of SpectraFM is about them: its intervals need ~150 of them among the test stars)."""
