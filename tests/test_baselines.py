@@ -70,3 +70,47 @@ def test_complete_inputs_auto_requires_them_only_for_sets_without_xp():
     assert requires_complete_inputs(INPUT_SETS["xp30_colours"], True) and not requires_complete_inputs(("teff",), False)
     with pytest.raises(ValueError, match="true, false or auto"):
         requires_complete_inputs(("teff",), "sometimes")
+
+
+def test_expert_stops_early_on_validation_stars_and_picks_its_grid_point_there(store, monkeypatch, tmp_path):
+    """The expert's trees and its depth and rate are chosen on the validation split: every fit's
+    eval_set is the val stars (never the test stars), the tuning is recorded, and the saved model
+    predicts as the chosen one (its trees up to the best validation round)."""
+    import xgboost as xgb
+
+    from pipeline.tokens.store import split_table
+
+    val = split_table(store, "val", ("teff",))
+    test = split_table(store, "test", ("teff",))
+    seen = []
+    fit = xgb.XGBRegressor.fit
+
+    def spy(self, x, y, *args, eval_set=None, **kw):
+        seen.append((len(y), [np.asarray(v[1]) for v in eval_set]))
+        return fit(self, x, y, *args, eval_set=eval_set, **kw)
+
+    monkeypatch.setattr(xgb.XGBRegressor, "fit", spy)
+    cfg = ExpertConfig(n_estimators=2000, early_stopping_rounds=20, max_depth=[2, 4], learning_rate=[0.3], device="cpu")
+    m = run_experts(store, tmp_path / "e", "xp5_colours", ["teff"], cfg)["teff"]
+    assert len(seen) == 2  # one fit per grid point
+    for n_fit, (y_val,) in seen:
+        np.testing.assert_allclose(np.sort(y_val), np.sort(val.teff.to_numpy(np.float32)[val.teff.notna()]), rtol=1e-6)
+        assert n_fit == m["n_train"] and len(y_val) == m["n_val"] != 0
+        assert not np.isin(y_val, test.teff.to_numpy(np.float32)).all()
+    t = m["tuning"]
+    assert [(p["max_depth"], p["learning_rate"]) for p in t["grid"]] == [(2, 0.3), (4, 0.3)]
+    assert t["chosen"] == min(t["grid"], key=lambda p: p["val_robust_scatter"])
+    assert all(p["n_trees"] < 2000 for p in t["grid"])  # stopped early, well before the cap
+    saved = json.loads((tmp_path / "e" / "metrics.json").read_text())["teff"]["tuning"]
+    assert saved["chosen"]["n_trees"] == t["chosen"]["n_trees"]
+    booster = xgb.Booster(model_file=str(tmp_path / "e" / "model_teff.json"))
+    assert booster.num_boosted_rounds() == t["chosen"]["n_trees"]  # the trees up to the best round only
+
+
+def test_expert_grid_accepts_one_value_and_refuses_none():
+    from pipeline.baselines.xgb import grid_points
+
+    assert grid_points(ExpertConfig(max_depth=6, learning_rate=0.05)) == [(6, 0.05)]
+    assert len(grid_points(ExpertConfig())) == 6
+    with pytest.raises(ValueError, match="at least one"):
+        grid_points(ExpertConfig(max_depth=[]))

@@ -1,4 +1,4 @@
-"""Rule model_check: the trained model on held-out stars (parameters from XP and colours)."""
+"""Rule model_check: the trained model on validation stars (parameters from XP and colours)."""
 
 from pathlib import Path
 
