@@ -26,7 +26,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..spectrafm.predict import attention, attention_enrichment, load_checkpoint, predict
+from ..spectrafm.predict import attention, attention_enrichment, attention_selectivity, load_checkpoint, predict
 from ..spectrafm.store import LABELS, SpectraStore
 from .data import summary_row
 from .intervals import PerStar, median, paired_ratio, rms
@@ -252,7 +252,8 @@ def spectrafm(store_path, models: dict, cfg: dict, lines: pd.DataFrame):
     t1, t1_pred, t1_range = table1(store, rows, models, cfg)
     fe, fe_pred, window, n_poor, n_fe_train = fe_window(store, rows, models, cfg)
     att, profiles = attention_maps(store, rows, models, cfg, lines)
-    per_star = {s["label"]: PerStar(s.pop("per_star"), attention_enrichment) for s in att}
+    counts = {s["label"]: s.pop("per_star") for s in att}
+    per_star = {label: PerStar(c, attention_enrichment) for label, c in counts.items()}
     for s in att:
         log.info(
             "attention %s: %.1f%% of the top-%d pixels within %.1f A of %s lines (%.1f%% of all pixels)",
@@ -298,6 +299,17 @@ def spectrafm(store_path, models: dict, cfg: dict, lines: pd.DataFrame):
             per_star[s["label"]],
         )
         for s in att
+    ]
+    # Fig. 5's finding is the element's own lines: attended above the lines of the other elements
+    summary += [
+        summary_row(
+            "spectrafm",
+            s["label"],
+            f"attention: most-attended rate near {s['element']} lines / near other elements' lines",
+            PerStar(counts[s["label"]], attention_selectivity),
+        )
+        for s in att
+        if s["element"] != "any"
     ]
     metrics["summary"] = summary
     tables = {"table1": t1_pred, "fe_h": fe_pred, "attention": profiles, "lines": lines}

@@ -132,8 +132,9 @@ def attention(
 
     Returns [(summary, profile)] in the order of ``labels``: the fraction of each chunk's ``top_k``
     most-attended pixels lying within ``tolerance_aa`` of a line of the label's element
-    (LINE_ELEMENT), the same fraction for all valid pixels (what random pixels would give), and the
-    mean relative attention per pixel (1 = uniform) over stars."""
+    (LINE_ELEMENT), the same fraction for all valid pixels (what random pixels would give), the
+    same two counts for the lines of the other elements (pixels near another element's line and
+    none of the label's), and the mean relative attention per pixel (1 = uniform) over stars."""
     labels = list(labels)
     model, ckpt = load_model(model_dir, device)
     cfg = ckpt["config"]
@@ -142,9 +143,12 @@ def attention(
     lam = np.asarray(wavelength_aa, np.float32)
     tid = torch.tensor([[1 + cfg.labels.index(label) for label in labels]], device=device)
     near = [near_lines(lam, LINE_ELEMENT.get(label), lines, tolerance_aa) for label in labels]
+    any_line = near_lines(lam, None, lines, tolerance_aa)
+    other = [any_line & ~own if LINE_ELEMENT.get(label) else np.zeros_like(own) for label, own in zip(labels, near)]
     r, n = len(labels), flux.shape[0]
     n_chunks = chunk_starts(p, cfg.context).size
     hits, picks, valid_near = np.zeros((n, r), np.int64), np.zeros((n, r), np.int64), np.zeros((n, r), np.int64)
+    hits_other, valid_other = np.zeros((n, r), np.int64), np.zeros((n, r), np.int64)
     valid = np.zeros(n, np.int64)
     profile, counts = np.zeros((r, p)), np.zeros(p)
     k = min(top_k, cfg.context, p)
@@ -161,11 +165,13 @@ def attention(
             np.add.at(hits[:, j], star, (near[j][np.take_along_axis(c, top, 1)] & ok).sum(1))
             np.add.at(picks[:, j], star, ok.sum(1))
             np.add.at(valid_near[:, j], star, (near[j][c] & m).sum(1))
+            np.add.at(hits_other[:, j], star, (other[j][np.take_along_axis(c, top, 1)] & ok).sum(1))
+            np.add.at(valid_other[:, j], star, (other[j][c] & m).sum(1))
             rel = a * m.sum(1, keepdims=True)  # 1 = uniform over the chunk's valid pixels
             np.add.at(profile[j], c[m], rel[m])
     out = []
     for j, label in enumerate(labels):
-        per_star = np.stack([hits[:, j], picks[:, j], valid_near[:, j], valid], axis=1)
+        per_star = np.stack([hits[:, j], picks[:, j], valid_near[:, j], valid, hits_other[:, j], valid_other[:, j]], axis=1)
         summary = {
             "label": label,
             "element": LINE_ELEMENT.get(label) or "any",
@@ -173,9 +179,11 @@ def attention(
             "tolerance_aa": tolerance_aa,
             "top_fraction_near_lines": int(hits[:, j].sum()) / max(int(picks[:, j].sum()), 1),
             "random_fraction_near_lines": int(valid_near[:, j].sum()) / max(int(valid.sum()), 1),
-            "per_star": per_star,  # (stars, 4): hits, picks, valid pixels near lines, valid pixels
+            "per_star": per_star,  # (stars, 6): hits, picks, valid pixels near lines, valid pixels, and hits and
+            # valid pixels near the other elements' lines
         }
         summary["enrichment"] = attention_enrichment(per_star)
+        summary["selectivity"] = attention_selectivity(per_star)
         with np.errstate(invalid="ignore"):
             out.append((summary, profile[j] / counts))
     return out
@@ -183,6 +191,20 @@ def attention(
 
 def attention_enrichment(per_star) -> float:
     """The share of the most-attended pixels near lines over the share of all valid pixels near
-    lines, from per-star counts (stars, 4: hits, picks, valid near lines, valid); 1: attention blind to lines."""
-    h, k, vn, v = np.asarray(per_star, float).sum(axis=0)
+    lines, from per-star counts (stars, 4+: hits, picks, valid near lines, valid); 1: attention blind to lines."""
+    h, k, vn, v = np.asarray(per_star, float)[:, :4].sum(axis=0)
     return float((h / max(k, 1.0)) / max(vn / max(v, 1.0), 1e-12))
+
+
+def attention_selectivity(per_star) -> float:
+    """How much more often a pixel near the requested element's lines is among the most attended
+    than a pixel near another element's lines: (hits / valid near own lines) / (other hits / valid
+    near other lines), from per-star counts (stars, 6; attention.per_star). 1: attention that finds
+    lines but not the element's; NaN when the label names no element (Teff) or no such pixels."""
+    c = np.asarray(per_star, float).sum(axis=0)
+    h, vn, ho, vo = c[0], c[2], c[4], c[5]
+    if vn <= 0 or vo <= 0:
+        return float("nan")
+    if ho <= 0:
+        return float("inf") if h > 0 else float("nan")
+    return float((h / vn) / (ho / vo))

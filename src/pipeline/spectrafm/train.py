@@ -45,7 +45,9 @@ class StageConfig:
     targets: tuple = ("teff", "logg", "fe_h", "o_fe", "mg_fe")
     n_stars: int = 0  # 0: every training star; else a seeded random subset of this many
     fe_h_min: float | None = None  # keep training stars with [Fe/H] above this (the iron-rich 100)
-    mix: str = "store"  # store: every training star; survey: iron-poor ones thinned to the survey's share (``survey_mix``)
+    # survey (every stage, the paper's rule: each of its stages saw APOGEE's stars as they come): iron-poor training
+    # stars thinned to the survey's share (``survey_mix``; a real store is the survey); store: every training star
+    mix: str = "survey"
     epochs: int = 10
     batch_size: int = 64
     lr: float = 1e-3
