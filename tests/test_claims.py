@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline.evaluate import claims as C
+from pipeline.evaluate import findings as F
 from pipeline.evaluate.data import summary_row
 from pipeline.evaluate.intervals import PerStar, bootstrap_interval, interval_columns, mean, median, paired_ratio, rms, robust_scatter
 from pipeline.evaluate.summary import COLUMNS
@@ -172,26 +173,61 @@ def test_the_claims_table_renders_in_the_report_without_restructuredtext_errors(
     assert not stream.getvalue(), stream.getvalue()
 
 
-def test_the_readme_block_is_written_from_a_claims_table():
+def test_the_readme_block_is_written_from_the_findings():
     s = _summary([RATIO_ROW])
-    claim = C.Claim("r", "LB23", "Fig. 4", "the model beats XGBoost", "0.93x", C.Below(C.Row("x", "teff", "a", "ratio"), 1.0))
+    claim = C.Claim("r", "LB23", "Fig. 4", "the model beats XGBoost", "0.93x", C.Below(C.Row("x", "teff", "a", "ratio"), 1.0), "the order")
     table = C.judge_claims(s, claims=(claim,))
-    seeds = pd.DataFrame({"claim": ["r"], "seed_std": [0.031], "n_reproduced": [2], "n_seeds": [3], "seeds_verdict": [C.INCONCLUSIVE]})
-    md = C.markdown_table(table, seeds)
-    row = "| LB23 | Fig. 4 | the model beats XGBoost | 0.93x | 0.9 [0.85, 0.96] (ratio < 1) | 0.031 | 2 of 3 | inconclusive | **reproduced** |"
-    assert row in md
-    assert md.endswith("1 reproduced, 0 not reproduced, 0 inconclusive, 0 not run.")
-    text = f"intro\n{C.README_START}\nold\n{C.README_END}\nrest\n"
-    assert C.replace_block(text, md) == f"intro\n{C.README_START}\n{md}\n{C.README_END}\nrest\n"
+    seeds = pd.DataFrame(
+        {
+            "claim": ["r"],
+            "seed0_verdict": [C.REPRODUCED],
+            "seed1_verdict": [C.REPRODUCED],
+            "seed2_verdict": [C.INCONCLUSIVE],
+            "seed_std": [0.031],
+            "n_reproduced": [2],
+            "n_seeds": [3],
+            "seeds_verdict": [C.INCONCLUSIVE],
+        }
+    )
+    md = F.markdown_table(F.findings_table(table, seeds, table))
+    row = (
+        "| LB23 | Fig. 4 | the model beats XGBoost | 0.93x | ratio < 1 (the order) | 0.9 [0.85, 0.96], reproduced "
+        "| R R I (2 of 3; std 0.031) | 0.9 [0.85, 0.96], reproduced | mixed |"
+    )
+    assert row in md, md
+    assert md.endswith("0 reproduced, 0 not reproduced, 1 mixed, 0 unconfirmed, 0 not run of 1 claims.")
+    text = f"intro\n{F.README_START}\nold\n{F.README_END}\nrest\n"
+    assert F.replace_block(text, md) == f"intro\n{F.README_START}\n{md}\n{F.README_END}\nrest\n"
     with pytest.raises(ValueError, match="no block"):
-        C.replace_block("no markers", md)
+        F.replace_block("no markers", md)
+
+
+def test_a_finding_needs_the_default_sky_the_seeds_and_the_confirmation_sky_to_agree():
+    R, N, I, X = C.REPRODUCED, C.NOT_REPRODUCED, C.INCONCLUSIVE, C.NOT_RUN
+    assert F.overall_verdict(R, R, R) == R and F.overall_verdict(N, N, N) == N
+    for three in ((R, R, N), (R, I, R), (N, N, R), (I, I, I), (R, R, I)):
+        assert F.overall_verdict(*three) == F.MIXED, three
+    assert F.overall_verdict(R, None, R) == F.UNCONFIRMED and F.overall_verdict(R, R, "") == F.UNCONFIRMED
+    assert F.overall_verdict(R, X, R) == F.UNCONFIRMED and F.overall_verdict(X, R, R) == X
+    # the table: a claim missing from the confirmation sky's table is unconfirmed, the others judged
+    s = _summary([RATIO_ROW])
+    claims = (
+        C.Claim("r", "LB23", "F", "s", "v", C.Below(C.Row("x", "teff", "a", "ratio"), 1.0)),
+        C.Claim("q", "LB23", "F", "s", "v", C.Below(C.Row("x", "teff", "a", "ratio"), 0.5)),
+    )
+    table = C.judge_claims(s, claims=claims)
+    seeds = pd.DataFrame({"claim": ["r", "q"], "seed_std": [0.1, 0.1], "n_reproduced": [3, 0], "n_seeds": [3, 3]})
+    seeds["seeds_verdict"] = [R, N]
+    out = F.findings_table(table, seeds, table[table.claim == "r"]).set_index("claim")
+    assert out.loc["r", "verdict"] == R and out.loc["q", "verdict"] == F.UNCONFIRMED
+    assert F.findings_table(table).verdict.tolist() == [F.UNCONFIRMED, F.UNCONFIRMED]
 
 
 def test_the_readme_holds_a_claims_block():
     from conftest import REPO
 
     text = (REPO / "README.md").read_text()
-    assert C.README_START in text and C.README_END in text
+    assert F.README_START in text and F.README_END in text
 
 
 def test_variants_of_the_base_model_and_which_one_is_the_base_model_itself():
@@ -225,9 +261,9 @@ def test_seed_spread_by_hand():
 
 def test_the_verdict_over_seeds_needs_every_seed():
     R, N, I = C.REPRODUCED, C.NOT_REPRODUCED, C.INCONCLUSIVE
-    assert C.seeds_verdict([R, R, R]) == R and C.seeds_verdict([N, N]) == N
-    assert C.seeds_verdict([R, R, N]) == I and C.seeds_verdict([R, I, R]) == I and C.seeds_verdict([N, I]) == I
-    assert C.seeds_verdict([R, C.NOT_RUN]) == R and C.seeds_verdict([C.NOT_RUN]) == C.NOT_RUN
+    assert F.seeds_verdict([R, R, R]) == R and F.seeds_verdict([N, N]) == N
+    assert F.seeds_verdict([R, R, N]) == I and F.seeds_verdict([R, I, R]) == I and F.seeds_verdict([N, I]) == I
+    assert F.seeds_verdict([R, C.NOT_RUN]) == R and F.seeds_verdict([C.NOT_RUN]) == C.NOT_RUN
 
 
 def test_a_seed_variant_retrains_spectrafm_with_its_seed_unless_it_is_the_default_runs():
@@ -315,12 +351,12 @@ def test_a_readme_whose_claims_block_is_not_the_runs_is_caught(tmp_path, capsys)
     (tmp_path / "eval").mkdir()
     C.judge_claims(s, claims=(claim,)).to_csv(tmp_path / "eval/claims.csv", index=False)
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n{C.README_START}\nold\n{C.README_END}\n")
+    readme.write_text(f"# x\n{F.README_START}\nold\n{F.README_END}\n")
     assert main(["claims", "--results", str(tmp_path), "--check", str(readme)]) == 2
     assert "is not the one of" in capsys.readouterr().err
     assert main(["claims", "--results", str(tmp_path), "--readme", str(readme)]) == 0
     assert main(["claims", "--results", str(tmp_path), "--check", str(readme)]) == 0
-    readme.write_text(readme.read_text().replace("**reproduced**", "reproduced"))  # a hand edit
+    readme.write_text(readme.read_text().replace("unconfirmed", "reproduced"))  # a hand edit
     assert main(["claims", "--results", str(tmp_path), "--check", str(readme)]) == 2
 
 
@@ -376,3 +412,44 @@ def test_paired_ratio_counts_only_the_stars_both_answered():
     assert bootstrap_interval(ratio) == pytest.approx((0.5, 0.5))
     with pytest.raises(ValueError, match="same stars"):
         paired_ratio(PerStar(a), PerStar(b[:300]))
+
+
+def test_fig12_is_judged_as_a_switch_both_sides_needed():
+    """Teff's weight above E(B-V)'s at zero extinction AND E(B-V)'s above Teff's when it is high: a
+    shift of a few per cent towards E(B-V) that leaves Teff ahead at high extinction is no switch."""
+    claim = next(c for c in C.CLAIMS if c.id == "i_rp0_attention_switch")
+
+    def rows(zero, high):
+        return _summary(
+            [
+                {"task": "attention", "target": "rp0", "metric": "teff - logebv weight at zero E(B-V)", **zero},
+                {"task": "attention", "target": "rp0", "metric": "logebv - teff weight at high E(B-V)", **high},
+            ]
+        )
+
+    up = {"model": 0.2, "model_lo": 0.1, "model_hi": 0.3}
+    down = {"model": -0.2, "model_lo": -0.3, "model_hi": -0.1}
+    near = {"model": 0.0, "model_lo": -0.1, "model_hi": 0.1}
+    verdict = lambda zero, high: C.judge_claims(rows(zero, high), claims=(claim,)).verdict.iloc[0]  # noqa: E731
+    assert verdict(up, up) == C.REPRODUCED
+    assert verdict(up, down) == C.NOT_REPRODUCED  # Teff still ahead at high extinction
+    assert verdict(down, up) == C.NOT_REPRODUCED
+    assert verdict(up, near) == C.INCONCLUSIVE
+
+
+def test_similar_is_the_papers_own_band_and_every_claim_says_where_its_threshold_comes_from():
+    ablation = next(c for c in C.CLAIMS if c.id == "spectrafm_fe_poor_direct_similar")
+    assert (ablation.test.lo, ablation.test.hi) == pytest.approx((0.232 / 0.256, 0.256 / 0.232))
+    row = {"task": "spectrafm", "target": "fe_h", "metric": "RMSE fe_h_poor: finetune_fe_direct / finetune_fe"}
+    s = _summary([{**row, "model": 1.15, "model_lo": 1.09, "model_hi": 1.22}])
+    assert C.judge_claims(s, claims=(ablation,)).verdict.iloc[0] == C.INCONCLUSIVE  # 1.15 [1.09, 1.22]: not inside [0.906, 1.10]
+    fig13 = next(c for c in C.CLAIMS if c.id == "h_rp0_params")
+    assert fig13.test.hi == pytest.approx(1 / 0.77)
+    for c in C.CLAIMS:
+        assert c.basis, f"claim {c.id} does not say where its threshold comes from"
+
+
+def test_fig14_and_spectrafm_attention_are_judged_against_a_yardstick():
+    ids = {c.id: c for c in C.CLAIMS}
+    assert ids["g_bprp_never_requested"].test.row.of == "ratio"  # against the xp32 expert
+    assert "other elements' lines" in ids["spectrafm_attention_o_fe"].test.row.metric

@@ -175,3 +175,45 @@ def test_no_circular_import_in_the_package():
         if node not in state:
             visit(node, [node])
     assert not loops, loops
+
+
+# Development and test are kept apart: what trains a model or chooses a setting reads the train and
+# validation splits only. These functions and modules train or select; none may name the test split.
+SELECTION_CODE = {
+    "model/train.py": None,
+    "model/data.py": None,
+    "model/check.py": None,  # the held-out check: a development figure, on validation stars
+    "engine.py": None,
+    "spectrafm/train.py": None,  # the stages, their mixes and their best-epoch choice
+    "spectrafm/plan.py": None,
+    "baselines/xgb.py": ("fit_tuned", "grid_points"),  # the expert's early stopping and grid (train_expert scores on test)
+    "search/contrastive.py": ("train_search", "_search_training", "_val_loss", "search_stars"),
+}
+
+
+def _names_test_split(node) -> list[int]:
+    import ast
+
+    return [n.lineno for n in ast.walk(node) if isinstance(n, ast.Constant) and n.value == "test"]
+
+
+def test_no_training_or_selection_path_reads_the_test_split():
+    import ast
+
+    found = []
+    for rel, functions in SELECTION_CODE.items():
+        tree = ast.parse((SRC / "pipeline" / rel).read_text())
+        if functions is None:
+            found += [f"{rel}:{line}" for line in _names_test_split(tree)]
+            continue
+        defs = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        missing = set(functions) - set(defs)
+        assert not missing, f"{rel}: no function {sorted(missing)} (renamed? update SELECTION_CODE)"
+        found += [f"{rel}:{line} ({f})" for f in functions for line in _names_test_split(defs[f])]
+    assert not found, f"training or selection code names the test split: {found}"
+
+
+def test_the_held_out_check_scores_validation_stars():
+    from pipeline.model.check import CHECK_SPLIT
+
+    assert CHECK_SPLIT == "val"

@@ -136,16 +136,10 @@ def export_lb23(args):
 
 
 def claims(args):
-    import pandas as pd
+    from .evaluate.findings import load_findings, markdown_table, replace_block
 
-    from .evaluate.claims import markdown_table, replace_block
-
-    folder = Path(args.results) / "eval"
-    path = folder / "claims.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no claims table; run the workflow (make run) first")
-    seeds = folder / "seeds.csv"
-    table = markdown_table(pd.read_csv(path), pd.read_csv(seeds) if seeds.is_file() else None)
+    path = Path(args.results) / "eval/claims.csv"
+    table = markdown_table(load_findings(args.results, args.confirm))
     if args.check:  # the file's generated block against the run: stale is an error
         text = Path(args.check).read_text()
         if replace_block(text, table) != text:
@@ -277,6 +271,7 @@ def _run_commands(sub):
     p = sub.add_parser("claims", help="the papers' claims judged on a run (results/eval/claims.csv) as a Markdown table")
     p.add_argument("--results", default="results", help="the run's results folder (paths.results)")
     p.add_argument("--readme", default=None, help="write the table into this file's claims block instead of printing it")
+    p.add_argument("--confirm", default=None, help="the confirmation sky's results folder (default: <results>/confirm)")
     p.add_argument("--check", default=None, metavar="FILE", help="fail (exit 2) when FILE's claims block is not this run's table")
     p.set_defaults(func=claims)
     p = sub.add_parser("config", help="every library setting of the configuration, with its default and what it does")

@@ -131,3 +131,28 @@ rule experiments:
         runtime=5,
     script:
         "../scripts/claims_experiments.py"
+
+
+# The findings (src/pipeline/evaluate/findings.py): each claim on the default sky, over the seeds and on
+# the confirmation sky (configs/confirm.yaml, run into <results>/confirm), counted only when all three
+# agree. `make findings` runs the three, then this rule.
+rule findings:
+    input:
+        claims=f"{RESULTS}/eval/claims.csv",
+        seeds=rules.seeds.output[0],
+        confirm=confirm_claims,
+        code=code_of("findings"),
+    output:
+        f"{RESULTS}/eval/findings.csv",
+    log:
+        f"{RESULTS}/logs/findings.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/findings.tsv"
+    conda:
+        "../envs/model.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/findings.py"

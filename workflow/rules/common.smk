@@ -11,6 +11,7 @@ from snakemake.logging import logger
 
 from pipeline.workflow.codedeps import code_of as package_code_of
 from pipeline.evaluate.figures import FIGURES as FIGURE_FUNCTIONS, SUMMARY_FIGURES
+from pipeline.evaluate.findings import CONFIRM_FOLDER
 from pipeline.evaluate.registry import MODEL_TASKS, TASKS
 from pipeline.evaluate.settings import check as check_evaluate_settings
 from pipeline.evaluate.settings import figure_dpi
@@ -109,6 +110,17 @@ VARIANT_PREFIX = "claims-"
 # but for the seed the default run's SpectraFM already has (then it is that one)
 SPECTRAFM_SEEDED = {v: spectrafm_seeded(SPECTRAFM_CFG, o["seed"]) for v, o in SEED_VARIANTS.items()} if SPECTRAFM else {}
 SPECTRAFM_VARIANTS = [v for v, settings in SPECTRAFM_SEEDED.items() if settings]
+
+
+def confirm_claims(w):
+    """The confirmation sky's claims.csv (configs/confirm.yaml runs the default chain into <results>/confirm)."""
+    path = Path(RESULTS) / CONFIRM_FOLDER / "eval/claims.csv"
+    if not path.is_file():
+        raise WorkflowError(
+            f"{path}: the confirmation sky has not been run; `make findings` runs it "
+            "(or: snakemake --cores all --configfile configs/confirm.yaml, then this target again)"
+        )
+    return str(path)
 
 
 def spectrafm_dir(variant=None):

@@ -15,7 +15,8 @@ every input present instead; ``auto`` (the default) does that for input sets wit
 coefficients (the Fig. 13 parameter sets) and allows missing inputs for XP sets.
 
 Input sets are named after the tasks of Leung & Bovy that compare the Transformer to an expert:
-``xp30_colours`` (Fig. 4), ``xp5_colours``, ``xp_high`` (bp/rp 25-54), and the Fig. 13 sets
+``xp30_colours`` (Fig. 4), ``xp5_colours``, ``xp_high`` (bp/rp 25-54), ``xp32`` (Fig. 14: bp/rp
+0-31, the never-requested colours' inputs), and the Fig. 13 sets
 that predict rp0 from parameters (``params``, ``params_2mass``, ``params_2mass_bprp``), and
 ``xp29_colours_params`` for the mass and age of giants (Zhang et al. 2026).
 """
@@ -45,6 +46,8 @@ INPUT_SETS = {
     "xp29_colours_params": tuple([f"bp{k}" for k in range(29)] + [f"rp{k}" for k in range(29)]) + COLOURS + ("teff", "logg", "m_h"),
     # every XP source (apply stage): XP, BP-RP and what the parallax and the dust map give, no 2MASS; 63 tokens
     "xp30_gaia": tuple([f"bp{k}" for k in range(30)] + [f"rp{k}" for k in range(30)]) + ("bprp", "g_fakemag", "logebv"),
+    # Fig. 14's yardstick: BP-RP and J-K from the XP coefficients alone, the inputs of the never-requested task
+    "xp32": tuple([f"bp{k}" for k in range(32)] + [f"rp{k}" for k in range(32)]),
     "params": ("teff", "logg", "m_h"),
     "params_2mass": ("teff", "logg", "m_h", "jh", "jk"),
     "params_2mass_bprp": ("teff", "logg", "m_h", "jh", "jk", "bprp"),

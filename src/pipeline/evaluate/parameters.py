@@ -292,24 +292,37 @@ def parameters_to_parameters(model, df, cfg, experts_dir=None):
     return metrics, {"grid": grid, "observed": observed}
 
 
+NEVER_REQUESTED_EXPERT = "xp32"  # bp/rp 0-31: the XGBoost expert on the task's mapping (registry.TASKS)
+
+
 def never_requested(model, df, cfg, experts_dir=None):
-    """Task g (Fig. 14): bprp and jk, never asked for in training, requested from XP alone (the star's bp/rp 0-31)."""
-    xp = [f"{b}{k}" for b in ("bp", "rp") for k in range(32)]
+    """Task g (Fig. 14): bprp and jk, never asked for in training, requested from XP alone (the star's
+    bp/rp 0-31), beside an XGBoost expert trained for that mapping (``xp32``)."""
+    xp = list(INPUT_SETS[NEVER_REQUESTED_EXPERT])
     d = df[df[xp].notna().any(axis=1)].reset_index(drop=True)
     req = ["bprp", "jk"]
     pred = model.predict(d[xp], req, batch_size=cfg.batch_size)
     out = pd.DataFrame({"row": d.row})
     metrics = {"reference": reference_kind(d), "n_stars": int(len(d)), "inputs": "bp0-31, rp0-31", "targets": {}, "summary": []}
+    xgb = {t: _expert_or_nan(experts_dir, NEVER_REQUESTED_EXPERT, t, d) for t in req}  # an expert trained on the mapping
     for t in req:
-        out[t], out[f"{t}_err"], out[f"ref_{t}"], out[f"obs_{t}"] = (
+        out[t], out[f"{t}_err"], out[f"ref_{t}"], out[f"obs_{t}"], out[f"xgboost_{t}"] = (
             pred[t].to_numpy(),
             pred[f"{t}_err"].to_numpy(),
             reference(d, t),
             d[t].to_numpy(),
+            xgb[t],
         )
         metrics["targets"][t] = regression_metrics(out[t], out[f"ref_{t}"], out[f"{t}_err"])
         metrics["summary"].append(
-            summary_row("never_requested", t, "robust_scatter", PerStar(out[t] - out[f"ref_{t}"]), floor=noise_floor(d, t))
+            summary_row(
+                "never_requested",
+                t,
+                "robust_scatter",
+                PerStar(out[t] - out[f"ref_{t}"]),
+                PerStar(xgb[t] - out[f"ref_{t}"]),
+                floor=noise_floor(d, t),
+            )
         )
         # what knowing nothing about the star gives: the spread of the colour over the test stars
         metrics["summary"].append(summary_row("never_requested", t, "robust spread over the stars", PerStar(out[f"ref_{t}"])))
@@ -392,4 +405,15 @@ def attention(model, df, cfg, experts_dir=None):
         )
         for i, r in enumerate(ATTENTION_REQUESTS)
     ]
+    # Fig. 12's switch: which input weighs more, Teff or E(B-V), at zero and at high extinction
+    for case, first, second in (("zero", "teff", "logebv"), ("high", "logebv", "teff")):
+        metrics["summary"] += [
+            summary_row(
+                "attention",
+                r,
+                f"{first} - {second} weight at {case} E(B-V)",
+                PerStar(per_star[case][:, i, k[first]] - per_star[case][:, i, k[second]], mean),
+            )
+            for i, r in enumerate(ATTENTION_REQUESTS)
+        ]
     return metrics, {"weights": pd.DataFrame(rows)}

@@ -27,7 +27,7 @@ TASKS = {
     "spectra_to_spectra": Task("d", "Fig. 9"),
     "parameters_to_parameters": Task("e", "Fig. 10"),
     "extinction_curve": Task("f", "Fig. 11"),
-    "never_requested": Task("g", "Fig. 14"),
+    "never_requested": Task("g", "Fig. 14", experts=("xp32",)),
     "rp0_experts": Task("h", "Fig. 13", experts=RP0_SETS),
     "attention": Task("i", "Fig. 12"),
     "mass_age": Task("7", "Zhang et al. 2026, Fig. 5", experts=MASS_AGE_SETS),

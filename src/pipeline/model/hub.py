@@ -46,12 +46,10 @@ def _claims_table(results: Path | None) -> str:
     path = results / "eval/claims.csv" if results else None
     if not path or not path.is_file():
         return "Not in this card: the evaluation of the run is in `<results>/eval/claims.csv` and `summary.csv` (the workflow's evaluation writes them).\n"
-    import pandas as pd
 
-    from ..evaluate.claims import markdown_table
+    from ..evaluate.findings import load_findings, markdown_table
 
-    seeds = results / "eval/seeds.csv"
-    return markdown_table(pd.read_csv(path), pd.read_csv(seeds) if seeds.is_file() else None) + "\n"
+    return markdown_table(load_findings(results)) + "\n"
 
 
 def model_card(meta: dict, weights_sha256: str, results: Path | None, name: str, mock: bool | None) -> str:

@@ -1,0 +1,172 @@
+"""The findings: each claim judged three ways, and counted only when the three agree.
+
+A claim's verdict on one run (``claims.judge_claims``) says how well the test stars pin one trained
+model on one mock sky down. A referee asks two more things: would another training say the same,
+and would another sky? So a claim is judged on
+
+- the **default sky**: the default run (``results/eval/claims.csv``);
+- the **seeds**: the default chain retrained with each of ``claims.seeds``, each training judged by
+  its own interval (``results/eval/seeds.csv``; ``seeds_verdict``: reproduced only when every seed's is);
+- the **confirmation sky**: the default chain on a second mock whose every data seed differs
+  (``configs/confirm.yaml``; its own results folder),
+
+and it is **reproduced** only when all three say reproduced, **not reproduced** when all three say
+not reproduced, **mixed** otherwise; **unconfirmed** while the seeds or the confirmation sky have not
+been run (the default sky's verdict is then all there is, and the tally says so).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..io.atomic import atomic_path
+from .claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED
+
+MIXED, UNCONFIRMED = "mixed", "unconfirmed"
+CONFIRM_FOLDER = "confirm"  # the confirmation sky's results: <results>/confirm (configs/confirm.yaml's paths.results)
+FINDINGS = (REPRODUCED, NOT_REPRODUCED, MIXED, UNCONFIRMED, NOT_RUN)
+
+
+def seeds_verdict(verdicts) -> str:
+    """A claim's verdict over seeds: reproduced (or not reproduced) only when every seed's training
+    says so by its own bootstrap interval; inconclusive when the seeds disagree or any is
+    inconclusive, so a claim that holds for one seed's luck is not called reproduced."""
+    verdicts = [v for v in verdicts if v != NOT_RUN]
+    if not verdicts:
+        return NOT_RUN
+    if all(v == REPRODUCED for v in verdicts):
+        return REPRODUCED
+    if all(v == NOT_REPRODUCED for v in verdicts):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def overall_verdict(default: str, seeds: str | None, confirm: str | None) -> str:
+    """The finding: reproduced when the default sky, the seeds and the confirmation sky all say so,
+    not reproduced when all three say so, mixed when they differ (or any is inconclusive),
+    unconfirmed when the seeds or the confirmation sky are missing, not run when the default is."""
+    if default == NOT_RUN:
+        return NOT_RUN
+    if not seeds or not confirm or NOT_RUN in (seeds, confirm):
+        return UNCONFIRMED
+    three = (default, seeds, confirm)
+    if all(v == REPRODUCED for v in three):
+        return REPRODUCED
+    if all(v == NOT_REPRODUCED for v in three):
+        return NOT_REPRODUCED
+    return MIXED
+
+
+def findings_table(claims: pd.DataFrame, seeds: pd.DataFrame | None = None, confirm: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per claim of the default sky's ``claims`` (claims.csv): its value and verdict, the
+    seeds' (seeds.csv: per-seed values, spread, verdict over seeds), the confirmation sky's
+    (its claims.csv) and the overall ``verdict``."""
+    by_seed = {} if seeds is None else {r.claim: r for r in seeds.itertuples()}
+    by_sky = {} if confirm is None else {r.claim: r for r in confirm.itertuples()}
+    seed_cols = [k for k in (seeds.columns if seeds is not None else ()) if k.startswith("seed") and k.endswith("_verdict")]
+    seed_cols = sorted((k for k in seed_cols if k != "seeds_verdict"), key=lambda k: int(k[4:-8]) if k[4:-8].isdigit() else 0)
+    rows = []
+    for r in claims.itertuples():
+        s, c = by_seed.get(r.claim), by_sky.get(r.claim)
+        row = {
+            "claim": r.claim,
+            "paper": r.paper,
+            "where": r.where,
+            "statement": r.statement,
+            "paper_value": r.paper_value,
+            "test": r.test,
+            "basis": getattr(r, "basis", ""),
+            "default": r.value,
+            "default_lo": r.lo,
+            "default_hi": r.hi,
+            "default_ours": r.ours,
+            "default_verdict": r.verdict,
+            "seeds_verdicts": " ".join(str(getattr(s, k)) for k in seed_cols) if s is not None else "",
+            "seed_std": float(s.seed_std) if s is not None else math.nan,
+            "n_reproduced": int(s.n_reproduced) if s is not None else 0,
+            "n_seeds": int(s.n_seeds) if s is not None else 0,
+            "seeds_verdict": s.seeds_verdict if s is not None else "",
+            "confirm": c.value if c is not None else math.nan,
+            "confirm_ours": c.ours if c is not None else "",
+            "confirm_verdict": c.verdict if c is not None else "",
+        }
+        row["verdict"] = overall_verdict(r.verdict, row["seeds_verdict"], row["confirm_verdict"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def tally(findings: pd.DataFrame) -> str:
+    counts = findings.verdict.value_counts()
+    return ", ".join(f"{counts.get(v, 0)} {v}" for v in FINDINGS) + f" of {len(findings)} claims."
+
+
+README_START, README_END = "<!-- claims:start (python -m pipeline claims --readme README.md) -->", "<!-- claims:end -->"
+_SHORT = {REPRODUCED: "R", NOT_REPRODUCED: "N", INCONCLUSIVE: "I", NOT_RUN: "-"}
+
+
+def markdown_table(findings: pd.DataFrame) -> str:
+    """The findings in Markdown: paper, where, claim, the paper's value, the test and its basis, the
+    default sky's value and verdict, the seeds' verdicts (R / N / I per training), the confirmation
+    sky's value and verdict, and the finding; then the tally."""
+    head = ["paper", "where", "claim", "paper's value", "test (basis)", "default sky", "seeds", "confirmation sky", "finding"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in findings.itertuples():
+        seeds = ""
+        if r.seeds_verdict:
+            marks = " ".join(_SHORT.get(v, v) for v in str(r.seeds_verdicts).split(" ") if v) if r.seeds_verdicts else ""
+            seeds = f"{marks} ({r.n_reproduced} of {r.n_seeds}; std {r.seed_std:.2g})" if math.isfinite(r.seed_std) else marks
+        confirm = f"{r.confirm_ours}, {r.confirm_verdict}" if r.confirm_verdict else ""
+        finding = f"**{r.verdict}**" if r.verdict == REPRODUCED else r.verdict
+        basis = f" ({r.basis})" if isinstance(r.basis, str) and r.basis else ""
+        cells = [
+            r.paper,
+            r.where,
+            r.statement,
+            r.paper_value,
+            f"{r.test}{basis}",
+            f"{r.default_ours}, {r.default_verdict}",
+            seeds,
+            confirm,
+            finding,
+        ]
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    lines += ["", tally(findings)]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str) -> str:
+    """``text`` with the part between README_START and README_END replaced by ``block``."""
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"no block between {README_START!r} and {README_END!r} to write the claims table into")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_START}\n{block}\n{README_END}{tail}"
+
+
+def load_findings(results, confirm_results=None) -> pd.DataFrame:
+    """The findings of a results folder: its eval/claims.csv, eval/seeds.csv when the seeds target
+    ran, and the confirmation sky's eval/claims.csv (``confirm_results``, by default
+    <results>/confirm) when it ran."""
+    confirm_results = Path(results) / CONFIRM_FOLDER if confirm_results is None else confirm_results
+    folder = Path(results) / "eval"
+    path = folder / "claims.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no claims table; run the workflow (make run) first")
+    seeds = folder / "seeds.csv"
+    confirm = Path(confirm_results) / "eval/claims.csv" if confirm_results else None
+    return findings_table(
+        pd.read_csv(path),
+        pd.read_csv(seeds) if seeds.is_file() else None,
+        pd.read_csv(confirm) if confirm is not None and confirm.is_file() else None,
+    )
+
+
+def write_findings(claims_csv, seeds_csv, confirm_csv, out_csv) -> pd.DataFrame:
+    """findings.csv from the three claims tables (rule findings)."""
+    table = findings_table(pd.read_csv(claims_csv), pd.read_csv(seeds_csv), pd.read_csv(confirm_csv))
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    return table
