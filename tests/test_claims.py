@@ -453,3 +453,32 @@ def test_fig14_and_spectrafm_attention_are_judged_against_a_yardstick():
     ids = {c.id: c for c in C.CLAIMS}
     assert ids["g_bprp_never_requested"].test.row.of == "ratio"  # against the xp32 expert
     assert "other elements' lines" in ids["spectrafm_attention_o_fe"].test.row.metric
+
+
+def test_the_readme_and_docs_findings_are_the_recorded_runs():
+    """README.md's claims block and docs/findings.md's block are written from the recorded findings
+    (docs/recorded/findings.csv, `python -m pipeline claims --results results --record docs/recorded
+    --readme README.md --doc docs/findings.md`): neither is typed by hand nor left stale."""
+    from conftest import REPO
+    from pipeline.__main__ import main
+
+    recorded = REPO / "docs/recorded"
+    if not (recorded / F.RECORDED_FINDINGS).is_file():
+        pytest.skip("no recorded findings (docs/recorded/findings.csv) yet")
+    args = ["claims", "--record", str(recorded), "--check", str(REPO / "README.md"), "--doc", str(REPO / "docs/findings.md")]
+    assert main(args) == 0
+
+
+def test_the_doc_block_lists_what_keeps_a_claim_out_and_the_changed_tests(tmp_path):
+    s = _summary([RATIO_ROW])
+    claim = C.Claim("b_ebv", "LB23", "Fig. 5", "s", "v", C.Below(C.Row("x", "teff", "a", "ratio"), 1.0), "b")
+    table = C.judge_claims(s, claims=(claim,))
+    seeds = pd.DataFrame({"claim": ["b_ebv"], "seed0_verdict": [C.REPRODUCED], "seed1_verdict": [C.NOT_REPRODUCED]})
+    seeds = seeds.assign(seed_std=0.1, n_reproduced=1, n_seeds=2, seeds_verdict=C.INCONCLUSIVE)
+    before = pd.DataFrame({"claim": ["b_ebv"], "ours": ["1.25 [1.19, 1.32]"], "verdict": [C.INCONCLUSIVE]})
+    doc = F.findings_doc(F.findings_table(table, seeds, table), before)
+    assert "0 reproduced, 0 not reproduced, 1 mixed" in doc
+    assert "| `b_ebv` | LB23 Fig. 5 | mixed | default sky reproduced; seeds reproduced not reproduced; confirmation sky reproduced |" in doc
+    assert "| 1.25 [1.19, 1.32], inconclusive | 0.9 [0.85, 0.96], reproduced |" in doc
+    text = f"x\n{F.DOC_START}\nold\n{F.DOC_END}\n"
+    assert F.replace_block(text, doc, F.DOC_START, F.DOC_END) == f"x\n{F.DOC_START}\n{doc}\n{F.DOC_END}\n"

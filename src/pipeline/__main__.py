@@ -5,7 +5,7 @@
     python -m pipeline search --model results/search --query teff=4700 logg=2.5 --top 100
     python -m pipeline import-lb23 model_torch/ results/models/published   # Leung & Bovy's format -> ours
     python -m pipeline export-lb23 results/models/small/ small_lb23/       # ours -> theirs
-    python -m pipeline claims --results results --readme README.md        # the claims table, into the README
+    python -m pipeline claims --results results --record docs/recorded --readme README.md --doc docs/findings.md  # the findings
     python -m pipeline apply --model results/models/small --xp my_xp.csv --gaia-source my_gaia.csv \
         --dust-dir dust/ --output my_stars.parquet                        # your own Gaia stars, from the archive's files
 """
@@ -136,27 +136,51 @@ def export_lb23(args):
 
 
 def claims(args):
-    from .evaluate.findings import load_findings, markdown_table, replace_block
+    """The findings of a run (or of the recorded one): printed, recorded, written into the README's
+    claims block and docs/findings.md's block, or checked against them."""
+    import pandas as pd
 
-    path = Path(args.results) / "eval/claims.csv"
-    table = markdown_table(load_findings(args.results, args.confirm))
-    if args.check:  # the file's generated block against the run: stale is an error
-        text = Path(args.check).read_text()
-        if replace_block(text, table) != text:
-            raise ValueError(
-                f"{args.check}: its claims table is not the one of {path} (stale or edited by hand); "
-                f"regenerate it: python -m pipeline claims --results {args.results} --readme {args.check}"
-            )
-        logging.info("%s: the claims table is %s's", args.check, path)
-    elif args.readme:
+    from .evaluate import findings as F
+
+    recorded = Path(args.record) if args.record else None
+    if args.results:
+        table = F.load_findings(args.results, args.confirm)
+        source = Path(args.results) / "eval/claims.csv"
+    elif recorded is not None and (recorded / F.RECORDED_FINDINGS).is_file():
+        table = pd.read_csv(recorded / F.RECORDED_FINDINGS, keep_default_na=False, na_values=[""])
+        source = recorded / F.RECORDED_FINDINGS
+    else:
+        raise FileNotFoundError("give --results <a run's results folder>, or --record <a folder with a recorded findings.csv>")
+    if recorded is not None and args.results:
         from .io.atomic import atomic_path
 
-        text = replace_block(Path(args.readme).read_text(), table)
-        with atomic_path(args.readme) as tmp:
-            Path(tmp).write_text(text)
-        logging.info("wrote the claims table of %s into %s", path, args.readme)
-    else:
-        print(table)
+        recorded.mkdir(parents=True, exist_ok=True)
+        with atomic_path(recorded / F.RECORDED_FINDINGS) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+        logging.info("recorded the findings of %s in %s", source, recorded / F.RECORDED_FINDINGS)
+    before_path = (recorded or Path("docs/recorded")) / F.RECORDED_BEFORE
+    before = pd.read_csv(before_path) if before_path.is_file() else None
+    blocks = [(args.readme or args.check, F.markdown_table(table), F.README_START, F.README_END)]
+    blocks.append((args.doc, F.findings_doc(table, before), F.DOC_START, F.DOC_END))
+    for target, block, start, end in blocks:
+        if not target:
+            continue
+        text = Path(target).read_text()
+        if args.check:  # the file's generated block against the run: stale is an error
+            if F.replace_block(text, block, start, end) != text:
+                raise ValueError(
+                    f"{target}: its generated block is not the one of {source} (stale or edited by hand); "
+                    f"regenerate it: python -m pipeline claims --results <results> --readme README.md --doc docs/findings.md"
+                )
+            logging.info("%s: the generated block is %s's", target, source)
+        else:
+            from .io.atomic import atomic_path
+
+            with atomic_path(target) as tmp:
+                Path(tmp).write_text(F.replace_block(text, block, start, end))
+            logging.info("wrote the findings of %s into %s", source, target)
+    if not (args.readme or args.check or args.doc):
+        print(blocks[0][1])
 
 
 def apply(args):
@@ -269,10 +293,14 @@ def _model_commands(sub):
 def _run_commands(sub):
     """The commands on a run and on one's own files: claims, config, apply, results-folder."""
     p = sub.add_parser("claims", help="the papers' claims judged on a run (results/eval/claims.csv) as a Markdown table")
-    p.add_argument("--results", default="results", help="the run's results folder (paths.results)")
+    p.add_argument("--results", default=None, help="the run's results folder (paths.results); without it, --record's findings.csv")
     p.add_argument("--readme", default=None, help="write the table into this file's claims block instead of printing it")
+    p.add_argument("--doc", default=None, help="write the findings' summary into this file's block (docs/findings.md)")
+    p.add_argument("--record", default=None, help="a folder (docs/recorded) to record the run's findings.csv in, or to read it from")
     p.add_argument("--confirm", default=None, help="the confirmation sky's results folder (default: <results>/confirm)")
-    p.add_argument("--check", default=None, metavar="FILE", help="fail (exit 2) when FILE's claims block is not this run's table")
+    p.add_argument(
+        "--check", default=None, metavar="FILE", help="fail (exit 2) when FILE's claims block (and --doc's) is not this run's table"
+    )
     p.set_defaults(func=claims)
     p = sub.add_parser("config", help="every library setting of the configuration, with its default and what it does")
     p.add_argument("--markdown", action="store_true", help="as docs/configuration.md (Markdown tables)")

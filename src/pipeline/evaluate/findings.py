@@ -137,13 +137,14 @@ def markdown_table(findings: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, block: str) -> str:
-    """``text`` with the part between README_START and README_END replaced by ``block``."""
-    if README_START not in text or README_END not in text:
-        raise ValueError(f"no block between {README_START!r} and {README_END!r} to write the claims table into")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    return f"{head}{README_START}\n{block}\n{README_END}{tail}"
+def replace_block(text: str, block: str, start: str = README_START, end: str = README_END) -> str:
+    """``text`` with the part between ``start`` and ``end`` (the README's claims markers by default)
+    replaced by ``block``."""
+    if start not in text or end not in text:
+        raise ValueError(f"no block between {start!r} and {end!r} to write the table into")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{block}\n{end}{tail}"
 
 
 def load_findings(results, confirm_results=None) -> pd.DataFrame:
@@ -170,3 +171,72 @@ def write_findings(claims_csv, seeds_csv, confirm_csv, out_csv) -> pd.DataFrame:
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
     return table
+
+
+# Tests changed after the run that last judged them (fe68ef7's, docs/recorded/claims-fe68ef7.csv):
+# {claim: (the claim it replaces, why)}. docs/findings.md lists each with its verdict before and after.
+CHANGED_TESTS = {
+    "i_bp0_attention_switch": (
+        "i_bp0_attends_extinction",
+        "the paper's finding is a switch (Teff's weight at zero E(B-V), E(B-V)'s when high), not any shift towards E(B-V)",
+    ),
+    "i_rp0_attention_switch": (
+        "i_rp0_attends_extinction",
+        "the paper's finding is a switch (Teff's weight at zero E(B-V), E(B-V)'s when high), not any shift towards E(B-V)",
+    ),
+    "b_ebv": ("b_ebv", "'as well as an expert': the band of the paper's own 'comparable' ratios (0.85x), not an unsourced 25%"),
+    "b_distance": ("b_distance", "'as well as an expert': the band of the paper's own 'comparable' ratios (0.85x), not an unsourced 25%"),
+    "h_rp0_params": ("h_rp0_params", "'similar': the paper's own widest similar ratio (0.77x, Fig. 13), not an unsourced 25%"),
+    "h_rp0_params_2mass": ("h_rp0_params_2mass", "'similar': the paper's own widest similar ratio (0.77x, Fig. 13), not an unsourced 25%"),
+    "g_bprp_never_requested": (
+        "g_bprp_never_requested",
+        "against an XGBoost expert on the same mapping, not the colour's spread over the stars",
+    ),
+    "g_jk_never_requested": (
+        "g_jk_never_requested",
+        "against an XGBoost expert on the same mapping, not the colour's spread over the stars",
+    ),
+    "spectrafm_fe_poor_direct_similar": (
+        "spectrafm_fe_poor_direct_similar",
+        "'similar': the paper's own 0.256 / 0.232 (a band of 1.10), not an unsourced 25%",
+    ),
+    **{
+        f"spectrafm_attention_{t}": (
+            f"spectrafm_attention_{t}",
+            "the element's lines against the other elements' lines, not against all pixels (any line beats a continuum pixel)",
+        )
+        for t in ("fe_h", "o_fe", "mg_fe")
+    },
+}
+DOC_START, DOC_END = "<!-- findings:start (python -m pipeline claims --doc docs/findings.md) -->", "<!-- findings:end -->"
+RECORDED_FINDINGS, RECORDED_BEFORE = "findings.csv", "claims-fe68ef7.csv"  # in docs/recorded/ (python -m pipeline claims --record)
+
+
+def _disagreement(r) -> str:
+    """Which of the three judgements keeps a claim from being counted, in words."""
+    if r.verdict == UNCONFIRMED:
+        missing = [name for name, v in (("the seeds", r.seeds_verdict), ("the confirmation sky", r.confirm_verdict)) if not v]
+        return f"{' and '.join(missing)} not run"
+    parts = [f"default sky {r.default_verdict}", f"seeds {r.seeds_verdicts or r.seeds_verdict}", f"confirmation sky {r.confirm_verdict}"]
+    return "; ".join(parts)
+
+
+def findings_doc(findings: pd.DataFrame, before: pd.DataFrame | None = None) -> str:
+    """docs/findings.md's generated block: the tally, the claims that are not reproduced on all three
+    with what disagrees, and the tests changed since the last judged run with their verdicts before
+    (``before``: that run's claims) and after."""
+    lines = [f"**{tally(findings)}**", "", "Claims not counted as reproduced, and what keeps each out:", ""]
+    lines += ["| claim | where | finding | default sky, seeds, confirmation sky |", "|---|---|---|---|"]
+    for r in findings[findings.verdict != REPRODUCED].itertuples():
+        lines.append(f"| `{r.claim}` | {r.paper} {r.where} | {r.verdict} | {_disagreement(r)} |")
+    if before is not None:
+        old = {r.claim: r for r in before.itertuples()}
+        now = {r.claim: r for r in findings.itertuples()}
+        lines += ["", "Tests changed since the last judged run (fe68ef7), each with its reason:", ""]
+        lines += ["| claim | why | before | after (default sky) |", "|---|---|---|---|"]
+        for new, (was, why) in CHANGED_TESTS.items():
+            b, a = old.get(was), now.get(new)
+            before_cell = f"{b.ours}, {b.verdict}" if b is not None else "n/a"
+            after_cell = f"{a.default_ours}, {a.default_verdict}" if a is not None else "n/a"
+            lines.append(f"| `{new}` | {why} | {before_cell} | {after_cell} |")
+    return "\n".join(lines)
