@@ -114,3 +114,22 @@ def test_expert_grid_accepts_one_value_and_refuses_none():
     assert len(grid_points(ExpertConfig())) == 6
     with pytest.raises(ValueError, match="at least one"):
         grid_points(ExpertConfig(max_depth=[]))
+
+
+def test_an_expert_set_may_name_a_band_and_its_own_settings():
+    from pipeline.baselines.xgb import expert_plan
+
+    plan = expert_plan({"xp5_colours": ["teff"], "rp55": {"targets": ["bp"], "xgboost": {"grid_on": "first"}}}, {"max_depth": [4, 6]})
+    assert plan["xp5_colours"] == (["teff"], {"max_depth": [4, 6]})
+    targets, settings = plan["rp55"]
+    assert targets == [f"bp{k}" for k in range(55)] and settings == {"max_depth": [4, 6], "grid_on": "first"}
+
+
+def test_grid_on_first_searches_the_grid_once_per_set(store, tmp_path):
+    cfg = ExpertConfig(n_estimators=300, early_stopping_rounds=10, max_depth=[2, 3], learning_rate=[0.3], grid_on="first", device="cpu")
+    m = run_experts(store, tmp_path / "e", "params", ["rp0", "bp0"], cfg)
+    assert len(m["rp0"]["tuning"]["grid"]) == 2 and len(m["bp0"]["tuning"]["grid"]) == 1
+    first = m["rp0"]["tuning"]["chosen"]
+    assert (m["bp0"]["tuning"]["chosen"]["max_depth"], m["bp0"]["tuning"]["chosen"]["learning_rate"]) == (first["max_depth"], 0.3)
+    with pytest.raises(ValueError, match="each or first"):
+        run_experts(store, tmp_path / "f", "params", ["rp0"], ExpertConfig(grid_on="sometimes"))

@@ -19,7 +19,7 @@ rule baselines:
         mem_mb=8000,
         runtime=60,
     params:
-        targets=lambda w: config["baselines"]["experts"][w.expert],
-        xgboost=config["baselines"]["xgboost"],
+        targets=lambda w: EXPERTS[w.expert][0],
+        xgboost=lambda w: EXPERTS[w.expert][1],
     script:
         "../scripts/baselines.py"

@@ -12,6 +12,7 @@ from snakemake.logging import logger
 from pipeline.workflow.codedeps import code_of as package_code_of
 from pipeline.evaluate.figures import FIGURES as FIGURE_FUNCTIONS, SUMMARY_FIGURES
 from pipeline.evaluate.findings import CONFIRM_FOLDER
+from pipeline.baselines.xgb import expert_plan
 from pipeline.evaluate.registry import MODEL_TASKS, TASKS
 from pipeline.evaluate.settings import check as check_evaluate_settings
 from pipeline.evaluate.settings import figure_dpi
@@ -284,6 +285,10 @@ def task_store(w):
 
 def task_catalog(w):
     return f"{RESULTS}/mass_age/catalog.parquet" if w.task == "mass_age" else f"{RESULTS}/catalog/catalog.parquet"
+
+
+# the XGBoost experts: input set -> (targets, settings), baselines.experts' entries with their own settings
+EXPERTS = expert_plan(config["baselines"]["experts"], config["baselines"]["xgboost"])
 
 
 def task_experts(w):

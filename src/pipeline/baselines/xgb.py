@@ -48,10 +48,32 @@ INPUT_SETS = {
     "xp30_gaia": tuple([f"bp{k}" for k in range(30)] + [f"rp{k}" for k in range(30)]) + ("bprp", "g_fakemag", "logebv"),
     # Fig. 14's yardstick: BP-RP and J-K from the XP coefficients alone, the inputs of the never-requested task
     "xp32": tuple([f"bp{k}" for k in range(32)] + [f"rp{k}" for k in range(32)]),
+    # Fig. 9's yardsticks: one band's 55 coefficients from the other's (targets "bp" / "rp": all 55)
+    "rp55": tuple(f"rp{k}" for k in range(55)),
+    "bp55": tuple(f"bp{k}" for k in range(55)),
     "params": ("teff", "logg", "m_h"),
     "params_2mass": ("teff", "logg", "m_h", "jh", "jk"),
     "params_2mass_bprp": ("teff", "logg", "m_h", "jh", "jk", "bprp"),
 }
+
+
+BANDS = {"bp": tuple(f"bp{k}" for k in range(55)), "rp": tuple(f"rp{k}" for k in range(55))}
+
+
+def resolve_targets(targets) -> list[str]:
+    """An expert set's targets: token names, where ``bp`` / ``rp`` stand for the band's 55 coefficients."""
+    return [t for name in targets for t in BANDS.get(name, (name,))]
+
+
+def expert_plan(experts: dict, xgboost: dict) -> dict[str, tuple[list, dict]]:
+    """``baselines.experts`` -> {input set: (targets, its XGBoost settings)}: an entry is a list of
+    targets, or ``{targets: [...], xgboost: {...}}`` whose settings override ``baselines.xgboost``
+    for that set (e.g. ``grid_on: first`` for the 55 coefficient experts of Fig. 9)."""
+    out = {}
+    for name, entry in experts.items():
+        targets, own = (entry, {}) if isinstance(entry, list) else (entry["targets"], entry.get("xgboost") or {})
+        out[name] = (resolve_targets(targets), {**xgboost, **own})
+    return out
 
 
 def resolve_inputs(inputs) -> tuple[str, ...]:
@@ -73,6 +95,8 @@ class ExpertConfig:
     max_depth: list | int = field(default_factory=lambda: [4, 6, 8])  # depth of each tree: the grid
     learning_rate: list | float = field(default_factory=lambda: [0.05, 0.15])  # shrinkage of each tree: the grid
     subsample: float = 0.8  # share of the training stars each tree sees
+    grid_on: str = "each"  # each: every target searches the grid; first: the set's first target does and the others take
+    # its point (their trees still by early stopping): for sets of many similar targets (Fig. 9's 55 coefficients)
     seed: int = 0  # XGBoost's random seed
     device: str = "auto"  # auto: cuda when a GPU is visible, else cpu
     complete_inputs: bool | str = "auto"  # True: only stars with every input; False: at least one (NaN allowed);
@@ -104,16 +128,16 @@ def grid_points(cfg: ExpertConfig) -> list[tuple[int, float]]:
     return [(int(d), float(r)) for d in depths for r in rates]
 
 
-def fit_tuned(x_train, y_train, x_val, y_val, cfg: ExpertConfig, n_jobs: int = 1):
+def fit_tuned(x_train, y_train, x_val, y_val, cfg: ExpertConfig, n_jobs: int = 1, point: tuple | None = None):
     """The expert chosen on validation stars: at each grid point, trees grown until the validation
     RMSE stops improving (the best round kept); the point with the lowest validation robust
-    scatter wins. Returns (model, tuning record)."""
+    scatter wins (``point``: only that (depth, rate)). Returns (model, tuning record)."""
     import xgboost as xgb
 
     if len(y_val) < 10:
         raise ValueError(f"only {len(y_val)} validation stars to stop the expert's training on; a larger val split is needed")
     tried, best, best_model = [], None, None
-    for depth, rate in grid_points(cfg):
+    for depth, rate in [point] if point else grid_points(cfg):
         model = xgb.XGBRegressor(
             n_estimators=cfg.n_estimators,
             max_depth=depth,
@@ -135,10 +159,13 @@ def fit_tuned(x_train, y_train, x_val, y_val, cfg: ExpertConfig, n_jobs: int = 1
             best, best_model = point, model
     if best["n_trees"] >= cfg.n_estimators:
         log.warning("expert stopped at n_estimators=%d before its validation RMSE stopped improving; raise it", cfg.n_estimators)
-    return best_model, {"chosen": best, "grid": tried, "chosen_on": "validation stars (robust scatter); trees by early stopping"}
+    how = (
+        "the set's first target's point; trees by early stopping" if point else "validation stars (robust scatter); trees by early stopping"
+    )
+    return best_model, {"chosen": best, "grid": tried, "chosen_on": how}
 
 
-def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1):
+def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1, point: tuple | None = None):
     """Fit one expert (tuned on the validation split); returns (booster, metrics, test predictions DataFrame)."""
     feats = resolve_inputs(inputs)
     if target in feats:
@@ -160,7 +187,7 @@ def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1)
         (d.loc[u, list(feats)].to_numpy(np.float32), d.loc[u, target].to_numpy(np.float32))
         for d, u in ((train, usable_tr), (val, usable_va))
     ]
-    model, tuning = fit_tuned(*xy[0], *xy[1], cfg, n_jobs)
+    model, tuning = fit_tuned(*xy[0], *xy[1], cfg, n_jobs, point)
     te = test[usable_te]
     pred = model.predict(te[list(feats)].to_numpy(np.float32))
     resid = pred - te[target].to_numpy()
@@ -212,9 +239,14 @@ def run_experts(store_path, out_dir, inputs, targets, cfg: ExpertConfig, n_jobs:
     """Train one expert per target for an input set; write model_<target>.json, predictions.parquet, metrics.json."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    all_metrics, all_preds = {}, None
+    if cfg.grid_on not in ("each", "first"):
+        raise ValueError(f"baselines.xgboost.grid_on must be each or first, not {cfg.grid_on!r}")
+    all_metrics, all_preds, point = {}, None, None
     for target in targets:
-        model, metrics, preds = train_expert(store_path, inputs, target, cfg, n_jobs)
+        model, metrics, preds = train_expert(store_path, inputs, target, cfg, n_jobs, point)
+        if cfg.grid_on == "first" and point is None:
+            c = metrics["tuning"]["chosen"]
+            point = (c["max_depth"], c["learning_rate"])
         # the trees up to the best validation round only: what predicts, whoever loads the file
         model.get_booster()[: int(model.best_iteration) + 1].save_model(out / f"model_{target}.json")
         all_metrics[target] = metrics

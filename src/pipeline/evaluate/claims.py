@@ -313,10 +313,10 @@ CLAIMS: tuple[Claim, ...] = (
             f"d_{direction}",
             "LB23",
             "Fig. 9",
-            f"{direction.replace('_', ' ')}: the missing half of the spectrum is reconstructed (flux error within 2x the observed spectrum's own)",
+            f"{direction.replace('_', ' ')}: the missing half of the spectrum is reconstructed as an expert trained on that mapping would",
             "successfully reconstructs",
-            Below(Row("spectra_to_spectra", direction, f"median abs(flux/true - 1) {window} nm", "over_floor"), 2.0),
-            "ours: within 2x the observed spectrum's own error (no expert yet)",
+            Below(Row("spectra_to_spectra", direction, f"median abs(flux/true - 1) {window} nm", "ratio"), SIMILAR_LB23),
+            "the model / XGBoost experts (one per coefficient) within the paper's widest 'similar' (1.30, Fig. 13)",
         )
         for direction, window in (("bp_from_rp", "400-620"), ("rp_from_bp", "680-1000"))
     ),

@@ -188,6 +188,10 @@ CHANGED_TESTS = {
     "b_distance": ("b_distance", "'as well as an expert': the band of the paper's own 'comparable' ratios (0.85x), not an unsourced 25%"),
     "h_rp0_params": ("h_rp0_params", "'similar': the paper's own widest similar ratio (0.77x, Fig. 13), not an unsourced 25%"),
     "h_rp0_params_2mass": ("h_rp0_params_2mass", "'similar': the paper's own widest similar ratio (0.77x, Fig. 13), not an unsourced 25%"),
+    **{
+        f"d_{d}": (f"d_{d}", "against XGBoost experts on the same mapping, not the observed spectrum's own error")
+        for d in ("bp_from_rp", "rp_from_bp")
+    },
     "g_bprp_never_requested": (
         "g_bprp_never_requested",
         "against an XGBoost expert on the same mapping, not the colour's spread over the stars",

@@ -181,7 +181,7 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
     return metrics, {"predictions": pred_all}
 
 
-def _expert_or_nan(experts_dir, input_set, target, table) -> np.ndarray:
+def expert_or_nan(experts_dir, input_set, target, table) -> np.ndarray:
     """An expert's predictions where the config trained one (baselines.experts), else NaN (no yardstick)."""
     from pathlib import Path
 
@@ -217,7 +217,7 @@ def perception(model, df, cfg, experts_dir=None):
     ebv, ebv_ref = np.exp(out.logebv), np.exp(out.ref_logebv)
     metrics["targets"]["ebv"] = regression_metrics(ebv, ebv_ref)
     metrics["targets"]["distance_fractional"] = regression_metrics(frac, np.zeros(len(frac)), out.distance_frac_err)
-    xgb = {t: _expert_or_nan(experts_dir, "xp30_colours", t, d) for t in ("logebv", "g_fakemag")}
+    xgb = {t: expert_or_nan(experts_dir, "xp30_colours", t, d) for t in ("logebv", "g_fakemag")}
     xgb_frac = (science.distance_kpc_from_fakemag(xgb["g_fakemag"], d.g_mag) - out.ref_distance_kpc) / out.ref_distance_kpc
     out["xgboost_logebv"], out["xgboost_g_fakemag"] = xgb["logebv"], xgb["g_fakemag"]
     obs_frac = (science.distance_kpc_from_fakemag(d.g_fakemag, d.g_mag) - out.ref_distance_kpc) / out.ref_distance_kpc
@@ -304,7 +304,7 @@ def never_requested(model, df, cfg, experts_dir=None):
     pred = model.predict(d[xp], req, batch_size=cfg.batch_size)
     out = pd.DataFrame({"row": d.row})
     metrics = {"reference": reference_kind(d), "n_stars": int(len(d)), "inputs": "bp0-31, rp0-31", "targets": {}, "summary": []}
-    xgb = {t: _expert_or_nan(experts_dir, NEVER_REQUESTED_EXPERT, t, d) for t in req}  # an expert trained on the mapping
+    xgb = {t: expert_or_nan(experts_dir, NEVER_REQUESTED_EXPERT, t, d) for t in req}  # an expert trained on the mapping
     for t in req:
         out[t], out[f"{t}_err"], out[f"ref_{t}"], out[f"obs_{t}"], out[f"xgboost_{t}"] = (
             pred[t].to_numpy(),

@@ -24,7 +24,7 @@ TASKS = {
     "spectra_to_parameters": Task("a", "Fig. 4, B1", experts=("xp30_colours",)),
     "perception": Task("b", "Fig. 5", experts=("xp30_colours",)),
     "parameters_to_spectra": Task("c", "Figs. 6, 7, B3"),
-    "spectra_to_spectra": Task("d", "Fig. 9"),
+    "spectra_to_spectra": Task("d", "Fig. 9", experts=("rp55", "bp55")),
     "parameters_to_parameters": Task("e", "Fig. 10"),
     "extinction_curve": Task("f", "Fig. 11"),
     "never_requested": Task("g", "Fig. 14", experts=("xp32",)),

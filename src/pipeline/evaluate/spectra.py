@@ -19,11 +19,13 @@ from ..stats import median_mad_std
 from . import science
 from .data import XP_TOKENS, has_truth, noise_floor, reference, reference_kind, regression_metrics, summary_row, training_stars
 from .intervals import PerStar, median
+from .parameters import expert_or_nan
 from .truth import INJECTED_R_V, true_normalised_coefficients, true_xp_coefficients
 
 log = logging.getLogger(__name__)
 BP = [f"bp{k}" for k in range(N_COEFF)]
 RP = [f"rp{k}" for k in range(N_COEFF)]
+SPECTRA_EXPERTS = {"bp_from_rp": "rp55", "rp_from_bp": "bp55"}  # Fig. 9's yardsticks: XGBoost, one band from the other
 
 
 def _coeffs(table, prefix=""):
@@ -125,7 +127,8 @@ def parameters_to_spectra(model, df, cfg, experts_dir=None):
 
 
 def spectra_to_spectra(model, df, cfg, experts_dir=None):
-    """Task d (Fig. 9): BP from RP and RP from BP; coefficient and spectrum residuals against the truth."""
+    """Task d (Fig. 9): BP from RP and RP from BP; coefficient and spectrum residuals against the truth,
+    beside XGBoost experts trained on the same mapping (``SPECTRA_EXPERTS``: one per coefficient)."""
     bs = cfg.batch_size
     # the given band is the star's relevant coefficients (up to 55); all 55 of the other band are asked for
     d = df[df[BP].notna().any(axis=1) & df[RP].notna().any(axis=1)].reset_index(drop=True)
@@ -145,8 +148,11 @@ def spectra_to_spectra(model, df, cfg, experts_dir=None):
         floor = [median_mad_std(obs[:, k] - ref[:, k])[1] for k in range(N_COEFF)]  # relevant coefficients only
         spec_pred = science.xp_spectrum(p, ref_rp)[1] if asked is BP else science.xp_spectrum(ref_bp, p)[1]
         spec_obs = science.xp_spectrum(np.nan_to_num(obs), ref_rp)[1] if asked is BP else science.xp_spectrum(ref_bp, np.nan_to_num(obs))[1]
+        xg = np.stack([expert_or_nan(experts_dir, SPECTRA_EXPERTS[direction], c, d) for c in asked], axis=1)
+        spec_xgb = science.xp_spectrum(xg, ref_rp)[1] if asked is BP else science.xp_spectrum(ref_bp, xg)[1]
         lo, hi = windows[direction]
         frac = median_fractional_difference(spec_pred, f_ref, grid, lo, hi)
+        frac_xgb = median_fractional_difference(spec_xgb, f_ref, grid, lo, hi)
         frac_obs = median_fractional_difference(spec_obs, f_ref, grid, lo, hi)
         metrics["directions"][direction] = {
             "coefficients": {c: m for c, m in zip(asked, per_coeff)},
@@ -154,6 +160,7 @@ def spectra_to_spectra(model, df, cfg, experts_dir=None):
             "spectrum_window_nm": [lo, hi],
             "median_abs_fractional_flux_difference": float(np.nanmedian(frac)),
             "median_abs_fractional_flux_difference_observed": float(np.nanmedian(frac_obs)),
+            "median_abs_fractional_flux_difference_xgboost": float(np.nanmedian(frac_xgb)) if np.isfinite(frac_xgb).any() else None,
         }
         t = pd.DataFrame(p, columns=asked).assign(row=d.row.to_numpy(), direction=direction, frac_flux_difference=frac)
         t = pd.concat(
@@ -176,6 +183,7 @@ def spectra_to_spectra(model, df, cfg, experts_dir=None):
                 direction,
                 f"median abs(flux/true - 1) {lo:.0f}-{hi:.0f} nm",
                 PerStar(frac, median),
+                PerStar(frac_xgb, median),
                 floor=metrics["directions"][direction]["median_abs_fractional_flux_difference_observed"],
             )
         )
