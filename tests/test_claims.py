@@ -482,3 +482,33 @@ def test_the_doc_block_lists_what_keeps_a_claim_out_and_the_changed_tests(tmp_pa
     assert "| 1.25 [1.19, 1.32], inconclusive | 0.9 [0.85, 0.96], reproduced |" in doc
     text = f"x\n{F.DOC_START}\nold\n{F.DOC_END}\n"
     assert F.replace_block(text, doc, F.DOC_START, F.DOC_END) == f"x\n{F.DOC_START}\n{doc}\n{F.DOC_END}\n"
+
+
+def test_a_spectrafm_experiment_overrides_every_stage_and_retrains_only_what_it_changes():
+    from pipeline.evaluate.variants import SPECTRAFM_STAGE_DEFAULTS, experiment_variants, spectrafm_experiments, trains_its_own
+    from pipeline.spectrafm.plan import stage_plan
+    from pipeline.spectrafm.train import StageConfig
+
+    assert SPECTRAFM_STAGE_DEFAULTS == {k: getattr(StageConfig(), k) for k in SPECTRAFM_STAGE_DEFAULTS}
+    sfm = {
+        "stages": {
+            "pretrain": {"epochs": 2},
+            "finetune_real": {"init": "pretrain"},
+            "finetune_fe": {"init": "finetune_real", "keep": "best", "validation": "all"},
+        },
+        "fcnn": {"epochs": 3},
+    }
+    exps = {"a": {"resident": "stream"}, "v": {"spectrafm": {"validation": "stage"}}, "m": {"spectrafm": {"mix": "store"}}}
+    assert experiment_variants(exps) == {"exp_a": {"resident": "stream"}, "exp_v": {}, "exp_m": {}}
+    runs = spectrafm_experiments(exps, sfm)
+    assert set(runs) == {"exp_v", "exp_m"}
+    default = stage_plan(sfm["stages"])
+    v, m = stage_plan(runs["exp_v"]["stages"]), stage_plan(runs["exp_m"]["stages"])
+    # validation: stage is already the pre-training's and the observed fine-tune's (the default): theirs are reused
+    assert [trains_its_own(v, default, s) for s in ("pretrain", "finetune_real", "finetune_fe", "finetune_fe_direct")] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert all(trains_its_own(m, default, s) for s in m)  # the mix changes the pre-training, and every stage after it

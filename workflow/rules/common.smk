@@ -23,7 +23,9 @@ from pipeline.evaluate.variants import (
     is_base,
     scaling_variants,
     seed_variants,
+    spectrafm_experiments,
     spectrafm_seeded,
+    trains_its_own,
 )
 from pipeline.spectrafm.plan import ABLATION, stage_plan
 
@@ -73,7 +75,7 @@ def spectrafm_init(w):
     """The stage a SpectraFM stage starts from (its `init`), or nothing for the pre-training; a seed
     variant's stage starts from the variant's own."""
     init = SPECTRAFM_STAGES[w.stage].get("init")
-    return [f"{spectrafm_dir(w.get('variant'))}/{init}/model.pt"] if init else []
+    return [f"{spectrafm_dir(w.get('variant'), init)}/{init}/model.pt"] if init else []
 
 
 # The second model: mass and age tokens of evolved stars (Zhang et al. 2026), its own catalogue
@@ -110,6 +112,10 @@ VARIANT_PREFIX = "claims-"
 # a seed variant retrains SpectraFM's stages and FCNN with its seed too (results/claims/<variant>/spectrafm/),
 # but for the seed the default run's SpectraFM already has (then it is that one)
 SPECTRAFM_SEEDED = {v: spectrafm_seeded(SPECTRAFM_CFG, o["seed"]) for v, o in SEED_VARIANTS.items()} if SPECTRAFM else {}
+# an experiment with a spectrafm part (claims.experiments.<name>.spectrafm: overrides of every stage) retrains
+# the stages it changes; SpectraFM's claims are then judged on it, the base model's tasks are not rerun
+SPECTRAFM_EXPERIMENTS = spectrafm_experiments(CLAIMS_CFG.get("experiments") or {}, SPECTRAFM_CFG) if SPECTRAFM else {}
+SPECTRAFM_SEEDED.update(SPECTRAFM_EXPERIMENTS)
 SPECTRAFM_VARIANTS = [v for v, settings in SPECTRAFM_SEEDED.items() if settings]
 
 
@@ -124,9 +130,17 @@ def confirm_claims(w):
     return str(path)
 
 
-def spectrafm_dir(variant=None):
-    """The folder of a SpectraFM run's stages: the default run's, or a seed variant's own."""
-    return f"{RESULTS}/claims/{variant}/spectrafm" if variant in SPECTRAFM_VARIANTS else f"{RESULTS}/spectrafm"
+def spectrafm_dir(variant=None, stage=None):
+    """The folder of a SpectraFM run's stage: a variant's own when the variant changes that stage (or
+    one it starts from), else the default run's."""
+    if variant not in SPECTRAFM_VARIANTS:
+        return f"{RESULTS}/spectrafm"
+    settings = spectrafm_settings(variant)
+    if stage == "fcnn":
+        own = fcnn_stage(settings) != fcnn_stage(SPECTRAFM_CFG)
+    else:
+        own = stage is None or trains_its_own(stage_plan(settings["stages"]), SPECTRAFM_STAGES, stage)
+    return f"{RESULTS}/claims/{variant}/spectrafm" if own else f"{RESULTS}/spectrafm"
 
 
 SPECTRAFM_MODELS = ["pretrain", "finetune_real", "finetune_fe", ABLATION, "fcnn"]  # what evaluate_spectrafm compares
@@ -154,6 +168,8 @@ def variant_tasks(variant):
     claims.tasks, and a seed variant on SpectraFM's too when that branch is on."""
     if variant in SCALING_VARIANTS:
         return [t for t in CLAIMS_TASKS if t in SCALING_TASKS]
+    if variant in SPECTRAFM_EXPERIMENTS and not VARIANTS[variant]:
+        return ["spectrafm"]  # a SpectraFM-only experiment: the base model is the default's
     return CLAIMS_TASKS + (["spectrafm"] if variant in SPECTRAFM_SEEDED else [])
 
 

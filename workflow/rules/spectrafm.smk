@@ -152,7 +152,7 @@ use rule spectrafm_fcnn as spectrafm_fcnn_variant with:
 use rule evaluate_spectrafm as evaluate_spectrafm_variant with:
     input:
         store=rules.apogee_spectra.output.store,
-        models=lambda w: expand(f"{spectrafm_dir(w.variant)}/{{stage}}/model.pt", stage=SPECTRAFM_MODELS),
+        models=lambda w: [f"{spectrafm_dir(w.variant, s)}/{s}/model.pt" for s in SPECTRAFM_MODELS],
         lines=rules.apogee_spectra.output.lines,
         code=code_of("spectrafm_evaluate"),
     output:

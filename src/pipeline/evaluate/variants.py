@@ -77,8 +77,42 @@ def scaling_variants(scaling: dict) -> dict[str, dict]:
 
 
 def experiment_variants(experiments: dict) -> dict[str, dict]:
-    """{variant name: train overrides} for the experiments target (``exp_<name>``)."""
-    return {f"exp_{name}": dict(overrides) for name, overrides in (experiments or {}).items()}
+    """{variant name: train overrides} for the experiments target (``exp_<name>``); an experiment's
+    ``spectrafm`` key is SpectraFM's part (``spectrafm_experiments``), not the base model's."""
+    return {f"exp_{name}": {k: v for k, v in o.items() if k != "spectrafm"} for name, o in (experiments or {}).items()}
+
+
+def spectrafm_experiments(experiments: dict, spectrafm: dict) -> dict[str, dict]:
+    """{variant name: SpectraFM settings} of the experiments that change SpectraFM: the ``spectrafm``
+    block with the experiment's ``spectrafm`` overrides on every stage (e.g. ``{mix: store}``, the
+    sensitivity of the orderings to the stages' mix of stars). Its FCNN follows finetune_fe's."""
+    out = {}
+    for name, o in (experiments or {}).items():
+        if o.get("spectrafm"):
+            stages = {stage: _override(st, o["spectrafm"]) for stage, st in spectrafm["stages"].items()}
+            out[f"exp_{name}"] = {**spectrafm, "stages": stages}
+    return out
+
+
+# StageConfig's defaults of the settings an experiment may override, restated where torch is not imported
+# (a test keeps them equal): an override equal to a stage's value, said or default, changes nothing
+SPECTRAFM_STAGE_DEFAULTS = {"mix": "survey", "validation": "stage", "keep": "last"}
+
+
+def _override(stage: dict, overrides: dict) -> dict:
+    """A stage's settings with the overrides that change it (equal to its value, said or default: left out)."""
+    changed = {k: v for k, v in overrides.items() if stage.get(k, SPECTRAFM_STAGE_DEFAULTS.get(k)) != v}
+    return {**stage, **changed}
+
+
+def trains_its_own(variant_stages: dict, default_stages: dict, stage: str) -> bool:
+    """Whether a SpectraFM variant's ``stage`` differs from the default run's: its settings or those
+    of any stage it starts from (its ``init`` chain). One that does not is the default run's model."""
+    while stage:
+        if variant_stages.get(stage) != default_stages.get(stage):
+            return True
+        stage = variant_stages[stage].get("init")
+    return False
 
 
 SPECTRAFM_SEED_DEFAULT = 0  # a SpectraFM stage's seed when the config gives none (StageConfig.seed; a test keeps them equal)
