@@ -478,8 +478,15 @@ def test_the_doc_block_lists_what_keeps_a_claim_out_and_the_changed_tests(tmp_pa
     before = pd.DataFrame({"claim": ["b_ebv"], "ours": ["1.25 [1.19, 1.32]"], "verdict": [C.INCONCLUSIVE]})
     doc = F.findings_doc(F.findings_table(table, seeds, table), before)
     assert "0 reproduced, 0 not reproduced, 1 mixed" in doc
-    assert "| `b_ebv` | LB23 Fig. 5 | mixed | default sky reproduced; seeds reproduced not reproduced; confirmation sky reproduced |" in doc
+    assert (
+        "| `b_ebv` | LB23 Fig. 5 | mixed | default sky reproduced; seeds reproduced not reproduced; confirmation sky reproduced |  |" in doc
+    )
     assert "| 1.25 [1.19, 1.32], inconclusive | 0.9 [0.85, 0.96], reproduced |" in doc
+    crossings = pd.DataFrame({"quantity": ["task a Teff / XGBoost"], "preset": ["small"], "verdict": ["above the line, flat"]})
+    assert F.scaling_quantity_of_claims()["a_teff_vs_xgboost"] == "task a Teff / XGBoost"
+    a = C.Claim("a_teff_vs_xgboost", "LB23", "Fig. 4", "s", "v", C.Below(C.Row("x", "teff", "a", "ratio"), 0.5), "b")
+    with_curve = F.findings_doc(F.findings_table(C.judge_claims(s, claims=(a,))), None, crossings)
+    assert "| unconfirmed | the seeds and the confirmation sky not run | above the line, flat |" in with_curve
     text = f"x\n{F.DOC_START}\nold\n{F.DOC_END}\n"
     assert F.replace_block(text, doc, F.DOC_START, F.DOC_END) == f"x\n{F.DOC_START}\n{doc}\n{F.DOC_END}\n"
 

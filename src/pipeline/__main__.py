@@ -157,11 +157,16 @@ def claims(args):
         recorded.mkdir(parents=True, exist_ok=True)
         with atomic_path(recorded / F.RECORDED_FINDINGS) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
+        crossings = Path(args.results) / "eval" / F.RECORDED_CROSSINGS
+        if crossings.is_file():
+            with atomic_path(recorded / F.RECORDED_CROSSINGS) as tmp:
+                Path(tmp).write_bytes(crossings.read_bytes())
         logging.info("recorded the findings of %s in %s", source, recorded / F.RECORDED_FINDINGS)
-    before_path = (recorded or Path("docs/recorded")) / F.RECORDED_BEFORE
-    before = pd.read_csv(before_path) if before_path.is_file() else None
+    folder = recorded or Path("docs/recorded")
+    before = pd.read_csv(folder / F.RECORDED_BEFORE) if (folder / F.RECORDED_BEFORE).is_file() else None
+    crossings = pd.read_csv(folder / F.RECORDED_CROSSINGS) if (folder / F.RECORDED_CROSSINGS).is_file() else None
     blocks = [(args.readme or args.check, F.markdown_table(table), F.README_START, F.README_END)]
-    blocks.append((args.doc, F.findings_doc(table, before), F.DOC_START, F.DOC_END))
+    blocks.append((args.doc, F.findings_doc(table, before, crossings), F.DOC_START, F.DOC_END))
     for target, block, start, end in blocks:
         if not target:
             continue
@@ -215,7 +220,13 @@ def export(args):
         return export_lb23(args)
     from .model.hub import export_hub
 
-    out = export_hub(args.src, args.out, results=args.results, mock=args.mock)
+    results = Path(args.results) if args.results else Path(args.src).resolve().parents[1]
+    findings = None
+    if (results / "eval/claims.csv").is_file():
+        from .evaluate.findings import load_findings, markdown_table
+
+        findings = markdown_table(load_findings(results)) + "\n"
+    out = export_hub(args.src, args.out, results=results, mock=args.mock, findings=findings)
     logging.info("wrote %s (config.json, model.safetensors, README.md: the model card)", out)
 
 

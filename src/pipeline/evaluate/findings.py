@@ -213,7 +213,9 @@ CHANGED_TESTS = {
     },
 }
 DOC_START, DOC_END = "<!-- findings:start (python -m pipeline claims --doc docs/findings.md) -->", "<!-- findings:end -->"
-RECORDED_FINDINGS, RECORDED_BEFORE = "findings.csv", "claims-fe68ef7.csv"  # in docs/recorded/ (python -m pipeline claims --record)
+# in docs/recorded/ (python -m pipeline claims --record): the findings, the run the changed tests are compared
+# with, and the scaling target's crossings when it ran
+RECORDED_FINDINGS, RECORDED_BEFORE, RECORDED_CROSSINGS = "findings.csv", "claims-fe68ef7.csv", "scaling_crossings.csv"
 
 
 def _disagreement(r) -> str:
@@ -225,14 +227,29 @@ def _disagreement(r) -> str:
     return "; ".join(parts)
 
 
-def findings_doc(findings: pd.DataFrame, before: pd.DataFrame | None = None) -> str:
+def scaling_quantity_of_claims() -> dict[str, str]:
+    """{claim: the scaling figure's quantity that measures it} (the same summary row)."""
+    from .claims import CLAIMS
+    from .variants import SCALING_QUANTITIES
+
+    by_row = {row: label for label, row, _, _ in SCALING_QUANTITIES}
+    first = {c.id: c.test.rows()[0] for c in CLAIMS}
+    return {cid: by_row[(r.task, r.target, r.metric)] for cid, r in first.items() if (r.task, r.target, r.metric) in by_row}
+
+
+def findings_doc(findings: pd.DataFrame, before: pd.DataFrame | None = None, crossings: pd.DataFrame | None = None) -> str:
     """docs/findings.md's generated block: the tally, the claims that are not reproduced on all three
-    with what disagrees, and the tests changed since the last judged run with their verdicts before
-    (``before``: that run's claims) and after."""
+    with what disagrees (and, where the scaling target ran, what its curve says: ``crossings``,
+    scaling_crossings.csv), and the tests changed since the last judged run with their verdicts
+    before (``before``: that run's claims) and after."""
+    curve = {}
+    if crossings is not None:
+        small = crossings[crossings.preset == "small"].set_index("quantity")
+        curve = {cid: small.verdict.get(q, "") for cid, q in scaling_quantity_of_claims().items()}
     lines = [f"**{tally(findings)}**", "", "Claims not counted as reproduced, and what keeps each out:", ""]
-    lines += ["| claim | where | finding | default sky, seeds, confirmation sky |", "|---|---|---|---|"]
+    lines += ["| claim | where | finding | default sky, seeds, confirmation sky | scaling curve (small) |", "|---|---|---|---|---|"]
     for r in findings[findings.verdict != REPRODUCED].itertuples():
-        lines.append(f"| `{r.claim}` | {r.paper} {r.where} | {r.verdict} | {_disagreement(r)} |")
+        lines.append(f"| `{r.claim}` | {r.paper} {r.where} | {r.verdict} | {_disagreement(r)} | {curve.get(r.claim, '')} |")
     if before is not None:
         old = {r.claim: r for r in before.itertuples()}
         now = {r.claim: r for r in findings.itertuples()}

@@ -41,18 +41,10 @@ def sha256(path) -> str:
     return h.hexdigest()
 
 
-def _claims_table(results: Path | None) -> str:
-    """The run's claims table (evaluate/claims.py's Markdown), or a line saying there is none."""
-    path = results / "eval/claims.csv" if results else None
-    if not path or not path.is_file():
-        return "Not in this card: the evaluation of the run is in `<results>/eval/claims.csv` and `summary.csv` (the workflow's evaluation writes them).\n"
-
-    from ..evaluate.findings import load_findings, markdown_table
-
-    return markdown_table(load_findings(results)) + "\n"
+NO_FINDINGS = "Not in this card: the evaluation of the run is in `<results>/eval/claims.csv` and `summary.csv` (the workflow's evaluation writes them).\n"
 
 
-def model_card(meta: dict, weights_sha256: str, results: Path | None, name: str, mock: bool | None) -> str:
+def model_card(meta: dict, weights_sha256: str, findings: str | None, name: str, mock: bool | None) -> str:
     """README.md of an exported model: front matter, then what, how trained, how well, limits."""
     m, train = meta["model"], meta.get("train") or {}
     settings = ", ".join(f"{k} {v}" for k, v in train.items() if not isinstance(v, (dict, list)))
@@ -101,7 +93,7 @@ or `python -m pipeline predict --model {name} ...` / `python -m pipeline apply -
 
 ## Evaluation (held-out stars, 95% bootstrap intervals)
 
-{_claims_table(results)}
+{findings or NO_FINDINGS}
 ## Intended use and limitations
 
 - Stars like the training stars: the catalog's cuts (XP quality, parallax, the magnitude and colour
@@ -112,9 +104,10 @@ or `python -m pipeline predict --model {name} ...` / `python -m pipeline apply -
 """
 
 
-def export_hub(model_dir, out, results=None, mock: bool | None = None) -> Path:
+def export_hub(model_dir, out, results=None, mock: bool | None = None, findings: str | None = None) -> Path:
     """Write ``out`` (config.json, model.safetensors, README.md) from a model folder; ``results``:
-    the run it belongs to (for the card's evaluation; default: the folder two levels up)."""
+    the run it belongs to (default: the folder two levels up); ``findings``: the run's findings table
+    in Markdown for the card (the caller's, evaluate.findings: the model layer does not read them)."""
     from safetensors.torch import save_file
 
     from .lb23 import write_model_folder
@@ -133,7 +126,7 @@ def export_hub(model_dir, out, results=None, mock: bool | None = None) -> Path:
         save_file(state, str(path), metadata={"format": "pt"})
 
     def card(path):
-        Path(path).write_text(model_card(meta, sha256(out / WEIGHTS_SAFETENSORS), results, out.name, mock))
+        Path(path).write_text(model_card(meta, sha256(out / WEIGHTS_SAFETENSORS), findings, out.name, mock))
 
     # each file whole or not at all, config.json last (a folder without it is not a model)
     write_model_folder(
