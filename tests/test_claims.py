@@ -519,3 +519,25 @@ def test_a_spectrafm_experiment_overrides_every_stage_and_retrains_only_what_it_
         True,
     ]
     assert all(trains_its_own(m, default, s) for s in m)  # the mix changes the pre-training, and every stage after it
+
+
+def test_every_models_validation_figures_are_tabled_for_the_choices(tmp_path):
+    import json
+
+    d = tmp_path / "models/small"
+    d.mkdir(parents=True)
+    pd.DataFrame({"epoch": [0, 1], "val_loss": [0.5, 0.2], "seconds": [1, 1], "stars_per_s": [1, 1]}).to_csv(d / "history.csv", index=False)
+    (d / "config.json").write_text(json.dumps({"train": {"lr": 0.002, "epochs_per_cycle": 2, "seed": 0}}))
+    (d / "heldout.json").write_text(json.dumps({"split": "val", "targets": {"teff": {"robust_scatter_vs_labels": 55.0}}}))
+    t = F.validation_table(tmp_path).iloc[0]
+    assert (t.model, t.epochs, t.val_loss_last, t.val_loss_best, t.lr, t.check_split, t.teff_scatter) == (
+        "small",
+        2,
+        0.2,
+        0.2,
+        0.002,
+        "val",
+        55.0,
+    )
+    doc = F.findings_doc(F.findings_table(C.judge_claims(_summary([RATIO_ROW]), claims=())), validation=F.validation_table(tmp_path))
+    assert "| small | 0.002 | 2 | 0.2 | 0.2 | 55 |" in doc

@@ -157,6 +157,8 @@ def claims(args):
         recorded.mkdir(parents=True, exist_ok=True)
         with atomic_path(recorded / F.RECORDED_FINDINGS) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
+        with atomic_path(recorded / F.RECORDED_VALIDATION) as tmp:
+            F.validation_table(args.results).to_csv(tmp, index=False, float_format="%.6g")
         crossings = Path(args.results) / "eval" / F.RECORDED_CROSSINGS
         if crossings.is_file():
             with atomic_path(recorded / F.RECORDED_CROSSINGS) as tmp:
@@ -165,8 +167,9 @@ def claims(args):
     folder = recorded or Path("docs/recorded")
     before = pd.read_csv(folder / F.RECORDED_BEFORE) if (folder / F.RECORDED_BEFORE).is_file() else None
     crossings = pd.read_csv(folder / F.RECORDED_CROSSINGS) if (folder / F.RECORDED_CROSSINGS).is_file() else None
+    validation = pd.read_csv(folder / F.RECORDED_VALIDATION) if (folder / F.RECORDED_VALIDATION).is_file() else None
     blocks = [(args.readme or args.check, F.markdown_table(table), F.README_START, F.README_END)]
-    blocks.append((args.doc, F.findings_doc(table, before, crossings), F.DOC_START, F.DOC_END))
+    blocks.append((args.doc, F.findings_doc(table, before, crossings, validation), F.DOC_START, F.DOC_END))
     for target, block, start, end in blocks:
         if not target:
             continue

@@ -60,6 +60,13 @@ def overall_verdict(default: str, seeds: str | None, confirm: str | None) -> str
     return MIXED
 
 
+FINDING_COLUMNS = [
+    *("claim", "paper", "where", "statement", "paper_value", "test", "basis"),
+    *("default", "default_lo", "default_hi", "default_ours", "default_verdict"),
+    *("seeds_verdicts", "seed_std", "n_reproduced", "n_seeds", "seeds_verdict", "confirm", "confirm_ours", "confirm_verdict", "verdict"),
+]
+
+
 def findings_table(claims: pd.DataFrame, seeds: pd.DataFrame | None = None, confirm: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per claim of the default sky's ``claims`` (claims.csv): its value and verdict, the
     seeds' (seeds.csv: per-seed values, spread, verdict over seeds), the confirmation sky's
@@ -95,7 +102,7 @@ def findings_table(claims: pd.DataFrame, seeds: pd.DataFrame | None = None, conf
         }
         row["verdict"] = overall_verdict(r.verdict, row["seeds_verdict"], row["confirm_verdict"])
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=FINDING_COLUMNS)
 
 
 def tally(findings: pd.DataFrame) -> str:
@@ -237,11 +244,17 @@ def scaling_quantity_of_claims() -> dict[str, str]:
     return {cid: by_row[(r.task, r.target, r.metric)] for cid, r in first.items() if (r.task, r.target, r.metric) in by_row}
 
 
-def findings_doc(findings: pd.DataFrame, before: pd.DataFrame | None = None, crossings: pd.DataFrame | None = None) -> str:
+def findings_doc(
+    findings: pd.DataFrame,
+    before: pd.DataFrame | None = None,
+    crossings: pd.DataFrame | None = None,
+    validation: pd.DataFrame | None = None,
+) -> str:
     """docs/findings.md's generated block: the tally, the claims that are not reproduced on all three
     with what disagrees (and, where the scaling target ran, what its curve says: ``crossings``,
-    scaling_crossings.csv), and the tests changed since the last judged run with their verdicts
-    before (``before``: that run's claims) and after."""
+    scaling_crossings.csv), the tests changed since the last judged run with their verdicts
+    before (``before``: that run's claims) and after, and every model's validation figures
+    (``validation``: ``validation_table``), which a setting is chosen by."""
     curve = {}
     if crossings is not None:
         small = crossings[crossings.preset == "small"].set_index("quantity")
@@ -260,4 +273,48 @@ def findings_doc(findings: pd.DataFrame, before: pd.DataFrame | None = None, cro
             before_cell = f"{b.ours}, {b.verdict}" if b is not None else "n/a"
             after_cell = f"{a.default_ours}, {a.default_verdict}" if a is not None else "n/a"
             lines.append(f"| `{new}` | {why} | {before_cell} | {after_cell} |")
+    if validation is not None and len(validation):
+        cols = [
+            c
+            for c in ("model", "lr", "epochs", "val_loss_last", "val_loss_best", "teff_scatter", "logg_scatter", "m_h_scatter")
+            if c in validation
+        ]
+        lines += [
+            "",
+            "The run's models on validation stars (what a setting is chosen by; the held-out check's scatter on the validation split):",
+            "",
+        ]
+        lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for r in validation[cols].itertuples(index=False):
+            lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |")
     return "\n".join(lines)
+
+
+RECORDED_VALIDATION = "validation.csv"  # docs/recorded/: every trained model's figures on validation stars
+
+
+def validation_table(results) -> pd.DataFrame:
+    """Every model of a run's results/models/ with its figures on validation stars, the ones a
+    setting is chosen by: the last and best validation loss (history.csv) and the held-out check's
+    robust scatter of Teff, logg and [M/H] (heldout.json, the validation split), with the settings
+    it was trained with (config.json's train block: lr, epochs)."""
+    import json
+
+    rows = []
+    for d in sorted(p for p in (Path(results) / "models").glob("*") if (p / "history.csv").is_file()):
+        hist = pd.read_csv(d / "history.csv")
+        row = {
+            "model": d.name,
+            "epochs": len(hist),
+            "val_loss_last": float(hist.val_loss.iloc[-1]),
+            "val_loss_best": float(hist.val_loss.min()),
+        }
+        meta = json.loads((d / "config.json").read_text()) if (d / "config.json").is_file() else {}
+        train = meta.get("train") or {}
+        row.update({k: train.get(k) for k in ("preset", "lr", "epochs_per_cycle", "seed")})
+        if (d / "heldout.json").is_file():
+            check = json.loads((d / "heldout.json").read_text())
+            row["check_split"] = check.get("split", "test")
+            row.update({f"{t}_scatter": v["robust_scatter_vs_labels"] for t, v in check["targets"].items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
