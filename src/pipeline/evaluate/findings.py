@@ -294,14 +294,15 @@ RECORDED_VALIDATION = "validation.csv"  # docs/recorded/: every trained model's 
 
 
 def validation_table(results) -> pd.DataFrame:
-    """Every model of a run's results/models/ with its figures on validation stars, the ones a
+    """Every model of a run's results/models/ and results/spectrafm/ with its figures on validation stars, the ones a
     setting is chosen by: the last and best validation loss (history.csv) and the held-out check's
     robust scatter of Teff, logg and [M/H] (heldout.json, the validation split), with the settings
     it was trained with (config.json's train block: lr, epochs)."""
     import json
 
     rows = []
-    for d in sorted(p for p in (Path(results) / "models").glob("*") if (p / "history.csv").is_file()):
+    folders = [*(Path(results) / "models").glob("*"), *(Path(results) / "spectrafm").glob("*")]
+    for d in sorted(p for p in folders if (p / "history.csv").is_file()):
         hist = pd.read_csv(d / "history.csv")
         row = {
             "model": d.name,
