@@ -556,3 +556,17 @@ def judge_claims(summary: pd.DataFrame, tasks_run=None, claims=CLAIMS) -> pd.Dat
             row.update(value=v, lo=lo, hi=hi, ours=ours, verdict=verdict)
         out.append(row)
     return pd.DataFrame(out, columns=CLAIM_COLUMNS)
+
+
+def seeds_verdict(verdicts) -> str:
+    """A claim's verdict over seeds: reproduced (or not reproduced) only when every seed's training
+    says so by its own bootstrap interval; inconclusive when the seeds disagree or any is
+    inconclusive, so a claim that holds for one seed's luck is not called reproduced."""
+    verdicts = [v for v in verdicts if v != NOT_RUN]
+    if not verdicts:
+        return NOT_RUN
+    if all(v == REPRODUCED for v in verdicts):
+        return REPRODUCED
+    if all(v == NOT_REPRODUCED for v in verdicts):
+        return NOT_REPRODUCED
+    return INCONCLUSIVE

@@ -23,25 +23,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..io.atomic import atomic_path
-from .claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED
+from .claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, seeds_verdict  # noqa: F401 (the seeds' part of a finding)
 
 MIXED, UNCONFIRMED = "mixed", "unconfirmed"
 CONFIRM_FOLDER = "confirm"  # the confirmation sky's results: <results>/confirm (configs/confirm.yaml's paths.results)
 FINDINGS = (REPRODUCED, NOT_REPRODUCED, MIXED, UNCONFIRMED, NOT_RUN)
-
-
-def seeds_verdict(verdicts) -> str:
-    """A claim's verdict over seeds: reproduced (or not reproduced) only when every seed's training
-    says so by its own bootstrap interval; inconclusive when the seeds disagree or any is
-    inconclusive, so a claim that holds for one seed's luck is not called reproduced."""
-    verdicts = [v for v in verdicts if v != NOT_RUN]
-    if not verdicts:
-        return NOT_RUN
-    if all(v == REPRODUCED for v in verdicts):
-        return REPRODUCED
-    if all(v == NOT_REPRODUCED for v in verdicts):
-        return NOT_REPRODUCED
-    return INCONCLUSIVE
 
 
 def overall_verdict(default: str, seeds: str | None, confirm: str | None) -> str:
