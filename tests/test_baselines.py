@@ -133,3 +133,28 @@ def test_grid_on_first_searches_the_grid_once_per_set(store, tmp_path):
     assert (m["bp0"]["tuning"]["chosen"]["max_depth"], m["bp0"]["tuning"]["chosen"]["learning_rate"]) == (first["max_depth"], 0.3)
     with pytest.raises(ValueError, match="each or first"):
         run_experts(store, tmp_path / "f", "params", ["rp0"], ExpertConfig(grid_on="sometimes"))
+
+
+def test_a_rare_target_of_a_many_target_set_gets_no_expert_and_few_validation_stars_no_early_stopping(tmp_path):
+    """A band's rarest coefficients on a small sky: too few train stars -> no expert (metrics.json
+    says why) when the set has other targets; too few validation stars -> the grid's first point
+    without early stopping, said in its tuning."""
+    rng = np.random.default_rng(2)
+    n = 400
+    cols = {"source_id": np.arange(1, n + 1)}
+    for t in BASE_VOCABULARY:
+        cols[t], cols[f"{t}_err"] = rng.normal(size=n), np.full(n, 0.01)
+    cat = pd.DataFrame(cols)
+    cat.loc[8:, "bp1"] = np.nan  # bp1: 8 stars in all, fewer than 10 in train
+    cat.loc[60:, "bp2"] = np.nan  # bp2: ~48 train stars, ~6 validation stars
+    store = tmp_path / "s.zarr"
+    build_token_store(cat, store, vocabulary(), chunk_stars=128)
+    cfg = ExpertConfig(n_estimators=300, early_stopping_rounds=10, max_depth=[3], learning_rate=[0.3], device="cpu")
+    m = run_experts(store, tmp_path / "e", "rp55", ["bp0", "bp1", "bp2"], cfg)
+    saved = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert set(m) == {"bp0", "bp2"} and "only" in saved["bp1"]["skipped"] and not (tmp_path / "e" / "model_bp1.json").exists()
+    assert "validation stars" in m["bp2"]["tuning"]["chosen_on"] and m["bp2"]["tuning"]["chosen"]["n_trees"] == 100
+    from pipeline.baselines.xgb import TooFewStars
+
+    with pytest.raises(TooFewStars, match="only"):
+        run_experts(store, tmp_path / "f", "rp55", ["bp1"], cfg)  # a set's only target: an error, not a silent gap

@@ -119,6 +119,14 @@ def _device(name):
     return device_and_precision(name)[0].type
 
 
+MIN_STARS = 10  # an expert needs this many train stars; early stopping this many validation stars
+FALLBACK_TREES = 100  # trees of an expert with too few validation stars to stop on (the grid's first point)
+
+
+class TooFewStars(ValueError):
+    """An expert's target has too few train stars with its inputs and a label."""
+
+
 def grid_points(cfg: ExpertConfig) -> list[tuple[int, float]]:
     """The (max_depth, learning_rate) pairs searched on validation stars."""
     depths = cfg.max_depth if isinstance(cfg.max_depth, (list, tuple)) else [cfg.max_depth]
@@ -134,8 +142,23 @@ def fit_tuned(x_train, y_train, x_val, y_val, cfg: ExpertConfig, n_jobs: int = 1
     scatter wins (``point``: only that (depth, rate)). Returns (model, tuning record)."""
     import xgboost as xgb
 
-    if len(y_val) < 10:
-        raise ValueError(f"only {len(y_val)} validation stars to stop the expert's training on; a larger val split is needed")
+    if len(y_val) < MIN_STARS:  # nothing to stop on or choose by (a rare XP coefficient on a small sky)
+        depth, rate = point or grid_points(cfg)[0]
+        model = xgb.XGBRegressor(
+            n_estimators=min(cfg.n_estimators, FALLBACK_TREES),
+            max_depth=depth,
+            learning_rate=rate,
+            subsample=cfg.subsample,
+            tree_method="hist",
+            device=_device(cfg.device),
+            n_jobs=n_jobs,
+            random_state=cfg.seed,
+        )
+        model.fit(x_train, y_train)
+        chosen = {"max_depth": depth, "learning_rate": rate, "n_trees": model.n_estimators, "val_robust_scatter": float("nan")}
+        why = f"only {len(y_val)} validation stars: the grid's first point, {model.n_estimators} trees, no early stopping"
+        log.warning("expert: %s", why)
+        return model, {"chosen": chosen, "grid": [], "chosen_on": why}
     tried, best, best_model = [], None, None
     for depth, rate in [point] if point else grid_points(cfg):
         model = xgb.XGBRegressor(
@@ -178,7 +201,7 @@ def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1,
     usable_te = present(test) & test[target].notna()
     if usable_tr.sum() < 10:
         need = "every input" if complete else "any input"
-        raise ValueError(
+        raise TooFewStars(
             f"expert {inputs}->{target}: only {int(usable_tr.sum())} train stars have {need} and a label; "
             f"set baselines.xgboost.complete_inputs: false or choose other inputs"
         )
@@ -236,21 +259,33 @@ def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1,
 
 
 def run_experts(store_path, out_dir, inputs, targets, cfg: ExpertConfig, n_jobs: int = 1):
-    """Train one expert per target for an input set; write model_<target>.json, predictions.parquet, metrics.json."""
+    """Train one expert per target for an input set; write model_<target>.json, predictions.parquet, metrics.json.
+    Of a set of several targets, one with too few train stars gets no expert (metrics.json says why)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.grid_on not in ("each", "first"):
         raise ValueError(f"baselines.xgboost.grid_on must be each or first, not {cfg.grid_on!r}")
     all_metrics, all_preds, point = {}, None, None
+    skipped = {}
     for target in targets:
-        model, metrics, preds = train_expert(store_path, inputs, target, cfg, n_jobs, point)
+        try:
+            model, metrics, preds = train_expert(store_path, inputs, target, cfg, n_jobs, point)
+        except TooFewStars as exc:
+            if len(targets) == 1:
+                raise
+            # one of many (a band's rarest coefficients on a small sky): no expert for it, said in metrics.json
+            log.warning("%s: no expert for this target", exc)
+            skipped[target] = {"target": target, "skipped": str(exc)}
+            continue
         if cfg.grid_on == "first" and point is None:
             c = metrics["tuning"]["chosen"]
             point = (c["max_depth"], c["learning_rate"])
         # the trees up to the best validation round only: what predicts, whoever loads the file
-        model.get_booster()[: int(model.best_iteration) + 1].save_model(out / f"model_{target}.json")
+        best = getattr(model, "best_iteration", None)
+        booster = model.get_booster()
+        (booster[: int(best) + 1] if best is not None else booster).save_model(out / f"model_{target}.json")
         all_metrics[target] = metrics
         all_preds = preds if all_preds is None else all_preds.merge(preds.drop(columns="source_id"), on="row", how="outer")
     all_preds.to_parquet(out / "predictions.parquet", index=False)
-    (out / "metrics.json").write_text(json.dumps(all_metrics, indent=2) + "\n")
+    (out / "metrics.json").write_text(json.dumps({**all_metrics, **skipped}, indent=2) + "\n")
     return all_metrics

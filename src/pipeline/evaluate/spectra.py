@@ -149,6 +149,8 @@ def spectra_to_spectra(model, df, cfg, experts_dir=None):
         spec_pred = science.xp_spectrum(p, ref_rp)[1] if asked is BP else science.xp_spectrum(ref_bp, p)[1]
         spec_obs = science.xp_spectrum(np.nan_to_num(obs), ref_rp)[1] if asked is BP else science.xp_spectrum(ref_bp, np.nan_to_num(obs))[1]
         xg = np.stack([expert_or_nan(experts_dir, SPECTRA_EXPERTS[direction], c, d) for c in asked], axis=1)
+        if np.isfinite(xg).any():  # a coefficient too rare for an expert (a small sky) adds nothing to the expert's spectrum
+            xg[:, ~np.isfinite(xg).any(axis=0)] = 0.0
         spec_xgb = science.xp_spectrum(xg, ref_rp)[1] if asked is BP else science.xp_spectrum(ref_bp, xg)[1]
         lo, hi = windows[direction]
         frac = median_fractional_difference(spec_pred, f_ref, grid, lo, hi)
