@@ -479,7 +479,8 @@ def test_the_doc_block_lists_what_keeps_a_claim_out_and_the_changed_tests(tmp_pa
     doc = F.findings_doc(F.findings_table(table, seeds, table), before)
     assert "0 reproduced, 0 not reproduced, 1 mixed" in doc
     assert (
-        "| `b_ebv` | LB23 Fig. 5 | mixed | default sky reproduced; seeds reproduced not reproduced; confirmation sky reproduced |  |" in doc
+        "| `b_ebv` | LB23 Fig. 5 | mixed | default sky reproduced; seeds reproduced, not reproduced; confirmation sky reproduced |  |"
+        in doc
     )
     assert "| 1.25 [1.19, 1.32], inconclusive | 0.9 [0.85, 0.96], reproduced |" in doc
     crossings = pd.DataFrame({"quantity": ["task a Teff / XGBoost"], "preset": ["small"], "verdict": ["above the line, flat"]})

@@ -77,7 +77,7 @@ def findings_table(claims: pd.DataFrame, seeds: pd.DataFrame | None = None, conf
             "default_hi": r.hi,
             "default_ours": r.ours,
             "default_verdict": r.verdict,
-            "seeds_verdicts": " ".join(str(getattr(s, k)) for k in seed_cols) if s is not None else "",
+            "seeds_verdicts": ", ".join(str(getattr(s, k)) for k in seed_cols) if s is not None else "",
             "seed_std": float(s.seed_std) if s is not None else math.nan,
             "n_reproduced": int(s.n_reproduced) if s is not None else 0,
             "n_seeds": int(s.n_seeds) if s is not None else 0,
@@ -109,7 +109,7 @@ def markdown_table(findings: pd.DataFrame) -> str:
     for r in findings.itertuples():
         seeds = ""
         if r.seeds_verdict:
-            marks = " ".join(_SHORT.get(v, v) for v in str(r.seeds_verdicts).split(" ") if v) if r.seeds_verdicts else ""
+            marks = " ".join(_SHORT.get(v, v) for v in str(r.seeds_verdicts).split(", ") if v) if r.seeds_verdicts else ""
             seeds = f"{marks} ({r.n_reproduced} of {r.n_seeds}; std {r.seed_std:.2g})" if math.isfinite(r.seed_std) else marks
         confirm = f"{r.confirm_ours}, {r.confirm_verdict}" if r.confirm_verdict else ""
         finding = f"**{r.verdict}**" if r.verdict == REPRODUCED else r.verdict
