@@ -214,7 +214,7 @@ RECORDED_FINDINGS, RECORDED_BEFORE, RECORDED_CROSSINGS = "findings.csv", "claims
 def _disagreement(r) -> str:
     """Which of the three judgements keeps a claim from being counted, in words."""
     if r.verdict == UNCONFIRMED:
-        missing = [name for name, v in (("the seeds", r.seeds_verdict), ("the confirmation sky", r.confirm_verdict)) if not v]
+        missing = [name for name, v in (("the seeds", r.seeds_verdict), ("the confirmation sky", r.confirm_verdict)) if v in ("", NOT_RUN)]
         return f"{' and '.join(missing)} not run"
     parts = [f"default sky {r.default_verdict}", f"seeds {r.seeds_verdicts or r.seeds_verdict}", f"confirmation sky {r.confirm_verdict}"]
     return "; ".join(parts)
@@ -291,7 +291,7 @@ def validation_table(results) -> pd.DataFrame:
     for d in sorted(p for p in folders if (p / "history.csv").is_file()):
         hist = pd.read_csv(d / "history.csv")
         row = {
-            "model": d.name,
+            "model": d.name if d.parent.name == "models" else f"spectrafm/{d.name}",
             "epochs": len(hist),
             "val_loss_last": float(hist.val_loss.iloc[-1]),
             "val_loss_best": float(hist.val_loss.min()),
