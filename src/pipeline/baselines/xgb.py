@@ -142,10 +142,8 @@ def fit_tuned(x_train, y_train, x_val, y_val, cfg: ExpertConfig, n_jobs: int = 1
     scatter wins (``point``: only that (depth, rate)). Returns (model, tuning record)."""
     import xgboost as xgb
 
-    if len(y_val) < MIN_STARS:  # nothing to stop on or choose by (a rare XP coefficient on a small sky)
-        depth, rate = point or grid_points(cfg)[0]
-        model = xgb.XGBRegressor(
-            n_estimators=min(cfg.n_estimators, FALLBACK_TREES),
+    def regressor(depth, rate, **kw):
+        return xgb.XGBRegressor(
             max_depth=depth,
             learning_rate=rate,
             subsample=cfg.subsample,
@@ -153,7 +151,12 @@ def fit_tuned(x_train, y_train, x_val, y_val, cfg: ExpertConfig, n_jobs: int = 1
             device=_device(cfg.device),
             n_jobs=n_jobs,
             random_state=cfg.seed,
+            **kw,
         )
+
+    if len(y_val) < MIN_STARS:  # nothing to stop on or choose by (a rare XP coefficient on a small sky)
+        depth, rate = point or grid_points(cfg)[0]
+        model = regressor(depth, rate, n_estimators=min(cfg.n_estimators, FALLBACK_TREES))
         model.fit(x_train, y_train)
         chosen = {"max_depth": depth, "learning_rate": rate, "n_trees": model.n_estimators, "val_robust_scatter": float("nan")}
         why = f"only {len(y_val)} validation stars: the grid's first point, {model.n_estimators} trees, no early stopping"
@@ -161,25 +164,14 @@ def fit_tuned(x_train, y_train, x_val, y_val, cfg: ExpertConfig, n_jobs: int = 1
         return model, {"chosen": chosen, "grid": [], "chosen_on": why}
     tried, best, best_model = [], None, None
     for depth, rate in [point] if point else grid_points(cfg):
-        model = xgb.XGBRegressor(
-            n_estimators=cfg.n_estimators,
-            max_depth=depth,
-            learning_rate=rate,
-            subsample=cfg.subsample,
-            tree_method="hist",
-            device=_device(cfg.device),
-            n_jobs=n_jobs,
-            random_state=cfg.seed,
-            early_stopping_rounds=cfg.early_stopping_rounds,
-            eval_metric="rmse",
-        )
+        model = regressor(depth, rate, n_estimators=cfg.n_estimators, early_stopping_rounds=cfg.early_stopping_rounds, eval_metric="rmse")
         model.fit(x_train, y_train, eval_set=[(x_val, y_val)], verbose=False)
         scatter = median_mad_std(model.predict(x_val) - y_val)[1]
-        point = {"max_depth": depth, "learning_rate": rate, "n_trees": int(model.best_iteration) + 1, "val_robust_scatter": scatter}
-        point["val_rmse"] = float(model.best_score)
-        tried.append(point)
+        rec = {"max_depth": depth, "learning_rate": rate, "n_trees": int(model.best_iteration) + 1, "val_robust_scatter": scatter}
+        rec["val_rmse"] = float(model.best_score)
+        tried.append(rec)
         if best is None or scatter < best["val_robust_scatter"]:
-            best, best_model = point, model
+            best, best_model = rec, model
     if best["n_trees"] >= cfg.n_estimators:
         log.warning("expert stopped at n_estimators=%d before its validation RMSE stopped improving; raise it", cfg.n_estimators)
     how = (
