@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.evaluate import claims as C
 from pipeline.evaluate import findings as F
+from pipeline.evaluate import verdicts as V
 from pipeline.evaluate.data import summary_row
 from pipeline.evaluate.intervals import PerStar, bootstrap_interval, interval_columns, mean, median, paired_ratio, rms, robust_scatter
 from pipeline.evaluate.summary import COLUMNS
@@ -75,15 +76,15 @@ def _summary(rows):
 
 
 def test_verdicts_need_the_whole_interval():
-    assert C.verdict_between(0.8, 0.95, -math.inf, 1.0) == C.REPRODUCED
-    assert C.verdict_between(0.95, 1.05, -math.inf, 1.0) == C.INCONCLUSIVE
-    assert C.verdict_between(1.01, 1.2, -math.inf, 1.0) == C.NOT_REPRODUCED
-    assert C.verdict_between(float("nan"), float("nan"), -math.inf, 1.0) == C.INCONCLUSIVE  # no interval: no verdict
-    assert C.verdict_between(0.9, 1.1, 0.8, 1.25) == C.REPRODUCED
-    assert C.verdict_between(1.3, 1.4, 0.8, 1.25) == C.NOT_REPRODUCED
-    assert C.verdict_less(1, 2, 3, 4) == C.REPRODUCED
-    assert C.verdict_less(1, 3.5, 3, 4) == C.INCONCLUSIVE
-    assert C.verdict_less(5, 6, 3, 4) == C.NOT_REPRODUCED
+    assert V.verdict_between(0.8, 0.95, -math.inf, 1.0) == V.REPRODUCED
+    assert V.verdict_between(0.95, 1.05, -math.inf, 1.0) == V.INCONCLUSIVE
+    assert V.verdict_between(1.01, 1.2, -math.inf, 1.0) == V.NOT_REPRODUCED
+    assert V.verdict_between(float("nan"), float("nan"), -math.inf, 1.0) == V.INCONCLUSIVE  # no interval: no verdict
+    assert V.verdict_between(0.9, 1.1, 0.8, 1.25) == V.REPRODUCED
+    assert V.verdict_between(1.3, 1.4, 0.8, 1.25) == V.NOT_REPRODUCED
+    assert V.verdict_less(1, 2, 3, 4) == V.REPRODUCED
+    assert V.verdict_less(1, 3.5, 3, 4) == V.INCONCLUSIVE
+    assert V.verdict_less(5, 6, 3, 4) == V.NOT_REPRODUCED
 
 
 # a row of task "x": a model at 90 [85, 95], 0.9 [0.85, 0.96] of its expert
@@ -104,11 +105,11 @@ def test_a_claim_is_judged_on_its_rows_ratio_or_ordering():
     half = C.Claim("h", "LB23", "Fig", "s", "", C.Less(C.Row("x", "teff", "a"), C.Row("x", "teff", "b"), 0.5))
     off = C.Claim("n", "SpectraFM", "T1", "s", "", C.Below(C.Row("spectrafm", "teff", "c"), 1.0))
     t = C.judge_claims(s, tasks_run={"x"}, claims=(ratio, order, floor, half, off)).set_index("claim")
-    assert t.loc["r", "verdict"] == C.REPRODUCED and t.loc["r", "ours"] == "0.9 [0.85, 0.96]"
-    assert t.loc["o", "verdict"] == C.REPRODUCED and t.loc["o", "ours"] == "90 [85, 95] vs 120 [110, 130]"
-    assert t.loc["f", "verdict"] == C.INCONCLUSIVE  # 1.1-1.3 straddles 1.25
-    assert t.loc["h", "verdict"] == C.NOT_REPRODUCED  # 85-95 is above 0.5 x 110-130
-    assert t.loc["n", "verdict"] == C.NOT_RUN
+    assert t.loc["r", "verdict"] == V.REPRODUCED and t.loc["r", "ours"] == "0.9 [0.85, 0.96]"
+    assert t.loc["o", "verdict"] == V.REPRODUCED and t.loc["o", "ours"] == "90 [85, 95] vs 120 [110, 130]"
+    assert t.loc["f", "verdict"] == V.INCONCLUSIVE  # 1.1-1.3 straddles 1.25
+    assert t.loc["h", "verdict"] == V.NOT_REPRODUCED  # 85-95 is above 0.5 x 110-130
+    assert t.loc["n", "verdict"] == V.NOT_RUN
     assert list(t.reset_index().columns) == C.CLAIM_COLUMNS
 
 
@@ -180,13 +181,13 @@ def test_the_readme_block_is_written_from_the_findings():
     seeds = pd.DataFrame(
         {
             "claim": ["r"],
-            "seed0_verdict": [C.REPRODUCED],
-            "seed1_verdict": [C.REPRODUCED],
-            "seed2_verdict": [C.INCONCLUSIVE],
+            "seed0_verdict": [V.REPRODUCED],
+            "seed1_verdict": [V.REPRODUCED],
+            "seed2_verdict": [V.INCONCLUSIVE],
             "seed_std": [0.031],
             "n_reproduced": [2],
             "n_seeds": [3],
-            "seeds_verdict": [C.INCONCLUSIVE],
+            "seeds_verdict": [V.INCONCLUSIVE],
         }
     )
     md = F.markdown_table(F.findings_table(table, seeds, table))
@@ -203,7 +204,7 @@ def test_the_readme_block_is_written_from_the_findings():
 
 
 def test_a_finding_needs_the_default_sky_the_seeds_and_the_confirmation_sky_to_agree():
-    R, N, I, X = C.REPRODUCED, C.NOT_REPRODUCED, C.INCONCLUSIVE, C.NOT_RUN
+    R, N, I, X = V.REPRODUCED, V.NOT_REPRODUCED, V.INCONCLUSIVE, V.NOT_RUN
     assert F.overall_verdict(R, R, R) == R and F.overall_verdict(N, N, N) == N
     for three in ((R, R, N), (R, I, R), (N, N, R), (I, I, I), (R, R, I)):
         assert F.overall_verdict(*three) == F.MIXED, three
@@ -253,17 +254,17 @@ def test_seed_spread_by_hand():
             [{"claim": "c", "paper": "LB23", "where": "F", "test": "ratio < 1", "value": v, "ours": f"{v}", "verdict": verdict}]
         )
 
-    out = seed_spread({0: table(0.9, C.REPRODUCED), 1: table(1.1, C.INCONCLUSIVE), 2: table(1.0, C.INCONCLUSIVE)}).iloc[0]
+    out = seed_spread({0: table(0.9, V.REPRODUCED), 1: table(1.1, V.INCONCLUSIVE), 2: table(1.0, V.INCONCLUSIVE)}).iloc[0]
     assert out["mean"] == pytest.approx(1.0) and out["seed_std"] == pytest.approx(0.1)  # sample std of 0.9, 1.0, 1.1
     assert out["n_seeds"] == 3 and out["n_reproduced"] == 1 and out["seed1"] == 1.1
-    assert out["seeds_verdict"] == C.INCONCLUSIVE  # one seed's luck is not a reproduction
+    assert out["seeds_verdict"] == V.INCONCLUSIVE  # one seed's luck is not a reproduction
 
 
 def test_the_verdict_over_seeds_needs_every_seed():
-    R, N, I = C.REPRODUCED, C.NOT_REPRODUCED, C.INCONCLUSIVE
+    R, N, I = V.REPRODUCED, V.NOT_REPRODUCED, V.INCONCLUSIVE
     assert F.seeds_verdict([R, R, R]) == R and F.seeds_verdict([N, N]) == N
     assert F.seeds_verdict([R, R, N]) == I and F.seeds_verdict([R, I, R]) == I and F.seeds_verdict([N, I]) == I
-    assert F.seeds_verdict([R, C.NOT_RUN]) == R and F.seeds_verdict([C.NOT_RUN]) == C.NOT_RUN
+    assert F.seeds_verdict([R, V.NOT_RUN]) == R and F.seeds_verdict([V.NOT_RUN]) == V.NOT_RUN
 
 
 def test_a_seed_variant_retrains_spectrafm_with_its_seed_unless_it_is_the_default_runs():
@@ -332,13 +333,13 @@ def test_experiments_are_named_variants_set_beside_the_base_model(tmp_path):
 
     assert experiment_variants({"resident_memory": {"resident": "memory"}}) == {"exp_resident_memory": {"resident": "memory"}}
     rows = [
-        {"claim": "c", "paper": "LB23", "where": "F", "test": "ratio < 1", "value": v, "ours": f"{v}", "verdict": C.INCONCLUSIVE}
+        {"claim": "c", "paper": "LB23", "where": "F", "test": "ratio < 1", "value": v, "ours": f"{v}", "verdict": V.INCONCLUSIVE}
         for v in (1.1, 0.9)
     ]
     for name, row in zip(("base", "exp_x"), rows):
         pd.DataFrame([row]).to_csv(tmp_path / f"{name}.csv", index=False)
     t = write_experiments({n: tmp_path / f"{n}.csv" for n in ("base", "exp_x")}, tmp_path / "out.csv").iloc[0]
-    assert t["base"] == 1.1 and t["exp_x"] == 0.9 and t["exp_x_verdict"] == C.INCONCLUSIVE
+    assert t["base"] == 1.1 and t["exp_x"] == 0.9 and t["exp_x_verdict"] == V.INCONCLUSIVE
 
 
 def test_a_readme_whose_claims_block_is_not_the_runs_is_caught(tmp_path, capsys):
@@ -375,11 +376,11 @@ def test_an_ordering_with_a_paired_ratio_is_judged_on_the_ratio_of_the_same_star
     paired = C.Claim("paired", "SpectraFM", "Fig", "s", "", C.Less(a, b, paired=C.Row("x", "fe_h", "a / b")))
     backwards = C.Claim("back", "SpectraFM", "Fig", "s", "", C.Less(b, a, paired=C.Row("x", "fe_h", "b / a")))
     t = C.judge_claims(s, tasks_run={"x"}, claims=(side, paired, backwards)).set_index("claim")
-    assert t.loc["side", "verdict"] == C.INCONCLUSIVE
+    assert t.loc["side", "verdict"] == V.INCONCLUSIVE
     assert (
-        t.loc["paired", "verdict"] == C.REPRODUCED and t.loc["paired", "ours"] == "95 [85, 105] vs 100 [90, 110]; ratio 0.95 [0.92, 0.98]"
+        t.loc["paired", "verdict"] == V.REPRODUCED and t.loc["paired", "ours"] == "95 [85, 105] vs 100 [90, 110]; ratio 0.95 [0.92, 0.98]"
     )
-    assert t.loc["back", "verdict"] == C.NOT_REPRODUCED
+    assert t.loc["back", "verdict"] == V.NOT_REPRODUCED
     assert t.loc["paired", "value"] == pytest.approx(0.95)  # the number judged: the ratio
 
 
@@ -431,10 +432,10 @@ def test_fig12_is_judged_as_a_switch_both_sides_needed():
     down = {"model": -0.2, "model_lo": -0.3, "model_hi": -0.1}
     near = {"model": 0.0, "model_lo": -0.1, "model_hi": 0.1}
     verdict = lambda zero, high: C.judge_claims(rows(zero, high), claims=(claim,)).verdict.iloc[0]  # noqa: E731
-    assert verdict(up, up) == C.REPRODUCED
-    assert verdict(up, down) == C.NOT_REPRODUCED  # Teff still ahead at high extinction
-    assert verdict(down, up) == C.NOT_REPRODUCED
-    assert verdict(up, near) == C.INCONCLUSIVE
+    assert verdict(up, up) == V.REPRODUCED
+    assert verdict(up, down) == V.NOT_REPRODUCED  # Teff still ahead at high extinction
+    assert verdict(down, up) == V.NOT_REPRODUCED
+    assert verdict(up, near) == V.INCONCLUSIVE
 
 
 def test_similar_is_the_papers_own_band_and_every_claim_says_where_its_threshold_comes_from():
@@ -442,7 +443,7 @@ def test_similar_is_the_papers_own_band_and_every_claim_says_where_its_threshold
     assert (ablation.test.lo, ablation.test.hi) == pytest.approx((0.232 / 0.256, 0.256 / 0.232))
     row = {"task": "spectrafm", "target": "fe_h", "metric": "RMSE fe_h_poor: finetune_fe_direct / finetune_fe"}
     s = _summary([{**row, "model": 1.15, "model_lo": 1.09, "model_hi": 1.22}])
-    assert C.judge_claims(s, claims=(ablation,)).verdict.iloc[0] == C.INCONCLUSIVE  # 1.15 [1.09, 1.22]: not inside [0.906, 1.10]
+    assert C.judge_claims(s, claims=(ablation,)).verdict.iloc[0] == V.INCONCLUSIVE  # 1.15 [1.09, 1.22]: not inside [0.906, 1.10]
     fig13 = next(c for c in C.CLAIMS if c.id == "h_rp0_params")
     assert fig13.test.hi == pytest.approx(1 / 0.77)
     for c in C.CLAIMS:
@@ -473,9 +474,9 @@ def test_the_doc_block_lists_what_keeps_a_claim_out_and_the_changed_tests(tmp_pa
     s = _summary([RATIO_ROW])
     claim = C.Claim("b_ebv", "LB23", "Fig. 5", "s", "v", C.Below(C.Row("x", "teff", "a", "ratio"), 1.0), "b")
     table = C.judge_claims(s, claims=(claim,))
-    seeds = pd.DataFrame({"claim": ["b_ebv"], "seed0_verdict": [C.REPRODUCED], "seed1_verdict": [C.NOT_REPRODUCED]})
-    seeds = seeds.assign(seed_std=0.1, n_reproduced=1, n_seeds=2, seeds_verdict=C.INCONCLUSIVE)
-    before = pd.DataFrame({"claim": ["b_ebv"], "ours": ["1.25 [1.19, 1.32]"], "verdict": [C.INCONCLUSIVE]})
+    seeds = pd.DataFrame({"claim": ["b_ebv"], "seed0_verdict": [V.REPRODUCED], "seed1_verdict": [V.NOT_REPRODUCED]})
+    seeds = seeds.assign(seed_std=0.1, n_reproduced=1, n_seeds=2, seeds_verdict=V.INCONCLUSIVE)
+    before = pd.DataFrame({"claim": ["b_ebv"], "ours": ["1.25 [1.19, 1.32]"], "verdict": [V.INCONCLUSIVE]})
     doc = F.findings_doc(F.findings_table(table, seeds, table), before)
     assert "0 reproduced, 0 not reproduced, 1 mixed" in doc
     assert (

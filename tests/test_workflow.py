@@ -218,8 +218,9 @@ def test_tiny_workflow_evaluates_every_task(tiny_run):
     import pandas as pd
 
     summary = pd.read_csv(tmp / "results/eval/summary.csv")
-    from pipeline.evaluate.claims import CLAIMS, VERDICTS
+    from pipeline.evaluate.claims import CLAIMS
     from pipeline.evaluate.summary import COLUMNS
+    from pipeline.evaluate.verdicts import VERDICTS
 
     assert list(summary.columns) == COLUMNS
     assert set(summary.task) == set(figures)

@@ -281,3 +281,30 @@ def run_experts(store_path, out_dir, inputs, targets, cfg: ExpertConfig, n_jobs:
     all_preds.to_parquet(out / "predictions.parquet", index=False)
     (out / "metrics.json").write_text(json.dumps({**all_metrics, **skipped}, indent=2) + "\n")
     return all_metrics
+
+
+# -- the trained experts, read back (the evaluation's yardsticks) ------------------------------------
+def expert_predict(experts_dir, input_set, target, table: pd.DataFrame) -> np.ndarray:
+    """Predictions of a trained XGBoost expert (results/baselines/<set>/model_<target>.json); NaN where no input is present."""
+    import xgboost as xgb
+
+    path = Path(experts_dir) / input_set / f"model_{target}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no XGBoost expert {input_set} -> {target}; add it to baselines.experts in the config")
+    booster = xgb.XGBRegressor()
+    booster.load_model(path)
+    feats = list(INPUT_SETS[input_set])
+    x = table[feats].to_numpy(np.float32)
+    out = np.full(len(table), np.nan)
+    ok = np.isfinite(x).any(axis=1)  # XGBoost takes missing inputs; a star needs at least one
+    if ok.any():
+        out[ok] = booster.predict(x[ok])
+    return out
+
+
+def expert_or_nan(experts_dir, input_set, target, table) -> np.ndarray:
+    """An expert's predictions where the config trained one (baselines.experts), else NaN (no yardstick)."""
+    if experts_dir is None or not (Path(experts_dir) / input_set / f"model_{target}.json").exists():
+        log.info("no XGBoost expert %s -> %s: its rows of the summary have no expert", input_set, target)
+        return np.full(len(table), np.nan)
+    return expert_predict(experts_dir, input_set, target, table)

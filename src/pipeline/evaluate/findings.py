@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io.atomic import atomic_path
-from .claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, seeds_verdict  # noqa: F401 (the seeds' part of a finding)
+from .verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, seeds_verdict  # noqa: F401 (the seeds' part of a finding)
 
 MIXED, UNCONFIRMED = "mixed", "unconfirmed"
 CONFIRM_FOLDER = "confirm"  # the confirmation sky's results: <results>/confirm (configs/confirm.yaml's paths.results)

@@ -15,11 +15,10 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..baselines.xgb import INPUT_SETS
+from ..baselines.xgb import INPUT_SETS, expert_predict
 from . import science
 from .data import noise_floor, reference, reference_kind, regression_metrics, summary_row
 from .intervals import PerStar
-from .parameters import expert_predict
 from .registry import MASS_AGE_SETS
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..baselines.xgb import INPUT_SETS
+from ..baselines.xgb import INPUT_SETS, expert_or_nan, expert_predict
 from ..stats import median_mad_std
 from . import science
 from .data import noise_floor, reference, reference_kind, regression_metrics, summary_row
@@ -22,26 +22,6 @@ from .registry import RP0_SETS
 log = logging.getLogger(__name__)
 LABELS = ("teff", "logg", "m_h")
 XP_LOW = tuple(f"{b}{k}" for b in ("bp", "rp") for k in range(55))
-
-
-def expert_predict(experts_dir, input_set, target, table: pd.DataFrame) -> np.ndarray:
-    """Predictions of a trained XGBoost expert (results/baselines/<set>/model_<target>.json); NaN where no input is present."""
-    from pathlib import Path
-
-    import xgboost as xgb
-
-    path = Path(experts_dir) / input_set / f"model_{target}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no XGBoost expert {input_set} -> {target}; add it to baselines.experts in the config")
-    booster = xgb.XGBRegressor()
-    booster.load_model(path)
-    feats = list(INPUT_SETS[input_set])
-    x = table[feats].to_numpy(np.float32)
-    out = np.full(len(table), np.nan)
-    ok = np.isfinite(x).any(axis=1)  # XGBoost takes missing inputs; a star needs at least one
-    if ok.any():
-        out[ok] = booster.predict(x[ok])
-    return out
 
 
 def _random_subset(table: pd.DataFrame, names, k: int, rng) -> pd.DataFrame:
@@ -179,16 +159,6 @@ def spectra_to_parameters(model, df, cfg, experts_dir):
     metrics["checks"] = {"scatter_ratio_bar": ratio_bar, **_task_a_checks(p, same, ratio_bar)}
     metrics["summary"] = _task_a_summary(p, d, resid, sigma, has_high)
     return metrics, {"predictions": pred_all}
-
-
-def expert_or_nan(experts_dir, input_set, target, table) -> np.ndarray:
-    """An expert's predictions where the config trained one (baselines.experts), else NaN (no yardstick)."""
-    from pathlib import Path
-
-    if experts_dir is None or not (Path(experts_dir) / input_set / f"model_{target}.json").exists():
-        log.info("no XGBoost expert %s -> %s: its rows of the summary have no expert", input_set, target)
-        return np.full(len(table), np.nan)
-    return expert_predict(experts_dir, input_set, target, table)
 
 
 def perception(model, df, cfg, experts_dir=None):

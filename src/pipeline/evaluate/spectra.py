@@ -14,12 +14,12 @@ import logging
 import numpy as np
 import pandas as pd
 
+from ..baselines.xgb import expert_or_nan
 from ..gaia.xp import N_COEFF
 from ..stats import median_mad_std
 from . import science
 from .data import XP_TOKENS, has_truth, noise_floor, reference, reference_kind, regression_metrics, summary_row, training_stars
 from .intervals import PerStar, median
-from .parameters import expert_or_nan
 from .truth import INJECTED_R_V, true_normalised_coefficients, true_xp_coefficients
 
 log = logging.getLogger(__name__)

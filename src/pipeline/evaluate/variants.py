@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..io.atomic import atomic_path
-from .claims import REPRODUCED, seeds_verdict
+from .verdicts import REPRODUCED, seeds_verdict
 
 # the claims' tasks that the base model answers (mass/age, search and SpectraFM have their own models)
 BASE_MODEL_TASKS = (
