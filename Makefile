@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 CORES  ?= all
 SNAKEMAKE_ARGS ?=
 
@@ -27,6 +28,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	@touch $(STAMP)
 
+# `make test` and `make lint` add the development tools (pyproject's `dev` extra).
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP) $(DEV_STAMP)
+
 install: $(STAMP)
 
 run: $(STAMP)
@@ -44,19 +50,19 @@ findings: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) $(if $(PRESET),--configfile $(PRESET)) findings
 	$(BIN)/python -m pipeline claims --results "$$($(BIN)/python -m pipeline results-folder $(if $(PRESET),--configfile $(PRESET)))"
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(DEV_STAMP)
 	$(BIN)/python -m pytest -m "not slow and not faults and not slurm" $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/snakefmt Snakefile workflow/rules
 

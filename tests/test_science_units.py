@@ -5,7 +5,7 @@ import pytest
 
 from pipeline.sky import population, xp
 from pipeline.sky.build import EBV_TRUE_PER_SFD, extinction_per_av
-from pipeline.stats import median_mad_std
+from pipeline.stats import median_mad_std, median_mad_std_along, robust_scatter
 
 
 def test_g_flux_zero_point():
@@ -48,3 +48,14 @@ def test_median_mad_std_of_a_gaussian():
     rng = np.random.default_rng(0)
     med, std = median_mad_std(rng.normal(3.0, 2.0, 200_000))
     assert med == pytest.approx(3.0, abs=0.02) and std == pytest.approx(2.0, rel=0.01)
+
+
+def test_median_mad_std_along_rows_by_hand():
+    # row 0: 1, 2, 3, 4, 100 -> median 3, |x - 3| = 2, 1, 0, 1, 97 -> MAD 1 -> 1.4826
+    # row 1: 0, 1, NaN -> median 0.5, |x - 0.5| = 0.5, 0.5 -> 0.7413; row 2: all NaN -> NaN
+    x = np.array([[1.0, 2, 3, 4, 100], [0, 1, np.nan, np.nan, np.nan], [np.nan] * 5])
+    med, std = median_mad_std_along(x)
+    np.testing.assert_allclose(med[:2], [3.0, 0.5])
+    np.testing.assert_allclose(std[:2], [1.4826, 0.7413])
+    assert np.isnan(med[2]) and np.isnan(std[2])
+    np.testing.assert_allclose(robust_scatter(x[:2]), [1.4826, 0.7413])

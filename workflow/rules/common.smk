@@ -254,7 +254,7 @@ CATALOG_ALL_TRUTH = CATALOG_ALL and MOCK and not config["inputs"]["xp_all_xp_con
 
 
 # Stage 6: the evaluation tasks (src/pipeline/evaluate/registry.py) and their figures (named where
-# they are drawn, evaluate/figures.py; captions in workflow/report/figures.yaml).
+# they are drawn, evaluate/figures/; captions in workflow/report/figures.yaml).
 FIGURES = {task: list(figures) for task, figures in FIGURE_FUNCTIONS.items()}
 CAPTIONS = yaml.safe_load(open(workflow.source_path("../report/figures.yaml")))  # task -> figure -> caption
 EVAL_TASKS = [

@@ -1,1 +1,1 @@
-"""Applying the trained model to every source of a survey, partition by partition (DESIGN stage 8)."""
+"""Applying the trained model to every source of a survey, partition by partition (docs/stages.md, "A catalogue for every XP star")."""

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..stats import median_mad_std_along
 from .combined19 import ebv_from_rows
 
 log = logging.getLogger(__name__)
@@ -107,20 +108,7 @@ def log_ebv_from_samples(ebv):
     e = np.where(ebv > EBV_MAX, np.nan, ebv)
     loge = np.where(e <= 0, LOG_EBV_FLOOR, np.log(np.where(e > 0, e, 1.0)))
     loge = np.where(np.isnan(e), np.nan, loge)
-    med = np.full(loge.shape[:-1], np.nan)
-    mad = np.full(loge.shape[:-1], np.nan)
-    finite = np.isfinite(loge)
-    full = finite.all(axis=-1)  # the common case: np.median is much faster than np.nanmedian
-    if full.any():
-        x = loge[full]
-        med[full] = np.median(x, axis=-1)
-        mad[full] = 1.4826 * np.median(np.abs(x - med[full][..., None]), axis=-1)
-    some = finite.any(axis=-1) & ~full  # a star whose every sample is NaN keeps NaN (no warning)
-    if some.any():
-        x = loge[some]
-        med[some] = np.nanmedian(x, axis=-1)
-        mad[some] = 1.4826 * np.nanmedian(np.abs(x - med[some][..., None]), axis=-1)
-    return med, mad
+    return median_mad_std_along(loge)
 
 
 def parallax_samples_to_distance_kpc(parallax_samples_mas):

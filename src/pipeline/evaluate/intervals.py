@@ -18,18 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..stats import MAD_TO_STD
+from ..stats import robust_scatter
 
 RESAMPLES = 1000  # bootstrap resamples per row
 CONFIDENCE = 0.95  # central interval: the 2.5th to 97.5th percentile of the resampled statistic
 SEED = 20230821  # with the number of stars, seeds the resamples (the same stars: the same resamples)
-
-
-def robust_scatter(values: np.ndarray) -> np.ndarray | float:
-    """1.4826 x the median absolute deviation of the finite values along the last axis (the papers' sigma)."""
-    v = np.asarray(values, float)
-    med = np.nanmedian(v, axis=-1, keepdims=True)
-    return MAD_TO_STD * np.nanmedian(np.abs(v - med), axis=-1)
 
 
 def rms(values: np.ndarray) -> np.ndarray | float:

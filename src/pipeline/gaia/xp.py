@@ -9,7 +9,6 @@ the same coefficients through gaiaxpy's ``Gaia_DR3_Vega`` photometric system (``
 from __future__ import annotations
 
 import functools
-import warnings
 
 import numpy as np
 
@@ -49,8 +48,3 @@ def synthetic_gaia_mags(coeffs: dict[str, np.ndarray]) -> np.ndarray:
     flux = coeffs["bp"] @ vec["bp"] + coeffs["rp"] @ vec["rp"]
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(flux > 0, -2.5 * np.log10(flux) + zp, np.nan)
-
-
-def silence_gaiaxpy():
-    """gaiaxpy prints progress bars and RuntimeWarnings on negative fluxes; keep logs readable."""
-    warnings.filterwarnings("ignore", module="gaiaxpy")

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..gaia.photometry import g_flux_e_per_s
 from ..io.readers import read_allstar, read_parquet_table, read_xp_coefficients
-from ..stats import median_mad_std
+from ..stats import median_mad_std, robust_scatter
 
 # Leung & Bovy's training-set median and MAD standard deviation (shared/real-samples/README.md).
 REAL_REFERENCE = {
@@ -202,7 +202,7 @@ def difficulty_report(
         clean = model.fit(noise_free[tr.to_numpy()], true_target[tr.to_numpy()]).predict(noise_free[te.to_numpy()])
         resid = pred - v.loc[te, target].to_numpy()
         resid_truth = pred - truth[target].reindex(v.loc[te, "APOGEE_ID"]).to_numpy()
-        scatter = float(1.4826 * np.median(np.abs(resid - np.median(resid))))
+        scatter = float(robust_scatter(resid))
         lo, hi = paper_scatter[target] / factor, paper_scatter[target] * factor
         ok = lo <= scatter <= hi
         passed &= ok

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
@@ -152,27 +151,3 @@ def write_xp_archive_csv(path, xp: dict, header: bool = True):
             text = ["" if gone else t for t, gone in zip(text, missing[name[:2]])]
         columns.append(text)
     w.writerows(zip(*columns))
-
-
-def atomic_directory(final: Path) -> Path:
-    """A sibling temporary directory to build into; see ``commit_directory``."""
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def commit_directory(tmp: Path, final: Path):
-    """Move every file of ``tmp`` into ``final`` (outputs appear whole or not at all), then remove tmp."""
-    import shutil
-
-    final.mkdir(parents=True, exist_ok=True)
-    for item in tmp.iterdir():
-        dest = final / item.name
-        if dest.exists():
-            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
-        os.replace(item, dest)
-    shutil.rmtree(tmp)

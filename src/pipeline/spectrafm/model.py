@@ -77,7 +77,7 @@ def preset(name: str, **overrides) -> SpectraFMConfig:
 
 
 def wavelength_encoding(wavelength_aa: torch.Tensor, d_model: int, lambda_min_aa: float, lambda_max_aa: float) -> torch.Tensor:
-    """Eqs. 2-3 in torch: (..., d_model); sin on even k, cos on odd k (apogee/encoding.py is the NumPy reference)."""
+    """Eqs. 2-3 in torch: (..., d_model); sin on even k, cos on odd k (spectrafm/encoding.py is the NumPy reference)."""
     x = 1000.0 * (wavelength_aa.double() - lambda_min_aa) / (lambda_max_aa - lambda_min_aa)
     k = torch.arange(d_model, device=wavelength_aa.device, dtype=torch.float64)
     angle = x[..., None] / 10000.0 ** (2 * (k // 2) / d_model)  # a sin/cos pair shares a frequency

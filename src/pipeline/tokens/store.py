@@ -1,6 +1,6 @@
 """The token store ``stars.zarr`` (Zarr v3): values and errors of every token for every star.
 
-Layout (DESIGN.md stage 3):
+Layout (docs/stages.md, "The catalog and the tokens"):
 
 - ``values``, ``errors``: float32 (stars x vocabulary), NaN = missing, chunked along stars
 - ``source_id``: int64 (stars,), 0 where a star has no Gaia match

@@ -31,15 +31,6 @@ def _plt():
     return plt
 
 
-def save_figure(fig, path, dpi: int = 110):
-    """Write a Figure as PNG, whole or not at all (``io.atomic``), and close it."""
-    from ...io.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
-    _plt().close(fig)
-
-
 def _one_to_one(ax, x, y, c=None, clabel=None, cmap="viridis", fig=None, text=None):
     ok = np.isfinite(x) & np.isfinite(y)
     lo, hi = np.nanpercentile(np.concatenate([x[ok], y[ok]]), [0.5, 99.5]) if ok.any() else (0, 1)
