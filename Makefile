@@ -35,9 +35,12 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# ends by printing the run's wall time and its five slowest jobs (from the jobs' benchmark files)
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
-	$(BIN)/snakemake --report "$$($(BIN)/python -m pipeline results-folder $(SNAKEMAKE_ARGS))/report.html" $(SNAKEMAKE_ARGS)
+	@start=$$(date +%s); results="$$($(BIN)/python -m pipeline results-folder $(SNAKEMAKE_ARGS))" && \
+	  $(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) && \
+	  $(BIN)/snakemake --report "$$results/report.html" $(SNAKEMAKE_ARGS) && \
+	  $(BIN)/python benchmarks/record.py slowest "$$results" --since "$$start"
 
 # The findings a referee would accept (docs/findings.md): the default sky, the seeds target, the
 # confirmation sky (configs/confirm.yaml: every data seed changed, into results/confirm), then each

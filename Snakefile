@@ -23,6 +23,10 @@ refuse_renamed_keys(config)
 # dataclasses, their one home): config.yaml holds only what differs from them.
 check_schema(config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml"))
 with_library_defaults(config)
+if config["mock"]:  # the mock sky's blocks from the sky's own dataclasses (real-data runs never import it)
+    from pipeline.sky.defaults import with_sky_defaults
+
+    with_sky_defaults(config)
 
 
 report: "workflow/report/workflow.rst"
@@ -113,6 +117,7 @@ rule all:
         expand(f"{RESULTS}/baselines/{{expert}}/metrics.json", expert=config["baselines"]["experts"]),
         figure_outputs(),
         f"{RESULTS}/eval/summary.csv",
+        f"{RESULTS}/eval/claims.png",
         [f"{RESULTS}/mass_age/counts.json"] if MASS_AGE else [],
         catalog_all_outputs() if CATALOG_ALL else [],
         mock_only(

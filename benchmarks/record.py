@@ -4,6 +4,7 @@ written from (no figure in the docs is typed by hand).
     .venv/bin/python benchmarks/record.py run bench_model -- .venv/bin/python benchmarks/bench_model.py --preset small
     .venv/bin/python benchmarks/record.py workflow default-run results     # results/benchmarks/*.tsv of a finished run
     .venv/bin/python benchmarks/record.py doc                              # docs/benchmarks.md from benchmarks/recorded/
+    .venv/bin/python benchmarks/record.py slowest results --since T        # a run's wall time and slowest jobs
 
 ``run`` runs the command, shows its output as it comes, and writes benchmarks/recorded/<name>.json:
 the command, its output, its last line (each benchmark ends with its line of ratios), the machine
@@ -121,6 +122,9 @@ def workflow(name: str, results: Path) -> int:
             jobs.append({"job": f.stem, "seconds": float(r["s"]), "max_rss_mb": float(r["max_rss"]), "cpu_seconds": float(r["cpu_time"])})
     jobs.sort(key=lambda j: -j["seconds"])
     newest = max(f.stat().st_mtime for f in files)
+    # the run's own wall time: from the first job's start (a benchmark file is written when its job
+    # ends, so its start is its time less its wall seconds) to the last job's end
+    starts = [f.stat().st_mtime - float(list(csv.DictReader(f.open(), delimiter="\t"))[-1]["s"]) for f in files if f.stat().st_size]
     _write(
         RECORDS / f"workflow-{name}.json",
         {
@@ -128,10 +132,53 @@ def workflow(name: str, results: Path) -> int:
             "results": str(results),
             "finished": dt.datetime.fromtimestamp(newest, dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(),
+            "wall_seconds": round(newest - min(starts), 1) if starts else None,
             "jobs": jobs,
         },
     )
     return 0
+
+
+DEFAULT_RUN = "workflow-default-run"  # the fresh-clone `make run` whose time the README states
+README = HERE.parent / "README.md"
+RUNTIME_START, RUNTIME_END = "<!-- runtime:start (benchmarks/record.py doc) -->", "<!-- runtime:end -->"
+
+
+def runtime_line(records_dir: Path = RECORDS) -> str:
+    """The README's one statement of the default run's time, from the recorded fresh-clone run."""
+    path = Path(records_dir) / f"{DEFAULT_RUN}.json"
+    if not path.is_file():
+        return "its time is not recorded yet (benchmarks/record.py workflow default-run results)"
+    rec = json.loads(path.read_text())
+    cores = rec["machine"].get("cores", "?")
+    if rec.get("wall_seconds"):
+        return f"{rec['wall_seconds'] / 60:.0f} min on {cores} CPU cores in the recorded run of {rec['finished'][:10]}, docs/benchmarks.md"
+    total = sum(j["seconds"] for j in rec["jobs"])
+    return f"at most {total / 60:.0f} min on {cores} CPU cores (the jobs' time in the recorded run of {rec['finished'][:10]}), docs/benchmarks.md"
+
+
+def readme_with_runtime(text: str, records_dir: Path = RECORDS) -> str:
+    if RUNTIME_START not in text or RUNTIME_END not in text:
+        raise ValueError(f"README.md has no {RUNTIME_START} ... {RUNTIME_END} to write the run time into")
+    head, rest = text.split(RUNTIME_START, 1)
+    return f"{head}{RUNTIME_START}{runtime_line(records_dir)}{RUNTIME_END}{rest.split(RUNTIME_END, 1)[1]}"
+
+
+def slowest(results: Path, since: float = 0.0, n: int = 5) -> str:
+    """The wall time of the jobs that ran since ``since`` (epoch seconds) and the ``n`` slowest of them,
+    from a results folder's benchmark files (what `make run` prints at its end)."""
+    rows = []
+    for f in sorted((Path(results) / "benchmarks").glob("*.tsv")):
+        if f.stat().st_mtime < since or not f.stat().st_size:
+            continue
+        r = list(csv.DictReader(f.open(), delimiter="\t"))[-1]
+        rows.append((float(r["s"]), f.stem, f.stat().st_mtime))
+    if not rows:
+        return "no job ran (everything was up to date)"
+    span = max(end for _, _, end in rows) - min(end - sec for sec, _, end in rows)
+    lines = [f"{len(rows)} jobs ran, {span / 60:.1f} min from the first job's start to the last's end; the slowest:"]
+    lines += [f"  {sec:7.0f} s  {name}" for sec, name, _ in sorted(rows, reverse=True)[:n]]
+    return "\n".join(lines)
 
 
 def _machine_line(m: dict) -> str:
@@ -145,7 +192,11 @@ def _section(rec: dict) -> list[str]:
         total = sum(j["seconds"] for j in rec["jobs"])
         out += [
             f"- results folder: `{rec['results']}`; {len(rec['jobs'])} jobs, {total / 60:.1f} min of job wall time in all "
-            "(jobs run side by side, so the run's own wall time is less)",
+            + (
+                f"and {rec['wall_seconds'] / 60:.1f} min from the first job's start to the last's end (jobs run side by side)"
+                if rec.get("wall_seconds")
+                else "(jobs run side by side, so the run's own wall time is less)"
+            ),
             "",
             "| job | wall s | peak RSS MB | CPU s |",
             "|---|---|---|---|",
@@ -193,7 +244,10 @@ def main(argv=None) -> int:
     w = sub.add_parser("workflow", help="record a finished run's per-job costs")
     w.add_argument("name")
     w.add_argument("results", type=Path)
-    sub.add_parser("doc", help="write docs/benchmarks.md")
+    sub.add_parser("doc", help="write docs/benchmarks.md and the README's run time")
+    t = sub.add_parser("slowest", help="the wall time and the five slowest jobs of a run (make run prints it)")
+    t.add_argument("results", type=Path)
+    t.add_argument("--since", type=float, default=0.0, help="only jobs that ended after this time (epoch seconds)")
     args = p.parse_args(argv)
     if args.what == "run":
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -202,8 +256,12 @@ def main(argv=None) -> int:
         return run(args.name, command)
     if args.what == "workflow":
         return workflow(args.name, args.results)
+    if args.what == "slowest":
+        print(slowest(args.results, args.since))
+        return 0
     DOC.write_text(render())
-    print(f"wrote {DOC}")
+    README.write_text(readme_with_runtime(README.read_text()))
+    print(f"wrote {DOC} and the run time in {README}")
     return 0
 
 

@@ -6,6 +6,7 @@ import yaml
 from conftest import REPO
 from pipeline.configuration import with_library_defaults
 from pipeline.evaluate.findings import CONFIRM_FOLDER
+from pipeline.sky.defaults import with_sky_defaults
 
 # every seed of the completed configuration, by what it draws
 DATA_SEEDS = {
@@ -47,7 +48,7 @@ def _merged(*files):
     config = {}
     for f in files:
         merge(config, yaml.safe_load((REPO / f).read_text()))
-    return with_library_defaults(config)
+    return with_sky_defaults(with_library_defaults(config))
 
 
 def test_the_confirmation_sky_differs_in_every_data_seed_and_keeps_the_training_seeds():

@@ -159,6 +159,9 @@ def claims(args):
             table.to_csv(tmp, index=False, float_format="%.6g")
         with atomic_path(recorded / F.RECORDED_VALIDATION) as tmp:
             F.validation_table(args.results).to_csv(tmp, index=False, float_format="%.6g")
+        from .evaluate.figures.claims import draw_forest
+
+        draw_forest(table, recorded / F.RECORDED_FIGURE)
         crossings = Path(args.results) / "eval" / F.RECORDED_CROSSINGS
         if crossings.is_file():
             with atomic_path(recorded / F.RECORDED_CROSSINGS) as tmp:
@@ -168,8 +171,10 @@ def claims(args):
     before = pd.read_csv(folder / F.RECORDED_BEFORE) if (folder / F.RECORDED_BEFORE).is_file() else None
     crossings = pd.read_csv(folder / F.RECORDED_CROSSINGS) if (folder / F.RECORDED_CROSSINGS).is_file() else None
     validation = pd.read_csv(folder / F.RECORDED_VALIDATION) if (folder / F.RECORDED_VALIDATION).is_file() else None
-    blocks = [(args.readme or args.check, F.markdown_table(table), F.README_START, F.README_END)]
-    blocks.append((args.doc, F.findings_doc(table, before, crossings, validation), F.DOC_START, F.DOC_END))
+    has_figure = (folder / F.RECORDED_FIGURE).is_file()
+    blocks = [(args.readme or args.check, F.readme_summary(table, F.FIGURE_LINK if has_figure else None), F.README_START, F.README_END)]
+    figure = f"recorded/{F.RECORDED_FIGURE}" if has_figure else None  # docs/findings.md's link
+    blocks.append((args.doc, F.findings_doc(table, before, crossings, validation, figure), F.DOC_START, F.DOC_END))
     for target, block, start, end in blocks:
         if not target:
             continue
@@ -188,7 +193,7 @@ def claims(args):
                 Path(tmp).write_text(F.replace_block(text, block, start, end))
             logging.info("wrote the findings of %s into %s", source, target)
     if not (args.readme or args.check or args.doc):
-        print(blocks[0][1])
+        print(F.markdown_table(table))
 
 
 def apply(args):
@@ -229,7 +234,9 @@ def export(args):
         from .evaluate.findings import load_findings, markdown_table
 
         findings = markdown_table(load_findings(results)) + "\n"
-    out = export_hub(args.src, args.out, results=results, mock=args.mock, findings=findings)
+    figures = [results / "eval/findings.png", results / "eval/claims.png"]  # the three-way findings' plot when it ran
+    figure = next((f for f in figures if f.is_file()), None)
+    out = export_hub(args.src, args.out, results=results, mock=args.mock, findings=findings, figure=figure)
     logging.info("wrote %s (config.json, model.safetensors, README.md: the model card)", out)
 
 

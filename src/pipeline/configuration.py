@@ -43,13 +43,13 @@ def blocks() -> dict:
 FILLED = ("catalog", "train", "mass_age.cuts", "catalog_all", "search", "baselines.xgboost")
 
 
-def _completed(given: dict, cls) -> dict:
+def completed(given: dict, cls) -> dict:
     """``given`` with every field of ``cls`` it leaves out set to the field's default (nested settings too)."""
     out = {}
     for f in dataclasses.fields(cls):
         default = field_default(f)
         if f.name in given and dataclasses.is_dataclass(default) and isinstance(given[f.name], dict):
-            out[f.name] = _completed(given[f.name], type(default))
+            out[f.name] = completed(given[f.name], type(default))
         else:
             out[f.name] = given[f.name] if f.name in given else plain(default)
     return {**out, **{k: v for k, v in given.items() if k not in out}}
@@ -65,7 +65,10 @@ def with_library_defaults(config: dict) -> dict:
         node = config
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = _completed(node.get(leaf) or {}, found[block])
+        node[leaf] = completed(node.get(leaf) or {}, found[block])
+    from .evaluate.settings import Shared  # the tasks' shared settings; each task's own block is completed by task_settings
+
+    config["evaluate"] = {**completed({}, Shared), **(config.get("evaluate") or {})}
     return config
 
 

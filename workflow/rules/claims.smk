@@ -143,7 +143,8 @@ rule findings:
         confirm=confirm_claims,
         code=code_of("findings"),
     output:
-        f"{RESULTS}/eval/findings.csv",
+        table=f"{RESULTS}/eval/findings.csv",
+        figure=report(f"{RESULTS}/eval/findings.png", caption="../report/findings_figure.rst", category="1. Claims"),
     log:
         f"{RESULTS}/logs/findings.log",
     benchmark:
@@ -154,5 +155,7 @@ rule findings:
     resources:
         mem_mb=2000,
         runtime=5,
+    params:
+        dpi=figure_dpi(config["evaluate"]),
     script:
         "../scripts/findings.py"

@@ -357,6 +357,8 @@ assert len({c.id for c in CLAIMS}) == len(CLAIMS), "claim ids must be unique"
 
 # the columns a reader needs first (the report shows them in this order), then the numbers for machines
 CLAIM_COLUMNS = ["claim", "paper", "where", "statement", "paper_value", "ours", "verdict", "test", "basis", "rows", "value", "lo", "hi"]
+# what each number is judged against (verdicts' ``line``): the forest plot reads these
+LINE_COLUMNS = ["side", "line_lo", "line_hi", "second", "second_lo", "second_hi"]
 
 
 def judge_claims(summary: pd.DataFrame, tasks_run=None, claims=CLAIMS) -> pd.DataFrame:
@@ -384,5 +386,6 @@ def judge_claims(summary: pd.DataFrame, tasks_run=None, claims=CLAIMS) -> pd.Dat
         else:
             v, lo, hi, verdict, ours = judged
             row.update(value=v, lo=lo, hi=hi, ours=ours, verdict=verdict)
+        row.update(c.test.line(summary))
         out.append(row)
-    return pd.DataFrame(out, columns=CLAIM_COLUMNS)
+    return pd.DataFrame(out, columns=CLAIM_COLUMNS + LINE_COLUMNS)

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io.atomic import atomic_path
+from .claims import LINE_COLUMNS
 from .verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, seeds_verdict  # noqa: F401 (the seeds' part of a finding)
 
 MIXED, UNCONFIRMED = "mixed", "unconfirmed"
@@ -50,6 +51,7 @@ FINDING_COLUMNS = [
     *("claim", "paper", "where", "statement", "paper_value", "test", "basis"),
     *("default", "default_lo", "default_hi", "default_ours", "default_verdict"),
     *("seeds_verdicts", "seed_std", "n_reproduced", "n_seeds", "seeds_verdict", "confirm", "confirm_ours", "confirm_verdict", "verdict"),
+    *LINE_COLUMNS,  # the default sky's line of each claim (the forest plot's)
 ]
 
 
@@ -86,6 +88,7 @@ def findings_table(claims: pd.DataFrame, seeds: pd.DataFrame | None = None, conf
             "confirm_ours": c.ours if c is not None else "",
             "confirm_verdict": c.verdict if c is not None else "",
         }
+        row.update({k: getattr(r, k, math.nan) for k in LINE_COLUMNS})
         row["verdict"] = overall_verdict(r.verdict, row["seeds_verdict"], row["confirm_verdict"])
         rows.append(row)
     return pd.DataFrame(rows, columns=FINDING_COLUMNS)
@@ -127,6 +130,29 @@ def markdown_table(findings: pd.DataFrame) -> str:
         ]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     lines += ["", tally(findings)]
+    return "\n".join(lines)
+
+
+def readme_summary(findings: pd.DataFrame, figure: str | None = None) -> str:
+    """The README's few lines of findings: the tally, a row per paper, which figures' claims are
+    reproduced and which are not (their count in brackets), and the links to the full table
+    (docs/findings.md) and, when given, the forest plot of every claim (``figure``, a path)."""
+    lines = [f"**{tally(findings)}**", ""]
+    lines += ["| paper | claims | " + " | ".join(FINDINGS[:-1]) + " |", "|" + "---|" * (len(FINDINGS) + 1)]
+    for paper, group in findings.groupby("paper", sort=False):
+        counts = group.verdict.value_counts()
+        lines.append(f"| {paper} | {len(group)} | " + " | ".join(str(counts.get(v, 0)) for v in FINDINGS[:-1]) + " |")
+    lines.append("")
+    for verdict in (REPRODUCED, NOT_REPRODUCED):
+        chosen = findings[findings.verdict == verdict]
+        if not len(chosen):
+            continue
+        places = []
+        for (paper, where), group in chosen.groupby(["paper", "where"], sort=False):
+            places.append(f"{paper} {where}" + (f" ({len(group)})" if len(group) > 1 else ""))
+        lines.append(f"- {verdict} on all three: " + "; ".join(places) + ".")
+    link = "Every claim with its test, its three judgements and what keeps it out: [docs/findings.md](docs/findings.md)"
+    lines += ["", link + (f"; at a glance: [the forest plot]({figure})." if figure else ".")]
     return "\n".join(lines)
 
 
@@ -209,6 +235,8 @@ DOC_START, DOC_END = "<!-- findings:start (python -m pipeline claims --doc docs/
 # in docs/recorded/ (python -m pipeline claims --record): the findings, the run the changed tests are compared
 # with, and the scaling target's crossings when it ran
 RECORDED_FINDINGS, RECORDED_BEFORE, RECORDED_CROSSINGS = "findings.csv", "claims-fe68ef7.csv", "scaling_crossings.csv"
+RECORDED_FIGURE = "findings.png"  # the recorded findings' forest plot, linked from the README, docs/findings.md and the model card
+FIGURE_LINK = f"docs/recorded/{RECORDED_FIGURE}"  # from the README
 
 
 def _disagreement(r) -> str:
@@ -235,6 +263,7 @@ def findings_doc(
     before: pd.DataFrame | None = None,
     crossings: pd.DataFrame | None = None,
     validation: pd.DataFrame | None = None,
+    figure: str | None = None,
 ) -> str:
     """docs/findings.md's generated block: the tally, the claims that are not reproduced on all three
     with what disagrees (and, where the scaling target ran, what its curve says: ``crossings``,
@@ -245,7 +274,13 @@ def findings_doc(
     if crossings is not None:
         small = crossings[crossings.preset == "small"].set_index("quantity")
         curve = {cid: small.verdict.get(q, "") for cid, q in scaling_quantity_of_claims().items()}
-    lines = [f"**{tally(findings)}**", "", "Claims not counted as reproduced, and what keeps each out:", ""]
+    lines = [f"**{tally(findings)}**", ""]
+    if figure:
+        from .figures.claims import CAPTION
+
+        lines += [f"![every claim against its line]({figure})", "", f"*{CAPTION}*", ""]
+    lines += [markdown_table(findings).rsplit("\n\n", 1)[0], ""]
+    lines += ["Claims not counted as reproduced, and what keeps each out:", ""]
     lines += ["| claim | where | finding | default sky, seeds, confirmation sky | scaling curve (small) |", "|---|---|---|---|---|"]
     for r in findings[findings.verdict != REPRODUCED].itertuples():
         lines.append(f"| `{r.claim}` | {r.paper} {r.where} | {r.verdict} | {_disagreement(r)} | {curve.get(r.claim, '')} |")

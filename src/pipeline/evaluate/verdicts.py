@@ -71,6 +71,15 @@ class Between:
         value, lo, hi = got
         return value, lo, hi, verdict_between(lo, hi, self.lo, self.hi), fmt(value, lo, hi)
 
+    def line(self, summary) -> dict:
+        """What the claim's number is judged against, for the forest plot: the side it must lie on
+        (below / above / inside) and the line (``line_lo`` = ``line_hi``) or band."""
+        if math.isinf(self.lo):
+            return {"side": "below", "line_lo": self.hi, "line_hi": self.hi}
+        if math.isinf(self.hi):
+            return {"side": "above", "line_lo": self.lo, "line_hi": self.lo}
+        return {"side": "inside", "line_lo": self.lo, "line_hi": self.hi}
+
     def describe(self):
         if math.isinf(self.lo):
             return f"< {self.hi:g}"
@@ -123,6 +132,14 @@ class Less:
             return None
         return r[0], r[1], r[2], verdict_between(r[1], r[2], -math.inf, f), f"{fmt(*a)} vs {fmt(*b)}; ratio {fmt(*r)}"
 
+    def line(self, summary) -> dict:
+        """Paired: the paired ratio below ``factor``; otherwise the first number below ``factor`` x the
+        second's, whose own interval is the band of the line."""
+        if self.paired is not None:
+            return {"side": "below", "line_lo": self.factor, "line_hi": self.factor}
+        b = self.greater.interval(summary) or (math.nan,) * 3
+        return {"side": "below", "line_lo": self.factor * b[1], "line_hi": self.factor * b[2]}
+
     def describe(self):
         scale = "" if self.factor == 1 else f"{self.factor:.3g} x "
         if self.paired is not None:
@@ -148,6 +165,16 @@ class All:
         verdict = NOT_REPRODUCED if NOT_REPRODUCED in verdicts else REPRODUCED if all(v == REPRODUCED for v in verdicts) else INCONCLUSIVE
         first = judged[0]
         return first[0], first[1], first[2], verdict, "; ".join(j[4] for j in judged)
+
+    def line(self, summary) -> dict:
+        """The first test's line, and the second test's number beside it (``second``, ``second_lo``,
+        ``second_hi``; a switch's two sides share one line)."""
+        out = self.tests[0].line(summary)
+        if len(self.tests) > 1:
+            got = self.tests[1].judge(summary)
+            if got is not None:
+                out.update(second=got[0], second_lo=got[1], second_hi=got[2])
+        return out
 
     def describe(self):
         return " and ".join(f"{t.rows()[0].metric} {t.describe()}" for t in self.tests)

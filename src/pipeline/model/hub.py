@@ -104,10 +104,15 @@ or `python -m pipeline predict --model {name} ...` / `python -m pipeline apply -
 """
 
 
-def export_hub(model_dir, out, results=None, mock: bool | None = None, findings: str | None = None) -> Path:
+FIGURE = "claims.png"  # the run's forest plot of every claim, beside the card
+
+
+def export_hub(model_dir, out, results=None, mock: bool | None = None, findings: str | None = None, figure=None) -> Path:
     """Write ``out`` (config.json, model.safetensors, README.md) from a model folder; ``results``:
     the run it belongs to (default: the folder two levels up); ``findings``: the run's findings table
-    in Markdown for the card (the caller's, evaluate.findings: the model layer does not read them)."""
+    in Markdown for the card (the caller's, evaluate.findings: the model layer does not read them);
+    ``figure``: the run's forest plot of the claims (a PNG), copied beside the card as claims.png and
+    shown at the top of its evaluation."""
     from safetensors.torch import save_file
 
     from .lb23 import write_model_folder
@@ -125,11 +130,15 @@ def export_hub(model_dir, out, results=None, mock: bool | None = None, findings:
     def weights(path):
         save_file(state, str(path), metadata={"format": "pt"})
 
+    files = {WEIGHTS_SAFETENSORS: weights}
+    if figure is not None and Path(figure).is_file():
+        findings = f"![every claim against its line]({FIGURE})\n\n{findings or ''}"
+        files[FIGURE] = lambda p: shutil.copyfile(figure, p)
+
     def card(path):
         Path(path).write_text(model_card(meta, sha256(out / WEIGHTS_SAFETENSORS), findings, out.name, mock))
 
     # each file whole or not at all, config.json last (a folder without it is not a model)
-    write_model_folder(
-        out, {WEIGHTS_SAFETENSORS: weights, "README.md": card, "config.json": lambda p: shutil.copyfile(src / "config.json", p)}
-    )
+    files.update({"README.md": card, "config.json": lambda p: shutil.copyfile(src / "config.json", p)})
+    write_model_folder(out, files)
     return out
