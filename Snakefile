@@ -40,6 +40,7 @@ MOCK = config["mock"]
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/lifecycle.smk"
 
 
 # Provenance: every job logs an MLflow run (src/pipeline/workflow/tracking.py) into the store named by

@@ -1,7 +1,6 @@
-# Shared helpers for the workflow files.
+# The rules' input functions (wildcards -> files) and the names the rule files read, bound to one
+# Plan of this run (src/pipeline/workflow/plan.py: what the configuration plans, tested apart).
 import os
-import re
-import sys
 from pathlib import Path
 
 import yaml
@@ -12,22 +11,12 @@ from snakemake.logging import logger
 from pipeline.workflow.codedeps import code_of as package_code_of
 from pipeline.evaluate.figures import FIGURES as FIGURE_FUNCTIONS, SUMMARY_FIGURES
 from pipeline.evaluate.findings import CONFIRM_FOLDER
-from pipeline.baselines.xgb import expert_plan
 from pipeline.evaluate.registry import MODEL_TASKS, TASKS
 from pipeline.evaluate.settings import check as check_evaluate_settings
 from pipeline.evaluate.settings import figure_dpi
-from pipeline.evaluate.variants import (
-    BASE_MODEL_TASKS,
-    SCALING_TASKS,
-    experiment_variants,
-    is_base,
-    scaling_variants,
-    seed_variants,
-    spectrafm_experiments,
-    spectrafm_seeded,
-    trains_its_own,
-)
-from pipeline.spectrafm.plan import ABLATION, stage_plan
+from pipeline.evaluate.variants import SCALING_TASKS
+from pipeline.spectrafm.plan import ABLATION
+from pipeline.workflow.plan import VARIANT_PREFIX, Plan, fcnn_stage
 
 
 def code_of(script):
@@ -53,70 +42,35 @@ def mock_only(*paths):
     return list(paths) if MOCK else []
 
 
-# What the tabular chain depends on: the SpectraFM settings (its spectra, its real files) are left
-# out, so that switching SpectraFM on or retuning it reruns neither the sky nor the tokens.
-SKY_CORE = {k: v for k, v in config["sky"].items() if k not in ("apogee_spectra", "xp_all")}
-
-
-def upstream(*keys):
-    """The config blocks a stage's outputs depend on (params: a change reruns the stage)."""
-    blocks = {"sky": SKY_CORE, "inputs": {k: v for k, v in config["inputs"].items() if k != "aspcapstar"}}
-    return {k: blocks.get(k, config.get(k)) for k in keys}
-
-
-# SpectraFM (Koblischke & Bovy 2024): on the mock when sky.apogee_spectra.enabled, on real data
-# when inputs.aspcapstar names a folder of aspcapStar files.
-SPECTRAFM = bool(config["sky"]["apogee_spectra"]["enabled"]) if MOCK else bool(config["inputs"]["aspcapstar"])
-SPECTRAFM_CFG = config["spectrafm"]
-SPECTRAFM_STAGES = stage_plan(SPECTRAFM_CFG["stages"])  # the configured stages and the paper's ablation (spectrafm/plan.py)
+# The plan of this run: branches, models, variants, SpectraFM's stages, experts (pipeline.workflow.plan)
+PLAN = Plan(config, RESULTS, MOCK)
+SKY_CORE, upstream = PLAN.sky_core, PLAN.upstream
+SPECTRAFM, SPECTRAFM_CFG, SPECTRAFM_STAGES = PLAN.spectrafm, PLAN.spectrafm_cfg, PLAN.spectrafm_stages
+MASS_AGE, MASS_AGE_MODEL, BASE_MODEL = PLAN.mass_age, PLAN.mass_age_model, PLAN.base_model
+IMPORT_FROM, TRAINED_MODEL_NAMES = PLAN.import_from, PLAN.trained_model_names
+SEED_VARIANTS, SCALING_VARIANTS, EXPERIMENT_VARIANTS = PLAN.seed_variants, PLAN.scaling_variants, PLAN.experiment_variants
+VARIANTS, CLAIMS_TASKS = PLAN.variants, PLAN.claims_tasks
+SPECTRAFM_SEEDED, SPECTRAFM_EXPERIMENTS, SPECTRAFM_VARIANTS = PLAN.spectrafm_seeded, PLAN.spectrafm_experiments, PLAN.spectrafm_variants
+EXPERTS = PLAN.experts
+SPECTRAFM_MODELS = ["pretrain", "finetune_real", "finetune_fe", ABLATION, "fcnn"]  # what evaluate_spectrafm compares
+is_mass_age, published_model_files, train_settings = PLAN.is_mass_age, PLAN.published_model_files, PLAN.train_settings
+token_store, init_model, spectrafm_dir, spectrafm_settings = PLAN.token_store, PLAN.init_model, PLAN.spectrafm_dir, PLAN.spectrafm_settings
+variant_tasks, variant_metrics, variant_claims, variant_model_dir = (
+    PLAN.variant_tasks,
+    PLAN.variant_metrics,
+    PLAN.variant_claims,
+    PLAN.variant_model_dir,
+)
 
 
 def spectrafm_init(w):
-    """The stage a SpectraFM stage starts from (its `init`), or nothing for the pre-training; a seed
-    variant's stage starts from the variant's own."""
-    init = SPECTRAFM_STAGES[w.stage].get("init")
-    return [f"{spectrafm_dir(w.get('variant'), init)}/{init}/model.pt"] if init else []
+    """The model a SpectraFM stage starts from (its `init`), the variant's own for a variant."""
+    return PLAN.spectrafm_init(w.stage, w.get("variant"))
 
 
-# The second model: mass and age tokens of evolved stars (Zhang et al. 2026), its own catalogue
-# join and token store under results/mass_age/, trained from the base model's weights.
-MASS_AGE = bool(config["mass_age"]["enabled"])
-BASE_MODEL = config["train"]["name"]
-# the models that are trained: every name, or all but the base model when it is imported
-IMPORT_FROM = config["train"].get("import_from") or ""
-TRAINED_MODEL_NAMES = f"(?!{re.escape(BASE_MODEL)}$)[^/]+" if IMPORT_FROM else "[^/]+"
-
-
-def published_model_files():
-    """The files of train.import_from, a model folder in Leung & Bovy's format."""
-    return [str(Path(IMPORT_FROM) / name) for name in ("config.json", "weights.pt")]
-
-
-MASS_AGE_MODEL = config["mass_age"]["train"]["name"]
-
-
-def is_mass_age(name):
-    return MASS_AGE and name == MASS_AGE_MODEL
-
-
-# The claims' targets (workflow/rules/claims.smk): variants of the base model, each a name and the
-# overrides of its train block, trained as results/models/claims-<variant>/ (or the base model itself
-# when the overrides change nothing).
-CLAIMS_CFG = config.get("claims") or {}
-SEED_VARIANTS = seed_variants(CLAIMS_CFG.get("seeds") or [])
-SCALING_VARIANTS = scaling_variants(CLAIMS_CFG["scaling"]) if CLAIMS_CFG.get("scaling") else {}
-EXPERIMENT_VARIANTS = experiment_variants(CLAIMS_CFG.get("experiments") or {})
-VARIANTS = {**SEED_VARIANTS, **SCALING_VARIANTS, **EXPERIMENT_VARIANTS}
-CLAIMS_TASKS = list(CLAIMS_CFG.get("tasks") or BASE_MODEL_TASKS)
-VARIANT_PREFIX = "claims-"
-# a seed variant retrains SpectraFM's stages and FCNN with its seed too (results/claims/<variant>/spectrafm/),
-# but for the seed the default run's SpectraFM already has (then it is that one)
-SPECTRAFM_SEEDED = {v: spectrafm_seeded(SPECTRAFM_CFG, o["seed"]) for v, o in SEED_VARIANTS.items()} if SPECTRAFM else {}
-# an experiment with a spectrafm part (claims.experiments.<name>.spectrafm: overrides of every stage) retrains
-# the stages it changes; SpectraFM's claims are then judged on it, the base model's tasks are not rerun
-SPECTRAFM_EXPERIMENTS = spectrafm_experiments(CLAIMS_CFG.get("experiments") or {}, SPECTRAFM_CFG) if SPECTRAFM else {}
-SPECTRAFM_SEEDED.update(SPECTRAFM_EXPERIMENTS)
-SPECTRAFM_VARIANTS = [v for v, settings in SPECTRAFM_SEEDED.items() if settings]
+def spectrafm_stage(w):
+    """The settings of stage ``w.stage`` of a SpectraFM run (the default run's, or a variant's)."""
+    return PLAN.spectrafm_stage(w.stage, w.get("variant"))
 
 
 def confirm_claims(w):
@@ -128,93 +82,6 @@ def confirm_claims(w):
             "(or: snakemake --cores all --configfile configs/confirm.yaml, then this target again)"
         )
     return str(path)
-
-
-def spectrafm_dir(variant=None, stage=None):
-    """The folder of a SpectraFM run's stage: a variant's own when the variant changes that stage (or
-    one it starts from), else the default run's."""
-    if variant not in SPECTRAFM_VARIANTS:
-        return f"{RESULTS}/spectrafm"
-    settings = spectrafm_settings(variant)
-    if stage == "fcnn":
-        own = fcnn_stage(settings) != fcnn_stage(SPECTRAFM_CFG)
-    else:
-        own = stage is None or trains_its_own(stage_plan(settings["stages"]), SPECTRAFM_STAGES, stage)
-    return f"{RESULTS}/claims/{variant}/spectrafm" if own else f"{RESULTS}/spectrafm"
-
-
-SPECTRAFM_MODELS = ["pretrain", "finetune_real", "finetune_fe", ABLATION, "fcnn"]  # what evaluate_spectrafm compares
-
-
-def fcnn_stage(settings):
-    """The FCNN's training settings: finetune_fe's stars and window, with the fcnn block's schedule."""
-    own = {k: v for k, v in settings["fcnn"].items() if k not in ("hidden", "dropout")}
-    return {**settings["stages"]["finetune_fe"], **own}
-
-
-def spectrafm_settings(variant=None):
-    """The spectrafm block's stages and fcnn settings of a SpectraFM run (a seed variant's: its seed)."""
-    return SPECTRAFM_SEEDED[variant] if variant in SPECTRAFM_VARIANTS else SPECTRAFM_CFG
-
-
-def spectrafm_stage(w):
-    """The settings of stage ``w.stage`` of a SpectraFM run (the default run's, or a seed variant's
-    with its seed), the paper's ablation among them (spectrafm/plan.py)."""
-    return stage_plan(spectrafm_settings(w.get("variant"))["stages"])[w.stage]
-
-
-def variant_tasks(variant):
-    """The tasks a variant is evaluated on: a scaling point on those its figure draws, the others on
-    claims.tasks, and a seed variant on SpectraFM's too when that branch is on."""
-    if variant in SCALING_VARIANTS:
-        return [t for t in CLAIMS_TASKS if t in SCALING_TASKS]
-    if variant in SPECTRAFM_EXPERIMENTS and not VARIANTS[variant]:
-        return ["spectrafm"]  # a SpectraFM-only experiment: the base model is the default's
-    return CLAIMS_TASKS + (["spectrafm"] if variant in SPECTRAFM_SEEDED else [])
-
-
-def variant_metrics(variant):
-    """The metrics.json of each task of a variant: its own evaluation, and SpectraFM's of the run it
-    shares (the default run's when the variant's seed is the default run's)."""
-    out = []
-    for t in variant_tasks(variant):
-        if t == "spectrafm" and variant not in SPECTRAFM_VARIANTS:
-            out.append(f"{RESULTS}/eval/spectrafm/metrics.json")
-        else:
-            out.append(f"{RESULTS}/claims/{variant}/eval/{t}/metrics.json")
-    return out
-
-
-def variant_claims(variants):
-    """Each variant's claims table, and the base model's (results/claims/<variant>/claims.csv)."""
-    return [f"{RESULTS}/claims/{v}/claims.csv" for v in variants]
-
-
-def variant_model_dir(variant):
-    if is_base(config["train"], VARIANTS[variant]):
-        return f"{RESULTS}/models/{BASE_MODEL}"
-    return f"{RESULTS}/models/{VARIANT_PREFIX}{variant}"
-
-
-def train_settings(name):
-    """The train block of a model: the base settings, overridden by mass_age.train for the mass/age
-    model, and by a variant's overrides for claims-<variant>."""
-    if is_mass_age(name):
-        return {**config["train"], **config["mass_age"]["train"]}
-    if name.startswith(VARIANT_PREFIX) and name[len(VARIANT_PREFIX) :] in VARIANTS:
-        return {**config["train"], **VARIANTS[name[len(VARIANT_PREFIX) :]], "name": name}
-    return config["train"]
-
-
-def token_store(name):
-    return f"{RESULTS}/mass_age/tokens.zarr" if is_mass_age(name) else f"{RESULTS}/tokens/stars.zarr"
-
-
-def init_model(name):
-    """The weights a model starts from: the base model's for the mass/age model (mass_age.train.init_from_base)."""
-    if is_mass_age(name) and train_settings(name)["init_from_base"]:
-        return [f"{RESULTS}/models/{BASE_MODEL}/model.pt"]
-    return []
 
 
 # Stage 8 (apply): the model's answers for every XP source, one predict_catalog job per partition of
@@ -257,35 +124,9 @@ CATALOG_ALL_TRUTH = CATALOG_ALL and MOCK and not config["inputs"]["xp_all_xp_con
 # they are drawn, evaluate/figures/; captions in workflow/report/figures.yaml).
 FIGURES = {task: list(figures) for task, figures in FIGURE_FUNCTIONS.items()}
 CAPTIONS = yaml.safe_load(open(workflow.source_path("../report/figures.yaml")))  # task -> figure -> caption
-EVAL_TASKS = [
-    t
-    for t in config["evaluate"]["tasks"]
-    if t in TASKS and (MASS_AGE or t != "mass_age") and (SPECTRAFM or t != "spectrafm") and (CATALOG_ALL_TRUTH or t != "catalog_all")
-]
+EVAL_TASKS = PLAN.eval_tasks(CATALOG_ALL_TRUTH)
 check_evaluate_settings(config["evaluate"])  # a wrong key fails here, naming evaluate.<task>.<key>
-
-
-def branches_off():
-    """One line per branch this configuration leaves out, and why (said at the start of every run)."""
-    inputs = config["inputs"]
-    off = []
-    if not SPECTRAFM:
-        off.append("SpectraFM: " + ("sky.apogee_spectra.enabled is false" if MOCK else "inputs.aspcapstar is empty"))
-    if not MASS_AGE:
-        off.append("mass/age model (Zhang et al.): mass_age.enabled is false")
-    if not CATALOG_ALL:
-        why = (
-            "catalog_all.enabled is false"
-            if not config["catalog_all"]["enabled"]
-            else ("sky.xp_all.enabled is false" if MOCK and not inputs["xp_all_xp_continuous"] else "inputs.xp_all_xp_continuous is empty")
-        )
-        off.append(f"catalogue of every XP source (catalog_all): {why}")
-    elif not CATALOG_ALL_TRUTH:
-        off.append("catalog_all's evaluation against the truth: only on the mock's own XP sources")
-    return off
-
-
-for _line in branches_off():
+for _line in PLAN.branches_off(CATALOG_ALL, CATALOG_ALL_TRUTH):
     logger.info(f"not run: {_line}")
 
 
@@ -303,10 +144,6 @@ def task_catalog(w):
     return f"{RESULTS}/mass_age/catalog.parquet" if w.task == "mass_age" else f"{RESULTS}/catalog/catalog.parquet"
 
 
-# the XGBoost experts: input set -> (targets, settings), baselines.experts' entries with their own settings
-EXPERTS = expert_plan(config["baselines"]["experts"], config["baselines"]["xgboost"])
-
-
 def task_experts(w):
     folder = "mass_age/baselines" if w.task == "mass_age" else "baselines"
     return [f"{RESULTS}/{folder}/{e}/metrics.json" for e in TASKS[w.task].experts]
@@ -314,58 +151,11 @@ def task_experts(w):
 
 def evaluate_settings(wildcards):
     """The config slice a task depends on: shared settings plus its own block."""
-    e = config["evaluate"]
-    shared = {k: v for k, v in e.items() if k not in FIGURES and k != "tasks"}
-    if wildcards.task == "search":  # how the search is scored lives in the search block
-        return {**shared, "search": {k: v for k, v in config["search"].items() if k in ("top_n", "queries")}}
-    return {**shared, wildcards.task: e.get(wildcards.task, {})}
+    return PLAN.evaluate_settings(wildcards.task, FIGURES)
 
 
 def figure_outputs():
     return [f"{RESULTS}/eval/{t}/{f}.png" for t in EVAL_TASKS for f in FIGURES[t]]
-
-
-# Provenance in MLflow (src/pipeline/workflow/tracking.py): the parent run of this invocation.
-def mlflow_tracking_uri():
-    from pipeline.workflow.tracking import tracking_uri
-
-    return tracking_uri(config)
-
-
-def take_results_lock():
-    """One results folder, one run (pipeline.workflow.results_lock): refused, naming the holder, while another
-    invocation, from whatever working folder, writes paths.results."""
-    from pipeline.workflow.results_lock import ResultsLocked, acquire
-
-    try:
-        acquire(RESULTS, os.getcwd(), log=logger.warning)
-    except ResultsLocked as exc:
-        raise WorkflowError(f"error: {exc}") from None
-
-
-def give_back_results_lock():
-    from pipeline.workflow.results_lock import release
-
-    release(RESULTS)
-
-
-if "--unlock" in sys.argv:  # snakemake --unlock clears the results folder's lock beside the working folder's
-    from pipeline.workflow.results_lock import clear
-
-    clear(RESULTS, log=logger.info)
-
-
-def start_tracking():
-    from pipeline.workflow.jobs import start_workflow_run
-
-    targets = getattr(getattr(workflow, "dag", None), "targetfiles", None) or ()
-    start_workflow_run(config, targets=sorted(map(str, targets)), repo=workflow.basedir)
-
-
-def end_tracking(status):
-    from pipeline.workflow.jobs import end_workflow_run
-
-    end_workflow_run(config, status)
 
 
 def catalog_all_outputs():

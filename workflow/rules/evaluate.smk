@@ -68,7 +68,9 @@ rule summary:
         code=code_of("summary"),
     output:
         summary=report(f"{RESULTS}/eval/summary.csv", caption="../report/summary.rst", category="Evaluation", subcategory="summary"),
-        claims=report(f"{RESULTS}/eval/claims.csv", caption="../report/claims_csv.rst", category="1. Claims", subcategory="every column (CSV)"),
+        claims=report(
+            f"{RESULTS}/eval/claims.csv", caption="../report/claims_csv.rst", category="1. Claims", subcategory="every column (CSV)"
+        ),
     log:
         f"{RESULTS}/logs/summary.log",
     benchmark:
