@@ -90,7 +90,6 @@ def test_the_schema_and_the_settings_dataclasses_name_the_same_keys():
     """Each config block read by a settings dataclass has, in the schema, exactly the dataclass's
     fields plus the workflow's own keys (names, presets, devices to ask a cluster for, branches):
     a setting cannot be added to one and forgotten in the other."""
-    import dataclasses
 
     from conftest import REPO
     from pipeline.apply.catalogue import CatalogAllConfig
