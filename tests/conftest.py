@@ -6,6 +6,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -81,3 +83,37 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tiny_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+
+
+def scheduled(output: str) -> dict:
+    """Rule -> job count from the "Job stats" table of a dry run."""
+    jobs, on = {}, False
+    for line in output.splitlines():
+        if line.startswith("Job stats"):
+            on = True
+            continue
+        parts = line.split()
+        if on and len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            jobs[parts[0]] = int(parts[1])
+        elif on and parts and parts[0] == "total":
+            break
+    return jobs
+
+
+def tiny_store(tmp_path, n=600, seed=0):
+    """A token store of n stars whose XP coefficients carry Teff (a third of the Teff labels missing)."""
+    from pipeline.tokens.store import build_token_store
+    from pipeline.tokens.vocab import BASE_VOCABULARY, vocabulary
+
+    rng = np.random.default_rng(seed)
+    teff = rng.normal(4800, 500, n)
+    cols = {"source_id": np.arange(1, n + 1)}
+    for t in BASE_VOCABULARY:
+        x = rng.normal(size=n) + (teff - 4800) / 500 * (0.5 if t.startswith(("bp", "rp")) else 0.0)
+        cols[t] = teff if t == "teff" else x
+        cols[f"{t}_err"] = np.full(n, 50.0 if t == "teff" else 0.05)
+    cat = pd.DataFrame(cols)
+    cat.loc[rng.random(n) < 0.3, "teff"] = np.nan
+    path = tmp_path / "stars.zarr"
+    build_token_store(cat, path, vocabulary(), chunk_stars=128)
+    return path

@@ -52,7 +52,7 @@ def test_labels_cut_and_coverage(catalog, small_sky):
 def test_xp_is_normalised_and_masked(catalog, small_sky):
     sky, _ = small_sky
     cat, _ = catalog
-    from pipeline.io.readers import read_xp_coefficients
+    from pipeline.io.xp_readers import read_xp_coefficients
 
     sid, xp = read_xp_coefficients(sky / "xp_continuous")
     star = cat[cat.has_xp].iloc[3]

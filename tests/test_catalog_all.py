@@ -10,7 +10,8 @@ import pytest
 from pipeline.apply.catalogue import OOD_BITS, answer, read_partition, reduce_partition, training_domain
 from pipeline.catalog.build import CatalogConfig, build_catalog
 from pipeline.gaia.bulk import bulk_files, equal_ranges, file_range, healpix8, overlapping, paired_partitions, range_name
-from pipeline.io.readers import InputFileError, read_gaia_source, read_xp_coefficients
+from pipeline.io.readers import InputFileError, read_gaia_source
+from pipeline.io.xp_readers import read_xp_coefficients
 from pipeline.sky.xp_all import XpAllConfig, build_xp_all, file_names, partition_names
 
 

@@ -184,7 +184,9 @@ SELECTION_CODE = {
     "model/data.py": None,
     "model/check.py": None,  # the held-out check: a development figure, on validation stars
     "engine.py": None,
+    "checkpoints.py": None,  # the best epoch kept
     "spectrafm/train.py": None,  # the stages, their mixes and their best-epoch choice
+    "spectrafm/fcnn.py": None,  # the FCNN beside the [Fe/H] fine-tune
     "spectrafm/plan.py": None,
     "baselines/xgb.py": ("fit_tuned", "grid_points"),  # the expert's early stopping and grid (train_expert scores on test)
     "search/contrastive.py": ("train_search", "_search_training", "_val_loss", "search_stars"),

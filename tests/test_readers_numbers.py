@@ -12,7 +12,8 @@ from astropy.table import Table
 
 from conftest import xp_arrays
 from pipeline.catalog.crossmatch import GAIA_COLUMNS
-from pipeline.io.readers import InputFileError, read_allstar, read_gaia_source, read_xp_coefficients
+from pipeline.io.readers import InputFileError, read_allstar, read_gaia_source
+from pipeline.io.xp_readers import read_xp_coefficients
 from pipeline.sky.writers import write_xp_archive_csv
 from pipeline.vac.mass_age import read_mass_age_table
 

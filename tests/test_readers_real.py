@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import real_sample
-from pipeline.io.readers import MissingColumnsError, read_allstar, read_gaia_source, read_xp_coefficients
+from pipeline.io.readers import MissingColumnsError, read_allstar, read_gaia_source
+from pipeline.io.xp_readers import read_xp_coefficients
 
 
 def test_real_xp_csv_with_arrays():

@@ -10,7 +10,8 @@ import pytest
 
 from conftest import real_sample
 from pipeline.gaia import xp as gaia_xp
-from pipeline.io.readers import read_allstar, read_xp_archive_csv, read_xp_coefficients
+from pipeline.io.readers import read_allstar
+from pipeline.io.xp_readers import read_xp_archive_csv, read_xp_coefficients
 from pipeline.sky.build import SkyConfig, build_sky, model_spectrum
 from pipeline.sky.writers import write_xp_archive_csv
 

@@ -10,12 +10,14 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.sky.apogee import alpha_over_iron_dex, aspcap_label_errors, build_mock_store, line_list
+from pipeline.sky.apogee import line_list
+from pipeline.sky.apogee_store import alpha_over_iron_dex, aspcap_label_errors, build_mock_store
 from pipeline.spectrafm.aspcap import apogee_id_from_filename
+from pipeline.spectrafm.fcnn import train_fcnn
 from pipeline.spectrafm.model import FCNN, FCNNConfig, SpectraFM, freeze, pixel_tokens, preset, wavelength_encoding
 from pipeline.spectrafm.predict import attention, chunk_starts, load_model, near_lines, predict
 from pipeline.spectrafm.store import LABELS, SpectraStore, build_real_store
-from pipeline.spectrafm.train import StageConfig, train_fcnn, train_stage
+from pipeline.spectrafm.train import StageConfig, train_stage
 
 
 # -- the mock's chemistry and labels, by hand ---------------------------------------------------------

@@ -10,6 +10,7 @@ import yaml
 
 from conftest import REPO, SNAKEMAKE
 from conftest import run_snakemake as _run
+from conftest import scheduled as _scheduled
 
 
 @pytest.mark.slow
@@ -31,14 +32,6 @@ def test_tiny_workflow_writes_both_reports(tiny_run):
         )
     assert (tmp / "sky/dust/combined19/combine19.h5").exists()
     assert (tmp / "results/logs/sky.log").read_text().count("sky:") >= 5  # progress lines
-
-
-@pytest.mark.slow
-def test_unchanged_rerun_schedules_nothing(tiny_run):
-    _, args = tiny_run
-    proc = _run(*args, "--dry-run")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
 def test_lint_is_clean():
@@ -233,175 +226,6 @@ def test_tiny_workflow_evaluates_every_task(tiny_run):
     assert list(claims.claim) == [c.id for c in CLAIMS] and set(claims.verdict) <= set(VERDICTS) - {"not run"}
 
 
-def _scheduled(output: str) -> dict:
-    """Rule -> job count from the "Job stats" table of a dry run."""
-    jobs, on = {}, False
-    for line in output.splitlines():
-        if line.startswith("Job stats"):
-            on = True
-            continue
-        parts = line.split()
-        if on and len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
-            jobs[parts[0]] = int(parts[1])
-        elif on and parts and parts[0] == "total":
-            break
-    return jobs
-
-
-@pytest.mark.slow
-def test_restyling_a_figure_reruns_only_its_figure_rule(tiny_run):
-    """Editing the figure code schedules the figure jobs and nothing upstream (no evaluation, no training)."""
-    import os
-
-    _, args = tiny_run
-    code = REPO / "src/pipeline/evaluate/figures/common.py"
-    text, st = code.read_text(), code.stat()
-    try:
-        code.write_text(text + "\n# a restyle\n")  # an edit: Snakemake notices changed input content
-        proc = _run(*args, "--dry-run")
-    finally:
-        code.write_text(text)
-        os.utime(code, (st.st_atime, st.st_mtime))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    jobs = _scheduled(proc.stdout + proc.stderr)
-    figures = yaml.safe_load((REPO / "workflow/report/figures.yaml").read_text())
-    assert jobs.pop("figure") == sum(len(f) for f in figures.values())
-    from pipeline.evaluate.figures import SUMMARY_FIGURES
-
-    assert jobs.pop("catalog_all_figure") == len(SUMMARY_FIGURES)  # the catalogue summary's figures
-    assert set(jobs) <= {"all"}, jobs
-
-
-def _chromium():
-    import shutil
-
-    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (browser and driver):
-        pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them when run as root)")
-    return browser, driver
-
-
-@pytest.mark.slow
-def test_html_report_shows_the_figures_in_headless_chromium(tiny_run, tmp_path):
-    """snakemake --report, then open it in headless Chromium, navigate to a figure and check from
-    a screenshot that it rendered: the page gains a large, many-coloured image where it was blank."""
-    import time
-
-    import numpy as np
-    from matplotlib.image import imread
-
-    browser, driver = _chromium()
-    tmp, args = tiny_run
-    report = tmp / "results/report.html"
-    proc = _run(*args, "--report", str(report))
-    assert proc.returncode == 0 and report.stat().st_size > 100_000, proc.stderr[-2000:]
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = browser
-    for a in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-sync",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--window-size=1400,1000",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        opts.add_argument(a)
-    web = webdriver.Chrome(service=Service(driver), options=opts)
-
-    def click_text(text):
-        xpath = f"//body//*[not(self::script)][normalize-space(text())='{text}']"
-        for _ in range(50):  # the report is a React app: wait for it to draw
-            found = web.find_elements(By.XPATH, xpath)
-            if found:
-                web.execute_script("arguments[0].click()", found[-1])
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"report: no element {text!r}; page says {web.find_element(By.TAG_NAME, 'body').text[:500]}")
-
-    try:
-        web.get(report.as_uri())
-        click_text("Evaluation")
-        click_text("extinction_curve")
-        before = tmp_path / "before.png"
-        web.save_screenshot(str(before))
-        row = web.find_element(By.XPATH, "//td[contains(text(), 'curve.png')]/ancestor::tr")
-        web.execute_script("arguments[0].click()", row.find_elements(By.XPATH, ".//a|.//button")[0])
-        for _ in range(50):
-            imgs = [i for i in web.find_elements(By.TAG_NAME, "img") if (i.get_attribute("src") or "").startswith("data:image/png")]
-            if imgs and int(imgs[0].get_attribute("naturalWidth") or 0) > 300:
-                break
-            time.sleep(0.2)
-        assert imgs and int(imgs[0].get_attribute("naturalWidth")) > 300, "the figure did not load"
-        time.sleep(0.5)
-        after = tmp_path / "after.png"
-        web.save_screenshot(str(after))
-    finally:
-        web.quit()
-    a, b = imread(before)[..., :3], imread(after)[..., :3]
-    changed = np.abs(a - b).sum(axis=2) > 0.1
-    assert changed.mean() > 0.02, f"only {changed.mean():.3%} of the screen changed when the figure was opened"
-    colours = np.unique((b[changed] * 255).astype(np.uint8), axis=0)
-    assert len(colours) > 30, f"the figure region has only {len(colours)} colours: not a rendered plot"
-
-
-def _dry_run_jobs(args, overrides: dict | None = None, tmp_path=None, edit: Path | None = None) -> dict:
-    """Rule -> job count that a dry run schedules after a config override and/or an edit of a module."""
-    import os
-
-    extra = []
-    if overrides:
-        cfg = tmp_path / "override.yaml"
-        cfg.write_text(yaml.safe_dump(overrides))
-        extra = [str(cfg)]  # a later --configfile entry wins, nested keys merge
-    text, st = (edit.read_text(), edit.stat()) if edit else (None, None)
-    try:
-        if edit:
-            edit.write_text(text + "\n# an edit\n")
-        proc = _run(*args, *extra, "--dry-run")
-    finally:
-        if edit:
-            edit.write_text(text)
-            os.utime(edit, (st.st_atime, st.st_mtime))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return _scheduled(proc.stdout + proc.stderr)
-
-
-SKY_RULES = {"sky", "sky_realism", "sky_difficulty"}
-
-
-@pytest.mark.slow
-def test_changing_an_evaluation_setting_reruns_only_that_evaluation(tiny_run, tmp_path):
-    _, args = tiny_run
-    jobs = _dry_run_jobs(args, {"evaluate": {"extinction_curve": {"rms_bar": 0.5}}}, tmp_path)
-    assert jobs == {"evaluate": 1, "figure": 1, "summary": 1, "all": 1}, jobs
-
-
-@pytest.mark.slow
-def test_changing_a_quality_cut_reruns_the_catalog_and_after_but_not_the_sky(tiny_run, tmp_path):
-    _, args = tiny_run
-    jobs = _dry_run_jobs(args, {"catalog": {"ruwe_max": 1.3}}, tmp_path)
-    assert {"catalog", "catalog_validation", "tokens", "train", "model_check", "baselines", "evaluate", "figure", "summary"} <= set(jobs), (
-        jobs
-    )
-    assert not SKY_RULES & set(jobs), jobs
-
-
-@pytest.mark.slow
-def test_changing_the_model_code_reruns_training_and_what_depends_on_it(tiny_run, tmp_path):
-    _, args = tiny_run
-    jobs = _dry_run_jobs(args, edit=REPO / "src/pipeline/model/model.py")
-    assert {"train", "model_check", "evaluate", "figure", "summary"} <= set(jobs), jobs
-    assert not (SKY_RULES | {"catalog", "catalog_validation", "tokens", "baselines"}) & set(jobs), jobs
-
-
 def _mlflow(db: Path):
     from mlflow.tracking import MlflowClient
 
@@ -470,28 +294,3 @@ def test_mlflow_tracking_uri_overrides_the_default_store(tiny_run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     _, runs = _mlflow(other)
     assert sorted(r.data.tags["rule"] for r in runs) == ["summary", "workflow"]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "module, rerun, kept",
-    [
-        ("evaluate/figures/common.py", {"figure"}, {"evaluate", "train", "catalog", "summary", "evaluate_spectrafm"}),
-        (
-            "stats.py",
-            {"tokens", "train", "baselines", "evaluate", "figure", "summary", "spectrafm_train", "sky_realism"},
-            {"sky", "catalog", "mass_age_catalog"},
-        ),
-        ("catalog/combined19.py", {"sky", "catalog"}, set()),
-        ("io/atomic.py", {"sky", "catalog", "tokens", "train", "evaluate", "figure", "summary", "apogee_spectra"}, set()),
-    ],
-)
-def test_an_edit_reruns_exactly_the_rules_whose_scripts_reach_the_module(tiny_run, module, rerun, kept):
-    """Rerun decisions come from each script's import closure (pipeline.workflow.codedeps): an edit of a
-    module reschedules the rules that run it (and what consumes their outputs), never the others."""
-    _, args = tiny_run
-    jobs = set(_dry_run_jobs(args, edit=REPO / "src/pipeline" / module))
-    assert rerun <= jobs, (module, sorted(jobs))
-    assert not kept & jobs, (module, sorted(kept & jobs))
-    if module.startswith("evaluate/figures"):
-        assert jobs == {"figure", "catalog_all_figure", "all"}, jobs

@@ -11,7 +11,7 @@ What the engine does, the same for all of them:
   gradient clipping; the losses add up on the device and are read back once an epoch, so no
   step waits on the host (a job's batches are best made on the device too: model/data.py);
 - the epoch loop, a validation loss after each epoch, a progress line (rate, ETA), ``history.csv``;
-- checkpoints (``last.pt``, and ``checkpoints/epoch_NNNN.pt`` every ``checkpoint_every`` epochs)
+- checkpoints (pipeline/checkpoints.py: ``last.pt``, and ``checkpoints/epoch_NNNN.pt`` every ``checkpoint_every`` epochs)
   with everything needed to resume exactly: weights, optimiser, schedule, scaler, torch's random
   state and the history, stamped with a run signature (architecture, settings, data, code) so that
   a checkpoint of another run is never resumed;
@@ -37,7 +37,6 @@ does (tested below 1e-3 after a few epochs).
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import time
@@ -49,8 +48,16 @@ from typing import Protocol
 import torch
 
 from . import distributed
+from .checkpoints import (  # noqa: F401 (read back through the engine by every model)
+    checkpoint,
+    drop_stale_best,
+    keep_if_best,
+    resume_from,
+    run_state,
+    trained_weights,
+    write_history,
+)
 from .distributed import Ranks, ranks
-from .io.atomic import atomic_path, torch_save
 
 log = logging.getLogger(__name__)
 
@@ -119,38 +126,6 @@ def autocast(device, dtype):
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
-def _state(model, opt, sched, scaler, epoch, history, signature):
-    return {
-        "signature": signature,
-        "model": model.state_dict(),
-        "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "epoch": epoch,
-        "history": history,
-        "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }
-
-
-def _restore(state, model, opt, sched, scaler):
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    if scaler is not None and state["scaler"]:
-        scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(state["torch_rng"])
-    if state["cuda_rng"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-
-
-def write_history(path, history):
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
-
-
 def _step(model, opt, scaler, loss, grad_clip):
     opt.zero_grad(set_to_none=True)
     params = [p for g in opt.param_groups for p in g["params"]]
@@ -213,32 +188,6 @@ def _optimiser(model, schedule: Schedule, param_groups):
     return opt, sched
 
 
-def _resume(last: Path, signature, model, opt, sched, scaler, resume: bool):
-    """(first epoch, history) of a run: from ``last`` when it holds a checkpoint of this run's signature."""
-    state = torch.load(last, map_location=next(model.parameters()).device, weights_only=False) if resume and last.exists() else None
-    if state is not None and state.get("signature") != signature:
-        log.warning("%s was written for another configuration, data or code; starting afresh", last)
-        state = None
-    if state is None:
-        return 0, []
-    _restore(state, model, opt, sched, scaler)
-    log.info("resuming from %s at epoch %d", last, state["epoch"] + 1)
-    return state["epoch"] + 1, state["history"]
-
-
-def _drop_stale_best(best: Path, start: int):
-    """Remove ``best`` (``keep: best``) unless it holds an epoch before ``start``, the one the run resumes at."""
-    if best.exists() and (start == 0 or torch.load(best, map_location="cpu", weights_only=False)["epoch"] >= start):
-        best.unlink()
-
-
-def _keep_if_best(best: Path, model, history: list, epoch: int):
-    """Write ``model``'s weights to ``best`` when this epoch's validation loss is the run's lowest so far."""
-    val = history[-1]["val_loss"]
-    if math.isfinite(val) and all(val < row["val_loss"] for row in history[:-1] if math.isfinite(row["val_loss"])):
-        torch_save({"model": model.state_dict(), "epoch": epoch, "val_loss": val}, best)
-
-
 def _log_epoch(name: str, epochs: int, row: dict, eta_s: float):
     """One line of progress: the epoch's losses, learning rate, rate and the time left."""
     val = row["val_loss"]
@@ -253,12 +202,6 @@ def _log_epoch(name: str, epochs: int, row: dict, eta_s: float):
         row["stars_per_s"],
         time.strftime("%H:%M:%S", time.gmtime(eta_s)),
     )
-
-
-def _checkpoint(out: Path, state: dict, epoch: int):
-    """The run's state after ``epoch`` (0-based): kept as checkpoints/epoch_NNNN.pt and as last.pt, the one a rerun resumes from."""
-    torch_save(state, out / "checkpoints" / f"epoch_{epoch + 1:04d}.pt")
-    torch_save(state, out / "last.pt")
 
 
 def fit(
@@ -293,9 +236,9 @@ def fit(
         on_epoch = on_step = None
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     opt, sched = _optimiser(model, schedule, param_groups)
-    start, history = _resume(out / "last.pt", signature, model, opt, sched, scaler, resume)
+    start, history = resume_from(out / "last.pt", signature, model, opt, sched, scaler, resume)
     if schedule.keep == "best" and r.main:
-        _drop_stale_best(out / "best.pt", start)
+        drop_stale_best(out / "best.pt", start)
     for row in history if on_epoch else ():
         on_epoch(row)
     model.train()
@@ -321,9 +264,9 @@ def fit(
                 _log_epoch(name, schedule.epochs, row, eta)
             write_history(out / "history.csv", history)
             if schedule.keep == "best":
-                _keep_if_best(out / "best.pt", model, history, epoch)
+                keep_if_best(out / "best.pt", model, history, epoch)
             if final or stopping or (epoch + 1) % max(schedule.checkpoint_every, 1) == 0:
-                _checkpoint(out, _state(model, opt, sched, scaler, epoch, history, signature), epoch)
+                checkpoint(out, run_state(model, opt, sched, scaler, epoch, history, signature), epoch)
         r.barrier()  # no rank runs ahead of rank 0's checkpoint
         if stopping and not final:
             log.info("stopping after %s %d as asked; resume to continue", name, epoch + 1)
@@ -439,11 +382,3 @@ def run(
         t.finish(model)
     r.barrier()  # no rank leaves before rank 0 has written the model
     return model, history
-
-
-def trained_weights(out_dir, keep: str = "last") -> dict:
-    """The weights a training left in ``out_dir``: its last checkpoint's (the final epoch's once
-    it finished; the engine writes ``last.pt`` at the last epoch and when stopped early), or with
-    ``keep`` "best" those of its epoch of lowest validation loss (``best.pt``)."""
-    name = "best.pt" if keep == "best" else "last.pt"
-    return torch.load(Path(out_dir) / name, map_location="cpu", weights_only=False)["model"]

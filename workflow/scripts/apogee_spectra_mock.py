@@ -1,7 +1,8 @@
 """Rule apogee_spectra (mock sky): the mock's APOGEE spectra as the SpectraFM pixel store, and its line list."""
 
 from pipeline.settings import from_dict, keywords
-from pipeline.sky.apogee import SyntheticGap, build_mock_store, line_list
+from pipeline.sky.apogee import SyntheticGap, line_list
+from pipeline.sky.apogee_store import build_mock_store
 from pipeline.spectrafm.store import split_keywords
 from pipeline.workflow.tracking import rule_run
 

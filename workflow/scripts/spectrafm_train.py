@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
+from pipeline.spectrafm.fcnn import train_fcnn
 from pipeline.spectrafm.model import FCNNConfig, preset
-from pipeline.spectrafm.train import StageConfig, train_fcnn, train_stage
+from pipeline.spectrafm.train import StageConfig, train_stage
 from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821

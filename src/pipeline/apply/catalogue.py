@@ -33,7 +33,8 @@ from ..catalog.build import N_COEFF, CatalogConfig, bprp_and_error, normalised_x
 from ..catalog.crossmatch import GAIA_COLUMNS
 from ..catalog.extinction import log_ebv_dask
 from ..gaia.bulk import file_range, healpix8
-from ..io.readers import InputFileError, read_gaia_source, read_xp_coefficients
+from ..io.readers import InputFileError, read_gaia_source
+from ..io.xp_readers import read_xp_coefficients
 from ..settings import from_dict
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..catalog.build import CatalogConfig
-from ..io.readers import InputFileError, xp_partition_paths
+from ..io.readers import InputFileError
+from ..io.xp_readers import xp_partition_paths
 from .catalogue import OOD_BITS, CatalogAllConfig, answer_partition, catalog_domain, check_tokens, read_partition
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..io.atomic import write_json, write_parquet
-from ..io.readers import InputFileError, read_allstar, read_gaia_source, read_xp_coefficients
+from ..io.readers import InputFileError, read_allstar, read_gaia_source
+from ..io.xp_readers import read_xp_coefficients
 from ..settings import from_dict
 from . import photometry as ph
 from .crossmatch import ALLSTAR_COLUMNS, GAIA_COLUMNS, best_visit_per_star, crossmatch

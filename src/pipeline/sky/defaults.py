@@ -8,7 +8,8 @@ from __future__ import annotations
 import inspect
 
 from ..configuration import completed
-from .apogee import SyntheticGap, build_mock_store
+from .apogee import SyntheticGap
+from .apogee_store import build_mock_store
 from .build import SkyConfig
 from .report import difficulty_report, realism_report
 from .xp_all import XpAllConfig

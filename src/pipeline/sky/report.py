@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..gaia.photometry import g_flux_e_per_s
-from ..io.readers import read_allstar, read_parquet_table, read_xp_coefficients
+from ..io.readers import read_allstar, read_parquet_table
+from ..io.xp_readers import read_xp_coefficients
 from ..stats import median_mad_std, robust_scatter
 
 # Leung & Bovy's training-set median and MAD standard deviation (shared/real-samples/README.md).

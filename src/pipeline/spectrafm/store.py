@@ -8,7 +8,7 @@
                             ``_err``; on the mock also ``true_<label>`` and ``snr``
 
 Every pixel is a token (one shared value embedding plus the wavelength encoding, see model.py);
-the labels are ordinary tokens. Mock spectra come from the sky's truth (sky.apogee.build_mock_store);
+the labels are ordinary tokens. Mock spectra come from the sky's truth (sky.apogee_store.build_mock_store);
 real ones from ``aspcapStar-dr17-*.fits`` files and the allStar labels (``build_real_store``).
 """
 

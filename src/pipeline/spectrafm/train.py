@@ -29,7 +29,7 @@ from .. import distributed, engine
 from ..engine import Schedule
 from ..model.model import robust_gaussian_nll
 from ..settings import from_dict, plain
-from .model import FCNN, FCNNConfig, SpectraFM, SpectraFMConfig, freeze, init_weights_like, pixel_tokens
+from .model import SpectraFM, SpectraFMConfig, freeze, init_weights_like, pixel_tokens
 from .predict import load_checkpoint, save_checkpoint
 from .store import SpectraStore
 
@@ -212,7 +212,7 @@ class WindowJob:
         return validation_loss(model, self.val, self.stage, self.device, self.amp_dtype, self.ranks)
 
 
-def _signature(stage: StageConfig, model_cfg, store: SpectraStore, rows, init_from) -> str:
+def stage_signature(stage: StageConfig, model_cfg, store: SpectraStore, rows, init_from) -> str:
     """What a checkpoint of a stage must match to be resumed: settings, architecture, data, start, code."""
     import hashlib
 
@@ -300,7 +300,7 @@ def _stage_training(store_path, out: Path, stage: StageConfig, model_cfg, init_f
     cols = stage_columns(store, stage)
     rows = stage_rows(store, stage, "train")
     train = Windows(store, stage, rows, cols, median, scale, labels, model_cfg.context)
-    val = _validation_windows(store, stage, cols, median, scale, labels, model_cfg.context)
+    val = validation_windows(store, stage, cols, median, scale, labels, model_cfg.context)
     job = WindowJob(train, val, stage, place.device, place.amp_dtype, place.ranks)
     params = [p for p in model.parameters() if p.requires_grad]
     log.info(
@@ -326,7 +326,7 @@ def _stage_training(store_path, out: Path, stage: StageConfig, model_cfg, init_f
         model,
         job,
         stage.schedule(),
-        _signature(stage, model_cfg, store, rows, init_from),
+        stage_signature(stage, model_cfg, store, rows, init_from),
         param_groups=[params],
         finish=lambda trained: save_checkpoint(out / "model.pt", trained, model_cfg, median, scale, stage_info),
     )
@@ -340,7 +340,7 @@ def stage_from_spec(spec: dict):
 
 
 @torch.no_grad()
-def _validation_windows(store, stage: StageConfig, cols, median, scale, labels, context) -> Windows:
+def validation_windows(store, stage: StageConfig, cols, median, scale, labels, context) -> Windows:
     """The stage's validation stars: every val-split star that passes its cuts (``validation: stage``)
     or, with ``validation: all``, every one whatever its [Fe/H] (the authors' [Fe/H] fine-tune)"""
     val_stage = StageConfig(**{**asdict(stage), "n_stars": 0} | ({"fe_h_min": None} if stage.validation == "all" else {}))
@@ -365,76 +365,3 @@ def validation_loss(model, data: Windows, stage, device, amp_dtype, ranks=None):
         both = r.sum(torch.stack([total, count]).to(device))
         total, count = both[0].cpu(), both[1].cpu()
     return float(total) / max(float(count), 1.0)
-
-
-# -- the FCNN --------------------------------------------------------------------------------------
-class FcnnJob:
-    """The engine's job for the FCNN: the window's pixels of every training star, in memory on the device."""
-
-    def __init__(self, data: Windows, stage: StageConfig, device, val: Windows | None = None):
-        self.x, self.y, self.yerr = (torch.from_numpy(a).to(device) for a in (data.flux, data.y, data.yerr))
-        self.val = None if val is None else tuple(torch.from_numpy(a).to(device) for a in (val.flux, val.y, val.yerr))
-        self.stage, self.device, self.n = stage, device, len(data)
-
-    def n_batches(self):
-        return max(1, -(-self.n // self.stage.batch_size))
-
-    def batches(self, epoch):
-        order = torch.from_numpy(np.random.default_rng([self.stage.seed, epoch]).permutation(self.n)).to(self.device)
-        return (order[i : i + self.stage.batch_size] for i in range(0, self.n, self.stage.batch_size))
-
-    def stars(self, b):
-        return len(b)
-
-    @staticmethod
-    def _nll(model, x, y, yerr):
-        mean, logvar = model(x)
-        ok = torch.isfinite(y)
-        return (robust_gaussian_nll(mean, logvar, torch.nan_to_num(y), yerr) * ok).sum() / ok.sum().clamp(min=1)
-
-    def loss(self, model, b):
-        return self._nll(model, self.x[b], self.y[b], self.yerr[b]), len(b)
-
-    def validation_loss(self, model):
-        return float("nan") if self.val is None else float(self._nll(model, *self.val))  # the stage's validation stars
-
-
-def train_fcnn(store_path, out_dir, stage: StageConfig, fcnn_cfg: FCNNConfig, on_epoch=None, resume: bool = True, stop_after_epoch=None):
-    """The fully connected network trained from scratch on the same stars and window as ``stage``
-    (in one process, float32, through ``engine.run``)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    setup = engine.Setup.of(stage, precision="float32", processes=1)
-    prepare = partial(_fcnn_training, store_path, out, stage, fcnn_cfg)
-    return engine.run(prepare, setup, out, resume=resume, stop_after_epoch=stop_after_epoch, on_epoch=on_epoch)
-
-
-def _fcnn_training(store_path, out: Path, stage: StageConfig, fcnn_cfg: FCNNConfig, place: engine.Place) -> engine.Training:
-    store = SpectraStore(store_path)
-    labels = list(stage.targets)
-    cols = stage_columns(store, stage)
-    fcnn_cfg = FCNNConfig(**{**asdict(fcnn_cfg), "n_pixels": int(cols.size), "labels": tuple(labels)})
-    rows = stage_rows(store, stage, "train")
-    median, scale = label_standardisation(store, rows, labels)
-    data = Windows(store, stage, rows, cols, median, scale, labels, cols.size)
-    val = _validation_windows(store, stage, cols, median, scale, labels, cols.size) if stage.keep == "best" else None
-    model = FCNN(fcnn_cfg)
-    log.info(
-        "FCNN: %d parameters, %d stars x %d pixels (%.0f-%.0f A), %d epochs",
-        model.n_parameters(),
-        len(data),
-        cols.size,
-        data.wavelength[0],
-        data.wavelength[-1],
-        stage.epochs,
-    )
-    stage_info = {**asdict(stage), "n_train": len(data), "pixels_aa": [float(data.wavelength[0]), float(data.wavelength[-1])]}
-    return engine.Training(
-        model,
-        FcnnJob(data, stage, place.device, val),  # validated (and kept at its best epoch) as the stage is
-        stage.schedule(cycle_epochs=0, checkpoint_every=max(1, stage.epochs // 10)),  # one cosine cycle
-        _signature(stage, fcnn_cfg, store, rows, None),
-        finish=lambda trained: save_checkpoint(out / "model.pt", trained, fcnn_cfg, median, scale, stage_info),
-        name="FCNN epoch",
-        log_every=max(1, stage.epochs // 10),
-    )
