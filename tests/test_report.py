@@ -1,9 +1,13 @@
 """The HTML report opened in headless Chromium as a reader would: its figures render, and the claims
-table a person reads fits the window."""
+table a person reads fits a 1,400 px window."""
+
+import time
 
 import pytest
 
 from conftest import run_snakemake as _run
+
+WIDTH = 1400  # px: the window a reader opens the report in
 
 
 def _chromium():
@@ -15,20 +19,15 @@ def _chromium():
     return browser, driver
 
 
-@pytest.mark.slow
-def test_html_report_shows_the_figures_in_headless_chromium(tiny_run, tmp_path):
-    """snakemake --report, then open it in headless Chromium, navigate to a figure and check from
-    a screenshot that it rendered: the page gains a large, many-coloured image where it was blank."""
-    import time
-
-    import numpy as np
-    from matplotlib.image import imread
-
+@pytest.fixture()
+def report_page(tiny_run, tmp_path):
+    """The tiny run's report (snakemake --report) open in headless Chromium at WIDTH x 1000: (driver, click_text)."""
     browser, driver = _chromium()
     tmp, args = tiny_run
     report = tmp / "results/report.html"
-    proc = _run(*args, "--report", str(report))
-    assert proc.returncode == 0 and report.stat().st_size > 100_000, proc.stderr[-2000:]
+    if not report.is_file():
+        proc = _run(*args, "--report", str(report))
+        assert proc.returncode == 0 and report.stat().st_size > 100_000, proc.stderr[-2000:]
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -44,7 +43,7 @@ def test_html_report_shows_the_figures_in_headless_chromium(tiny_run, tmp_path):
         "--disable-sync",
         "--disable-background-networking",
         "--disable-component-update",
-        "--window-size=1400,1000",
+        f"--window-size={WIDTH},1000",
         f"--user-data-dir={tmp_path / 'chromium'}",
     ):
         opts.add_argument(a)
@@ -60,27 +59,84 @@ def test_html_report_shows_the_figures_in_headless_chromium(tiny_run, tmp_path):
             time.sleep(0.2)
         raise AssertionError(f"report: no element {text!r}; page says {web.find_element(By.TAG_NAME, 'body').text[:500]}")
 
+    web.get(report.as_uri())
     try:
-        web.get(report.as_uri())
-        click_text("Evaluation")
-        click_text("extinction_curve")
-        before = tmp_path / "before.png"
-        web.save_screenshot(str(before))
-        row = web.find_element(By.XPATH, "//td[contains(text(), 'curve.png')]/ancestor::tr")
-        web.execute_script("arguments[0].click()", row.find_elements(By.XPATH, ".//a|.//button")[0])
-        for _ in range(50):
-            imgs = [i for i in web.find_elements(By.TAG_NAME, "img") if (i.get_attribute("src") or "").startswith("data:image/png")]
-            if imgs and int(imgs[0].get_attribute("naturalWidth") or 0) > 300:
-                break
-            time.sleep(0.2)
-        assert imgs and int(imgs[0].get_attribute("naturalWidth")) > 300, "the figure did not load"
-        time.sleep(0.5)
-        after = tmp_path / "after.png"
-        web.save_screenshot(str(after))
+        yield web, click_text
     finally:
         web.quit()
+
+
+def _open_result(web, name):
+    """Click the view button of the result whose row names ``name``."""
+    from selenium.webdriver.common.by import By
+
+    for _ in range(50):
+        rows = web.find_elements(By.XPATH, f"//td[contains(text(), '{name}')]/ancestor::tr")
+        if rows:
+            web.execute_script("arguments[0].click()", rows[0].find_elements(By.XPATH, ".//a|.//button")[0])
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"report: no result {name!r}")
+
+
+@pytest.mark.slow
+def test_html_report_shows_the_figures_in_headless_chromium(report_page, tmp_path):
+    """Navigate to a figure and check from a screenshot that it rendered: the page gains a large,
+    many-coloured image where it was blank."""
+    import numpy as np
+    from matplotlib.image import imread
+    from selenium.webdriver.common.by import By
+
+    web, click_text = report_page
+    click_text("Evaluation")
+    click_text("extinction_curve")
+    before = tmp_path / "before.png"
+    web.save_screenshot(str(before))
+    _open_result(web, "curve.png")
+    for _ in range(50):
+        imgs = [i for i in web.find_elements(By.TAG_NAME, "img") if (i.get_attribute("src") or "").startswith("data:image/png")]
+        if imgs and int(imgs[0].get_attribute("naturalWidth") or 0) > 300:
+            break
+        time.sleep(0.2)
+    assert imgs and int(imgs[0].get_attribute("naturalWidth")) > 300, "the figure did not load"
+    time.sleep(0.5)
+    after = tmp_path / "after.png"
+    web.save_screenshot(str(after))
     a, b = imread(before)[..., :3], imread(after)[..., :3]
     changed = np.abs(a - b).sum(axis=2) > 0.1
     assert changed.mean() > 0.02, f"only {changed.mean():.3%} of the screen changed when the figure was opened"
     colours = np.unique((b[changed] * 255).astype(np.uint8), axis=0)
     assert len(colours) > 30, f"the figure region has only {len(colours)} colours: not a rendered plot"
+
+
+@pytest.mark.slow
+def test_the_claims_table_in_the_report_fits_the_window(report_page, tmp_path):
+    """The claims' category opens on the forest plot and the readable table; the table, shown in the
+    report, has the reader's six columns and scrolls only down, never sideways, at 1,400 px."""
+    from selenium.webdriver.common.by import By
+
+    web, click_text = report_page
+    click_text("1. Claims")
+    names = " ".join(td.text for td in web.find_elements(By.TAG_NAME, "td"))
+    assert "claims.png" in names and "claims.html" in names, names[:500]
+    _open_result(web, "claims.html")
+    for _ in range(50):
+        frames = web.find_elements(By.TAG_NAME, "iframe")
+        if frames:
+            break
+        time.sleep(0.2)
+    assert frames, "the claims table did not open"
+    outer = web.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+    assert outer[0] <= outer[1], f"the report scrolls sideways: {outer[0]} px in a {outer[1]} px window"
+    web.switch_to.frame(frames[0])
+    for _ in range(50):
+        heads = [th.text for th in web.find_elements(By.XPATH, "//table[@id='claims']//th")]
+        if heads:
+            break
+        time.sleep(0.2)
+    assert heads == ["paper", "where", "claim", "paper's value", "ours (95% interval)", "verdict"], heads
+    inner = web.execute_script("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert inner[0] <= inner[1], f"the claims table scrolls sideways: {inner[0]} px in {inner[1]} px"
+    assert web.find_elements(By.CSS_SELECTOR, "#claims .mark"), "no verdict marks"
+    web.switch_to.default_content()
+    web.save_screenshot(str(tmp_path / "claims.png"))
