@@ -152,29 +152,12 @@ def claims(args):
     else:
         raise FileNotFoundError("give --results <a run's results folder>, or --record <a folder with a recorded findings.csv>")
     if recorded is not None and args.results:
-        from .io.atomic import atomic_path
+        from .workflow.tracking import git_commit
 
-        recorded.mkdir(parents=True, exist_ok=True)
-        with atomic_path(recorded / F.RECORDED_FINDINGS) as tmp:
-            table.to_csv(tmp, index=False, float_format="%.6g")
-        with atomic_path(recorded / F.RECORDED_VALIDATION) as tmp:
-            F.validation_table(args.results).to_csv(tmp, index=False, float_format="%.6g")
-        from .evaluate.figures.claims import draw_forest
-
-        draw_forest(table, recorded / F.RECORDED_FIGURE)
-        crossings = Path(args.results) / "eval" / F.RECORDED_CROSSINGS
-        if crossings.is_file():
-            with atomic_path(recorded / F.RECORDED_CROSSINGS) as tmp:
-                Path(tmp).write_bytes(crossings.read_bytes())
+        F.record(table, args.results, recorded, git_commit(Path(__file__).resolve().parents[2]))
         logging.info("recorded the findings of %s in %s", source, recorded / F.RECORDED_FINDINGS)
-    folder = recorded or Path("docs/recorded")
-    before = pd.read_csv(folder / F.RECORDED_BEFORE) if (folder / F.RECORDED_BEFORE).is_file() else None
-    crossings = pd.read_csv(folder / F.RECORDED_CROSSINGS) if (folder / F.RECORDED_CROSSINGS).is_file() else None
-    validation = pd.read_csv(folder / F.RECORDED_VALIDATION) if (folder / F.RECORDED_VALIDATION).is_file() else None
-    has_figure = (folder / F.RECORDED_FIGURE).is_file()
-    blocks = [(args.readme or args.check, F.readme_summary(table, F.FIGURE_LINK if has_figure else None), F.README_START, F.README_END)]
-    figure = f"recorded/{F.RECORDED_FIGURE}" if has_figure else None  # docs/findings.md's link
-    blocks.append((args.doc, F.findings_doc(table, before, crossings, validation, figure), F.DOC_START, F.DOC_END))
+    readme, doc = F.generated_blocks(table, recorded or Path("docs/recorded"))
+    blocks = [(args.readme or args.check, readme, F.README_START, F.README_END), (args.doc, doc, F.DOC_START, F.DOC_END)]
     for target, block, start, end in blocks:
         if not target:
             continue

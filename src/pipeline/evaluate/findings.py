@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io.atomic import atomic_path
+from .claim_changes import CHANGED_TESTS
 from .claims import LINE_COLUMNS
 from .verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, seeds_verdict  # noqa: F401 (the seeds' part of a finding)
 
@@ -192,49 +193,11 @@ def write_findings(claims_csv, seeds_csv, confirm_csv, out_csv) -> pd.DataFrame:
     return table
 
 
-# Tests changed after the run that last judged them (fe68ef7's, docs/recorded/claims-fe68ef7.csv):
-# {claim: (the claim it replaces, why)}. docs/findings.md lists each with its verdict before and after.
-CHANGED_TESTS = {
-    "i_bp0_attention_switch": (
-        "i_bp0_attends_extinction",
-        "the paper's finding is a switch (Teff's weight at zero E(B-V), E(B-V)'s when high), not any shift towards E(B-V)",
-    ),
-    "i_rp0_attention_switch": (
-        "i_rp0_attends_extinction",
-        "the paper's finding is a switch (Teff's weight at zero E(B-V), E(B-V)'s when high), not any shift towards E(B-V)",
-    ),
-    "b_ebv": ("b_ebv", "'as well as an expert': the band of the paper's own 'comparable' ratios (0.85x), not an unsourced 25%"),
-    "b_distance": ("b_distance", "'as well as an expert': the band of the paper's own 'comparable' ratios (0.85x), not an unsourced 25%"),
-    "h_rp0_params": ("h_rp0_params", "'similar': the paper's own widest similar ratio (0.77x, Fig. 13), not an unsourced 25%"),
-    "h_rp0_params_2mass": ("h_rp0_params_2mass", "'similar': the paper's own widest similar ratio (0.77x, Fig. 13), not an unsourced 25%"),
-    **{
-        f"d_{d}": (f"d_{d}", "against XGBoost experts on the same mapping, not the observed spectrum's own error")
-        for d in ("bp_from_rp", "rp_from_bp")
-    },
-    "g_bprp_never_requested": (
-        "g_bprp_never_requested",
-        "against an XGBoost expert on the same mapping, not the colour's spread over the stars",
-    ),
-    "g_jk_never_requested": (
-        "g_jk_never_requested",
-        "against an XGBoost expert on the same mapping, not the colour's spread over the stars",
-    ),
-    "spectrafm_fe_poor_direct_similar": (
-        "spectrafm_fe_poor_direct_similar",
-        "'similar': the paper's own 0.256 / 0.232 (a band of 1.10), not an unsourced 25%",
-    ),
-    **{
-        f"spectrafm_attention_{t}": (
-            f"spectrafm_attention_{t}",
-            "the element's lines against the other elements' lines, not against all pixels (any line beats a continuum pixel)",
-        )
-        for t in ("fe_h", "o_fe", "mg_fe")
-    },
-}
 DOC_START, DOC_END = "<!-- findings:start (python -m pipeline claims --doc docs/findings.md) -->", "<!-- findings:end -->"
 # in docs/recorded/ (python -m pipeline claims --record): the findings, the run the changed tests are compared
 # with, and the scaling target's crossings when it ran
 RECORDED_FINDINGS, RECORDED_BEFORE, RECORDED_CROSSINGS = "findings.csv", "claims-fe68ef7.csv", "scaling_crossings.csv"
+RECORDED_RUN = "run.json"  # which run the recorded files are: its results folders, the checkout's commit, when
 RECORDED_FIGURE = "findings.png"  # the recorded findings' forest plot, linked from the README, docs/findings.md and the model card
 FIGURE_LINK = f"docs/recorded/{RECORDED_FIGURE}"  # from the README
 
@@ -264,6 +227,7 @@ def findings_doc(
     crossings: pd.DataFrame | None = None,
     validation: pd.DataFrame | None = None,
     figure: str | None = None,
+    run: dict | None = None,
 ) -> str:
     """docs/findings.md's generated block: the tally, the claims that are not reproduced on all three
     with what disagrees (and, where the scaling target ran, what its curve says: ``crossings``,
@@ -275,6 +239,12 @@ def findings_doc(
         small = crossings[crossings.preset == "small"].set_index("quantity")
         curve = {cid: small.verdict.get(q, "") for cid, q in scaling_quantity_of_claims().items()}
     lines = [f"**{tally(findings)}**", ""]
+    if run:
+        lines += [
+            f"*The recorded run: `{run.get('results', '?')}` (and its seeds and confirmation sky), recorded "
+            f"{run.get('recorded', '?')} from commit `{run.get('commit', '?')[:12]}`; a test checks this page against it.*",
+            "",
+        ]
     if figure:
         from .figures.claims import CAPTION
 
@@ -340,3 +310,53 @@ def validation_table(results) -> pd.DataFrame:
             row.update({f"{t}_scatter": v["robust_scatter_vs_labels"] for t, v in check["targets"].items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def record(table: pd.DataFrame, results, recorded, commit: str) -> None:
+    """Record a run's findings in ``recorded`` (docs/recorded): findings.csv, its forest plot, every
+    model's validation figures, the scaling target's crossings when it ran, and which run it was
+    (run.json: the results folder, the checkout's commit, the date). Each file whole or not at all."""
+    import datetime as dt
+    import json
+
+    from .figures.claims import draw_forest
+
+    recorded = Path(recorded)
+    recorded.mkdir(parents=True, exist_ok=True)
+    with atomic_path(recorded / RECORDED_FINDINGS) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(recorded / RECORDED_VALIDATION) as tmp:
+        validation_table(results).to_csv(tmp, index=False, float_format="%.6g")
+    run = {"results": str(results), "commit": commit, "recorded": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")}
+    with atomic_path(recorded / RECORDED_RUN) as tmp:
+        Path(tmp).write_text(json.dumps(run, indent=1) + "\n")
+    draw_forest(table, recorded / RECORDED_FIGURE)
+    crossings = Path(results) / "eval" / RECORDED_CROSSINGS
+    if crossings.is_file():
+        with atomic_path(recorded / RECORDED_CROSSINGS) as tmp:
+            Path(tmp).write_bytes(crossings.read_bytes())
+
+
+def generated_blocks(table: pd.DataFrame, folder) -> tuple[str, str]:
+    """(the README's block, docs/findings.md's block) of ``table``, with what the recorded folder
+    holds beside it: the figure, the last judged run's claims, the scaling crossings, the validation
+    figures and which run it was."""
+    import json
+
+    folder = Path(folder)
+
+    def csv(name):
+        return pd.read_csv(folder / name) if (folder / name).is_file() else None
+
+    has_figure = (folder / RECORDED_FIGURE).is_file()
+    run = json.loads((folder / RECORDED_RUN).read_text()) if (folder / RECORDED_RUN).is_file() else None
+    readme = readme_summary(table, FIGURE_LINK if has_figure else None)
+    doc = findings_doc(
+        table,
+        csv(RECORDED_BEFORE),
+        csv(RECORDED_CROSSINGS),
+        csv(RECORDED_VALIDATION),
+        f"recorded/{RECORDED_FIGURE}" if has_figure else None,
+        run,
+    )
+    return readme, doc
