@@ -200,9 +200,9 @@ def test_a_truncated_or_misnamed_bulk_file_is_an_error_naming_it(xp_all, tmp_pat
 
 def test_the_summary_folds_partitions_and_its_figures_draw_from_its_tables(tmp_path):
     from pipeline.apply.summary import MAP_LEVEL, healpix_of, summarise
-    from pipeline.evaluate.data import read_tables
     from pipeline.evaluate.figures import SUMMARY_FIGURES, draw
     from pipeline.gaia.bulk import SOURCE_ID_HEALPIX8_FACTOR
+    from pipeline.io.tables import read_tables
 
     # the level-5 pixel is the level-8 pixel // 4^3: pixel 1000 at level 8 is 15 at level 5
     assert healpix_of(1000 * SOURCE_ID_HEALPIX8_FACTOR + 7, MAP_LEVEL) == 15

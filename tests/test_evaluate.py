@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from pipeline.evaluate import science
-from pipeline.evaluate.data import read_tables, regression_metrics, write_tables
+from pipeline.evaluate.data import regression_metrics
 from pipeline.evaluate.figures import FIGURES
 from pipeline.evaluate.registry import TASKS
+from pipeline.io.tables import read_tables, write_tables
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -79,6 +79,20 @@ def test_the_science_never_imports_the_workflow_plumbing():
     assert not {k: v for k, v in offenders.items() if v}
 
 
+# the floors that produce data and models: none reads the evaluation (which judges them), so the
+# import graph has no arrow back up (the model card gets its findings passed in; named tables live in io/)
+BELOW_EVALUATION = ("gaia/", "io/", "catalog/", "tokens/", "model/", "baselines/", "spectrafm/", "vac/", "search/", "apply/", "engine.py")
+
+
+def test_no_arrow_back_up_to_the_evaluation():
+    offenders = {
+        rel: sorted(m for m in _imported_modules(SRC, f) if m.startswith("pipeline.evaluate"))
+        for rel, f in _modules()
+        if rel.startswith(BELOW_EVALUATION)
+    }
+    assert not {k: v for k, v in offenders.items() if v}
+
+
 def test_rules_on_real_data_never_run_the_mock_sky():
     for script in REAL_DATA_SCRIPTS:
         files = code_of(REPO / f"workflow/scripts/{script}.py", SRC)

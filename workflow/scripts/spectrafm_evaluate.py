@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.evaluate.data import write_tables
 from pipeline.evaluate.registry import TASKS
 from pipeline.evaluate.settings import task_settings
 from pipeline.evaluate.spectrafm import spectrafm
 from pipeline.io.atomic import write_json
+from pipeline.io.tables import write_tables
 from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821

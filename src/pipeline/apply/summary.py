@@ -116,8 +116,8 @@ def summarise(parts, summary_path, tables_path) -> dict:
     """Fold every partition's table into summary.json and the binned tables the figures draw
     (``tables_path``: sky means per pixel, the Kiel histogram, the sigma histograms); one
     partition in memory at a time."""
-    from ..evaluate.data import write_tables
     from ..io.atomic import write_json
+    from ..io.tables import write_tables
 
     acc = Accumulator()
     for p in parts:

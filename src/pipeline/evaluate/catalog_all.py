@@ -131,7 +131,7 @@ def evaluate_catalog_all(parts, truth_path, metrics_path, predictions_path) -> d
     """Judge every partition's answers against the truth; write metrics.json and the joined table
     (``predictions_path``, table ``judged``) its figures draw."""
     from ..io.atomic import write_json
-    from .data import write_tables
+    from ..io.tables import write_tables
 
     cols = ["source_id", "phot_g_mean_mag", "ood", *[c for t in LABELS for c in (t, f"{t}_err")]]
     answers = pd.concat([pd.read_parquet(p, columns=cols) for p in parts], ignore_index=True)

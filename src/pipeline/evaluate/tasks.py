@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 from ..io.atomic import write_json
+from ..io.tables import write_tables
 from . import mass_age, parameters, spectra, star_search
-from .data import load_test_stars, write_tables
+from .data import load_test_stars
 from .registry import MODEL_TASKS, TASKS
 from .settings import task_settings
 

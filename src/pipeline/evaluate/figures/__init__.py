@@ -9,7 +9,8 @@ results/catalog_all/ by the rule catalog_all_figure, on real data as on the mock
 
 from __future__ import annotations
 
-from ..data import read_metrics, read_tables
+from ...io.tables import read_tables
+from ..data import read_metrics
 from .catalog_all import kiel_summary_fig, residuals_by_g_fig, sigma_fig, sky_ebv_fig, sky_m_h_fig, zscores_fig
 from .common import _plt
 from .mass_age import _mass_age_panels, mass_luminosity_fig
