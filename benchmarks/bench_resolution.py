@@ -1,0 +1,142 @@
+"""The model's resolution against what its inputs allow (issue 45), on a finished run's outputs:
+
+- the identity: Teff, logg and [M/H] given among the inputs and asked back (task a's "labels given"
+  row of summary.csv), each robust scatter over the label's spread (robust std) on the test stars;
+- rp0 from Teff, logg, [M/H], J-H, J-K and BP-RP (task h's sharpest relation): the model's robust
+  scatter against the tuned XGBoost expert's on the same test stars, the data's noise floor, and a
+  plain MLP yardstick trained here on the same inputs (train split, early stopping on validation
+  stars, scored on the test stars), each with its 95% bootstrap interval.
+
+    .venv/bin/python benchmarks/bench_resolution.py --results results [--epochs 200]
+
+It trains only the MLP (about a minute on 2 cores); the model and expert are the run's. Ends with one
+line of ratios: identity / spread per label, rp0 model / expert and MLP / expert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pipeline.evaluate.intervals import PerStar, bootstrap_interval
+from pipeline.stats import robust_scatter
+from pipeline.tokens.store import split_table
+
+LABELS = {"teff": "K", "logg": "dex", "m_h": "dex"}
+RP0_INPUTS = ("teff", "logg", "m_h", "jh", "jk", "bprp")  # the params_2mass_bprp expert's
+
+
+def summary_rows(results: Path) -> pd.DataFrame:
+    s = pd.read_csv(results / "eval/summary.csv")
+    return s.set_index(["task", "target", "metric"])
+
+
+def label_spreads(store: Path) -> dict[str, float]:
+    """Each label's robust standard deviation over the test stars that have it."""
+    test = split_table(store, "test", list(LABELS))
+    return {t: float(robust_scatter(test[t].dropna().to_numpy())) for t in LABELS}
+
+
+def train_mlp(store: Path, epochs: int, seed: int = 0):
+    """A plain MLP (3 x 128 GELU) from RP0_INPUTS to rp0 on the stars with every input: AdamW, early
+    stopping on the validation split's loss. Returns (test predictions, test truth)."""
+    torch.manual_seed(seed)
+    cols = (*RP0_INPUTS, "rp0")
+    parts = {s: split_table(store, s, cols).dropna(subset=list(cols)) for s in ("train", "val", "test")}
+    x_med = parts["train"][list(RP0_INPUTS)].median()
+    x_std = parts["train"][list(RP0_INPUTS)].std()
+    y_med, y_std = parts["train"].rp0.median(), parts["train"].rp0.std()
+
+    def xy(d):
+        x = torch.tensor(((d[list(RP0_INPUTS)] - x_med) / x_std).to_numpy(np.float32))
+        return x, torch.tensor(((d.rp0 - y_med) / y_std).to_numpy(np.float32))
+
+    (xt, yt), (xv, yv), (xs, ys) = (xy(parts[s]) for s in ("train", "val", "test"))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(len(RP0_INPUTS), 128), torch.nn.GELU(), torch.nn.Linear(128, 128), torch.nn.GELU(),
+        torch.nn.Linear(128, 128), torch.nn.GELU(), torch.nn.Linear(128, 1),
+    )  # fmt: skip
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-5)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=8)
+    best, best_state, since = np.inf, None, 0
+    for epoch in range(epochs):
+        net.train()
+        for idx in torch.randperm(len(xt)).split(256):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(xt[idx]).squeeze(-1), yt[idx]).backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            val = float(torch.nn.functional.mse_loss(net(xv).squeeze(-1), yv))
+        sched.step(val)
+        if val < best:
+            best, best_state, since = val, {k: v.clone() for k, v in net.state_dict().items()}, 0
+        elif (since := since + 1) >= 25:
+            break
+    net.load_state_dict(best_state)
+    with torch.no_grad():
+        pred = net(xs).squeeze(-1).numpy() * y_std + y_med
+    return pred, parts["test"].rp0.to_numpy(), epoch + 1
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--epochs", type=int, default=200, help="the MLP's most epochs (early stopping ends it sooner)")
+    args = p.parse_args(argv)
+    results, store = args.results, args.results / "tokens/stars.zarr"
+    if not (results / "eval/summary.csv").is_file():
+        print(f"bench_resolution: {results}/eval/summary.csv is missing: run the workflow first", file=sys.stderr)
+        return 2
+    s = summary_rows(results)
+    spreads = label_spreads(store)
+    ratios = {}
+    print("identity (the label given among the inputs and asked back), robust scatter over the label's spread, test stars:")
+    for t, unit in LABELS.items():
+        r = s.loc[("spectra_to_parameters", t, "robust_scatter vs input (labels given)")]
+        ratios[t] = float(r.model) / spreads[t]
+        print(f"  {t:5s} {r.model:9.4g} [{r.model_lo:.4g}, {r.model_hi:.4g}] {unit} / {spreads[t]:.4g} = {ratios[t]:.4f}  (goal <= 0.02)")
+    h = s.loc[("rp0_experts", "rp0", "robust_scatter params_2mass_bprp")]
+    t0 = time.perf_counter()
+    pred, truth, epochs = train_mlp(store, args.epochs)
+    mlp = PerStar(pred - truth)
+    mlp_value, (mlp_lo, mlp_hi) = float(robust_scatter(pred - truth)), bootstrap_interval(mlp)
+    print("rp0 from Teff, logg, [M/H], J-H, J-K and BP-RP, robust scatter on the test stars with every input:")
+    print(f"  model          {h.model:.3g} [{h.model_lo:.3g}, {h.model_hi:.3g}]")
+    print(f"  XGBoost expert {h.xgboost:.3g} (tuned on validation stars; results/baselines/params_2mass_bprp)")
+    print(f"  MLP yardstick  {mlp_value:.3g} [{mlp_lo:.3g}, {mlp_hi:.3g}] ({epochs} epochs, {time.perf_counter() - t0:.0f} s)")
+    print(f"  noise floor    {h.noise_floor:.3g}")
+    model_over, mlp_over = float(h.model) / float(h.xgboost), mlp_value / float(h.xgboost)
+    meta = (
+        json.loads((results / "models/small/config.json").read_text()).get("train", {})
+        if (results / "models/small/config.json").is_file()
+        else {}
+    )
+    print(
+        f"(the run's model: preset {meta.get('preset', '?')}, {meta.get('epochs_per_cycle', '?')} epochs x {meta.get('cycles', '?')} cycles)"
+    )
+    print(
+        "ratios: identity/spread teff {:.3f} logg {:.3f} m_h {:.3f}; rp0 model/expert {:.2f} (ratio interval "
+        "[{:.2f}, {:.2f}]), MLP/expert {:.2f}, expert/noise floor {:.2f}".format(
+            ratios["teff"],
+            ratios["logg"],
+            ratios["m_h"],
+            model_over,
+            h.ratio_lo,
+            h.ratio_hi,
+            mlp_over,
+            float(h.xgboost) / float(h.noise_floor),
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
