@@ -220,3 +220,23 @@ def test_a_hub_export_loads_anywhere_and_answers_alike(trained, tmp_path, capsys
     pd.testing.assert_frame_equal(ours.predict(table, ["teff", "logg"]), theirs.predict(table, ["teff", "logg"]))
     assert main(["export", str(trained), str(out)]) == 2  # a folder that holds a model is not overwritten
     assert "already holds" in capsys.readouterr().err
+
+
+def test_the_periodic_value_encoding_is_an_option_the_published_network_lacks():
+    """value_frequencies > 0 (issue 45's remedy, a departure): the embedding gains a periodic encoding
+    of each value; padding still embeds to zero, two close values embed apart, and every preset, the
+    published one first, leaves it off."""
+    import torch
+
+    from pipeline.model.model import PRESETS, StellarTransformer, preset
+
+    assert all(preset(name).value_frequencies == 0 for name in PRESETS)
+    torch.manual_seed(0)
+    m = StellarTransformer(preset("tiny", value_frequencies=8, value_frequency_scale=5.0))
+    rows = torch.tensor([[4, 4, 0]])
+    y = m.embedding(rows, torch.tensor([[0.500, 0.501, 0.7]]))
+    assert torch.all(y[0, 2] == 0)  # padding
+    plain = StellarTransformer(preset("tiny")).embedding(rows, torch.tensor([[0.500, 0.501, 0.7]]))
+    gap = lambda e: float((e[0, 0] - e[0, 1]).norm() / e[0, 0].norm())  # noqa: E731
+    assert gap(y) > gap(plain)  # the fine digit moves the embedding further than w M alone does
+    assert m.n_parameters() == StellarTransformer(preset("tiny")).n_parameters() + 119 * 8 + (16 * 32 + 32)

@@ -240,6 +240,11 @@ def export_lb23(src, out) -> dict:
     n = len(vocab)
     if model_cfg.vocab_size != n:
         raise LB23FormatError(f"{src / 'config.json'}: vocabulary of {n} tokens but model.vocab_size {model_cfg.vocab_size}")
+    if model_cfg.value_frequencies:
+        raise LB23FormatError(
+            f"{src / 'config.json'}: model.value_frequencies {model_cfg.value_frequencies}: the published format has no periodic "
+            "value encoding (a departure of ours); export this model with --format hub"
+        )
     nn_config = {
         "backend_framewoark": f"torch-{torch.__version__[:5]}",
         **{theirs: getattr(model_cfg, ours) for theirs, ours in NN_CONFIG.items()},

@@ -44,6 +44,12 @@ class ModelConfig:
     decoder_ffn: int = 3096  # their widths likewise; the output MLP: this, /2, /4, /8
     dropout: float = 0.1  # after attention, feed-forward and MLP layers, and on the attention weights
     activation: str = "gelu"  # of the embedding, the feed-forward layers and the output MLP
+    # A departure from the published network, off in every preset (``paper`` stays the published one):
+    # n > 0 adds to each token's embedding a periodic encoding of its value, f(P [sin 2 pi c_x M, cos 2 pi c_x M]),
+    # n learned frequencies c_x per token type (Gorishniy et al. 2022's PLR embedding), so that a value's fine
+    # digits reach the blocks as a direction that LayerNorm keeps (issue 45: the model's resolution)
+    value_frequencies: int = 0
+    value_frequency_scale: float = 1.0  # the frequencies' initial spread (N(0, scale) cycles per standardised unit)
 
     def __post_init__(self):
         if self.activation not in ACTIVATIONS:
@@ -92,9 +98,10 @@ def preset(name: str, **overrides) -> ModelConfig:
 
 
 class NonLinearEmbedding(nn.Module):
-    """y_x = f(w_x * M_x + b_x), with w_x and b_x particular to the token type x; row 0 is padding (zero)."""
+    """y_x = f(w_x * M_x + b_x), with w_x and b_x particular to the token type x; row 0 is padding (zero).
+    With ``frequencies`` > 0 (a departure, ModelConfig.value_frequencies) plus f(P [sin 2 pi c_x M, cos 2 pi c_x M])."""
 
-    def __init__(self, rows: int, dim: int, activation: str):
+    def __init__(self, rows: int, dim: int, activation: str, frequencies: int = 0, frequency_scale: float = 1.0):
         super().__init__()
         self.weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(rows, dim)))
         self.bias = nn.Parameter(nn.init.xavier_uniform_(torch.empty(rows, dim)))
@@ -102,10 +109,18 @@ class NonLinearEmbedding(nn.Module):
             self.weight[0] = 0.0
             self.bias[0] = 0.0
         self.act = getattr(F, activation)
+        if frequencies:
+            self.frequency = nn.Parameter(torch.randn(rows, frequencies) * frequency_scale)  # c_x: (rows, k)
+            self.periodic = nn.Linear(2 * frequencies, dim)  # P, shared by the token types
 
     def forward(self, rows, values):
         """rows (stars, n) embedding rows, values (stars, n) standardised -> (stars, n, dim)."""
-        return self.act(self.weight[rows] * values.unsqueeze(-1) + self.bias[rows])
+        y = self.act(self.weight[rows] * values.unsqueeze(-1) + self.bias[rows])
+        if hasattr(self, "periodic"):
+            phase = 2 * math.pi * self.frequency[rows] * values.unsqueeze(-1)  # (stars, n, k)
+            extra = self.act(self.periodic(torch.cat([torch.sin(phase), torch.cos(phase)], dim=-1)))
+            y = y + extra * (rows > 0).unsqueeze(-1)  # padding stays zero
+        return y
 
     def query(self, rows):
         """The query of a requested token type is its own vector w_x: (stars, r) -> (stars, r, dim)."""
@@ -198,7 +213,7 @@ class StellarTransformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         d, act, p = cfg.embed_dim, cfg.activation, cfg.dropout
-        self.embedding = NonLinearEmbedding(cfg.vocab_size + 1, d, act)
+        self.embedding = NonLinearEmbedding(cfg.vocab_size + 1, d, act, cfg.value_frequencies, cfg.value_frequency_scale)
         self.encoder = nn.ModuleList(Block(d, cfg.encoder_heads >> i, cfg.encoder_ffn >> i, p, act) for i in range(ENCODER_BLOCKS))
         self.decoder = nn.ModuleList(Block(d, cfg.decoder_heads >> i, cfg.decoder_ffn >> i, p, act) for i in range(DECODER_BLOCKS))
         self.head = OutputHead(d, cfg.decoder_ffn, p, act)

@@ -123,7 +123,7 @@ def init_from_model(model: StellarTransformer, vocab, model_dir) -> str:
     for name, tensor in state.items():
         if name not in target:
             raise ValueError(f"{d}: its weights have {name}, which this model lacks; init_from needs the same architecture")
-        per_token = name in ("embedding.weight", "embedding.bias")
+        per_token = name in ("embedding.weight", "embedding.bias", "embedding.frequency")
         if tensor.shape[per_token:] != target[name].shape[per_token:]:
             raise ValueError(
                 f"{d}: {name} has shape {tuple(tensor.shape)}, this model {tuple(target[name].shape)}; "
