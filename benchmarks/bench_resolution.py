@@ -8,6 +8,7 @@
   stars, scored on the test stars), each with its 95% bootstrap interval.
 
     .venv/bin/python benchmarks/bench_resolution.py --results results [--epochs 200]
+    .venv/bin/python benchmarks/bench_resolution.py --results results --compare results/models/a results/models/b  # on validation stars
 
 It trains only the MLP (about a minute on 2 cores); the model and expert are the run's. Ends with one
 line of ratios: identity / spread per label, rp0 model / expert and MLP / expert.
@@ -87,12 +88,56 @@ def train_mlp(store: Path, epochs: int, seed: int = 0):
     return pred, parts["test"].rp0.to_numpy(), ran
 
 
+def measure(model_dir: Path, store: Path, split: str = "val") -> dict:
+    """A model's two resolution measures on one split (the validation stars, for choosing between
+    candidates): each label's identity scatter over its spread (bp/rp 25-54 and the three labels given,
+    the labels asked back, as task a's panel), and rp0's robust scatter from RP0_INPUTS."""
+    from pipeline.model.api import StellarModel
+
+    model = StellarModel.load(model_dir, device="cpu")
+    high = [f"{b}{k}" for b in ("bp", "rp") for k in range(25, 55)]
+    d = split_table(store, split, [*high, *LABELS, "jh", "jk", "bprp", "rp0"])
+    spreads = {t: float(robust_scatter(d[t].dropna().to_numpy())) for t in LABELS}
+    ident = d[d[high].notna().any(axis=1) & d[list(LABELS)].notna().all(axis=1)]
+    pred = model.predict(ident[high + list(LABELS)], list(LABELS), batch_size=4096)
+    out = {f"identity_{t}": float(robust_scatter(pred[t].to_numpy() - ident[t].to_numpy())) / spreads[t] for t in LABELS}
+    out["identity_teff_k"] = float(robust_scatter(pred["teff"].to_numpy() - ident["teff"].to_numpy()))
+    rp = d.dropna(subset=[*RP0_INPUTS, "rp0"])
+    pred = model.predict(rp[list(RP0_INPUTS)], ["rp0"], batch_size=4096)
+    out["rp0_scatter"] = float(robust_scatter(pred["rp0"].to_numpy() - rp.rp0.to_numpy()))
+    out["n_identity"], out["n_rp0"] = len(ident), len(rp)
+    return out
+
+
+def compare(model_dirs: list[Path], store: Path, split: str) -> int:
+    """The measures of several models side by side on ``split`` (default the validation stars)."""
+    rows = {Path(m).name: measure(Path(m), store, split) for m in model_dirs}
+    table = pd.DataFrame(rows).T
+    print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    first = table.iloc[0]
+    print(
+        "ratios (each over the first, "
+        + split
+        + "): "
+        + "; ".join(
+            f"{name} identity teff {r.identity_teff / first.identity_teff:.2f} logg {r.identity_logg / first.identity_logg:.2f} "
+            f"m_h {r.identity_m_h / first.identity_m_h:.2f} rp0 {r.rp0_scatter / first.rp0_scatter:.2f}"
+            for name, r in table.iloc[1:].iterrows()
+        )
+    )
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--epochs", type=int, default=200, help="the MLP's most epochs (early stopping ends it sooner)")
+    p.add_argument("--compare", nargs="+", type=Path, default=None, help="model folders to measure side by side on --split instead")
+    p.add_argument("--split", default="val", choices=("val", "test"), help="with --compare: the stars (validation: for choosing)")
     args = p.parse_args(argv)
     results, store = args.results, args.results / "tokens/stars.zarr"
+    if args.compare:
+        return compare(args.compare, store, args.split)
     if not (results / "eval/summary.csv").is_file():
         print(f"bench_resolution: {results}/eval/summary.csv is missing: run the workflow first", file=sys.stderr)
         return 2
