@@ -180,11 +180,15 @@ SYMBOLS = {
 TABLE_COLUMNS = ("paper", "where", "statement", "paper_value", "ours", "verdict")  # what a reader needs; the rest: claims.csv
 
 
-def claims_html(claims: pd.DataFrame, title: str = "The papers' claims judged on this run") -> str:
-    """A self-contained HTML page of the claims a person can read: paper, where, claim, the paper's
-    value, ours with its interval, the verdict as a coloured mark and word; the tests and summary
-    rows (internal keys) in a second table below. Fits a 1,400 px window without scrolling sideways
-    (fixed layout, wrapped text)."""
+def claims_html(claims: pd.DataFrame, title: str = "The papers' claims judged on this run", standalone: bool = True, figure=None) -> str:
+    """The claims as a person reads them: paper, where, claim, the paper's value, ours with its
+    interval, the verdict as a coloured mark and word; the tests and summary rows (internal keys) in
+    a second table below. Fixed layout and wrapped text: no sideways scrolling at 1,400 px. With
+    ``standalone`` a whole page, else a fragment (its styles scoped to it) for the report's front page;
+    ``figure``: the forest plot's PNG, embedded above the table (the report stays one file). On the
+    front page the report centres its content, which puts a long page's top out of reach: the
+    fragment's styles start it at the top and give it the page's width."""
+    import base64
     from html import escape
 
     def verdict_cell(v):
@@ -197,47 +201,58 @@ def claims_html(claims: pd.DataFrame, title: str = "The papers' claims judged on
         cells = [f"<td>{escape(str(getattr(r, c)))}</td>" for c in TABLE_COLUMNS[:-1]]
         rows.append("<tr>" + "".join(cells) + verdict_cell(r.verdict) + "</tr>")
     counts = claims.verdict.value_counts()
-    tally = ", ".join(f"{n} {v}" for v, n in counts.items())
+    tally = ", ".join(f"{counts[v]} {v}" for v in [*COLOURS, *sorted(set(counts.index) - set(COLOURS))] if v in counts)
     keys = [
-        f"<tr><td><code>{escape(str(r.claim))}</code></td><td>{escape(str(r.test))}</td><td>{escape(str(getattr(r, 'basis', '')))}</td>"
-        f"<td><code>{escape(str(r.rows))}</code></td></tr>"
+        f'<tr><td><span class="key">{escape(str(r.claim))}</span></td><td>{escape(str(r.test))}</td>'
+        f"<td>{escape(str(getattr(r, 'basis', '')))}</td>"
+        f'<td><span class="key">{escape(str(r.rows))}</span></td></tr>'
         for r in claims.itertuples()
     ]
     style = """
-body { font-family: system-ui, sans-serif; font-size: 14px; margin: 12px; max-width: 1340px; }
-table { border-collapse: collapse; width: 100%; table-layout: fixed; margin-bottom: 24px; }
-th, td { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: left; vertical-align: top;
-         overflow-wrap: anywhere; }
-th { background: #f3f3f3; }
-col.paper { width: 7%; } col.where { width: 10%; } col.claim { width: 41%; } col.pv { width: 14%; }
-col.ours { width: 16%; } col.v { width: 12%; }
-col.k1 { width: 20%; } col.k2 { width: 30%; } col.k3 { width: 25%; } col.k4 { width: 25%; }
-.mark { display: inline-block; width: 1.3em; text-align: center; color: white; border-radius: 3px; }
-code { font-size: 12px; }
+.claims-page { font-family: system-ui, sans-serif; font-size: 14px; max-width: 1340px; }
+.claims-page table { border-collapse: collapse; width: 100%; table-layout: fixed; margin-bottom: 24px; }
+.claims-page th, .claims-page td { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: left;
+  vertical-align: top; overflow-wrap: anywhere; }
+.claims-page th { background: #f3f3f3; }
+.claims-page col.paper { width: 7%; } .claims-page col.where { width: 10%; } .claims-page col.claim { width: 41%; }
+.claims-page col.pv { width: 14%; } .claims-page col.ours { width: 16%; } .claims-page col.v { width: 12%; }
+.claims-page col.k1 { width: 20%; } .claims-page col.k2 { width: 30%; } .claims-page col.k3 { width: 25%; }
+.claims-page col.k4 { width: 25%; }
+.claims-page .mark { display: inline-block; width: 1.3em; text-align: center; color: white; border-radius: 3px; }
+.claims-page .key { font-family: monospace; font-size: 12px; }
+.prose:has(.claims-page) { max-width: none; }
+.overflow-auto:has(.claims-page) { align-items: flex-start; }
 """
-    return "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html><head><meta charset="utf-8"><title>claims</title>',
-            f"<style>{style}</style></head><body>",
-            f"<h2>{escape(title)}</h2><p>{escape(tally)} of {len(claims)} claims.</p>",
-            '<table id="claims"><colgroup><col class="paper"><col class="where"><col class="claim"><col class="pv">'
-            '<col class="ours"><col class="v"></colgroup>',
-            "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>",
-            *rows,
-            "</tbody></table>",
-            "<h3>Each claim's test and the summary rows it reads</h3>",
-            '<table id="tests"><colgroup><col class="k1"><col class="k2"><col class="k3"><col class="k4"></colgroup>',
-            "<thead><tr><th>claim</th><th>test</th><th>basis</th><th>rows of summary.csv</th></tr></thead><tbody>",
-            *keys,
-            "</tbody></table></body></html>",
-        ]
-    )
+    body = [
+        f'<div class="claims-page"><style>{style}</style>',
+        f"<h3>{escape(title)}</h3><p>{escape(tally)} of {len(claims)} claims.</p>",
+        *(
+            [
+                f'<img alt="every claim against its line" style="width: 100%" src="data:image/png;base64,{base64.b64encode(Path(figure).read_bytes()).decode()}">',
+                f"<p><em>{escape(CAPTION)}</em></p>",
+            ]
+            if figure is not None
+            else []
+        ),
+        '<table id="claims"><colgroup><col class="paper"><col class="where"><col class="claim"><col class="pv">'
+        '<col class="ours"><col class="v"></colgroup>',
+        "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>",
+        *rows,
+        "</tbody></table>",
+        "<h4>Each claim's test and the summary rows it reads</h4>",
+        '<table id="tests"><colgroup><col class="k1"><col class="k2"><col class="k3"><col class="k4"></colgroup>',
+        "<thead><tr><th>claim</th><th>test</th><th>basis</th><th>rows of summary.csv</th></tr></thead><tbody>",
+        *keys,
+        "</tbody></table></div>",
+    ]
+    if not standalone:
+        return "\n".join(body)
+    return "\n".join(["<!DOCTYPE html>", '<html><head><meta charset="utf-8"><title>claims</title></head><body>', *body, "</body></html>"])
 
 
-def write_claims_page(claims: pd.DataFrame, out_html) -> None:
-    """Write ``claims_html`` to ``out_html``, whole or not at all."""
+def write_claims_page(claims: pd.DataFrame, out_html, standalone: bool = True, figure=None) -> None:
+    """Write ``claims_html`` to ``out_html`` (a page, or the front page's fragment), whole or not at all."""
     from ...io.atomic import atomic_path
 
     with atomic_path(out_html) as tmp:
-        Path(tmp).write_text(claims_html(claims))
+        Path(tmp).write_text(claims_html(claims, standalone=standalone, figure=figure))
