@@ -146,26 +146,33 @@ def test_the_registry_covers_the_papers_findings_the_issue_names():
         assert c.paper in ("LB23", "SpectraFM", "Zhang26") and c.paper_value
 
 
-def test_the_claims_table_renders_in_the_report_without_restructuredtext_errors(tmp_path):
-    """The report's front page shows claims.csv through a csv-table: no cell may be read as RST markup
-    (|x| is a substitution there)."""
+def test_the_reports_front_page_renders_the_claims_without_restructuredtext_errors(tmp_path):
+    """workflow/report/workflow.rst (the report's front page) takes the claims table's fragment as raw
+    HTML: it renders without a docutils warning, and no claim's text is read as markup."""
     import io
 
-    from docutils.core import publish_doctree
+    import jinja2
+    from docutils.core import publish_parts
+
+    from conftest import REPO
+    from pipeline.evaluate.figures.claims import write_claims_page
 
     rows = []
     for c in C.CLAIMS:
         for r in c.test.rows():
             rows.append({"task": r.task, "target": r.target, "metric": r.metric, "model": 1.0, "model_lo": 0.9, "model_hi": 1.1})
     s = _summary(rows).drop_duplicates(["task", "target", "metric"])
-    path = tmp_path / "claims.csv"
-    C.judge_claims(s).to_csv(path, index=False)
+    (tmp_path / "eval").mkdir()
+    write_claims_page(C.judge_claims(s), tmp_path / "eval/claims_table.html", standalone=False)
+
+    class Snakemake:
+        config = {"paths": {"results": str(tmp_path)}}
+
+    text = jinja2.Template((REPO / "workflow/report/workflow.rst").read_text()).render(snakemake=Snakemake)
     stream = io.StringIO()
-    publish_doctree(
-        f".. csv-table::\n   :file: {path}\n   :header-rows: 1\n",
-        settings_overrides={"report_level": 2, "halt_level": 5, "warning_stream": stream},
-    )
+    html = publish_parts(text, writer_name="html", settings_overrides={"report_level": 2, "halt_level": 5, "warning_stream": stream})
     assert not stream.getvalue(), stream.getvalue()
+    assert '<table id="claims">' in html["html_body"] and html["html_body"].count('class="mark"') == len(C.CLAIMS)
 
 
 def test_an_ordering_with_a_paired_ratio_is_judged_on_the_ratio_of_the_same_stars():
