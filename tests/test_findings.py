@@ -285,3 +285,19 @@ def test_every_models_validation_figures_are_tabled_for_the_choices(tmp_path):
     )
     doc = F.findings_doc(F.findings_table(C.judge_claims(_summary([RATIO_ROW]), claims=())), validation=F.validation_table(tmp_path))
     assert "| small | 0.002 | 2 | 0.2 | 0.2 | 55 |" in doc
+
+
+def test_the_doc_sets_each_experiment_beside_the_claims_it_moves():
+    """A recipe experiment (e.g. SpectraFM's mix: store) is shown only for the claims whose value or
+    verdict it changes, beside the default sky's."""
+    s = _summary([RATIO_ROW])
+    claims = (
+        C.Claim("a", "LB23", "F", "s", "v", C.Below(C.Row("x", "teff", "a", "ratio"), 1.0)),
+        C.Claim("b", "LB23", "F", "s", "v", C.Below(C.Row("x", "teff", "a", "ratio"), 2.0)),
+    )
+    table = C.judge_claims(s, claims=claims)
+    moved = table.copy()
+    moved.loc[0, ["ours", "verdict"]] = ["1.1 [1.05, 1.2]", V.NOT_REPRODUCED]
+    lines = F.experiments_table(F.findings_table(table), {"mix_store": moved})
+    assert lines[2] == "| claim | default sky | mix_store |"
+    assert lines[4:] == ["| `a` | 0.9 [0.85, 0.96], reproduced | 1.1 [1.05, 1.2], not reproduced |"]

@@ -198,7 +198,8 @@ DOC_START, DOC_END = "<!-- findings:start (python -m pipeline claims --doc docs/
 # with, and the scaling target's crossings when it ran
 RECORDED_FINDINGS, RECORDED_BEFORE, RECORDED_CROSSINGS = "findings.csv", "claims-fe68ef7.csv", "scaling_crossings.csv"
 RECORDED_RUN = "run.json"  # which run the recorded files are: its results folders, the checkout's commit, when
-RECORDED_FIGURE = "findings.png"  # the recorded findings' forest plot, linked from the README, docs/findings.md and the model card
+RECORDED_FIGURE = "findings.png"
+RECORDED_EXPERIMENTS = "experiments"  # docs/recorded/experiments/<name>.csv: each recipe experiment's claims (claims.experiments)  # the recorded findings' forest plot, linked from the README, docs/findings.md and the model card
 FIGURE_LINK = f"docs/recorded/{RECORDED_FIGURE}"  # from the README
 
 
@@ -228,6 +229,7 @@ def findings_doc(
     validation: pd.DataFrame | None = None,
     figure: str | None = None,
     run: dict | None = None,
+    experiments: dict | None = None,
 ) -> str:
     """docs/findings.md's generated block: the tally, the claims that are not reproduced on all three
     with what disagrees (and, where the scaling target ran, what its curve says: ``crossings``,
@@ -264,6 +266,8 @@ def findings_doc(
             before_cell = f"{b.ours}, {b.verdict}" if b is not None else "n/a"
             after_cell = f"{a.default_ours}, {a.default_verdict}" if a is not None else "n/a"
             lines.append(f"| `{new}` | {why} | {before_cell} | {after_cell} |")
+    if experiments:
+        lines += ["", *experiments_table(findings, experiments)]
     if validation is not None and len(validation):
         cols = [
             c
@@ -331,6 +335,10 @@ def record(table: pd.DataFrame, results, recorded, commit: str) -> None:
     with atomic_path(recorded / RECORDED_RUN) as tmp:
         Path(tmp).write_text(json.dumps(run, indent=1) + "\n")
     draw_forest(table, recorded / RECORDED_FIGURE)
+    for claims_csv in sorted(Path(results).glob("claims/exp_*/claims.csv")):
+        (recorded / RECORDED_EXPERIMENTS).mkdir(exist_ok=True)
+        with atomic_path(recorded / RECORDED_EXPERIMENTS / f"{claims_csv.parent.name[4:]}.csv") as tmp:
+            Path(tmp).write_bytes(claims_csv.read_bytes())
     crossings = Path(results) / "eval" / RECORDED_CROSSINGS
     if crossings.is_file():
         with atomic_path(recorded / RECORDED_CROSSINGS) as tmp:
@@ -358,5 +366,23 @@ def generated_blocks(table: pd.DataFrame, folder) -> tuple[str, str]:
         csv(RECORDED_VALIDATION),
         f"recorded/{RECORDED_FIGURE}" if has_figure else None,
         run,
+        {p.stem: pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in sorted((folder / RECORDED_EXPERIMENTS).glob("*.csv"))},
     )
     return readme, doc
+
+
+def experiments_table(findings: pd.DataFrame, experiments: dict) -> list[str]:
+    """Markdown lines: each claim that a recipe experiment (claims.experiments: a SpectraFM rule's
+    alternative, a learning rate) judges otherwise than the default sky, or by another value, beside it."""
+    head = ["claim", "default sky", *experiments]
+    lines = ["Recipe experiments (`snakemake experiments`; SpectraFM's sensitivity rows among them), each claim they move:", ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    by_name = {name: t.set_index("claim") for name, t in experiments.items()}
+    for r in findings.itertuples():
+        cells = []
+        for t in by_name.values():
+            e = t.loc[r.claim] if r.claim in t.index else None
+            cells.append("" if e is None or e.verdict == NOT_RUN else f"{e.ours}, {e.verdict}")
+        if any(c and c != f"{r.default_ours}, {r.default_verdict}" for c in cells):
+            lines.append(f"| `{r.claim}` | {r.default_ours}, {r.default_verdict} | " + " | ".join(cells) + " |")
+    return lines
