@@ -102,7 +102,7 @@ rule evaluate_spectrafm:
         f"{RESULTS}/benchmarks/evaluate_spectrafm.tsv"
     conda:
         "../envs/model.yaml"
-    threads: 2
+    threads: 1  # its time goes to one core (the Cannon's fits, the attention read-out): the other runs another job
     resources:
         mem_mb=8000,
         runtime=30,

@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from pipeline.evaluate.registry import TASKS
 from pipeline.evaluate.settings import task_settings
@@ -15,6 +16,7 @@ from pipeline.workflow.tracking import rule_run
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:
     log = run.log
+    torch.set_num_threads(sm.threads)  # the threads the rule asks for, no more
     t0 = time.perf_counter()
     models = {Path(p).parent.name: Path(p).parent for p in sm.input.models}
     metrics, tables = spectrafm(sm.input.store, models, task_settings("spectrafm", sm.params.settings), pd.read_csv(sm.input.lines))
