@@ -160,13 +160,11 @@ def main(argv=None) -> int:
     print(f"  MLP yardstick  {mlp_value:.3g} [{mlp_lo:.3g}, {mlp_hi:.3g}] ({epochs} epochs, {time.perf_counter() - t0:.0f} s)")
     print(f"  noise floor    {h.noise_floor:.3g}")
     model_over, mlp_over = float(h.model) / float(h.xgboost), mlp_value / float(h.xgboost)
-    meta = (
-        json.loads((results / "models/small/config.json").read_text()).get("train", {})
-        if (results / "models/small/config.json").is_file()
-        else {}
-    )
+    config = results / "models/small/config.json"
+    meta = json.loads(config.read_text()) if config.is_file() else {}
+    net, train = meta.get("model") or {}, meta.get("train") or {}
     print(
-        f"(the run's model: preset {meta.get('preset', '?')}, {meta.get('epochs_per_cycle', '?')} epochs x {meta.get('cycles', '?')} cycles)"
+        f"(the run's model: embedding {net.get('embed_dim', '?')}, {train.get('epochs_per_cycle', '?')} epochs x {train.get('cycles', '?')} cycles)"
     )
     print(
         "ratios: identity/spread teff {:.3f} logg {:.3f} m_h {:.3f}; rp0 model/expert {:.2f} (ratio interval "
