@@ -23,6 +23,23 @@ def test_loss_of_eq11_by_hand():
     assert float(j) == pytest.approx(1 / 8 + np.log(4) / 2)
 
 
+def test_beta_nll_weights_each_target_by_its_variance_held_constant():
+    # y_hat - y = 2, sigma_known^2 = 3, sigma_pred^2 = 1: e^s = 4, eq. 11's J = 4/8 + ln(4)/2
+    pred, logvar = torch.tensor([2.0], requires_grad=True), torch.tensor([0.0], requires_grad=True)
+    y, known = torch.tensor([0.0]), torch.tensor([3.0**0.5])
+    j = robust_gaussian_nll(pred, logvar, y, known, beta=0.5)
+    assert float(j) == pytest.approx((0.5 + np.log(4) / 2) * 4**0.5)  # times (e^s)^0.5 = 2
+    j.backward()
+    # the mean's gradient: (y_hat - y) / e^s * (e^s)^beta = 2 / 4 * 2 = 1 (eq. 11's: 1/2)
+    assert float(pred.grad) == pytest.approx(1.0)
+    # the variance is still learnt: dJ/dlogvar = (1/2 - (y_hat - y)^2 / (2 e^s)) * sigma_pred^2 / e^s * 2
+    assert float(logvar.grad) == pytest.approx((0.5 - 4 / 8) * (1 / 4) * 2)
+    # beta 1: the mean's gradient is the plain residual, whatever the variance
+    pred.grad = None
+    robust_gaussian_nll(pred, torch.tensor([1.5]), y, known, beta=1.0).backward()
+    assert float(pred.grad) == pytest.approx(2.0)
+
+
 def sample_batch(values, errors, rng, context, *args, **kwargs):
     """The torch sampler on the tests' numpy arrays (a generator seeded from ``rng``), back as numpy."""
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))

@@ -257,7 +257,11 @@ class StellarTransformer(nn.Module):
         return mean, logvar
 
 
-def robust_gaussian_nll(pred, logvar, target, known_sigma):
-    """Eq. 11: (pred - y)^2 / (2 e^s) + s/2 with s = ln(sigma_known^2 + sigma_pred^2), per element."""
+def robust_gaussian_nll(pred, logvar, target, known_sigma, beta: float = 0.0):
+    """Eq. 11: (pred - y)^2 / (2 e^s) + s/2 with s = ln(sigma_known^2 + sigma_pred^2), per element.
+    ``beta`` > 0 (a departure, ``train.loss_beta``) weights each element by its variance e^s to the
+    power beta, held constant in the gradient (Seitzer et al. 2022's beta-NLL): the mean's gradient
+    becomes (pred - y) / e^(s (1 - beta)), so stars answered with a large sigma are still fitted."""
     s = torch.log(known_sigma.pow(2) + logvar.float().exp())
-    return (pred.float() - target).pow(2) / (2 * s.exp()) + s / 2
+    nll = (pred.float() - target).pow(2) / (2 * s.exp()) + s / 2
+    return nll if not beta else nll * (s.detach() * beta).exp()

@@ -48,6 +48,7 @@ class TrainConfig:
     label_input_fraction: float = 0.0  # share of stars with only non-XP inputs, asked for XP and g_fakemag (the paper: 0)
     label_input_targets: tuple = ()  # tokens label-only stars are also asked for, besides XP and g_fakemag
     label_inputs_held_out: bool = False  # label-only stars may also be given the held-out outputs (bprp, jk) as inputs
+    loss_beta: float = 0.0  # 0: eq. 11; > 0 weights each target's loss by its variance^beta (beta-NLL, a departure)
     stars_with: tuple = ()  # train and validate only on stars having at least one of these tokens (empty: all stars)
     checkpoint_every: int = 5  # epochs between resumable checkpoints
     num_workers: int = 0  # DataLoader workers reading the store (resident: stream only)

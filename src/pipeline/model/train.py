@@ -31,8 +31,9 @@ class TokenJob:
     """The engine's job for the tabular model: the token store's sampled batches and eq. 11's loss
     (``model``: the network as the engine runs it, DDP-wrapped or compiled)."""
 
-    def __init__(self, train_batches, val_batches, loader, device, amp_dtype, groups: int = 1, ranks=None):
+    def __init__(self, train_batches, val_batches, loader, device, amp_dtype, groups: int = 1, ranks=None, beta: float = 0.0):
         self.train_batches, self.val_batches, self.loader = train_batches, val_batches, loader
+        self.beta = beta  # train.loss_beta: the training loss's beta-NLL weighting (validation stays eq. 11)
         self.device, self.amp_dtype, self.groups = device, amp_dtype, groups
         self.ranks = ranks or distributed.Ranks()
 
@@ -46,15 +47,17 @@ class TokenJob:
     def stars(self, batch):
         return batch[0].shape[0]
 
-    def loss(self, model, batch):
-        """Eq. 11's mean over the batch's targets; the batch runs as ``groups`` groups of similar
-        input counts (``length_groups``) whose summed losses are the whole batch's."""
+    def loss(self, model, batch, beta: float | None = None):
+        """Eq. 11's mean over the batch's targets (weighted by ``beta``, default the training's); the
+        batch runs as ``groups`` groups of similar input counts (``length_groups``) whose summed
+        losses are the whole batch's."""
+        beta = self.beta if beta is None else beta
         batch = tuple(t.to(self.device, non_blocking=True) for t in batch)
         total, n = 0.0, 0
         for ids, vals, mask, tid, target, terr, ok in length_groups(batch, self.groups, 8 if self.device.type == "cuda" else 1):
             with autocast(self.device, self.amp_dtype):
                 mean, logvar = model(ids, vals, mask, tid)
-            per_target = robust_gaussian_nll(mean, logvar, target, terr)  # (stars, targets)
+            per_target = robust_gaussian_nll(mean, logvar, target, terr, beta)  # (stars, targets)
             total, n = total + (per_target * ok).sum(), n + ok.sum()
         return total / n.clamp(min=1), n
 
@@ -63,7 +66,7 @@ class TokenJob:
         self.val_batches.set_epoch(0)  # the same validation sample every epoch
         total, count = torch.zeros((), device=self.device), torch.zeros((), device=self.device)
         for batch in self.val_batches:
-            loss, n = self.loss(model, self.ranks.shard(batch))
+            loss, n = self.loss(model, self.ranks.shard(batch), beta=0.0)
             total += loss.float() * n
             count += n
         return float(self.ranks.sum(total)) / max(float(self.ranks.sum(count)), 1.0)
@@ -217,7 +220,7 @@ def _training(store_path, out: Path, model_cfg: ModelConfig, cfg: TrainConfig, i
     )
     return engine.Training(
         model,
-        TokenJob(train_stream, val_stream, loader, place.device, place.amp_dtype, groups, r),
+        TokenJob(train_stream, val_stream, loader, place.device, place.amp_dtype, groups, r, cfg.loss_beta),
         cfg.schedule(),
         run_signature(model_cfg, cfg, train_stream.store_hash, init_hash, train_stream.resident),
         finish=lambda trained: write_model(out, trained, model_cfg, cfg, train_stream),
