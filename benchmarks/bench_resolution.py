@@ -9,9 +9,15 @@
 
     .venv/bin/python benchmarks/bench_resolution.py --results results [--epochs 200]
     .venv/bin/python benchmarks/bench_resolution.py --results results --compare results/models/a results/models/b  # on validation stars
+    .venv/bin/python benchmarks/bench_resolution.py --results results --candidates benchmarks/resolution_candidates.yaml
 
-It trains only the MLP (about a minute on 2 cores); the model and expert are the run's. Ends with one
-line of ratios: identity / spread per label, rp0 model / expert and MLP / expert.
+The first trains only the MLP (about a minute on 2 cores); the model and expert are the run's. Ends
+with one line of ratios: identity / spread per label, rp0 model / expert and MLP / expert.
+``--candidates`` trains each candidate recipe of the file (the run's ``train`` block, the file's
+``base`` and the candidate's overrides) on the run's token store into ``<results>/resolution/<name>``
+(about 8 min each on one core; a folder with a model.pt is measured as it is), then measures them
+all beside the run's model and its seed retrainings on the validation stars (``--compare``'s table),
+and writes it to ``<results>/resolution/candidates.csv``.
 """
 
 from __future__ import annotations
@@ -89,43 +95,98 @@ def train_mlp(store: Path, epochs: int, seed: int = 0):
 
 
 def measure(model_dir: Path, store: Path, split: str = "val") -> dict:
-    """A model's two resolution measures on one split (the validation stars, for choosing between
+    """A model's resolution measures on one split (the validation stars, for choosing between
     candidates): each label's identity scatter over its spread (bp/rp 25-54 and the three labels given,
-    the labels asked back, as task a's panel), and rp0's robust scatter from RP0_INPUTS."""
+    the labels asked back, as task a's panel); task a's main panel (the labels from xp30+colours, robust
+    scatter about the store's labels); rp0's robust scatter from each of the rp0 experts' input sets."""
+    from pipeline.baselines.xgb import INPUT_SETS
     from pipeline.model.api import StellarModel
 
     model = StellarModel.load(model_dir, device="cpu")
-    high = [f"{b}{k}" for b in ("bp", "rp") for k in range(25, 55)]
-    d = split_table(store, split, [*high, *LABELS, "jh", "jk", "bprp", "rp0"])
+    high = list(INPUT_SETS["xp_high"])
+    xp30 = list(INPUT_SETS["xp30_colours"])
+    d = split_table(store, split, sorted({*high, *xp30, *LABELS, *RP0_INPUTS, "rp0"}))
     spreads = {t: float(robust_scatter(d[t].dropna().to_numpy())) for t in LABELS}
     ident = d[d[high].notna().any(axis=1) & d[list(LABELS)].notna().all(axis=1)]
     pred = model.predict(ident[high + list(LABELS)], list(LABELS), batch_size=4096)
     out = {f"identity_{t}": float(robust_scatter(pred[t].to_numpy() - ident[t].to_numpy())) / spreads[t] for t in LABELS}
     out["identity_teff_k"] = float(robust_scatter(pred["teff"].to_numpy() - ident["teff"].to_numpy()))
-    rp = d.dropna(subset=[*RP0_INPUTS, "rp0"])
-    pred = model.predict(rp[list(RP0_INPUTS)], ["rp0"], batch_size=4096)
-    out["rp0_scatter"] = float(robust_scatter(pred["rp0"].to_numpy() - rp.rp0.to_numpy()))
+    a = d[d[xp30].notna().any(axis=1)]
+    pred = model.predict(a[xp30], list(LABELS), batch_size=4096)
+    for t in LABELS:
+        out[f"task_a_{t}"] = float(robust_scatter((pred[t] - a[t]).dropna().to_numpy()))
+    for name in ("params", "params_2mass", "params_2mass_bprp"):
+        cols = list(INPUT_SETS[name])
+        rp = d.dropna(subset=[*RP0_INPUTS, "rp0"])  # the same stars for the three input sets
+        pred = model.predict(rp[cols], ["rp0"], batch_size=4096)
+        out[f"rp0_{name}"] = float(robust_scatter(pred["rp0"].to_numpy() - rp.rp0.to_numpy()))
+    out["rp0_scatter"] = out["rp0_params_2mass_bprp"]
     out["n_identity"], out["n_rp0"] = len(ident), len(rp)
     return out
 
 
-def compare(model_dirs: list[Path], store: Path, split: str) -> int:
-    """The measures of several models side by side on ``split`` (default the validation stars)."""
+COLUMNS = {  # measure's key -> the printed column (rp0 in units of 1e-4)
+    "identity_teff_k": "ident Teff K",
+    "identity_logg": "ident logg/spr",
+    "identity_m_h": "ident [M/H]/spr",
+    "task_a_teff": "a Teff K",
+    "task_a_logg": "a logg",
+    "task_a_m_h": "a [M/H]",
+    "rp0_params": "rp0 p",
+    "rp0_params_2mass": "rp0 p+2M",
+    "rp0_params_2mass_bprp": "rp0 p+2M+BPRP",
+}
+
+
+def compare(model_dirs: list[Path], store: Path, split: str) -> pd.DataFrame:
+    """The measures of several models side by side on ``split`` (default the validation stars):
+    the identity (Teff in K, logg and [M/H] over their spreads), task a's main panel (xp30+colours)
+    and rp0 from each rp0 expert's input set (x 1e-4). Returns the full table."""
     rows = {Path(m).name: measure(Path(m), store, split) for m in model_dirs}
     table = pd.DataFrame(rows).T
-    print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    shown = table[list(COLUMNS)].rename(columns=COLUMNS)
+    for c in ("rp0 p", "rp0 p+2M", "rp0 p+2M+BPRP"):
+        shown[c] = shown[c] * 1e4
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(f"{split} stars: {int(table.n_identity.iloc[0])} with labels and bp/rp 25-54, {int(table.n_rp0.iloc[0])} with rp0's inputs")
+        print(shown.to_string(float_format=lambda v: f"{v:.3g}"))
     first = table.iloc[0]
     print(
-        "ratios (each over the first, "
-        + split
-        + "): "
+        f"ratios (each over {table.index[0]}, {split}): "
         + "; ".join(
-            f"{name} identity teff {r.identity_teff / first.identity_teff:.2f} logg {r.identity_logg / first.identity_logg:.2f} "
-            f"m_h {r.identity_m_h / first.identity_m_h:.2f} rp0 {r.rp0_scatter / first.rp0_scatter:.2f}"
+            f"{name} identity teff {r.identity_teff / first.identity_teff:.2f} a-teff {r.task_a_teff / first.task_a_teff:.2f} "
+            f"rp0 {r.rp0_scatter / first.rp0_scatter:.2f}"
             for name, r in table.iloc[1:].iterrows()
         )
     )
-    return 0
+    return table
+
+
+def train_candidates(path: Path, results: Path, threads: int) -> list[Path]:
+    """Train each candidate of ``path`` not trained yet; returns the model folders in the file's order."""
+    import yaml
+
+    from pipeline.model.train import TrainConfig, model_config, train
+    from pipeline.tokens.store import open_token_store
+
+    spec = yaml.safe_load(path.read_text())
+    store = results / "tokens/stars.zarr"
+    n_tokens = len(open_token_store(store).attrs["vocabulary"])
+    run_train = yaml.safe_load(Path("config.yaml").read_text())["train"]  # the run's recipe (the defaults: TrainConfig)
+    folders = []
+    for name, c in spec["candidates"].items():
+        out = results / "resolution" / name
+        folders.append(out)
+        if (out / "model.pt").is_file():
+            print(f"{name}: trained ({out})", flush=True)
+            continue
+        p = {**run_train, **(spec.get("base") or {}), **(c.get("train") or {})}
+        mc = model_config(p.pop("preset", "small"), {**(p.pop("model", None) or {}), **(c.get("model") or {})}, n_tokens)
+        for k in ("name", "gpus", "init_from_base", "import_from", "device", "processes"):
+            p.pop(k, None)
+        print(f"{name}: training ({c.get('why', '')})", flush=True)
+        train(store, out, mc, TrainConfig.from_dict({**p, "threads": threads}), resume=True)
+    return folders
 
 
 def main(argv=None) -> int:
@@ -134,10 +195,21 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=200, help="the MLP's most epochs (early stopping ends it sooner)")
     p.add_argument("--compare", nargs="+", type=Path, default=None, help="model folders to measure side by side on --split instead")
     p.add_argument("--split", default="val", choices=("val", "test"), help="with --compare: the stars (validation: for choosing)")
+    p.add_argument("--candidates", type=Path, default=None, help="a YAML file of candidate recipes to train and compare")
+    p.add_argument("--threads", type=int, default=1, help="with --candidates: torch threads of each training")
     args = p.parse_args(argv)
     results, store = args.results, args.results / "tokens/stars.zarr"
+    if args.candidates:
+        import yaml
+
+        reference = [results / "models" / m for m in yaml.safe_load(args.candidates.read_text()).get("reference", [])]
+        folders = train_candidates(args.candidates, results, args.threads)
+        table = compare([m for m in reference if (m / "model.pt").is_file()] + folders, store, "val")
+        table.to_csv(results / "resolution/candidates.csv")
+        return 0
     if args.compare:
-        return compare(args.compare, store, args.split)
+        compare(args.compare, store, args.split)
+        return 0
     if not (results / "eval/summary.csv").is_file():
         print(f"bench_resolution: {results}/eval/summary.csv is missing: run the workflow first", file=sys.stderr)
         return 2
