@@ -13,7 +13,8 @@ accuracy on the parameters with far fewer epochs; uniform weights recover the pa
 Uniform input subsets are almost all XP coefficients (110 of 118 tokens), so a star described
 only by its parameters (the input of the paper's parameters-to-spectra tasks: Figs. 6, 7, 11,
 13) is a case the sampler produces about never. ``label_input_fraction`` gives that share of
-stars inputs drawn only from the non-XP tokens other than the held-out outputs (1 to all of
+stars inputs drawn only from the non-XP tokens, the held-out outputs among them only with
+``label_inputs_held_out`` (1 to all of
 them) and, as targets, what a
 spectrum at 10 pc needs: the XP coefficients and the luminosity g_fakemag (with their usual
 target weights), plus any ``label_input_targets`` (mass and age for the mass/age model);
