@@ -68,7 +68,9 @@ def main(argv=None) -> int:
     flux, err = store.read("observed", rows, cols), store.read("observed_err", rows, cols)
     t = time.perf_counter()
     cannon = fit_cannon(y, store.read("observed", train, cols), order=cfg.cannon_order)
-    print(f"the Cannon of order {cfg.cannon_order}: {len(cannon.terms)} terms x {len(cols)} pixels, {len(train)} training giants, fit in {time.perf_counter() - t:.1f} s")
+    print(
+        f"the Cannon of order {cfg.cannon_order}: {len(cannon.terms)} terms x {len(cols)} pixels, {len(train)} training giants, fit in {time.perf_counter() - t:.1f} s"
+    )
     t = time.perf_counter()
     batched = cannon.infer(flux, err)
     t_batched = time.perf_counter() - t

@@ -65,7 +65,9 @@ def test_the_batched_fit_finds_the_minimum_scipy_finds_star_by_star():
     z, cost = least_squares_batch(z0, cannon.theta, cannon.terms, f, w)
     same = 0
     for i in range(40):
-        ref = least_squares(lambda x: (design_matrix(x, cannon.terms) @ cannon.theta - f[i])[0] * w[i], z0[i], xtol=1e-12, ftol=1e-12)
+        ref = least_squares(
+            lambda x, f=f[i], w=w[i]: (design_matrix(x, cannon.terms) @ cannon.theta - f)[0] * w, z0[i], xtol=1e-12, ftol=1e-12
+        )
         assert cost[i] <= ref.cost * (1 + 1e-9)  # never a worse fit
         if cost[i] >= ref.cost * (1 - 1e-6):  # the same minimum (a polynomial has several: logg^2)
             np.testing.assert_allclose(z[i], ref.x, atol=1e-4)  # 1e-4 of a label's spread
