@@ -21,7 +21,7 @@ import yaml
 from pipeline.baselines.cannon import Cannon, design_matrix, fit_cannon
 from pipeline.configuration import with_library_defaults
 from pipeline.evaluate.settings import task_settings
-from pipeline.evaluate.spectrafm import LABELS, _table1_selection
+from pipeline.evaluate.spectrafm import _table1_selection, cannon_training_giants
 from pipeline.spectrafm.store import SpectraStore
 
 
@@ -56,12 +56,7 @@ def main(argv=None) -> int:
     settings = with_library_defaults(yaml.safe_load(Path("config.yaml").read_text()))["evaluate"].get("spectrafm")
     cfg = task_settings("spectrafm", {"spectrafm": settings})
     store = SpectraStore(path)
-    labels = [label for label in LABELS if label in store.stars]
-    train = np.flatnonzero((store.stars["split"] == "train").to_numpy())
-    y = store.stars[labels].to_numpy(float)[train]
-    logg = y[:, labels.index("logg")]
-    keep = np.isfinite(y).all(1) & (logg > cfg.logg_range[0]) & (logg < cfg.logg_range[1])
-    train, y = train[keep], y[keep]
+    labels, train, y = cannon_training_giants(store, cfg)
     rows = np.flatnonzero((store.stars["split"] == "test").to_numpy())
     rows = rows[_table1_selection(store, rows, cfg)][: args.stars]
     cols = np.arange(store.wavelength_aa.size)

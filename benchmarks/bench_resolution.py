@@ -166,7 +166,7 @@ def train_candidates(path: Path, results: Path, threads: int) -> list[Path]:
     """Train each candidate of ``path`` not trained yet; returns the model folders in the file's order."""
     import yaml
 
-    from pipeline.model.train import TrainConfig, model_config, train
+    from pipeline.model.train import configs_of, train
     from pipeline.tokens.store import open_token_store
 
     spec = yaml.safe_load(path.read_text())
@@ -180,12 +180,10 @@ def train_candidates(path: Path, results: Path, threads: int) -> list[Path]:
         if (out / "model.pt").is_file():
             print(f"{name}: trained ({out})", flush=True)
             continue
-        p = {**run_train, **(spec.get("base") or {}), **(c.get("train") or {})}
-        mc = model_config(p.pop("preset", "small"), {**(p.pop("model", None) or {}), **(c.get("model") or {})}, n_tokens)
-        for k in ("name", "gpus", "init_from_base", "import_from", "device", "processes"):
-            p.pop(k, None)
+        block = {**run_train, **(spec.get("base") or {}), **(c.get("train") or {})}
+        block["model"] = {**(block.get("model") or {}), **(c.get("model") or {})}
         print(f"{name}: training ({c.get('why', '')})", flush=True)
-        train(store, out, mc, TrainConfig.from_dict({**p, "threads": threads}), resume=True)
+        train(store, out, *configs_of(block, n_tokens, threads=threads), resume=True)
     return folders
 
 

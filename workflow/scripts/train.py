@@ -3,20 +3,16 @@
 from pathlib import Path
 
 from pipeline.model.mlflow_model import log_pyfunc
-from pipeline.model.train import TrainConfig, model_config, train
+from pipeline.model.train import configs_of, train
 from pipeline.tokens.store import open_token_store
 from pipeline.workflow.tracking import rule_run
 
 sm = snakemake  # noqa: F821
 with rule_run(sm) as run:
     log = run.log
-    p = dict(sm.params.train)
     n_tokens = len(open_token_store(sm.input.tokens).attrs["vocabulary"])  # 118, or more with extra tokens
     init = Path(sm.input.init[0]).parent if sm.input.get("init") else None
-    model_cfg = model_config(p.pop("preset", "small"), p.pop("model", {}), n_tokens, init_from=init)
-    for k in ("name", "gpus", "init_from_base", "import_from"):
-        p.pop(k, None)
-    cfg = TrainConfig.from_dict({**p, "threads": p.get("threads") or sm.threads})
+    model_cfg, cfg = configs_of(sm.params.train, n_tokens, threads=sm.threads, init_from=init)
     out = Path(sm.output.model).parent
     train(
         sm.input.tokens,

@@ -103,11 +103,12 @@ class Cannon:
         start = np.clip(np.where(np.isfinite(flux), flux - self.flux_mean, 0.0) @ self.ridge + self.z_mean, -4, 4)
         out = np.full((len(flux), self.mean.size), np.nan)
         grid = self.grid_flux.astype(float)
+        grid_sq = (grid**2).T
         for s in range(0, len(flux), chunk):
             c = slice(s, s + chunk)
             w2 = w[c] ** 2
             # the nearest training spectrum in the weighted metric: sum_p w^2 (g - f)^2, expanded
-            dist = w2 @ (grid**2).T - 2 * (w2 * f[c]) @ grid.T
+            dist = w2 @ grid_sq - 2 * (w2 * f[c]) @ grid.T
             nearest = self.grid_z[np.argmin(dist, axis=1)]
             fits = [least_squares_batch(z0, self.theta, self.terms, f[c], w[c]) for z0 in (nearest, start[c])]
             best = np.where((fits[0][1] <= fits[1][1])[:, None], fits[0][0], fits[1][0])

@@ -102,6 +102,17 @@ def _table1_rows(model: str, kind: str, stars: pd.DataFrame, sel, predictions: d
     return out, preds
 
 
+def cannon_training_giants(store: SpectraStore, cfg):
+    """(labels, rows, label values) of the training stars the Table 1 Cannon is fit to: every label of
+    LABELS the store has, on the train split's stars that have them all, in Table 1's logg range."""
+    labels = [label for label in LABELS if label in store.stars]
+    train = np.flatnonzero((store.stars["split"] == "train").to_numpy())
+    y = store.stars[labels].to_numpy(float)[train]
+    logg = y[:, labels.index("logg")]
+    keep = np.isfinite(y).all(1) & (logg > cfg.logg_range[0]) & (logg < cfg.logg_range[1])
+    return labels, train[keep], y[keep]
+
+
 def cannon_table1(store: SpectraStore, rows, cfg):
     """The expert's Table 1 rows: the Cannon of ``cfg.cannon_order`` fit to the observed spectra
     (every pixel) of the training stars in Table 1's logg range, with the labels the stages train
@@ -109,11 +120,7 @@ def cannon_table1(store: SpectraStore, rows, cfg):
     spectra, read on the observed ones (``cannon_synthetic``): the synthetic gap as an expert sees it."""
     from ..baselines.cannon import fit_cannon, polynomial_terms
 
-    labels = [label for label in LABELS if label in store.stars]
-    train = np.flatnonzero((store.stars["split"] == "train").to_numpy())
-    y = store.stars[labels].to_numpy(float)[train]
-    keep = np.isfinite(y).all(1) & (y[:, labels.index("logg")] > cfg.logg_range[0]) & (y[:, labels.index("logg")] < cfg.logg_range[1])
-    train, y = train[keep], y[keep]
+    labels, train, y = cannon_training_giants(store, cfg)
     cols = np.arange(store.wavelength_aa.size)
     order = next((k for k in range(cfg.cannon_order, 0, -1) if train.size > 2 * len(polynomial_terms(len(labels), k))), 0)
     if order < cfg.cannon_order:

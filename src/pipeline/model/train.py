@@ -110,6 +110,18 @@ def model_config(preset_name: str, overrides: dict | None, vocab_size: int, init
     return preset(preset_name, **{"vocab_size": vocab_size, **(overrides or {})})
 
 
+WORKFLOW_KEYS = ("name", "gpus", "init_from_base", "import_from")  # a train block's keys that the workflow reads, not training
+
+
+def configs_of(block: dict, n_tokens: int, threads: int = 0, init_from=None) -> tuple[ModelConfig, TrainConfig]:
+    """A configuration's train block (config.yaml's ``train``, or a model's settings from the plan)
+    as the architecture (``model_config``) and the training settings; ``threads`` where the block
+    gives none."""
+    p = {k: v for k, v in block.items() if k not in WORKFLOW_KEYS}
+    model_cfg = model_config(p.pop("preset", "small"), p.pop("model", None), n_tokens, init_from=init_from)
+    return model_cfg, TrainConfig.from_dict({**p, "threads": p.get("threads") or threads})
+
+
 def init_from_model(model: StellarTransformer, vocab, model_dir) -> str:
     """Start from a trained model's weights: every tensor is copied, and the per-token rows of the
     embedding (w_x, b_x) are copied by token name, so a vocabulary that adds tokens (mass, age)
