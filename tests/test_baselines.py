@@ -107,6 +107,19 @@ def test_expert_stops_early_on_validation_stars_and_picks_its_grid_point_there(s
     assert booster.num_boosted_rounds() == t["chosen"]["n_trees"]  # the trees up to the best round only
 
 
+def test_experts_on_two_threads_are_the_experts_on_one(store, tmp_path):
+    """The grid's points (and a grid_on: first set's other targets) fitted side by side on the
+    job's threads choose the same point, grow the same trees and predict the same as one after another."""
+    for grid_on, targets in (("each", ["teff", "logg"]), ("first", ["rp0", "bp0", "bp1"])):
+        cfg = ExpertConfig(n_estimators=300, early_stopping_rounds=10, max_depth=[2, 3], learning_rate=[0.1, 0.3], grid_on=grid_on, device="cpu")
+        one = run_experts(store, tmp_path / f"{grid_on}1", "xp5_colours" if grid_on == "each" else "params", targets, cfg, n_jobs=1)
+        two = run_experts(store, tmp_path / f"{grid_on}2", "xp5_colours" if grid_on == "each" else "params", targets, cfg, n_jobs=2)
+        for t in targets:
+            assert one[t]["tuning"]["grid"] == two[t]["tuning"]["grid"] and one[t]["robust_scatter"] == two[t]["robust_scatter"]
+        p1, p2 = (pd.read_parquet(tmp_path / f"{grid_on}{k}" / "predictions.parquet") for k in (1, 2))
+        pd.testing.assert_frame_equal(p1, p2)
+
+
 def test_expert_grid_accepts_one_value_and_refuses_none():
     from pipeline.baselines.xgb import grid_points
 

@@ -139,38 +139,50 @@ def grid_points(cfg: ExpertConfig) -> list[tuple[int, float]]:
 def fit_tuned(x_train, y_train, x_val, y_val, cfg: ExpertConfig, n_jobs: int = 1, point: tuple | None = None):
     """The expert chosen on validation stars: at each grid point, trees grown until the validation
     RMSE stops improving (the best round kept); the point with the lowest validation robust
-    scatter wins (``point``: only that (depth, rate)). Returns (model, tuning record)."""
+    scatter wins, the first in grid order on a tie (``point``: only that (depth, rate)). The grid's
+    points are fitted side by side on ``n_jobs`` threads (each fit one thread: XGBoost's own
+    threads leave a core idle in the per-round work of these small trees); the result is the same
+    as fitting them one after another. Returns (model, tuning record)."""
     import xgboost as xgb
 
-    def regressor(depth, rate, **kw):
+    def regressor(depth, rate, threads, **kw):
         return xgb.XGBRegressor(
             max_depth=depth,
             learning_rate=rate,
             subsample=cfg.subsample,
             tree_method="hist",
             device=_device(cfg.device),
-            n_jobs=n_jobs,
+            n_jobs=threads,
             random_state=cfg.seed,
             **kw,
         )
 
     if len(y_val) < MIN_STARS:  # nothing to stop on or choose by (a rare XP coefficient on a small sky)
         depth, rate = point or grid_points(cfg)[0]
-        model = regressor(depth, rate, n_estimators=min(cfg.n_estimators, FALLBACK_TREES))
+        model = regressor(depth, rate, n_jobs, n_estimators=min(cfg.n_estimators, FALLBACK_TREES))
         model.fit(x_train, y_train)
         chosen = {"max_depth": depth, "learning_rate": rate, "n_trees": model.n_estimators, "val_robust_scatter": float("nan")}
         why = f"only {len(y_val)} validation stars: the grid's first point, {model.n_estimators} trees, no early stopping"
         log.warning("expert: %s", why)
         return model, {"chosen": chosen, "grid": [], "chosen_on": why}
-    tried, best, best_model = [], None, None
-    for depth, rate in [point] if point else grid_points(cfg):
-        model = regressor(depth, rate, n_estimators=cfg.n_estimators, early_stopping_rounds=cfg.early_stopping_rounds, eval_metric="rmse")
+    points = [point] if point else grid_points(cfg)
+    workers = max(1, min(n_jobs, len(points)))
+
+    def fit_point(depth_rate):
+        depth, rate = depth_rate
+        model = regressor(
+            depth, rate, max(1, n_jobs // workers), n_estimators=cfg.n_estimators, early_stopping_rounds=cfg.early_stopping_rounds, eval_metric="rmse"
+        )
         model.fit(x_train, y_train, eval_set=[(x_val, y_val)], verbose=False)
         scatter = median_mad_std(model.predict(x_val) - y_val)[1]
         rec = {"max_depth": depth, "learning_rate": rate, "n_trees": int(model.best_iteration) + 1, "val_robust_scatter": scatter}
         rec["val_rmse"] = float(model.best_score)
+        return rec, model
+
+    tried, best, best_model = [], None, None
+    for rec, model in in_threads(fit_point, points, workers, cost=lambda dr: dr[0] / dr[1]):  # in grid order
         tried.append(rec)
-        if best is None or scatter < best["val_robust_scatter"]:
+        if best is None or rec["val_robust_scatter"] < best["val_robust_scatter"]:
             best, best_model = rec, model
     if best["n_trees"] >= cfg.n_estimators:
         log.warning("expert stopped at n_estimators=%d before its validation RMSE stopped improving; raise it", cfg.n_estimators)
@@ -180,12 +192,29 @@ def fit_tuned(x_train, y_train, x_val, y_val, cfg: ExpertConfig, n_jobs: int = 1
     return best_model, {"chosen": best, "grid": tried, "chosen_on": how}
 
 
-def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1, point: tuple | None = None):
-    """Fit one expert (tuned on the validation split); returns (booster, metrics, test predictions DataFrame)."""
+def in_threads(fn, items, workers: int, cost=None) -> list:
+    """``[fn(item) for item in items]`` on ``workers`` threads (XGBoost releases the GIL while it
+    grows trees), returned in the order of ``items``; started dearest first by ``cost(item)`` (a
+    guess: the deepest, slowest-learning grid point grows the most and the largest trees), so that
+    no thread is left with a long fit at the end; an exception in any call is raised here."""
+    if workers <= 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    order = sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost else range(len(items))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {i: pool.submit(fn, items[i]) for i in order}
+        return [futures[i].result() for i in range(len(items))]
+
+
+def train_expert(store_path, inputs, target, cfg: ExpertConfig, n_jobs: int = 1, point: tuple | None = None, tables=None):
+    """Fit one expert (tuned on the validation split); returns (booster, metrics, test predictions DataFrame).
+    ``tables``: the store's train, val and test splits already read (``split_table``) with the
+    expert's inputs and target among their columns (a set's experts read the store once)."""
     feats = resolve_inputs(inputs)
     if target in feats:
         raise ValueError(f"target {target} is also an input of the expert")
-    train, val, test = (split_table(store_path, s, (*feats, target)) for s in ("train", "val", "test"))
+    train, val, test = tables or (split_table(store_path, s, (*feats, target)) for s in ("train", "val", "test"))
     complete = requires_complete_inputs(feats, cfg.complete_inputs)
     present = (lambda d: d[list(feats)].notna().all(axis=1)) if complete else (lambda d: d[list(feats)].notna().any(axis=1))
     usable_tr = present(train) & train[target].notna()
@@ -257,21 +286,34 @@ def run_experts(store_path, out_dir, inputs, targets, cfg: ExpertConfig, n_jobs:
     out.mkdir(parents=True, exist_ok=True)
     if cfg.grid_on not in ("each", "first"):
         raise ValueError(f"baselines.xgboost.grid_on must be each or first, not {cfg.grid_on!r}")
-    all_metrics, all_preds, point = {}, None, None
-    skipped = {}
-    for target in targets:
+    feats = resolve_inputs(inputs)
+    tables = [split_table(store_path, s, list(dict.fromkeys([*feats, *targets]))) for s in ("train", "val", "test")]
+
+    def expert(target, threads, point=None):
         try:
-            model, metrics, preds = train_expert(store_path, inputs, target, cfg, n_jobs, point)
+            return train_expert(store_path, inputs, target, cfg, threads, point, tables)
         except TooFewStars as exc:
             if len(targets) == 1:
                 raise
             # one of many (a band's rarest coefficients on a small sky): no expert for it, said in metrics.json
             log.warning("%s: no expert for this target", exc)
-            skipped[target] = {"target": target, "skipped": str(exc)}
-            continue
-        if cfg.grid_on == "first" and point is None:
-            c = metrics["tuning"]["chosen"]
+            return exc
+
+    if cfg.grid_on == "first":  # the first target searches the grid; the others, at its point, side by side
+        results = [expert(targets[0], n_jobs)]
+        point = None
+        if not isinstance(results[0], TooFewStars):
+            c = results[0][1]["tuning"]["chosen"]
             point = (c["max_depth"], c["learning_rate"])
+        results += in_threads(lambda t: expert(t, 1, point), targets[1:], n_jobs)
+    else:  # each target its grid, whose points run side by side
+        results = [expert(t, n_jobs) for t in targets]
+    all_metrics, all_preds, skipped = {}, None, {}
+    for target, result in zip(targets, results):
+        if isinstance(result, TooFewStars):
+            skipped[target] = {"target": target, "skipped": str(result)}
+            continue
+        model, metrics, preds = result
         # the trees up to the best validation round only: what predicts, whoever loads the file
         best = getattr(model, "best_iteration", None)
         booster = model.get_booster()
