@@ -15,6 +15,7 @@ rule catalog:
         f"{RESULTS}/logs/catalog.log",
     benchmark:
         f"{RESULTS}/benchmarks/catalog.tsv"
+    priority: PRIORITY["model_chain"]
     conda:
         "../envs/catalog.yaml"
     threads: 4

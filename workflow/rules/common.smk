@@ -52,6 +52,11 @@ SEED_VARIANTS, SCALING_VARIANTS, EXPERIMENT_VARIANTS = PLAN.seed_variants, PLAN.
 VARIANTS, CLAIMS_TASKS = PLAN.variants, PLAN.claims_tasks
 SPECTRAFM_SEEDED, SPECTRAFM_EXPERIMENTS, SPECTRAFM_VARIANTS = PLAN.spectrafm_seeded, PLAN.spectrafm_experiments, PLAN.spectrafm_variants
 EXPERTS = PLAN.experts
+# The order two cores take the long chains in (a rule's priority: the higher runs first when both
+# are ready): the base model's (catalog, tokens, train, the mass/age model), on which every
+# evaluation waits; then SpectraFM's stages, one after another; the XGBoost experts, the
+# evaluations and the figures fill the cores around and after them.
+PRIORITY = {"model_chain": 50, "spectrafm_chain": 40}
 SPECTRAFM_MODELS = ["pretrain", "finetune_real", "finetune_fe", ABLATION, "fcnn"]  # what evaluate_spectrafm compares
 is_mass_age, published_model_files, train_settings = PLAN.is_mass_age, PLAN.published_model_files, PLAN.train_settings
 token_store, init_model, spectrafm_dir, spectrafm_settings = PLAN.token_store, PLAN.init_model, PLAN.spectrafm_dir, PLAN.spectrafm_settings

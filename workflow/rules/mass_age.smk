@@ -17,6 +17,7 @@ rule mass_age_catalog:
         f"{RESULTS}/logs/mass_age_catalog.log",
     benchmark:
         f"{RESULTS}/benchmarks/mass_age_catalog.tsv"
+    priority: PRIORITY["model_chain"]
     conda:
         "../envs/catalog.yaml"
     threads: 1

@@ -17,6 +17,7 @@ rule apogee_spectra:
         f"{RESULTS}/logs/apogee_spectra.log",
     benchmark:
         f"{RESULTS}/benchmarks/apogee_spectra.tsv"
+    priority: PRIORITY["spectrafm_chain"]
     conda:
         "../envs/catalog.yaml"
     threads: 1
@@ -44,6 +45,7 @@ rule spectrafm_train:
         f"{RESULTS}/benchmarks/spectrafm_train_{{stage}}.tsv"
     wildcard_constraints:
         stage="|".join(SPECTRAFM_STAGES),
+    priority: PRIORITY["spectrafm_chain"]
     conda:
         "../envs/model.yaml"
     threads: 2
@@ -72,6 +74,7 @@ rule spectrafm_fcnn:
         f"{RESULTS}/logs/spectrafm_fcnn.log",
     benchmark:
         f"{RESULTS}/benchmarks/spectrafm_fcnn.tsv"
+    priority: PRIORITY["spectrafm_chain"]
     conda:
         "../envs/model.yaml"
     threads: 2
@@ -100,9 +103,10 @@ rule evaluate_spectrafm:
         f"{RESULTS}/logs/evaluate_spectrafm.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate_spectrafm.tsv"
+    priority: PRIORITY["spectrafm_chain"]
     conda:
         "../envs/model.yaml"
-    threads: 1  # its time goes to one core (the Cannon's fits, the attention read-out): the other runs another job
+    threads: 2  # the Cannon reads every star at once (numpy) and the models predict in batches: 1.6x one thread
     resources:
         mem_mb=8000,
         runtime=30,

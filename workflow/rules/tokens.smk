@@ -11,6 +11,7 @@ rule tokens:
         f"{RESULTS}/logs/tokens.log",
     benchmark:
         f"{RESULTS}/benchmarks/tokens.tsv"
+    priority: PRIORITY["model_chain"]
     conda:
         "../envs/catalog.yaml"
     threads: 1

@@ -19,7 +19,7 @@ rule train:
         name=TRAINED_MODEL_NAMES,
     # the model is the critical path (evaluation, search, mass/age wait on it): on a few cores it
     # runs before the XGBoost baselines rather than after them
-    priority: 50
+    priority: PRIORITY["model_chain"]
     conda:
         "../envs/model.yaml"
     threads: 2
