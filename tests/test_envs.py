@@ -68,3 +68,11 @@ def test_every_preset_in_configs_is_a_valid_configuration():
     for p in presets:
         config = _merged(base, yaml.safe_load(p.read_text()) or {})
         validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))  # raises naming the key
+
+
+def test_make_runs_report_step_has_its_packages_without_the_dev_tools():
+    """`make run` installs the project without the `dev` extra and ends with `snakemake --report`,
+    which refuses to run without pygments (the fresh-clone run of issue 46 stopped there: in a
+    development checkout pytest had brought it in)."""
+    _, pins = _pyproject()
+    assert "pygments" in pins, "pyproject.toml: pygments is a dependency of `make run`'s report, not only of pytest"
