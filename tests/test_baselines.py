@@ -111,7 +111,9 @@ def test_experts_on_two_threads_are_the_experts_on_one(store, tmp_path):
     """The grid's points (and a grid_on: first set's other targets) fitted side by side on the
     job's threads choose the same point, grow the same trees and predict the same as one after another."""
     for grid_on, targets in (("each", ["teff", "logg"]), ("first", ["rp0", "bp0", "bp1"])):
-        cfg = ExpertConfig(n_estimators=300, early_stopping_rounds=10, max_depth=[2, 3], learning_rate=[0.1, 0.3], grid_on=grid_on, device="cpu")
+        cfg = ExpertConfig(
+            n_estimators=300, early_stopping_rounds=10, max_depth=[2, 3], learning_rate=[0.1, 0.3], grid_on=grid_on, device="cpu"
+        )
         one = run_experts(store, tmp_path / f"{grid_on}1", "xp5_colours" if grid_on == "each" else "params", targets, cfg, n_jobs=1)
         two = run_experts(store, tmp_path / f"{grid_on}2", "xp5_colours" if grid_on == "each" else "params", targets, cfg, n_jobs=2)
         for t in targets:

@@ -171,7 +171,12 @@ def fit_tuned(x_train, y_train, x_val, y_val, cfg: ExpertConfig, n_jobs: int = 1
     def fit_point(depth_rate):
         depth, rate = depth_rate
         model = regressor(
-            depth, rate, max(1, n_jobs // workers), n_estimators=cfg.n_estimators, early_stopping_rounds=cfg.early_stopping_rounds, eval_metric="rmse"
+            depth,
+            rate,
+            max(1, n_jobs // workers),
+            n_estimators=cfg.n_estimators,
+            early_stopping_rounds=cfg.early_stopping_rounds,
+            eval_metric="rmse",
         )
         model.fit(x_train, y_train, eval_set=[(x_val, y_val)], verbose=False)
         scatter = median_mad_std(model.predict(x_val) - y_val)[1]
