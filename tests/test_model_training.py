@@ -299,8 +299,10 @@ def test_label_input_targets_add_to_what_label_only_stars_are_asked(tmp_path):
         TokenSampler(_tiny_store(tmp_path, seed=1), "train", TrainConfig(batch_size=64, label_input_targets=("mass",)).sampling(), 64)
 
 
-def test_with_two_threads_reruns_and_resumed_runs_agree_within_the_stated_tolerance(tmp_path):
-    """The second statement of model/train.py: more threads are not bit for bit, but within 1e-3."""
+def test_with_two_threads_reruns_and_resumed_runs_are_bit_for_bit(tmp_path):
+    """Two threads, like the workflow's jobs: a rerun and an interrupted-and-resumed run end with
+    the same weights to the bit (the embedding's rows gathered by F.embedding, whose backward adds
+    in a fixed order; indexing's did not, and two fresh runs' verdicts differed like seeds)."""
     path = _tiny_store(tmp_path, n=600)
     cfg = TrainConfig(epochs_per_cycle=1, cycles=2, batch_size=64, checkpoint_every=1, seed=1, threads=2)
     a, _ = train(path, tmp_path / "a", preset("small", dropout=0.1), cfg, resume=False)
@@ -308,5 +310,5 @@ def test_with_two_threads_reruns_and_resumed_runs_agree_within_the_stated_tolera
     train(path, tmp_path / "c", preset("small", dropout=0.1), cfg, resume=False, stop_after_epoch=0)
     c, _ = train(path, tmp_path / "c", preset("small", dropout=0.1), cfg, resume=True)
     for other in (b, c):
-        worst = max((p - q).abs().max().item() for p, q in zip(a.state_dict().values(), other.state_dict().values()))
-        assert worst < 1e-3, worst
+        different = [k for k, p in a.state_dict().items() if not torch.equal(p, other.state_dict()[k])]
+        assert different == [], different

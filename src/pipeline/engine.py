@@ -28,11 +28,12 @@ which builds the model's data and network on ``place.device`` and returns a ``Tr
 the network (DDP among ranks, torch.compile when asked), runs ``fit``, lets rank 0 write the model's
 final files (``Training.finish``) and holds the ranks at a barrier.
 
-What "exact" means: a job draws its batches from (seed, epoch) alone, so with one CPU thread a run
-interrupted and resumed ends with weights identical, bit for bit, to an uninterrupted run's (same
-machine and torch build); with more CPU threads, or on CUDA, reductions inside matrix products run
-in a varying order and two uninterrupted runs already differ in the last bits, as a resumed run
-does (tested below 1e-3 after a few epochs).
+What "exact" means: a job draws its batches from (seed, epoch) alone, so on a CPU a run interrupted
+and resumed ends with weights identical, bit for bit, to an uninterrupted run's, and two runs to each
+other (same machine, torch build and thread count; tested with one and two threads). A network must
+use operations whose backward adds in a fixed order for that (F.embedding, not indexing a parameter:
+index_put_'s accumulation is thread-ordered on the CPU). On CUDA, reductions run in a varying order
+and two uninterrupted runs differ in the last bits, as a resumed run does.
 """
 
 from __future__ import annotations

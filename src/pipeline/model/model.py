@@ -114,17 +114,20 @@ class NonLinearEmbedding(nn.Module):
             self.periodic = nn.Linear(2 * frequencies, dim)  # P, shared by the token types
 
     def forward(self, rows, values):
-        """rows (stars, n) embedding rows, values (stars, n) standardised -> (stars, n, dim)."""
-        y = self.act(self.weight[rows] * values.unsqueeze(-1) + self.bias[rows])
+        """rows (stars, n) embedding rows, values (stars, n) standardised -> (stars, n, dim).
+        Rows are gathered by F.embedding, not by indexing: indexing's backward (index_put_ with
+        accumulate) adds a row's gradients in a thread-dependent order on the CPU, so two trainings
+        on two threads differed in the last bits and then in the answers; F.embedding's does not."""
+        y = self.act(F.embedding(rows, self.weight) * values.unsqueeze(-1) + F.embedding(rows, self.bias))
         if hasattr(self, "periodic"):
-            phase = 2 * math.pi * self.frequency[rows] * values.unsqueeze(-1)  # (stars, n, k)
+            phase = 2 * math.pi * F.embedding(rows, self.frequency) * values.unsqueeze(-1)  # (stars, n, k)
             extra = self.act(self.periodic(torch.cat([torch.sin(phase), torch.cos(phase)], dim=-1)))
             y = y + extra * (rows > 0).unsqueeze(-1)  # padding stays zero
         return y
 
     def query(self, rows):
         """The query of a requested token type is its own vector w_x: (stars, r) -> (stars, r, dim)."""
-        return self.weight[rows]
+        return F.embedding(rows, self.weight)
 
 
 class Attention(nn.Module):
