@@ -16,7 +16,8 @@ with one line of ratios: identity / spread per label, rp0 model / expert and MLP
 ``--candidates`` trains each candidate recipe of the file (the run's ``train`` block, the file's
 ``base`` and the candidate's overrides) on the run's token store into ``<results>/resolution/<name>``
 (about 8 min each on one core; a folder with a model.pt is measured as it is), then measures them
-all beside the run's model and its seed retrainings on the validation stars (``--compare``'s table),
+all beside the run's model and its seed retrainings on the validation stars (``--compare``'s table,
+with task f's extinction curve on validation giants: the cost a recipe may have elsewhere),
 and writes it to ``<results>/resolution/candidates.csv``.
 """
 
@@ -121,8 +122,30 @@ def measure(model_dir: Path, store: Path, split: str = "val") -> dict:
         pred = model.predict(rp[cols], ["rp0"], batch_size=4096)
         out[f"rp0_{name}"] = float(robust_scatter(pred["rp0"].to_numpy() - rp.rp0.to_numpy()))
     out["rp0_scatter"] = out["rp0_params_2mass_bprp"]
+    out["extinction_curve_rms"] = split_extinction_curve(model, store, split)
     out["n_identity"], out["n_rp0"] = len(ident), len(rp)
     return out
+
+
+def split_extinction_curve(model, store: Path, split: str, most: int = 300) -> float:
+    """Task f's recipe (eq. 15, the evaluation's settings) on giants of ``split`` instead of eq. 13's
+    grid: up to ``most`` of its giants in task f's logg range, each asked for its spectrum at its own
+    Teff, logg and [M/H] and at the task's E(B-V)s; the RMS of the median curve against the injected
+    one. The test split's task f never enters a choice: this is its measure on validation stars."""
+    from pipeline.evaluate import spectra
+    from pipeline.evaluate.settings import task_settings
+
+    cfg = task_settings("extinction_curve", {})
+    cols = ["teff", "logg", "m_h", "logebv"]
+    train = split_table(store, "train", cols).dropna(subset=cols)
+    e_ref = spectra.reference_ebv_c19(train, cfg)
+    d = split_table(store, split, cols).dropna(subset=cols)
+    g = d[(d.logg >= cfg.logg_min) & (d.logg <= cfg.logg_max)]
+    g = g.sample(min(most, len(g)), random_state=0) if len(g) > most else g
+    asked = np.concatenate([[e_ref], np.asarray(cfg.ebv_c19, float)])
+    grid, flux, _ = spectra.spectra_at_reddenings(model, g.teff.to_numpy(), g.logg.to_numpy(), g.m_h.to_numpy(), asked)
+    curves = spectra.curves_against_references(flux, asked)[:, 0]
+    return spectra.extinction_curve_rms(grid, curves, *cfg.wavelength_nm)
 
 
 COLUMNS = {  # measure's key -> the printed column (rp0 in units of 1e-4)
@@ -135,13 +158,15 @@ COLUMNS = {  # measure's key -> the printed column (rp0 in units of 1e-4)
     "rp0_params": "rp0 p",
     "rp0_params_2mass": "rp0 p+2M",
     "rp0_params_2mass_bprp": "rp0 p+2M+BPRP",
+    "extinction_curve_rms": "ext. curve",
 }
 
 
 def compare(model_dirs: list[Path], store: Path, split: str) -> pd.DataFrame:
     """The measures of several models side by side on ``split`` (default the validation stars):
-    the identity (Teff in K, logg and [M/H] over their spreads), task a's main panel (xp30+colours)
-    and rp0 from each rp0 expert's input set (x 1e-4). Returns the full table."""
+    the identity (Teff in K, logg and [M/H] over their spreads), task a's main panel (xp30+colours),
+    rp0 from each rp0 expert's input set (x 1e-4) and task f's extinction curve on the split's giants
+    (RMS against the injected curve). Returns the full table."""
     rows = {Path(m).name: measure(Path(m), store, split) for m in model_dirs}
     table = pd.DataFrame(rows).T
     shown = table[list(COLUMNS)].rename(columns=COLUMNS)
@@ -155,7 +180,7 @@ def compare(model_dirs: list[Path], store: Path, split: str) -> pd.DataFrame:
         f"ratios (each over {table.index[0]}, {split}): "
         + "; ".join(
             f"{name} identity teff {r.identity_teff / first.identity_teff:.2f} a-teff {r.task_a_teff / first.task_a_teff:.2f} "
-            f"rp0 {r.rp0_scatter / first.rp0_scatter:.2f}"
+            f"rp0 {r.rp0_scatter / first.rp0_scatter:.2f} ext {r.extinction_curve_rms / first.extinction_curve_rms:.2f}"
             for name, r in table.iloc[1:].iterrows()
         )
     )

@@ -68,6 +68,28 @@ def test_extinction_curve_from_a_slightly_reddened_reference():
     assert r_true[0] == pytest.approx(3.1, rel=0.02)
 
 
+def test_curves_against_both_references_and_their_rms_against_the_injected_curve():
+    """Task f's steps on spectra reddened by the injected curve (giants, reddenings: the chosen
+    reference 0.02, the paper's 0, then 0.4 and 1.2): both references give R back, so the RMS against
+    the injected curve is 0; against R_V = 2.5 it is the two curves' own RMS, worked out here."""
+    from pipeline.evaluate.spectra import curves_against_references, extinction_curve_rms
+    from pipeline.evaluate.truth import INJECTED_R_V
+
+    wave = np.linspace(330, 1050, 73)
+    r_true = science.fitzpatrick_r(wave, INJECTED_R_V)
+    asked = np.array([0.02, 0.0, 0.4, 1.2])
+    base = np.array([[1.0], [2.0], [0.5]]) * np.ones((3, wave.size))  # three giants
+    flux = base[:, None, :] * 10 ** (-0.4 * r_true * 0.884 * asked[None, :, None])
+    curves = curves_against_references(flux, asked)
+    assert curves.shape == (3, 2, 2, wave.size)
+    np.testing.assert_allclose(curves, np.broadcast_to(r_true, curves.shape), rtol=1e-10)
+    assert extinction_curve_rms(wave, curves[:, 0], 400, 1000) == pytest.approx(0.0, abs=1e-9)
+    w = (wave >= 400) & (wave <= 1000)
+    other = science.fitzpatrick_r(wave, 2.5)
+    expected = np.sqrt(np.mean((r_true[w] - other[w]) ** 2))
+    assert extinction_curve_rms(wave, curves[:, 1], 400, 1000, against=other) == pytest.approx(expected, rel=1e-9)
+
+
 def test_fitzpatrick_r_at_v_is_r_v():
     assert science.fitzpatrick_r(np.array([549.0]), 3.1)[0] == pytest.approx(3.1, rel=0.02)
 

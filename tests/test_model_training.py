@@ -312,3 +312,27 @@ def test_with_two_threads_reruns_and_resumed_runs_are_bit_for_bit(tmp_path):
     for other in (b, c):
         different = [k for k, p in a.state_dict().items() if not torch.equal(p, other.state_dict()[k])]
         assert different == [], different
+
+
+def test_a_share_of_label_only_stars_may_be_given_the_held_out_outputs(tmp_path):
+    """train.label_inputs_held_out as a number: that share of the label-only stars may be given bprp
+    or jk (so half as many are given one as with true); false gives none."""
+    store = _tiny_store(tmp_path)
+
+    def share_given(setting):
+        cfg = TrainConfig(batch_size=64, seed=3, label_input_fraction=1.0, label_inputs_held_out=setting)
+        s = TokenSampler(store, "train", cfg.sampling(), 64)
+        vocab, given, stars = np.array(s.vocab), 0, 0
+        for epoch in range(6):
+            s.set_epoch(epoch)
+            for ids, _vals, mask, *_ in s:  # every star label-only (label_input_fraction 1)
+                names = np.where(mask.numpy(), vocab[ids.numpy()], "")
+                given += np.isin(names, ["bprp", "jk"]).any(axis=1).sum()
+                stars += len(names)
+        return given / stars
+
+    none, half, every = share_given(False), share_given(0.5), share_given(True)
+    assert none == 0.0 and every > 0.3, (none, every)
+    assert 0.42 < half / every < 0.58, (half, every)
+    with pytest.raises(ValueError, match="label_inputs_held_out"):
+        TokenSampler(store, "train", TrainConfig(batch_size=64, label_inputs_held_out=1.5).sampling(), 64)

@@ -235,12 +235,50 @@ def _extinction_summary(metrics: dict, lo: float, hi: float, per_giant: dict) ->
     ]
 
 
+def spectra_at_reddenings(model, teff, logg, m_h, ebv_c19, batch_size=4096):
+    """The model's spectra at 10 pc of giants of the given Teff (K), logg and [M/H] (dex), each asked
+    at every E(B-V)_C19 of ``ebv_c19`` (mag). Returns the XP wavelength grid (nm), the flux
+    (giants, reddenings, wavelengths) and the absolute G magnitude (giants, reddenings)."""
+    asked = np.asarray(ebv_c19, float)
+    n = np.size(teff)
+    inp = pd.DataFrame(
+        {
+            "teff": np.repeat(np.asarray(teff, float), asked.size),
+            "logg": np.repeat(np.asarray(logg, float), asked.size),
+            "m_h": np.repeat(np.asarray(m_h, float), asked.size),
+            "logebv": np.tile(science.log_ebv_c19(asked), n),
+        }
+    )
+    pred = request_spectra(model, inp, batch_size)
+    bp, rp = _coeffs(pred)
+    m_g = science.absolute_g_mag(pred.g_fakemag.to_numpy())
+    grid, flux = science.xp_spectrum(bp, rp, g_mag=m_g)
+    return grid, flux.reshape(n, asked.size, -1), m_g.reshape(n, asked.size)
+
+
+def curves_against_references(flux, ebv_c19):
+    """Eq. 15 for spectra (giants, reddenings, wavelengths) at E(B-V)_C19 ``ebv_c19`` (mag), whose first
+    two are references and the rest reddened: each reddened spectrum's curve against each reference,
+    (giants, 2, reddened, wavelengths)."""
+    asked = np.asarray(ebv_c19, float)
+    reddened = asked[2:][None, :]
+    return np.stack([science.extinction_curve(flux[:, k : k + 1], flux[:, 2:], reddened, asked[k]) for k in (0, 1)], axis=1)
+
+
+def extinction_curve_rms(grid, curves, lo_nm, hi_nm, against=None) -> float:
+    """The RMS over ``lo_nm``-``hi_nm`` of the median of ``curves`` (any leading shape, wavelengths
+    last) against ``against`` (default the injected curve, Fitzpatrick R_V = INJECTED_R_V)."""
+    w = _in_range(grid, lo_nm, hi_nm)
+    against = science.fitzpatrick_r(grid, INJECTED_R_V) if against is None else against
+    med = np.nanmedian(curves.reshape(-1, grid.size), axis=0)
+    return float(np.sqrt(np.nanmean((med[w] - against[w]) ** 2)))
+
+
 def extinction_curve(model, df, cfg, experts_dir=None):
     """Task f (Fig. 11, eq. 15): R(lambda) from spectra at 10 pc predicted for solar-metallicity giants
     (logg 1.0-2.5, Teff from eq. 13) at E(B-V)_C19 of 0.4, 0.8, 1.2 against a reference spectrum,
     compared with the injected curve. The reference is requested at ``reference_ebv_c19`` (see
     ``reference_ebv_c19``); the curve against the paper's E = 0 reference is reported beside it."""
-    bs = cfg.batch_size
     logg = np.arange(cfg.logg_min, cfg.logg_max + 1e-9, cfg.logg_step)
     ebvs = np.asarray(cfg.ebv_c19, float)
     lo, hi = cfg.wavelength_nm
@@ -250,24 +288,9 @@ def extinction_curve(model, df, cfg, experts_dir=None):
     if not 0.0 <= e_ref < ebvs[1]:
         raise ValueError(f"evaluate.extinction_curve: the reference E(B-V)_C19 {e_ref:.3g} must lie in [0, {ebvs[1]})")
     asked = np.concatenate([[e_ref], ebvs])  # reference, the paper's zero, the reddened ones
-    lg, e = (a.ravel() for a in np.meshgrid(logg, asked, indexing="ij"))
-    inp = pd.DataFrame({"teff": science.teff_rgb(lg), "logg": lg, "m_h": 0.0, "logebv": science.log_ebv_c19(e)})
-    pred = request_spectra(model, inp, bs)
-    bp, rp = _coeffs(pred)
-    m_g = science.absolute_g_mag(pred.g_fakemag.to_numpy())
-    grid, flux = science.xp_spectrum(bp, rp, g_mag=m_g)
-    flux = flux.reshape(logg.size, asked.size, -1)
-    reddened = ebvs[1:][None, :]
-
-    def per_giant_curves(f, k):  # eq. 15 against column k (0: the chosen reference, 1: E = 0): (giants, reddened, wavelengths)
-        return science.extinction_curve(f[:, k : k + 1], f[:, 2:], reddened, asked[k])
-
-    def median_curve(f, k):  # the median over the grid's giants and reddenings, and the spread about it
-        r = per_giant_curves(f, k).reshape(-1, grid.size)
-        return np.nanmedian(r, axis=0), np.nanstd(r, axis=0)
-
-    med, std = median_curve(flux, 0)
-    med_zero, _ = median_curve(flux, 1)
+    teff = science.teff_rgb(logg)
+    grid, flux, m_g = spectra_at_reddenings(model, teff, logg, np.zeros(logg.size), asked, cfg.batch_size)
+    curves = curves_against_references(flux, asked)
     w = _in_range(grid, lo, hi)
     injected = science.fitzpatrick_r(grid, INJECTED_R_V)
 
@@ -275,9 +298,15 @@ def extinction_curve(model, df, cfg, experts_dir=None):
         return float(np.sqrt(np.nanmean((curve[w] - against[w]) ** 2)))
 
     def rms_of_median(r):  # r: (giants, reddened, wavelengths), giants resampled by the bootstrap
-        return rms(np.nanmedian(r.reshape(-1, grid.size), axis=0))
+        return extinction_curve_rms(grid, r, lo, hi)
 
-    per_giant = {"chosen": PerStar(per_giant_curves(flux, 0), rms_of_median), "zero": PerStar(per_giant_curves(flux, 1), rms_of_median)}
+    def median_curve(r):  # the median over the grid's giants and reddenings, and the spread about it
+        r = r.reshape(-1, grid.size)
+        return np.nanmedian(r, axis=0), np.nanstd(r, axis=0)
+
+    med, std = median_curve(curves[:, 0])
+    med_zero, _ = median_curve(curves[:, 1])
+    per_giant = {"chosen": PerStar(curves[:, 0], rms_of_median), "zero": PerStar(curves[:, 1], rms_of_median)}
 
     metrics = {
         "wavelength_range_nm": [lo, hi],
@@ -290,15 +319,16 @@ def extinction_curve(model, df, cfg, experts_dir=None):
         "rms_model_vs_injected_zero_reference": rms(med_zero),
     }
     # the same recipe applied to the mock's own spectra (through the XP representation): what a perfect model would give
+    lg, e = (a.ravel() for a in np.meshgrid(logg, asked, indexing="ij"))
     c = true_xp_coefficients(science.teff_rgb(lg), lg, np.zeros(lg.size), science.EBV_TRUE_PER_C19 * e, radius_rsun=10.0)
     _, f_true_xp = science.xp_spectrum(c["bp"], c["rp"])
-    r_true, _ = median_curve(f_true_xp.reshape(logg.size, asked.size, -1), 0)
+    r_true, _ = median_curve(curves_against_references(f_true_xp.reshape(logg.size, asked.size, -1), asked)[:, 0])
     metrics["rms_xp_truth_vs_injected"] = rms(r_true)
     metrics["rms_model_vs_fitzpatrick"] = {f"R_V={rv}": rms(med, science.fitzpatrick_r(grid, rv)) for rv in (2.5, 3.1, 4.0)}
     bar = cfg.rms_bar
     metrics["checks"] = {"rms_bar": bar, "within_bar": bool(metrics["rms_model_vs_injected"] < bar)}
     metrics["summary"] = _extinction_summary(metrics, lo, hi, per_giant)
-    spectra = pd.DataFrame({"logg": lg, "teff": inp.teff, "ebv_c19": e, "absolute_g_mag": m_g})
+    spectra = pd.DataFrame({"logg": lg, "teff": np.repeat(teff, asked.size), "ebv_c19": e, "absolute_g_mag": m_g.ravel()})
     spectra["wavelength_nm"] = [grid] * len(spectra)
     spectra["flux_10pc"] = list(flux.reshape(-1, grid.size))
     curve = pd.DataFrame(

@@ -13,9 +13,9 @@ accuracy on the parameters with far fewer epochs; uniform weights recover the pa
 Uniform input subsets are almost all XP coefficients (110 of 118 tokens), so a star described
 only by its parameters (the input of the paper's parameters-to-spectra tasks: Figs. 6, 7, 11,
 13) is a case the sampler produces about never. ``label_input_fraction`` gives that share of
-stars inputs drawn only from the non-XP tokens, the held-out outputs among them only with
-``label_inputs_held_out`` (1 to all of
-them) and, as targets, what a
+stars inputs drawn only from the non-XP tokens (1 to all of them), the held-out outputs among
+them only with ``label_inputs_held_out`` (true: for all of those stars; a number: for that share
+of them) and, as targets, what a
 spectrum at 10 pc needs: the XP coefficients and the luminosity g_fakemag (with their usual
 target weights), plus any ``label_input_targets`` (mass and age for the mass/age model);
 0 recovers the paper. ``stars_with`` restricts a split to the stars having at least one of
@@ -60,6 +60,8 @@ def sample_batch(
     spectral=None,
     label_input_fraction: float = 0.0,
     spectrum_targets=None,
+    held_out_inputs=None,
+    held_out_input_fraction: float = 0.0,
 ):
     """Inputs and targets for each star of a (stars x vocabulary) block of standardised tokens,
     drawn with torch on the block's device from ``generator`` (a ``torch.Generator`` there).
@@ -74,7 +76,10 @@ def sample_batch(
     tokens a label-only star may not be given (the XP coefficients, and the trainer adds the
     held-out outputs); a share ``label_input_fraction`` of stars then gets only the other tokens
     as inputs (1 to all of them) and targets among ``spectrum_targets`` (default: the
-    ``spectral`` tokens), drawn with ``target_weight``. No step reads a value back to the host.
+    ``spectral`` tokens), drawn with ``target_weight``. ``held_out_inputs`` (V,) marks tokens among
+    the ``spectral`` ones that a share ``held_out_input_fraction`` of the label-only stars may be given
+    after all (bprp and jk; ``train.label_inputs_held_out`` as a number). No step reads a value back
+    to the host.
     """
     dev = values.device
     b, v = values.shape
@@ -103,7 +108,11 @@ def sample_batch(
         withhold = torch.zeros_like(present).scatter(1, target_id, ok)
         candidates = present & ~(withhold & (rand(b) >= identity_fraction)[:, None])
     if label_input_fraction > 0.0:
-        candidates = candidates & ~(from_labels[:, None] & spectral[None, :])
+        withheld = spectral[None, :]  # (1 or B, V): what each label-only star may not be given
+        if held_out_inputs is not None and 0.0 < held_out_input_fraction < 1.0:
+            given = rand(b) < held_out_input_fraction  # the label-only stars that may have them
+            withheld = withheld & ~(given[:, None] & as_mask(held_out_inputs)[None, :])
+        candidates = candidates & ~(from_labels[:, None] & withheld)
     # random order with candidate tokens first: sort random keys, +inf for the others
     n = min(context, v)
     order = torch.topk(torch.where(candidates, rand(b, v), torch.inf), n, dim=1, largest=False, sorted=True).indices
@@ -217,14 +226,23 @@ class TokenSampler(IterableDataset):
         # label-only inputs leave out the XP coefficients and (unless ``label_inputs_held_out``) the
         # held-out outputs: bprp and jk, which are never asked for, keep the meaning they have in the
         # paper's training (Fig. 14), at the price of never seeing parameters + colours without XP (task h)
-        self.not_label_input = spectral | (
-            np.zeros(len(self.vocab), bool) if s.label_inputs_held_out else np.isin(self.vocab, list(held_out))
-        )
+        # (a number: that share of the label-only stars may be given them, the others not)
+        share = s.label_inputs_held_out
+        if not isinstance(share, (bool, int, float)) or not 0.0 <= share <= 1.0:
+            raise ValueError(f"train.label_inputs_held_out: {s.label_inputs_held_out!r} is not true, false or a share in [0, 1]")
+        self.held_out_input_fraction = share = float(share)
+        self.held_out_inputs = np.isin(self.vocab, list(held_out))
+        self.not_label_input = spectral | (self.held_out_inputs if share < 1.0 else np.zeros(len(self.vocab), bool))
         self.device = torch.device(device)
         # the sampler's token masks and weights on the device once (not copied there every batch)
         self._weights = {
             name: torch.as_tensor(getattr(self, name), dtype=dtype, device=self.device)
-            for name, dtype in (("target_weight", torch.float32), ("not_label_input", torch.bool), ("spectrum_targets", torch.bool))
+            for name, dtype in (
+                ("target_weight", torch.float32),
+                ("not_label_input", torch.bool),
+                ("spectrum_targets", torch.bool),
+                ("held_out_inputs", torch.bool),
+            )
         }
         split_codes = root["split"][:]
         self.split_code = SPLIT_NAMES.index(split)
@@ -299,6 +317,8 @@ class TokenSampler(IterableDataset):
             self._weights["not_label_input"],
             self.label_input_fraction,
             self._weights["spectrum_targets"],
+            self._weights["held_out_inputs"],
+            self.held_out_input_fraction,
         )
         yield from trimmed_batches(batch, self.batch_size, 8 if self.device.type == "cuda" else 1)
 

@@ -23,7 +23,7 @@ class Sampling:
     identity_fraction: float
     label_input_fraction: float
     label_input_targets: tuple
-    label_inputs_held_out: bool
+    label_inputs_held_out: bool | float
     stars_with: tuple
     resident: str
     pool_batches: int
@@ -47,7 +47,8 @@ class TrainConfig:
     identity_fraction: float = 1.0  # share of stars whose targets may also be inputs (the paper: 1.0)
     label_input_fraction: float = 0.0  # share of stars with only non-XP inputs, asked for XP and g_fakemag (the paper: 0)
     label_input_targets: tuple = ()  # tokens label-only stars are also asked for, besides XP and g_fakemag
-    label_inputs_held_out: bool = False  # label-only stars may also be given the held-out outputs (bprp, jk) as inputs
+    label_inputs_held_out: bool | float = False  # label-only stars may also be given the held-out outputs (bprp, jk) as inputs
+    # (true: all of them; a number: that share of them)
     loss_beta: float = 0.0  # 0: eq. 11; > 0 weights each target's loss by its variance^beta (beta-NLL, a departure)
     stars_with: tuple = ()  # train and validate only on stars having at least one of these tokens (empty: all stars)
     checkpoint_every: int = 5  # epochs between resumable checkpoints
