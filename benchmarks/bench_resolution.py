@@ -141,7 +141,7 @@ def split_extinction_curve(model, store: Path, split: str, most: int = 300) -> f
     e_ref = spectra.reference_ebv_c19(train, cfg)
     d = split_table(store, split, cols).dropna(subset=cols)
     g = d[(d.logg >= cfg.logg_min) & (d.logg <= cfg.logg_max)]
-    g = g.sample(min(most, len(g)), random_state=0) if len(g) > most else g
+    g = g.sample(most, random_state=0) if len(g) > most else g
     asked = np.concatenate([[e_ref], np.asarray(cfg.ebv_c19, float)])
     grid, flux, _ = spectra.spectra_at_reddenings(model, g.teff.to_numpy(), g.logg.to_numpy(), g.m_h.to_numpy(), asked)
     curves = spectra.curves_against_references(flux, asked)[:, 0]

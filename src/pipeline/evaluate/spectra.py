@@ -267,7 +267,8 @@ def curves_against_references(flux, ebv_c19):
 
 def extinction_curve_rms(grid, curves, lo_nm, hi_nm, against=None) -> float:
     """The RMS over ``lo_nm``-``hi_nm`` of the median of ``curves`` (any leading shape, wavelengths
-    last) against ``against`` (default the injected curve, Fitzpatrick R_V = INJECTED_R_V)."""
+    last; one curve is its own median) against ``against`` (default the injected curve, Fitzpatrick
+    R_V = INJECTED_R_V)."""
     w = _in_range(grid, lo_nm, hi_nm)
     against = science.fitzpatrick_r(grid, INJECTED_R_V) if against is None else against
     med = np.nanmedian(curves.reshape(-1, grid.size), axis=0)
@@ -291,14 +292,10 @@ def extinction_curve(model, df, cfg, experts_dir=None):
     teff = science.teff_rgb(logg)
     grid, flux, m_g = spectra_at_reddenings(model, teff, logg, np.zeros(logg.size), asked, cfg.batch_size)
     curves = curves_against_references(flux, asked)
-    w = _in_range(grid, lo, hi)
     injected = science.fitzpatrick_r(grid, INJECTED_R_V)
 
-    def rms(curve, against=injected):
-        return float(np.sqrt(np.nanmean((curve[w] - against[w]) ** 2)))
-
-    def rms_of_median(r):  # r: (giants, reddened, wavelengths), giants resampled by the bootstrap
-        return extinction_curve_rms(grid, r, lo, hi)
+    def rms(r, against=injected):  # r: a curve, or (giants, reddened, wavelengths) resampled by the bootstrap
+        return extinction_curve_rms(grid, r, lo, hi, against)
 
     def median_curve(r):  # the median over the grid's giants and reddenings, and the spread about it
         r = r.reshape(-1, grid.size)
@@ -306,7 +303,7 @@ def extinction_curve(model, df, cfg, experts_dir=None):
 
     med, std = median_curve(curves[:, 0])
     med_zero, _ = median_curve(curves[:, 1])
-    per_giant = {"chosen": PerStar(curves[:, 0], rms_of_median), "zero": PerStar(curves[:, 1], rms_of_median)}
+    per_giant = {"chosen": PerStar(curves[:, 0], rms), "zero": PerStar(curves[:, 1], rms)}
 
     metrics = {
         "wavelength_range_nm": [lo, hi],
