@@ -10,6 +10,7 @@
     .venv/bin/python benchmarks/bench_resolution.py --results results [--epochs 200]
     .venv/bin/python benchmarks/bench_resolution.py --results results --compare results/models/a results/models/b  # on validation stars
     .venv/bin/python benchmarks/bench_resolution.py --results results --candidates benchmarks/resolution_candidates.yaml
+    .venv/bin/python benchmarks/bench_resolution.py --identity-by-teff results/eval/spectra_to_parameters/predictions.parquet
 
 The first trains only the MLP (about a minute on 2 cores); the model and expert are the run's. Ends
 with one line of ratios: identity / spread per label, rp0 model / expert and MLP / expert.
@@ -127,6 +128,53 @@ def measure(model_dir: Path, store: Path, split: str = "val") -> dict:
     return out
 
 
+TEFF_EDGES_K = (4400.0, 4800.0, 5200.0, 5900.0)  # the giants' bulk, the dwarfs, the hot tail (few stars)
+
+
+def identity_by_teff(predictions: pd.DataFrame, edges=TEFF_EDGES_K) -> pd.DataFrame:
+    """Where the identity of Teff is lost: task a's "labels given" answers (``predictions.parquet`` of
+    spectra_to_parameters, panel model_xp_high_labels) in ranges of the given Teff, each with its
+    number of stars, the answer's median offset from the input (a bias, K), its robust scatter about
+    that offset (K) and the model's median predicted sigma (K). A scatter over all stars that is mostly
+    offsets changing with Teff, or the few hot stars, is a mapping not yet learnt, not noise."""
+    g = predictions[predictions.panel == "model_xp_high_labels"]
+    if g.empty:
+        raise ValueError("no 'model_xp_high_labels' rows: not task a's predictions.parquet (spectra_to_parameters)")
+    given, offset = g.label_teff.to_numpy(float), (g.teff - g.label_teff).to_numpy(float)
+    bounds = (-np.inf, *edges, np.inf)
+    rows = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        m = (given >= lo) & (given < hi)
+        rows.append(
+            {
+                "teff_from_k": lo,
+                "teff_to_k": hi,
+                "n": int(m.sum()),
+                "bias_k": float(np.median(offset[m])) if m.any() else np.nan,
+                "scatter_k": float(robust_scatter(offset[m])) if m.sum() > 1 else np.nan,
+                "median_sigma_k": float(np.median(g.teff_err.to_numpy(float)[m])) if m.any() else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def print_identity_by_teff(predictions_path: Path) -> str:
+    """Print the identity of Teff by Teff range; return its part of the line of ratios: the scatter over
+    all stars and the hottest range's, each over the scatter within the range with the most stars."""
+    predictions = pd.read_parquet(predictions_path)
+    table = identity_by_teff(predictions)
+    g = predictions[predictions.panel == "model_xp_high_labels"]
+    overall = float(robust_scatter((g.teff - g.label_teff).to_numpy(float)))
+    print(f"the identity of Teff by the given Teff ({predictions_path}): {overall:.1f} K over all {len(g)} stars")
+    for r in table.itertuples():
+        span = f"{'' if np.isinf(r.teff_from_k) else f'{r.teff_from_k:.0f}'}-{'' if np.isinf(r.teff_to_k) else f'{r.teff_to_k:.0f}'} K"
+        print(
+            f"  {span:>12s} {r.n:5d} stars  offset {r.bias_k:7.1f} K  scatter {r.scatter_k:6.1f} K  median sigma {r.median_sigma_k:7.1f} K"
+        )
+    bulk, hot = table.loc[table.n.idxmax()], table.iloc[-1]  # the range with most stars; the hottest
+    return f"all / bulk {overall / bulk.scatter_k:.2f}, hottest / bulk {hot.scatter_k / bulk.scatter_k:.2f} ({overall:.1f} K, {bulk.scatter_k:.1f} K)"
+
+
 def split_extinction_curve(model, store: Path, split: str, most: int = 300) -> float:
     """Task f's recipe (eq. 15, the evaluation's settings) on giants of ``split`` instead of eq. 13's
     grid: up to ``most`` of its giants in task f's logg range, each asked for its spectrum at its own
@@ -220,7 +268,19 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="val", choices=("val", "test"), help="with --compare: the stars (validation: for choosing)")
     p.add_argument("--candidates", type=Path, default=None, help="a YAML file of candidate recipes to train and compare")
     p.add_argument("--threads", type=int, default=1, help="with --candidates: torch threads of each training")
+    p.add_argument(
+        "--identity-by-teff",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="PREDICTIONS",
+        help="task a's predictions.parquet files (a run's eval/spectra_to_parameters/, a variant's): the identity of Teff by Teff range",
+    )
     args = p.parse_args(argv)
+    if args.identity_by_teff:
+        lines = [print_identity_by_teff(path) for path in args.identity_by_teff]
+        print("ratios: identity of Teff, each file in turn: " + "; ".join(lines))
+        return 0
     results, store = args.results, args.results / "tokens/stars.zarr"
     if args.candidates:
         import yaml
@@ -244,6 +304,9 @@ def main(argv=None) -> int:
         r = s.loc[("spectra_to_parameters", t, "robust_scatter vs input (labels given)")]
         ratios[t] = float(r.model) / spreads[t]
         print(f"  {t:5s} {r.model:9.4g} [{r.model_lo:.4g}, {r.model_hi:.4g}] {unit} / {spreads[t]:.4g} = {ratios[t]:.4f}  (goal <= 0.02)")
+    task_a = results / "eval/spectra_to_parameters/predictions.parquet"
+    if task_a.is_file():
+        print_identity_by_teff(task_a)
     h = s.loc[("rp0_experts", "rp0", "robust_scatter params_2mass_bprp")]
     t0 = time.perf_counter()
     pred, truth, epochs = train_mlp(store, args.epochs)

@@ -1,0 +1,120 @@
+"""The base model's findings at the claims budget, judged three ways (issue 45's third deliverable).
+
+The claims budget is `configs/claims.yaml`'s: one cosine cycle of 96 epochs, four times the default's
+star-samples (the scaling target's largest `small` point). This script judges the base model's claims
+there as `make findings` judges the default run's: trained with seeds 0, 1 and 2 on the default sky
+and with the default seed on the confirmation sky, each evaluated and judged by the workflow as a
+recipe experiment (`benchmarks/claims_budget.yaml`), then counted only where all three agree:
+
+    .venv/bin/snakemake --cores all results/claims/exp_e96_seed{0,1,2}/claims.csv --configfile benchmarks/claims_budget.yaml
+    .venv/bin/snakemake --cores all results/confirm/claims/exp_e96_seed0/claims.csv --configfile configs/confirm.yaml benchmarks/claims_budget.yaml
+    .venv/bin/python benchmarks/claims_budget.py --results results --record docs/recorded/claims-budget --doc docs/findings.md
+
+(four 96-epoch trainings, ~22 min each on 2 cores). SpectraFM's claims are not the base model's and are
+left out (the claims preset also doubles SpectraFM's epochs: `make findings PRESET=configs/claims.yaml`
+judges everything at once, several hours on 2 cores). Writes ``findings.csv`` and ``seeds.csv`` into
+``--record`` and the two tables into ``--doc``'s claims-budget block; ends with one line of the
+issue's measures (the model / expert ratios and the identity over the seeds and the confirmation sky).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from pipeline.evaluate import findings as F  # noqa: E402
+from pipeline.evaluate.variants import seed_spread  # noqa: E402
+from pipeline.evaluate.verdicts import NOT_RUN  # noqa: E402
+from pipeline.io.atomic import atomic_path  # noqa: E402
+
+SEEDS = (0, 1, 2)
+VARIANT = "exp_e96_seed{}"  # benchmarks/claims_budget.yaml's experiments
+# issue 45's measures: task a's three ratios, the rp0 experts' three, the identity, the distance and E(B-V)
+MEASURES = (
+    *("a_teff_vs_xgboost", "a_logg_vs_xgboost", "a_m_h_vs_xgboost"),
+    *("h_rp0_params", "h_rp0_params_2mass", "h_rp0_params_2mass_bprp"),
+    *("a_teff_identity", "b_distance", "b_ebv"),
+)
+START = "<!-- claims-budget:start (python benchmarks/claims_budget.py --doc docs/findings.md) -->"
+END = "<!-- claims-budget:end -->"
+
+
+def claims_tables(results: Path) -> tuple[dict, pd.DataFrame]:
+    """({seed: the default sky's claims table}, the confirmation sky's), failing with the target to run."""
+
+    def read(path: Path) -> pd.DataFrame:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: not evaluated yet; run the snakemake targets in {__file__}'s docstring")
+        return pd.read_csv(path)
+
+    by_seed = {s: read(results / "claims" / VARIANT.format(s) / "claims.csv") for s in SEEDS}
+    confirm = read(results / F.CONFIRM_FOLDER / "claims" / VARIANT.format(SEEDS[0]) / "claims.csv")
+    return by_seed, confirm
+
+
+def budget_findings(by_seed: dict, confirm: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the three-way findings of the claims the base model's evaluation runs, the seeds' spread):
+    seed 0 is the default sky's judgement, as in the default run."""
+    seeds = seed_spread(by_seed)
+    table = F.findings_table(by_seed[SEEDS[0]], seeds, confirm)
+    return table[table.default_verdict != NOT_RUN].reset_index(drop=True), seeds
+
+
+def measures_table(by_seed: dict, confirm: pd.DataFrame) -> str:
+    """Markdown: issue 45's measures, each seed's and the confirmation sky's value with its interval."""
+    head = ["claim", *(f"seed {s}" for s in by_seed), "confirmation sky"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    tables = [*by_seed.values(), confirm]
+    for claim in MEASURES:
+        cells = []
+        for t in tables:
+            hit = t[t.claim == claim]
+            cells.append(f"{hit.ours.iloc[0]}, {hit.verdict.iloc[0]}" if len(hit) else "")
+        lines.append(f"| `{claim}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ratios_line(by_seed: dict, confirm: pd.DataFrame) -> str:
+    def value(t, claim):
+        hit = t[t.claim == claim]
+        return float(hit.value.iloc[0]) if len(hit) else float("nan")
+
+    parts = []
+    for claim in MEASURES:
+        vals = [value(t, claim) for t in [*by_seed.values(), confirm]]
+        parts.append(f"{claim} " + "/".join(f"{v:.3g}" for v in vals))
+    return "claims budget (seeds " + ",".join(map(str, by_seed)) + " / confirmation sky): " + "; ".join(parts)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default="results", help="the default run's results folder (its confirmation sky in <results>/confirm)")
+    p.add_argument("--record", default=None, help="a folder to write findings.csv and seeds.csv into")
+    p.add_argument("--doc", default=None, help="a Markdown file whose claims-budget block gets the tables")
+    args = p.parse_args(argv)
+    by_seed, confirm = claims_tables(Path(args.results))
+    table, seeds = budget_findings(by_seed, confirm)
+    if args.record:
+        folder = Path(args.record)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, frame in (("findings.csv", table), ("seeds.csv", seeds)):
+            with atomic_path(folder / name) as tmp:
+                frame.to_csv(tmp, index=False, float_format="%.6g")
+    block = "\n\n".join([F.markdown_table(table), measures_table(by_seed, confirm)])
+    if args.doc:
+        text = Path(args.doc).read_text()
+        with atomic_path(args.doc) as tmp:
+            Path(tmp).write_text(F.replace_block(text, block, START, END))
+    else:
+        print(block)
+    print(ratios_line(by_seed, confirm))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
