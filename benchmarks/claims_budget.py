@@ -13,13 +13,15 @@ recipe experiment (`benchmarks/claims_budget.yaml`), then counted only where all
 (four 96-epoch trainings, ~22 min each on 2 cores). SpectraFM's claims are not the base model's and are
 left out (the claims preset also doubles SpectraFM's epochs: `make findings PRESET=configs/claims.yaml`
 judges everything at once, several hours on 2 cores). Writes ``findings.csv`` and ``seeds.csv`` into
-``--record`` and the two tables into ``--doc``'s claims-budget block; ends with one line of the
+``--record`` (with run.json: the results folder, the commit of the checkout holding it, the date) and the two tables into ``--doc``'s claims-budget block; ends with one line of the
 issue's measures (the model / expert ratios and the identity over the seeds and the confirmation sky).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import sys
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from pipeline.evaluate import findings as F  # noqa: E402
 from pipeline.evaluate.variants import seed_spread  # noqa: E402
 from pipeline.evaluate.verdicts import NOT_RUN  # noqa: E402
 from pipeline.io.atomic import atomic_path  # noqa: E402
+from pipeline.workflow.tracking import git_commit  # noqa: E402
 
 SEEDS = (0, 1, 2)
 VARIANT = "exp_e96_seed{}"  # benchmarks/claims_budget.yaml's experiments
@@ -105,6 +108,11 @@ def main(argv=None) -> int:
         for name, frame in (("findings.csv", table), ("seeds.csv", seeds)):
             with atomic_path(folder / name) as tmp:
                 frame.to_csv(tmp, index=False, float_format="%.6g")
+        results = Path(args.results).resolve()  # the commit: the checkout whose workflow wrote the results
+        run = {"results": str(results), "commit": git_commit(results.parent)}
+        run["recorded"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+        with atomic_path(folder / F.RECORDED_RUN) as tmp:
+            Path(tmp).write_text(json.dumps(run, indent=1) + "\n")
     block = "\n\n".join([F.markdown_table(table), measures_table(by_seed, confirm)])
     if args.doc:
         text = Path(args.doc).read_text()

@@ -77,6 +77,7 @@ def test_three_way_findings_at_the_claims_budget(claims_budget, tmp_path, capsys
     # SpectraFM's claims are not the base model's: left out, not counted as not run
     assert list(table.claim) == claims[:3]
     assert list(table.verdict) == ["reproduced", "not reproduced", "mixed"]  # b_ebv: one seed inconclusive
+    assert (tmp_path / "rec/run.json").is_file()
     spread = pd.read_csv(tmp_path / "rec/seeds.csv").set_index("claim")
     assert spread.loc["a_teff_vs_xgboost", "mean"] == pytest.approx(0.91)  # seeds 0.90, 0.91, 0.92
     text = doc.read_text()
