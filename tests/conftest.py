@@ -21,6 +21,16 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 CORES = ("--cores", "2", "--max-threads", "1")
 
 
+def benchmark_module(name: str):
+    """A script of benchmarks/ (not a package) imported as a module, for its tests."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_snakemake(*args, cwd=REPO, env=None, timeout=1500):
     return subprocess.run([SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 

@@ -1,20 +1,15 @@
 """benchmarks/bench_resolution.py: where the identity of Teff is lost, by the given Teff."""
 
-import importlib.util
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_resolution", REPO / "benchmarks/bench_resolution.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("bench_resolution")
 
 
 def test_identity_by_teff_splits_offsets_from_scatter(bench, tmp_path, capsys):

@@ -1,19 +1,14 @@
 """benchmarks/claims_budget.py: the base model's claims at the claims budget judged three ways."""
 
-import importlib.util
-
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def claims_budget():
-    spec = importlib.util.spec_from_file_location("claims_budget", REPO / "benchmarks/claims_budget.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("claims_budget")
 
 
 def _claims(verdicts: dict, values: dict) -> pd.DataFrame:

@@ -236,13 +236,9 @@ def test_the_workflow_completes_each_block_from_the_library_defaults():
 
 def test_docs_benchmarks_is_written_from_the_recorded_files():
     """docs/benchmarks.md is `benchmarks/record.py doc` of benchmarks/recorded/: no figure typed by hand."""
-    import importlib.util
+    from conftest import REPO, benchmark_module
 
-    from conftest import REPO
-
-    spec = importlib.util.spec_from_file_location("record", REPO / "benchmarks/record.py")
-    record = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(record)
+    record = benchmark_module("record")
     assert list((REPO / "benchmarks/recorded").glob("*.json")), "no recorded benchmark"
     assert (REPO / "docs/benchmarks.md").read_text() == record.render(REPO / "benchmarks/recorded"), (
         "docs/benchmarks.md is stale: .venv/bin/python benchmarks/record.py doc"
@@ -250,14 +246,11 @@ def test_docs_benchmarks_is_written_from_the_recorded_files():
 
 
 def test_a_benchmark_is_recorded_with_its_machine_and_last_line(tmp_path, monkeypatch):
-    import importlib.util
     import sys
 
-    from conftest import REPO
+    from conftest import benchmark_module
 
-    spec = importlib.util.spec_from_file_location("record", REPO / "benchmarks/record.py")
-    record = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(record)
+    record = benchmark_module("record")
     monkeypatch.setattr(record, "RECORDS", tmp_path)
     assert record.main(["run", "demo", "--", sys.executable, "-c", "print('a'); print('ratios: 2.0x')"]) == 0
     rec = json.loads((tmp_path / "demo.json").read_text())

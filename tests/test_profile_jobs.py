@@ -1,18 +1,13 @@
 """benchmarks/profile_jobs.py: a py-spy profile's samples counted into a job's parts."""
 
-import importlib.util
-
 import pytest
 
-from conftest import REPO
+from conftest import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def profile_jobs():
-    spec = importlib.util.spec_from_file_location("profile_jobs", REPO / "benchmarks/profile_jobs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("profile_jobs")
 
 
 def test_samples_are_counted_into_parts_and_idle_workers_left_out(profile_jobs, tmp_path):
