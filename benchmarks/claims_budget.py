@@ -68,18 +68,55 @@ def budget_findings(by_seed: dict, confirm: pd.DataFrame) -> tuple[pd.DataFrame,
     return table[table.default_verdict != NOT_RUN].reset_index(drop=True), seeds
 
 
-def measures_table(by_seed: dict, confirm: pd.DataFrame) -> str:
-    """Markdown: issue 45's measures, each seed's and the confirmation sky's value with its interval."""
-    head = ["claim", *(f"seed {s}" for s in by_seed), "confirmation sky"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    tables = [*by_seed.values(), confirm]
+def measures_cells(by_seed: dict, confirm: pd.DataFrame) -> pd.DataFrame:
+    """Issue 45's measures: one row per claim, each seed's and the confirmation sky's value with its
+    interval and verdict (``seed<N>`` and ``confirm`` columns of text)."""
+    rows = []
     for claim in MEASURES:
-        cells = []
-        for t in tables:
+        row = {"claim": claim}
+        for name, t in [*((f"seed{s}", t) for s, t in by_seed.items()), ("confirm", confirm)]:
             hit = t[t.claim == claim]
-            cells.append(f"{hit.ours.iloc[0]}, {hit.verdict.iloc[0]}" if len(hit) else "")
-        lines.append(f"| `{claim}` | " + " | ".join(cells) + " |")
+            row[name] = f"{hit.ours.iloc[0]}, {hit.verdict.iloc[0]}" if len(hit) else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def measures_cells_of_record(seeds: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
+    """The same cells from the recorded seeds.csv and findings.csv (the doc's block kept checkable)."""
+    by_claim, sky = seeds.set_index("claim"), findings.set_index("claim")
+    rows = []
+    for claim in MEASURES:
+        row = {"claim": claim}
+        for s in SEEDS:
+            row[f"seed{s}"] = (
+                f"{by_claim.at[claim, f'seed{s}_ours']}, {by_claim.at[claim, f'seed{s}_verdict']}" if claim in by_claim.index else ""
+            )
+        row["confirm"] = f"{sky.at[claim, 'confirm_ours']}, {sky.at[claim, 'confirm_verdict']}" if claim in sky.index else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def measures_table(cells: pd.DataFrame) -> str:
+    """Markdown of ``measures_cells``."""
+    seeds = [c for c in cells.columns if c.startswith("seed")]
+    head = ["claim", *(f"seed {c[4:]}" for c in seeds), "confirmation sky"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in cells.itertuples(index=False):
+        lines.append(f"| `{r.claim}` | " + " | ".join(getattr(r, c) for c in [*seeds, "confirm"]) + " |")
     return "\n".join(lines)
+
+
+def doc_block(findings: pd.DataFrame, cells: pd.DataFrame) -> str:
+    """docs/findings.md's claims-budget block: the three-way table, then issue 45's measures."""
+    return "\n\n".join([F.markdown_table(findings), measures_table(cells)])
+
+
+def recorded_block(folder) -> str:
+    """The block from a recorded folder (``--record``'s findings.csv and seeds.csv)."""
+    folder = Path(folder)
+    findings = pd.read_csv(folder / "findings.csv", keep_default_na=False, na_values=[""])
+    seeds = pd.read_csv(folder / "seeds.csv", keep_default_na=False, na_values=[""])
+    return doc_block(findings, measures_cells_of_record(seeds, findings))
 
 
 def ratios_line(by_seed: dict, confirm: pd.DataFrame) -> str:
@@ -113,7 +150,7 @@ def main(argv=None) -> int:
         run["recorded"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
         with atomic_path(folder / F.RECORDED_RUN) as tmp:
             Path(tmp).write_text(json.dumps(run, indent=1) + "\n")
-    block = "\n\n".join([F.markdown_table(table), measures_table(by_seed, confirm)])
+    block = doc_block(table, measures_cells(by_seed, confirm))
     if args.doc:
         text = Path(args.doc).read_text()
         with atomic_path(args.doc) as tmp:

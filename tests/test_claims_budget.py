@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from conftest import benchmark_module
+from conftest import REPO, benchmark_module
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +86,29 @@ def test_three_way_findings_at_the_claims_budget(claims_budget, tmp_path, capsys
 def test_a_missing_evaluation_names_the_file_and_what_to_run(claims_budget, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"exp_e96_seed0/claims.csv: not evaluated yet"):
         claims_budget.main(["--results", str(tmp_path)])
+
+
+def _block(text: str, start: str, end: str) -> str:
+    return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
+
+
+def test_the_block_is_rebuilt_from_the_recorded_files(claims_budget, tmp_path):
+    r, n = "reproduced", "not reproduced"
+    claims = ["a_teff_vs_xgboost", "h_rp0_params_2mass_bprp"]
+    values = [dict(zip(claims, [0.9 + 0.01 * k, 1.5])) for k in range(4)]
+    _write(tmp_path / "results", [dict(zip(claims, [r, n]))] * 3, dict(zip(claims, [r, n])), values)
+    doc = tmp_path / "findings.md"
+    doc.write_text(f"{claims_budget.START}\n{claims_budget.END}\n")
+    claims_budget.main(["--results", str(tmp_path / "results"), "--record", str(tmp_path / "rec"), "--doc", str(doc)])
+    assert _block(doc.read_text(), claims_budget.START, claims_budget.END) == claims_budget.recorded_block(tmp_path / "rec")
+
+
+def test_docs_findings_block_is_the_recorded_claims_budget(claims_budget):
+    """docs/findings.md's claims-budget tables are docs/recorded/claims-budget/'s: no figure typed by hand."""
+    folder = REPO / "docs/recorded/claims-budget"
+    if not (folder / "findings.csv").is_file():
+        pytest.skip("no recorded claims budget (benchmarks/claims_budget.py --record docs/recorded/claims-budget)")
+    text = (REPO / "docs/findings.md").read_text()
+    assert _block(text, claims_budget.START, claims_budget.END) == claims_budget.recorded_block(folder), (
+        "docs/findings.md's claims-budget block is not docs/recorded/claims-budget's: rerun benchmarks/claims_budget.py --record ... --doc docs/findings.md"
+    )
