@@ -68,21 +68,10 @@ def budget_findings(by_seed: dict, confirm: pd.DataFrame) -> tuple[pd.DataFrame,
     return table[table.default_verdict != NOT_RUN].reset_index(drop=True), seeds
 
 
-def measures_cells(by_seed: dict, confirm: pd.DataFrame) -> pd.DataFrame:
+def measures_cells(seeds: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
     """Issue 45's measures: one row per claim, each seed's and the confirmation sky's value with its
-    interval and verdict (``seed<N>`` and ``confirm`` columns of text)."""
-    rows = []
-    for claim in MEASURES:
-        row = {"claim": claim}
-        for name, t in [*((f"seed{s}", t) for s, t in by_seed.items()), ("confirm", confirm)]:
-            hit = t[t.claim == claim]
-            row[name] = f"{hit.ours.iloc[0]}, {hit.verdict.iloc[0]}" if len(hit) else ""
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def measures_cells_of_record(seeds: pd.DataFrame, findings: pd.DataFrame) -> pd.DataFrame:
-    """The same cells from the recorded seeds.csv and findings.csv (the doc's block kept checkable)."""
+    interval and verdict (``seed<N>`` and ``confirm`` columns of text), from the seeds' spread and the
+    findings (as computed, or as recorded: the doc's block is rebuilt from the record the same way)."""
     by_claim, sky = seeds.set_index("claim"), findings.set_index("claim")
     rows = []
     for claim in MEASURES:
@@ -116,19 +105,19 @@ def recorded_block(folder) -> str:
     folder = Path(folder)
     findings = pd.read_csv(folder / "findings.csv", keep_default_na=False, na_values=[""])
     seeds = pd.read_csv(folder / "seeds.csv", keep_default_na=False, na_values=[""])
-    return doc_block(findings, measures_cells_of_record(seeds, findings))
+    return doc_block(findings, measures_cells(seeds, findings))
 
 
-def ratios_line(by_seed: dict, confirm: pd.DataFrame) -> str:
-    def value(t, claim):
-        hit = t[t.claim == claim]
-        return float(hit.value.iloc[0]) if len(hit) else float("nan")
-
+def ratios_line(seeds: pd.DataFrame, findings: pd.DataFrame) -> str:
+    by_claim, sky = seeds.set_index("claim"), findings.set_index("claim")
     parts = []
     for claim in MEASURES:
-        vals = [value(t, claim) for t in [*by_seed.values(), confirm]]
-        parts.append(f"{claim} " + "/".join(f"{v:.3g}" for v in vals))
-    return "claims budget (seeds " + ",".join(map(str, by_seed)) + " / confirmation sky): " + "; ".join(parts)
+        if claim not in by_claim.index or claim not in sky.index:
+            vals = [float("nan")] * (len(SEEDS) + 1)
+        else:
+            vals = [by_claim.at[claim, f"seed{s}"] for s in SEEDS] + [sky.at[claim, "confirm"]]
+        parts.append(f"{claim} " + "/".join(f"{float(v):.3g}" for v in vals))
+    return "claims budget (seeds " + ",".join(map(str, SEEDS)) + " / confirmation sky): " + "; ".join(parts)
 
 
 def main(argv=None) -> int:
@@ -150,14 +139,14 @@ def main(argv=None) -> int:
         run["recorded"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
         with atomic_path(folder / F.RECORDED_RUN) as tmp:
             Path(tmp).write_text(json.dumps(run, indent=1) + "\n")
-    block = doc_block(table, measures_cells(by_seed, confirm))
+    block = doc_block(table, measures_cells(seeds, table))
     if args.doc:
         text = Path(args.doc).read_text()
         with atomic_path(args.doc) as tmp:
             Path(tmp).write_text(F.replace_block(text, block, START, END))
     else:
         print(block)
-    print(ratios_line(by_seed, confirm))
+    print(ratios_line(seeds, table))
     return 0
 
 
