@@ -14,7 +14,7 @@
 
 The first trains only the MLP (about a minute on 2 cores); the model and expert are the run's. Ends
 with one line of ratios: identity / spread per label, rp0 model / expert and MLP / expert.
-``--candidates`` trains each candidate recipe of the file (the run's ``train`` block, the file's
+``--candidates`` trains each candidate recipe of the file (``--only``: those named; the run's ``train`` block, the file's
 ``base`` and the candidate's overrides) on the run's token store into ``<results>/resolution/<name>``
 (about 8 min each on one core; a folder with a model.pt is measured as it is), then measures them
 all beside the run's model and its seed retrainings on the validation stars (``--compare``'s table,
@@ -235,24 +235,30 @@ def compare(model_dirs: list[Path], store: Path, split: str) -> pd.DataFrame:
     return table
 
 
-def train_candidates(path: Path, results: Path, threads: int) -> list[Path]:
-    """Train each candidate of ``path`` not trained yet; returns the model folders in the file's order."""
+def train_candidates(path: Path, results: Path, threads: int, only: list[str] | None = None) -> list[Path]:
+    """Train each candidate of ``path`` (``only``: those named) not trained yet; returns the model
+    folders in the file's order."""
     import yaml
 
     from pipeline.model.train import configs_of, train
     from pipeline.tokens.store import open_token_store
 
     spec = yaml.safe_load(path.read_text())
+    unknown = sorted(set(only or ()) - set(spec["candidates"]))
+    if unknown:
+        raise SystemExit(f"bench_resolution: {path} has no candidate {', '.join(unknown)} (--only)")
     store = results / "tokens/stars.zarr"
-    n_tokens = len(open_token_store(store).attrs["vocabulary"])
-    run_train = yaml.safe_load(Path("config.yaml").read_text())["train"]  # the run's recipe (the defaults: TrainConfig)
     folders = []
     for name, c in spec["candidates"].items():
+        if only and name not in only:
+            continue
         out = results / "resolution" / name
         folders.append(out)
         if (out / "model.pt").is_file():
             print(f"{name}: trained ({out})", flush=True)
             continue
+        run_train = yaml.safe_load(Path("config.yaml").read_text())["train"]  # the run's recipe (the defaults: TrainConfig)
+        n_tokens = len(open_token_store(store).attrs["vocabulary"])
         block = {**run_train, **(spec.get("base") or {}), **(c.get("train") or {})}
         block["model"] = {**(block.get("model") or {}), **(c.get("model") or {})}
         print(f"{name}: training ({c.get('why', '')})", flush=True)
@@ -268,6 +274,7 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="val", choices=("val", "test"), help="with --compare: the stars (validation: for choosing)")
     p.add_argument("--candidates", type=Path, default=None, help="a YAML file of candidate recipes to train and compare")
     p.add_argument("--threads", type=int, default=1, help="with --candidates: torch threads of each training")
+    p.add_argument("--only", nargs="+", default=None, metavar="NAME", help="with --candidates: train and compare only these candidates")
     p.add_argument(
         "--identity-by-teff",
         nargs="+",
@@ -286,7 +293,7 @@ def main(argv=None) -> int:
         import yaml
 
         reference = [results / "models" / m for m in yaml.safe_load(args.candidates.read_text()).get("reference", [])]
-        folders = train_candidates(args.candidates, results, args.threads)
+        folders = train_candidates(args.candidates, results, args.threads, args.only)
         table = compare([m for m in reference if (m / "model.pt").is_file()] + folders, store, "val")
         table.to_csv(results / "resolution/candidates.csv")
         return 0

@@ -34,3 +34,18 @@ def test_identity_by_teff_splits_offsets_from_scatter(bench, tmp_path, capsys):
 def test_identity_by_teff_refuses_other_tables(bench):
     with pytest.raises(ValueError, match="model_xp_high_labels"):
         bench.identity_by_teff(pd.DataFrame({"panel": ["x"], "label_teff": [1.0], "teff": [1.0], "teff_err": [1.0]}))
+
+
+def test_candidates_only_trains_those_named(bench, tmp_path, monkeypatch):
+    """--only: the named candidates alone (a trained folder is measured as it is), an unknown name refused."""
+    spec = tmp_path / "candidates.yaml"
+    spec.write_text("base: {}\ncandidates:\n  a: {train: {seed: 1}}\n  b: {train: {seed: 2}}\n  c: {train: {seed: 3}}\n")
+    results = tmp_path / "results"
+    for name in ("a", "c"):
+        (results / "resolution" / name).mkdir(parents=True)
+        (results / "resolution" / name / "model.pt").write_bytes(b"")
+    monkeypatch.setattr("pipeline.tokens.store.open_token_store", lambda path: pytest.fail("nothing to train"))
+    folders = bench.train_candidates(spec, results, threads=1, only=["c", "a"])
+    assert [f.name for f in folders] == ["a", "c"]  # the file's order; b neither trained nor measured
+    with pytest.raises(SystemExit, match="no candidate d"):
+        bench.train_candidates(spec, results, threads=1, only=["a", "d"])
