@@ -129,13 +129,15 @@ def main(argv=None) -> int:
     by_seed, confirm = claims_tables(Path(args.results))
     table, seeds = budget_findings(by_seed, confirm)
     if args.record:
+        # the commit of the checkout whose workflow wrote the results, read before the record is written
+        # (the record's own files are tracked: read after, they would mark every record '+dirty')
+        results = Path(args.results).resolve()
+        run = {"results": str(results), "commit": git_commit(results.parent)}
         folder = Path(args.record)
         folder.mkdir(parents=True, exist_ok=True)
         for name, frame in (("findings.csv", table), ("seeds.csv", seeds)):
             with atomic_path(folder / name) as tmp:
                 frame.to_csv(tmp, index=False, float_format="%.6g")
-        results = Path(args.results).resolve()  # the commit: the checkout whose workflow wrote the results
-        run = {"results": str(results), "commit": git_commit(results.parent)}
         run["recorded"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
         with atomic_path(folder / F.RECORDED_RUN) as tmp:
             Path(tmp).write_text(json.dumps(run, indent=1) + "\n")

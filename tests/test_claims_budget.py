@@ -83,6 +83,28 @@ def test_three_way_findings_at_the_claims_budget(claims_budget, tmp_path, capsys
     assert line.startswith("claims budget (seeds 0,1,2 / confirmation sky): a_teff_vs_xgboost 0.9/0.91/0.92/0.93;")
 
 
+def test_a_record_over_its_own_tracked_files_names_a_clean_commit(claims_budget, tmp_path, monkeypatch):
+    """Re-recording rewrites tracked files: the commit is read before they change, not '+dirty' after."""
+    import json
+    import subprocess
+
+    monkeypatch.delenv("PIPELINE_GIT_COMMIT", raising=False)  # a workflow job's commit, set by an earlier test
+    repo = tmp_path / "checkout"
+    values = [dict(a_teff_vs_xgboost=0.9 + 0.01 * k) for k in range(4)]
+    _write(repo / "results", [dict(a_teff_vs_xgboost="reproduced")] * 3, dict(a_teff_vs_xgboost="reproduced"), values)
+    (repo / "rec").mkdir()
+    for name in ("findings.csv", "seeds.csv", "run.json"):
+        (repo / "rec" / name).write_text("an older record\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "rec"], check=True)
+    subprocess.run([*git, "commit", "-qm", "record"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+
+    assert claims_budget.main(["--results", str(repo / "results"), "--record", str(repo / "rec")]) == 0
+    assert json.loads((repo / "rec/run.json").read_text())["commit"] == head
+
+
 def test_a_missing_evaluation_names_the_file_and_what_to_run(claims_budget, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"exp_e96_seed0/claims.csv: not evaluated yet"):
         claims_budget.main(["--results", str(tmp_path)])
