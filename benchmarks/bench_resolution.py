@@ -248,17 +248,15 @@ def train_candidates(path: Path, results: Path, threads: int, only: list[str] | 
     if unknown:
         raise SystemExit(f"bench_resolution: {path} has no candidate {', '.join(unknown)} (--only)")
     store = results / "tokens/stars.zarr"
-    folders = []
-    for name, c in spec["candidates"].items():
-        if only and name not in only:
-            continue
-        out = results / "resolution" / name
-        folders.append(out)
+    chosen = {name: c for name, c in spec["candidates"].items() if not only or name in only}
+    folders = [results / "resolution" / name for name in chosen]
+    if any(not (out / "model.pt").is_file() for out in folders):  # read once, and only when one is to train
+        run_train = yaml.safe_load(Path("config.yaml").read_text())["train"]  # the run's recipe (the defaults: TrainConfig)
+        n_tokens = len(open_token_store(store).attrs["vocabulary"])
+    for (name, c), out in zip(chosen.items(), folders):
         if (out / "model.pt").is_file():
             print(f"{name}: trained ({out})", flush=True)
             continue
-        run_train = yaml.safe_load(Path("config.yaml").read_text())["train"]  # the run's recipe (the defaults: TrainConfig)
-        n_tokens = len(open_token_store(store).attrs["vocabulary"])
         block = {**run_train, **(spec.get("base") or {}), **(c.get("train") or {})}
         block["model"] = {**(block.get("model") or {}), **(c.get("model") or {})}
         print(f"{name}: training ({c.get('why', '')})", flush=True)
